@@ -1,0 +1,43 @@
+/**
+ * The gatemesh command line: `gatemesh <command> ...`. This file only dispatches; each command
+ * group lives in its own module and is loaded on demand so that `gatemesh ca` never loads libp2p.
+ */
+import { isGatemeshError } from '../core/index.ts'
+
+type CommandGroup = (argv: string[]) => Promise<number>
+
+const GROUPS: Record<string, { summary: string, load: () => Promise<CommandGroup> }> = {
+  ca: { summary: 'run the certificate authority (init, token, serve, revoke, list)', load: async () => (await import('./ca.ts')).main },
+  gateway: { summary: 'run a gateway (start)', load: async () => (await import('./gateway.ts')).main }
+}
+
+export function usage (): string {
+  const lines = Object.entries(GROUPS).map(([name, group]) => `  ${name.padEnd(10)} ${group.summary}`)
+  return `usage: gatemesh <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n'gatemesh <command> --help' tells more.\n`
+}
+
+export async function run (argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage())
+    return name === undefined ? 2 : 0
+  }
+  const group = GROUPS[name]
+  if (group === undefined) {
+    process.stderr.write(`gatemesh: unknown command '${name}' (GM_ERR_CLI_USAGE)\n\n${usage()}`)
+    return 2
+  }
+  try {
+    return await (await group.load())(rest)
+  } catch (err) {
+    if (isGatemeshError(err)) {
+      process.stderr.write(`gatemesh ${name}: ${err.message} (${err.code})\n`)
+      return 1
+    }
+    throw err
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await run(process.argv.slice(2))
+}

@@ -1,0 +1,125 @@
+/** Byte helpers shared by the core: encodings, comparison, concatenation. Browser-safe. */
+
+const utf8Encoder = new TextEncoder()
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function utf8 (text: string): Uint8Array {
+  return utf8Encoder.encode(text)
+}
+
+export function fromUtf8 (bytes: Uint8Array): string {
+  return utf8Decoder.decode(bytes)
+}
+
+export function concat (...parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const part of parts) length += part.length
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.length
+  }
+  return out
+}
+
+/** Constant-time for equal lengths; used for MACs, verifiers and key comparisons. */
+export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number)
+  return diff === 0
+}
+
+export function toHex (bytes: Uint8Array): string {
+  let out = ''
+  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
+  return out
+}
+
+export function fromHex (hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError('not a hex string')
+  const out = new Uint8Array(hex.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16)
+  return out
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+export function toBase64 (bytes: Uint8Array): string {
+  let out = ''
+  let i = 0
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number)
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!
+  }
+  const rest = bytes.length - i
+  if (rest === 1) {
+    const n = (bytes[i] as number) << 16
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + '=='
+  } else if (rest === 2) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8)
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + '='
+  }
+  return out
+}
+
+const B64_INDEX = new Map<string, number>([...B64].map((ch, i) => [ch, i]))
+
+/** Strict standard base64 with padding (RFC 4648 §4); throws TypeError on anything else. */
+export function fromBase64 (text: string): Uint8Array {
+  if (text.length % 4 !== 0) throw new TypeError('not base64')
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0
+  const out = new Uint8Array((text.length / 4) * 3 - pad)
+  let o = 0
+  for (let i = 0; i < text.length; i += 4) {
+    let n = 0
+    for (let j = 0; j < 4; j++) {
+      const ch = text[i + j] as string
+      const v = ch === '=' && i + j >= text.length - pad ? 0 : B64_INDEX.get(ch)
+      if (v === undefined) throw new TypeError('not base64')
+      n = (n << 6) | v
+    }
+    if (o < out.length) out[o++] = n >> 16
+    if (o < out.length) out[o++] = (n >> 8) & 255
+    if (o < out.length) out[o++] = n & 255
+  }
+  if (toBase64(out) !== text) throw new TypeError('not canonical base64')
+  return out
+}
+
+export function toBase64Url (bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}
+
+export function fromBase64Url (text: string): Uint8Array {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new TypeError('not base64url')
+  const padded = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4)
+  return fromBase64(padded)
+}
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/** RFC 4648 base32, lower case, no padding: URL-safe and case-insensitive-friendly. */
+export function toBase32 (bytes: Uint8Array): string {
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const byte of bytes) {
+    value = (value << 8) | byte
+    bits += 8
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31]
+  return out
+}
+
+/** 96-bit big-endian nonce from a counter below 2^53 (NIST SP 800-38D §8.2.1 deterministic). */
+export function counterNonce (counter: number): Uint8Array {
+  const nonce = new Uint8Array(12)
+  new DataView(nonce.buffer).setBigUint64(4, BigInt(counter))
+  return nonce
+}

@@ -1,0 +1,250 @@
+/**
+ * The reading envelope: how a gateway seals a reading so that only the users on the sensor's
+ * access list can read it. [ENV-1] .. [ENV-8] in docs/PROTOCOL.md.
+ *
+ * Per reading: a fresh 256-bit data key and nonce; the reading under AES-256-GCM with the sensor
+ * id, timestamp and sequence number as associated data. The data key is wrapped for each
+ * recipient with AES-256-GCM under a wrapping key exported (RFC 9180 §5.3) from an HPKE base-mode
+ * context set up for that recipient, so one X25519 operation serves a whole epoch of readings.
+ * Wrapping nonces are a per-context counter (NIST SP 800-38D §8.2.1, deterministic construction):
+ * never reused, because a context lives only in one sealer's memory and is never persisted.
+ */
+import type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
+import { GatemeshError } from './errors.ts'
+import { concat, counterNonce, equalBytes, utf8 } from './bytes.ts'
+import { decodeCanonical, encodeCanonical, encodeOrdered } from './encoding.ts'
+import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
+import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
+
+export const ENVELOPE_VERSION = 1
+const ENVELOPE_DOMAIN = utf8('gatemesh/envelope/v1\0')
+const HPKE_INFO = utf8('gatemesh/envelope/v1')
+const EXPORT_CONTEXT = utf8('gatemesh/wrap-key/v1')
+const BODY_FIELDS = ['v', 'sensor', 'ts', 'seq', 'nonce', 'ct', 'wraps', 'gw']
+export const SENSOR_ID_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/
+export const MAX_READING_BYTES = 64 * 1024
+export const MAX_RECIPIENTS = 256
+const MAX_ENVELOPE_BYTES = MAX_READING_BYTES + 16 + MAX_RECIPIENTS * 200 + 1024
+
+export interface ReadingHeader {
+  sensor: string
+  /** Milliseconds since the Unix epoch. */
+  ts: number
+  seq: number
+}
+
+export interface Recipient {
+  /** The recipient's pseudonym; a reader finds its wrap by it. */
+  id: string
+  /** Raw X25519 public key. */
+  publicKey: Uint8Array
+}
+
+export interface Wrap { to: string, enc: Uint8Array, ctr: number, w: Uint8Array }
+
+export interface Envelope extends ReadingHeader {
+  v: 1
+  nonce: Uint8Array
+  ct: Uint8Array
+  wraps: Wrap[]
+  /** Raw Ed25519 public key of the collecting gateway. */
+  gw: Uint8Array
+  sig: Uint8Array
+}
+
+/** [ENV-2] Associated data of the reading ciphertext. */
+function readingAad (header: ReadingHeader): Uint8Array {
+  return encodeCanonical({ v: ENVELOPE_VERSION, sensor: header.sensor, ts: header.ts, seq: header.seq })
+}
+
+/** [ENV-4] Associated data of a wrap: the reading's AAD followed by the recipient id. */
+function wrapAad (aad: Uint8Array, to: string): Uint8Array {
+  return concat(aad, utf8(to))
+}
+
+/** [ENV-6] The signature covers the domain tag and the body's exact bytes. */
+function toBeSigned (body: Uint8Array): Uint8Array {
+  return concat(ENVELOPE_DOMAIN, body)
+}
+
+function checkHeader (header: ReadingHeader): void {
+  str(header as unknown as Struct, 'sensor', 128, SENSOR_ID_PATTERN)
+  uint(header as unknown as Struct, 'ts')
+  uint(header as unknown as Struct, 'seq')
+}
+
+interface SenderContext {
+  enc: Uint8Array
+  wrapKey: AeadKey
+  counter: number
+  readonly created: number
+}
+
+export interface EnvelopeSealerComponents {
+  suite: CryptoSuite
+  /** The collecting gateway's signing key. */
+  signer: SigningKey
+}
+
+export interface EnvelopeSealerInit {
+  /** Wraps per context before a new one is set up (bounds each wrapping key's use). */
+  maxWrapsPerContext?: number
+  /** Age in milliseconds after which a context is replaced. */
+  maxContextAgeMs?: number
+  now?: () => number
+}
+
+/** Seals readings; keeps one HPKE sender context per recipient key and epoch. [ENV-5] */
+export class EnvelopeSealer {
+  private readonly suite: CryptoSuite
+  private readonly signer: SigningKey
+  private readonly maxWraps: number
+  private readonly maxAgeMs: number
+  private readonly now: () => number
+  /** recipient id -> the key the context was set up for, and the context. */
+  private readonly contexts = new Map<string, { publicKey: Uint8Array, pending: Promise<SenderContext> }>()
+
+  constructor (components: EnvelopeSealerComponents, init: EnvelopeSealerInit = {}) {
+    this.suite = components.suite
+    this.signer = components.signer
+    this.maxWraps = init.maxWrapsPerContext ?? 2 ** 24
+    this.maxAgeMs = init.maxContextAgeMs ?? 60 * 60 * 1000
+    this.now = init.now ?? Date.now
+  }
+
+  private async setup (recipient: Recipient): Promise<SenderContext> {
+    const { enc, context } = await setupBaseSender(this.suite, AES_256_GCM, recipient.publicKey, HPKE_INFO)
+    const wrapKey = await this.suite.importAeadKey(await contextExport(this.suite, context, EXPORT_CONTEXT, 32))
+    return { enc, wrapKey, counter: 0, created: this.now() }
+  }
+
+  /** The context for this recipient with a fresh counter value reserved, rotating when due. */
+  private async reserve (recipient: Recipient): Promise<{ context: SenderContext, ctr: number }> {
+    const id = recipient.id
+    let entry = this.contexts.get(id)
+    if (entry === undefined || !equalBytes(entry.publicKey, recipient.publicKey)) {
+      const created = { publicKey: Uint8Array.from(recipient.publicKey), pending: this.setup(recipient) }
+      this.contexts.set(id, created)
+      created.pending.catch(() => { if (this.contexts.get(id) === created) this.contexts.delete(id) })
+      entry = created
+    }
+    const context = await entry.pending
+    if (context.counter >= this.maxWraps || this.now() - context.created >= this.maxAgeMs) {
+      if (this.contexts.get(id) === entry) this.contexts.delete(id)
+      return await this.reserve(recipient)
+    }
+    return { context, ctr: context.counter++ }
+  }
+
+  /** Drops every context whose recipient is not in `keep` (after an access-list change). */
+  retainOnly (keep: readonly Recipient[]): void {
+    for (const [id, entry] of this.contexts) {
+      if (!keep.some(r => r.id === id && equalBytes(r.publicKey, entry.publicKey))) this.contexts.delete(id)
+    }
+  }
+
+  /** [ENV-1] Seals one reading for the given recipients and signs the envelope. */
+  async seal (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]): Promise<Uint8Array> {
+    checkHeader(header)
+    if (!(plaintext instanceof Uint8Array) || plaintext.length > MAX_READING_BYTES) throw new GatemeshError('GM_ERR_TOO_LARGE', `A reading is at most ${MAX_READING_BYTES} bytes.`)
+    if (recipients.length === 0) throw new GatemeshError('GM_ERR_NO_RECIPIENTS')
+    if (recipients.length > MAX_RECIPIENTS) throw new GatemeshError('GM_ERR_TOO_LARGE', `At most ${MAX_RECIPIENTS} recipients.`)
+    const random = this.suite.randomBytes(44)
+    const dataKey = random.subarray(0, 32)
+    const nonce = random.slice(32, 44)
+    const aad = readingAad(header)
+    const ct = await this.suite.aeadSeal(dataKey, nonce, plaintext, aad)
+    const wraps: Wrap[] = []
+    for (const recipient of recipients) {
+      const { context, ctr } = await this.reserve(recipient)
+      const w = await this.suite.aeadSeal(context.wrapKey, counterNonce(ctr), dataKey, wrapAad(aad, recipient.id))
+      // Keys in canonical order (RFC 8949 §4.2.1: shorter encoded key first): w, to, ctr, enc.
+      wraps.push({ w, to: recipient.id, ctr, enc: context.enc })
+    }
+    dataKey.fill(0)
+    // Keys in canonical order, so the hot path skips sorting: v, ct, gw, ts, seq, nonce, wraps, sensor.
+    const body = encodeOrdered({ v: ENVELOPE_VERSION, ct, gw: this.signer.publicKey, ts: header.ts, seq: header.seq, nonce, wraps, sensor: header.sensor })
+    const sig = await this.suite.sign(this.signer, toBeSigned(body))
+    // [ENV-1] The envelope carries the signed body as the very bytes that were signed.
+    return encodeOrdered({ b: body, s: sig })
+  }
+}
+
+/** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
+export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: { maxBytes?: number } = {}): Promise<Envelope> {
+  const outer = asStruct(decodeCanonical(encoded, { maxBytes: options.maxBytes ?? MAX_ENVELOPE_BYTES }), 'An envelope')
+  onlyKeys(outer, ['b', 's'], 'An envelope')
+  const body = bytes(outer, 'b', { max: MAX_ENVELOPE_BYTES })
+  const sig = bytes(outer, 's', 64)
+  const struct = asStruct(decodeCanonical(body, { maxBytes: MAX_ENVELOPE_BYTES }), 'An envelope body')
+  if (struct.v !== ENVELOPE_VERSION) throw new GatemeshError('GM_ERR_UNSUPPORTED_VERSION', `Envelope version ${String(struct.v)}.`)
+  onlyKeys(struct, BODY_FIELDS, 'An envelope body')
+  checkHeader(struct as unknown as ReadingHeader)
+  bytes(struct, 'nonce', 12)
+  bytes(struct, 'ct', { max: MAX_READING_BYTES + 16 })
+  const gw = bytes(struct, 'gw', 32)
+  if (!Array.isArray(struct.wraps) || struct.wraps.length === 0 || struct.wraps.length > MAX_RECIPIENTS) {
+    throw new GatemeshError('GM_ERR_MALFORMED', 'Field \'wraps\' must list 1 to 256 wraps.')
+  }
+  for (const item of struct.wraps) {
+    const wrap = asStruct(item, 'A wrap')
+    onlyKeys(wrap, ['to', 'enc', 'ctr', 'w'], 'A wrap')
+    str(wrap, 'to', 128)
+    bytes(wrap, 'enc', 32)
+    uint(wrap, 'ctr')
+    bytes(wrap, 'w', 48)
+  }
+  if (!await suite.verify(gw, toBeSigned(body), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  return { ...(struct as unknown as Omit<Envelope, 'sig'>), sig }
+}
+
+export interface OpenedReading {
+  header: ReadingHeader
+  plaintext: Uint8Array
+  /** The collecting gateway's Ed25519 public key; the caller decides whether it trusts it. */
+  gateway: Uint8Array
+}
+
+export interface EnvelopeOpenerComponents {
+  suite: CryptoSuite
+  /** The reader: its pseudonym and X25519 key. */
+  reader: { pseudonym: string, agreementKey: AgreementKey }
+}
+
+/** Opens envelopes for one reader; caches wrapping keys per sender context. [ENV-7] */
+export class EnvelopeOpener {
+  private readonly suite: CryptoSuite
+  private readonly reader: EnvelopeOpenerComponents['reader']
+  private readonly wrapKeys = new Map<string, Promise<AeadKey>>()
+  private readonly maxCached: number
+
+  constructor (components: EnvelopeOpenerComponents, init: { maxCachedContexts?: number } = {}) {
+    this.suite = components.suite
+    this.reader = components.reader
+    this.maxCached = init.maxCachedContexts ?? 1024
+  }
+
+  private async wrapKey (enc: Uint8Array): Promise<AeadKey> {
+    const id = String.fromCharCode(...enc)
+    let pending = this.wrapKeys.get(id)
+    if (pending === undefined) {
+      pending = setupBaseRecipient(this.suite, AES_256_GCM, enc, this.reader.agreementKey, HPKE_INFO)
+        .then(async context => await this.suite.importAeadKey(await contextExport(this.suite, context, EXPORT_CONTEXT, 32)))
+      if (this.wrapKeys.size >= this.maxCached) this.wrapKeys.clear()
+      this.wrapKeys.set(id, pending)
+      pending.catch(() => this.wrapKeys.delete(id))
+    }
+    return await pending
+  }
+
+  async open (encoded: Uint8Array): Promise<OpenedReading> {
+    const envelope = await verifyEnvelope(this.suite, encoded)
+    const wrap = envelope.wraps.find(candidate => candidate.to === this.reader.pseudonym)
+    if (wrap === undefined) throw new GatemeshError('GM_ERR_NOT_A_RECIPIENT')
+    const header: ReadingHeader = { sensor: envelope.sensor, ts: envelope.ts, seq: envelope.seq }
+    const aad = readingAad(header)
+    const dataKey = await this.suite.aeadOpen(await this.wrapKey(wrap.enc), counterNonce(wrap.ctr), wrap.w, wrapAad(aad, wrap.to))
+    const plaintext = await this.suite.aeadOpen(dataKey, envelope.nonce, envelope.ct, aad)
+    return { header, plaintext, gateway: envelope.gw }
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * gatemesh's isomorphic core: identities, account bundles, reading envelopes, signed records and
+ * signed requests over one CryptoSuite. Runs unchanged in Node 24 and in browsers.
+ */
+export * from './errors.ts'
+export * from './bytes.ts'
+export { encodeCanonical, decodeCanonical, DEFAULT_MAX_BYTES, type DecodeOptions } from './encoding.ts'
+export type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
+export { createWebCryptoSuite, webCryptoSuite } from './webcrypto-suite.ts'
+export { derivePseudonym, generateIdentity, identityFromSecrets, isPseudonym, verifyPseudonym, type Identity, type PublicIdentity } from './identity.ts'
+export { openRecord, signRecord, selectNewest, RECORD_VERSION, type OpenRecordOptions, type RecordFields, type SignedRecord } from './records.ts'
+export { createAccountBundle, openAccountBundle, verifyAccountBundle, ACCOUNT_RECORD_TYPE, KDF_ALGORITHM, MIN_KDF_ITERATIONS, type AccountRecord, type CreateAccountOptions, type KdfParams } from './account.ts'
+export { EnvelopeSealer, EnvelopeOpener, verifyEnvelope, ENVELOPE_VERSION, MAX_READING_BYTES, MAX_RECIPIENTS, SENSOR_ID_PATTERN, type Envelope, type EnvelopeSealerInit, type OpenedReading, type ReadingHeader, type Recipient, type Wrap } from './envelope.ts'
+export { signRequest, RequestVerifier, SIGNATURE_LABEL, type RequestToSign, type RequestToVerify, type RequestVerifierInit, type SignedRequestHeaders } from './requests.ts'
+export { AES_128_GCM, AES_256_GCM, computeNonce, contextExport, contextOpen, contextSeal, deriveKeyPair, keySchedule, setupBaseRecipient, setupBaseSender, type HpkeAead, type HpkeContext } from './hpke.ts'

@@ -1,0 +1,90 @@
+/**
+ * Signed records: the unit the overlay stores. One canonical CBOR map, signed by Ed25519 over a
+ * domain-separated encoding of every other field, so a change to any byte is detected.
+ * [REC-1] .. [REC-6] in docs/PROTOCOL.md.
+ */
+import type { CryptoSuite, SigningKey } from './suite.ts'
+import { GatemeshError } from './errors.ts'
+import { concat, utf8 } from './bytes.ts'
+import { decodeCanonical, encodeCanonical } from './encoding.ts'
+import { asStruct, bytes, onlyKeys, optUint, str, uint, type Struct } from './shape.ts'
+
+export const RECORD_VERSION = 1
+const RECORD_DOMAIN = utf8('gatemesh/record/v1\0')
+const RECORD_FIELDS = ['v', 'type', 'key', 'seq', 'exp', 'body', 'signer', 'sig'] as const
+const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,31}$/
+
+export interface RecordFields {
+  /** Namespace, e.g. 'account', 'sensor', 'latest', 'crl'. */
+  type: string
+  /** The record's key within its namespace. */
+  key: string
+  /** Higher wins; a record never replaces one with a higher or equal seq. */
+  seq: number
+  /** Expiry in milliseconds since the Unix epoch, where the record has one. */
+  exp?: number
+  body: Struct
+}
+
+export interface SignedRecord extends RecordFields {
+  v: 1
+  /** Raw Ed25519 public key of the signer. */
+  signer: Uint8Array
+  sig: Uint8Array
+}
+
+export interface OpenRecordOptions {
+  /** The namespace the caller expects; anything else is GM_ERR_WRONG_RECORD_TYPE. */
+  type?: string
+  /** Milliseconds since the epoch; defaults to Date.now(). */
+  now?: number
+  maxBytes?: number
+}
+
+function toBeSigned (record: Omit<SignedRecord, 'sig'>): Uint8Array {
+  const unsigned: Struct = { v: record.v, type: record.type, key: record.key, seq: record.seq, body: record.body, signer: record.signer }
+  if (record.exp !== undefined) unsigned.exp = record.exp
+  return concat(RECORD_DOMAIN, encodeCanonical(unsigned))
+}
+
+/** [REC-2] Signs and encodes a record. */
+export async function signRecord (suite: CryptoSuite, signer: SigningKey, fields: RecordFields): Promise<Uint8Array> {
+  const record: Omit<SignedRecord, 'sig'> = { v: RECORD_VERSION, ...fields, signer: signer.publicKey }
+  validateFields(record as unknown as Struct)
+  const sig = await suite.sign(signer, toBeSigned(record))
+  const out: Struct = { ...record, sig }
+  if (fields.exp === undefined) delete out.exp
+  return encodeCanonical(out)
+}
+
+function validateFields (struct: Struct): void {
+  str(struct, 'type', 32, TYPE_PATTERN)
+  str(struct, 'key', 512)
+  uint(struct, 'seq')
+  optUint(struct, 'exp')
+  asStruct(struct.body, 'Field \'body\'')
+  bytes(struct, 'signer', 32)
+}
+
+/** [REC-3] Decodes, checks canonical form, shape, version, type, expiry and signature. */
+export async function openRecord (suite: CryptoSuite, encoded: Uint8Array, options: OpenRecordOptions = {}): Promise<SignedRecord> {
+  const struct = asStruct(decodeCanonical(encoded, { maxBytes: options.maxBytes }), 'A record')
+  if (struct.v !== RECORD_VERSION) throw new GatemeshError('GM_ERR_UNSUPPORTED_VERSION', `Record version ${String(struct.v)}.`)
+  onlyKeys(struct, RECORD_FIELDS, 'A record')
+  validateFields(struct)
+  bytes(struct, 'sig', 64)
+  const record = struct as unknown as SignedRecord
+  if (options.type !== undefined && record.type !== options.type) {
+    throw new GatemeshError('GM_ERR_WRONG_RECORD_TYPE', `Expected '${options.type}', got '${record.type}'.`)
+  }
+  if (!await suite.verify(record.signer, toBeSigned(record), record.sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  if (record.exp !== undefined && record.exp <= (options.now ?? Date.now())) throw new GatemeshError('GM_ERR_EXPIRED')
+  return record
+}
+
+/** [REC-5] Selector: the index of the record that wins (highest seq; the first on a tie). */
+export function selectNewest (records: readonly Pick<SignedRecord, 'seq'>[]): number {
+  let best = 0
+  for (let i = 1; i < records.length; i++) if ((records[i] as SignedRecord).seq > (records[best] as SignedRecord).seq) best = i
+  return best
+}
