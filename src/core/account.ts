@@ -14,9 +14,15 @@ import { asStruct, bytes, onlyKeys, str, uint } from './shape.ts'
 export const ACCOUNT_RECORD_TYPE = 'account'
 const ACCOUNT_AAD_TAG = 'gatemesh/account/v1'
 export const KDF_ALGORITHM = 'PBKDF2-SHA256'
-/** OWASP's minimum for PBKDF2-HMAC-SHA256 (2023); about half a second in a browser here. */
+/** OWASP's minimum for PBKDF2-HMAC-SHA256: no bundle below it is created or accepted. */
 export const MIN_KDF_ITERATIONS = 600_000
-export const MAX_KDF_ITERATIONS = 10_000_000
+/**
+ * What new bundles use: about a second in a browser (Chromium 156 on this project's 2-core
+ * reference machine derives 600 000 iterations in ~90 ms). Stored in each bundle, so it can rise.
+ */
+export const DEFAULT_KDF_ITERATIONS = 6_000_000
+/** A bundle asking for more would stall the client that opens it. */
+export const MAX_KDF_ITERATIONS = 50_000_000
 
 export interface KdfParams {
   alg: typeof KDF_ALGORITHM
@@ -25,7 +31,7 @@ export interface KdfParams {
 }
 
 export interface CreateAccountOptions {
-  /** Iterations of PBKDF2-SHA256; at least MIN_KDF_ITERATIONS unless `allowWeakKdf` (tests only). */
+  /** Iterations of PBKDF2-SHA256 (default DEFAULT_KDF_ITERATIONS); at least MIN_KDF_ITERATIONS unless `allowWeakKdf` (tests only). */
   iterations?: number
   seq?: number
   allowWeakKdf?: boolean
@@ -57,7 +63,7 @@ async function deriveKey (suite: CryptoSuite, password: string, kdf: KdfParams):
 
 /** [ACC-2] Seals the identity's private keys under the password and signs the bundle. */
 export async function createAccountBundle (suite: CryptoSuite, identity: Identity, password: string, options: CreateAccountOptions = {}): Promise<Uint8Array> {
-  const kdf: KdfParams = { alg: KDF_ALGORITHM, iter: options.iterations ?? MIN_KDF_ITERATIONS, salt: suite.randomBytes(16) }
+  const kdf: KdfParams = { alg: KDF_ALGORITHM, iter: options.iterations ?? DEFAULT_KDF_ITERATIONS, salt: suite.randomBytes(16) }
   checkKdf(kdf, options.allowWeakKdf === true)
   const key = await deriveKey(suite, password, kdf)
   const nonce = suite.randomBytes(12)
