@@ -5,6 +5,10 @@ import tseslint from 'typescript-eslint'
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'web/dist/**', 'bench/results/**', '.data/**'] },
   js.configs.recommended,
+  {
+    files: ['bin/**/*.js', 'eslint.config.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } }
+  },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -78,7 +78,10 @@ export function createNodeCryptoSuite (): CryptoSuite {
     },
     async pbkdf2Sha256 (password, salt, iterations, length) {
       return await new Promise((resolve, reject) => {
-        nodeCrypto.pbkdf2(password, salt, iterations, length, 'sha256', (err, out) => { err === null ? resolve(new Uint8Array(out)) : reject(err) })
+        nodeCrypto.pbkdf2(password, salt, iterations, length, 'sha256', (err, out) => {
+          if (err === null) resolve(new Uint8Array(out))
+          else reject(err)
+        })
       })
     },
     async importAeadKey (raw) {

@@ -1,0 +1,21 @@
+/**
+ * `npm run bench [scenario ...] [--quick]`: runs the benchmark scenarios in one process run and
+ * writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht.
+ */
+const SCENARIOS: Record<string, () => Promise<{ run: (options: { quick?: boolean }) => Promise<unknown> }>> = {
+  crypto: async () => await import('./crypto.ts'),
+  dht: async () => await import('./dht.ts')
+}
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const chosen = args.filter(a => !a.startsWith('--'))
+const unknown = chosen.filter(name => !(name in SCENARIOS))
+if (unknown.length > 0) {
+  console.error(`unknown scenario: ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}) (GM_ERR_CLI_USAGE)`)
+  process.exit(2)
+}
+for (const name of chosen.length > 0 ? chosen : Object.keys(SCENARIOS)) {
+  console.log(`## scenario: ${name}`)
+  await (await SCENARIOS[name]!()).run({ quick })
+}
