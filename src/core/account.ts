@@ -94,6 +94,7 @@ export async function verifyAccountBundle (suite: CryptoSuite, encoded: Uint8Arr
   if (str(kdfStruct, 'alg', 32) !== KDF_ALGORITHM) throw new GatemeshError('GM_ERR_UNSUPPORTED_VERSION', 'Unknown KDF.')
   const kdf: KdfParams = { alg: KDF_ALGORITHM, iter: uint(kdfStruct, 'iter'), salt: bytes(kdfStruct, 'salt', 16) }
   checkKdf(kdf, options.allowWeakKdf === true)
+  // [REC-4] The account namespace accepts only the account's own signing key.
   if (!equalBytes(record.signer, sigPub)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE', 'The bundle is not signed by its own key.')
   if (await derivePseudonym(suite, sigPub, encPub) !== record.key) throw new GatemeshError('GM_ERR_PSEUDONYM_MISMATCH')
   return { record, pseudonym: record.key, sigPub, encPub, kdf }

@@ -35,6 +35,7 @@ export interface DecodeOptions {
 export function decodeCanonical (bytes: Uint8Array, options: DecodeOptions = {}): unknown {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
   if (!(bytes instanceof Uint8Array)) throw new GatemeshError('GM_ERR_MALFORMED', 'Expected bytes.')
+  // [ENC-4] Bound the size before parsing anything.
   if (bytes.length > maxBytes) throw new GatemeshError('GM_ERR_TOO_LARGE', `${bytes.length} > ${maxBytes} bytes.`)
   let value: unknown
   try {

@@ -112,6 +112,7 @@ export class EnvelopeSealer {
     this.now = init.now ?? Date.now
   }
 
+  /** [ENV-3] One HPKE sender context per recipient; its exported key wraps data keys. */
   private async setup (recipient: Recipient): Promise<SenderContext> {
     const { enc, context } = await setupBaseSender(this.suite, AES_256_GCM, recipient.publicKey, HPKE_INFO)
     const wrapKey = await this.suite.importAeadKey(await contextExport(this.suite, context, EXPORT_CONTEXT, 32))

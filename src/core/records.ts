@@ -1,7 +1,7 @@
 /**
  * Signed records: the unit the overlay stores. One canonical CBOR map, signed by Ed25519 over a
  * domain-separated encoding of every other field, so a change to any byte is detected.
- * [REC-1] .. [REC-6] in docs/PROTOCOL.md.
+ * [REC-1] .. [REC-5] in docs/PROTOCOL.md.
  */
 import type { CryptoSuite, SigningKey } from './suite.ts'
 import { GatemeshError } from './errors.ts'
