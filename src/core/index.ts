@@ -13,3 +13,4 @@ export { createAccountBundle, openAccountBundle, verifyAccountBundle, ACCOUNT_RE
 export { EnvelopeSealer, EnvelopeOpener, verifyEnvelope, ENVELOPE_VERSION, MAX_READING_BYTES, MAX_RECIPIENTS, SENSOR_ID_PATTERN, type Envelope, type EnvelopeSealerInit, type OpenedReading, type ReadingHeader, type Recipient, type Wrap } from './envelope.ts'
 export { signRequest, RequestVerifier, SIGNATURE_LABEL, type RequestToSign, type RequestToVerify, type RequestVerifierInit, type SignedRequestHeaders } from './requests.ts'
 export { AES_128_GCM, AES_256_GCM, computeNonce, contextExport, contextOpen, contextSeal, deriveKeyPair, keySchedule, setupBaseRecipient, setupBaseSender, type HpkeAead, type HpkeContext } from './hpke.ts'
+export { checkSensorCredential, createSensorCredential, createSensorRecord, isSensorId, mayRead, sensorRecipients, sensorVerifier, verifySensorRecord, MAX_READERS, SENSOR_RECORD_TYPE, type Reader, type SensorInfo, type SensorRecordInit } from './sensor.ts'
