@@ -9,7 +9,11 @@ type CommandGroup = (argv: string[]) => Promise<number>
 
 const GROUPS: Record<string, { summary: string, load: () => Promise<CommandGroup> }> = {
   ca: { summary: 'run the certificate authority (init, token, serve, revoke, list)', load: async () => (await import('./ca.ts')).main },
-  gateway: { summary: 'run a gateway (start)', load: async () => (await import('./gateway.ts')).main }
+  gateway: { summary: 'run a gateway (start)', load: async () => (await import('./gateway.ts')).main },
+  signup: { summary: 'create an account at a gateway (keys made and sealed here)', load: async () => (await import('./user.ts')).signupMain },
+  login: { summary: 'log in at a gateway (the sealed keys are opened here)', load: async () => (await import('./user.ts')).loginMain },
+  sensor: { summary: 'your sensors (add, share, revoke, list)', load: async () => (await import('./user.ts')).sensorMain },
+  read: { summary: 'read a sensor (latest), decrypted here', load: async () => (await import('./user.ts')).readMain }
 }
 
 export function usage (): string {

@@ -34,7 +34,7 @@ export interface SensorInfo {
 
 /** [SEN-1] */
 export function isSensorId (value: unknown): value is string {
-  return typeof value === 'string' && SENSOR_ID_PATTERN.test(value)
+  return typeof value === 'string' && SENSOR_ID_PATTERN.test(value) && value !== '.' && value !== '..'
 }
 
 /** [SEN-4] A new credential (`gms_` + 32 random bytes, base64url) and its verifier. */

@@ -1,0 +1,117 @@
+/**
+ * What the user commands keep between runs, and how they get the password. The home directory
+ * (mode 0700) holds one file, `session.json` (mode 0600): the gateway URL, the pseudonym and the
+ * *sealed* account bundle. Private keys never touch the disk; each command that needs them opens
+ * the bundle with the password. [ACS-16] [ACS-17]
+ */
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { GatemeshError, fromBase64, isPseudonym, toBase64 } from '../core/index.ts'
+import './errors.ts'
+
+export interface SavedSession {
+  gateway: string
+  pseudonym: string
+  bundle: Uint8Array
+}
+
+const STATE_FILE = 'session.json'
+
+export function homeDirectory (option: string | undefined): string {
+  if (option !== undefined && option !== '') return option
+  const env = process.env.GATEMESH_HOME
+  return env !== undefined && env !== '' ? env : join(homedir(), '.gatemesh')
+}
+
+export async function saveSession (home: string, session: SavedSession): Promise<string> {
+  await mkdir(home, { recursive: true, mode: 0o700 })
+  const path = join(home, STATE_FILE)
+  const temp = `${path}.${process.pid}.tmp`
+  const text = JSON.stringify({ v: 1, gateway: session.gateway, pseudonym: session.pseudonym, bundle: toBase64(session.bundle) }, null, 2)
+  await writeFile(temp, `${text}\n`, { mode: 0o600 })
+  await chmod(temp, 0o600)
+  await rename(temp, path)
+  return path
+}
+
+export async function loadSession (home: string): Promise<SavedSession> {
+  const path = join(home, STATE_FILE)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new GatemeshError('GM_ERR_CLI_USAGE', `Not logged in (no ${path}): run 'gatemesh signup --gateway URL' or 'gatemesh login --gateway URL --pseudonym P' first.`)
+    }
+    throw err
+  }
+  try {
+    const saved = JSON.parse(text) as { v?: unknown, gateway?: unknown, pseudonym?: unknown, bundle?: unknown }
+    if (saved.v !== 1 || typeof saved.gateway !== 'string' || !isPseudonym(saved.pseudonym) || typeof saved.bundle !== 'string') throw new Error('fields')
+    return { gateway: saved.gateway, pseudonym: saved.pseudonym, bundle: fromBase64(saved.bundle) }
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_MALFORMED', `${path} is damaged; log in again.`, { cause: err })
+  }
+}
+
+/** Reads a password without echo from the terminal. */
+async function prompt (question: string): Promise<string> {
+  const stdin = process.stdin
+  // Echo off before the question appears, so nothing typed after it is ever shown.
+  stdin.setRawMode(true)
+  process.stderr.write(question)
+  stdin.resume()
+  stdin.setEncoding('utf8')
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let typed = ''
+      const onData = (chunk: string): void => {
+        for (const ch of chunk) {
+          if (ch === '\r' || ch === '\n') {
+            stdin.off('data', onData)
+            process.stderr.write('\n')
+            resolve(typed)
+            return
+          }
+          if (ch === '\u0003') {
+            stdin.off('data', onData)
+            process.stderr.write('\n')
+            reject(new GatemeshError('GM_ERR_CLI_USAGE', 'Interrupted.'))
+            return
+          }
+          if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1)
+          else typed += ch
+        }
+      }
+      stdin.on('data', onData)
+    })
+  } finally {
+    stdin.setRawMode(false)
+    stdin.pause()
+  }
+}
+
+/**
+ * The password, from (in order) `--password-file F` (its first line), `GATEMESH_PASSWORD`, or a
+ * no-echo prompt on a terminal (asked twice when `confirm`).
+ */
+export async function readPassword (options: { file?: string, confirm?: boolean }): Promise<string> {
+  if (options.file !== undefined) {
+    let text: string
+    try {
+      text = await readFile(options.file, 'utf8')
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_CLI_USAGE', `Cannot read --password-file ${options.file}.`, { cause: err })
+    }
+    return text.split(/\r?\n/)[0] ?? ''
+  }
+  const env = process.env.GATEMESH_PASSWORD
+  if (env !== undefined && env !== '') return env
+  if (process.stdin.isTTY !== true) {
+    throw new GatemeshError('GM_ERR_CLI_USAGE', 'No password: give --password-file F, set GATEMESH_PASSWORD, or run on a terminal.')
+  }
+  const password = await prompt('password: ')
+  if (options.confirm === true && await prompt('again: ') !== password) throw new GatemeshError('GM_ERR_CLI_USAGE', 'The passwords differ.')
+  return password
+}

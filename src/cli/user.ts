@@ -1,0 +1,200 @@
+/**
+ * The user commands [ACS-15]: `gatemesh signup`, `login`, `sensor add|share|revoke|list`, `read
+ * latest`. Thin over src/client: every key is made and used in this process, the gateway sees
+ * the sealed bundle, signed records and ciphertext only. Usage errors exit with 2, other failures
+ * with 1; every error message ends with its code.
+ */
+import { parseArgs } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
+import { GatemeshError, isGatemeshError, toBase64 } from '../core/index.ts'
+import { createClient } from '../client/index.ts'
+import type { Session } from '../client/index.ts'
+import { homeDirectory, loadSession, readPassword, saveSession } from './user-state.ts'
+import './errors.ts'
+
+export const USER_USAGE = `usage:
+  gatemesh signup --gateway URL [--kdf-iterations N]
+         create keys and an account; prints the pseudonym
+  gatemesh login  --gateway URL --pseudonym P
+         fetch the account's sealed bundle and open it here
+  gatemesh sensor add ID               bind a new sensor; prints its credential (shown once)
+  gatemesh sensor share ID PSEUDONYM   let PSEUDONYM read the sensor
+  gatemesh sensor revoke ID PSEUDONYM  stop sealing new readings for PSEUDONYM
+  gatemesh sensor list [--json]        the sensors you own and those shared with you
+  gatemesh read latest ID [--json]     the latest reading, decrypted here
+
+common options:
+  --home DIR            where the session is kept (default $GATEMESH_HOME or ~/.gatemesh)
+  --password-file F     the password is F's first line (else $GATEMESH_PASSWORD, else a prompt)
+  --gateway URL         any access gateway (default: the one you logged in at)
+`
+
+const OPTIONS: ParseArgsConfig['options'] = {
+  gateway: { type: 'string' },
+  pseudonym: { type: 'string' },
+  home: { type: 'string' },
+  'password-file': { type: 'string' },
+  'kdf-iterations': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' }
+}
+
+type Values = Record<string, string | boolean | undefined>
+
+interface Command {
+  /** Positional arguments after the command words. */
+  args: number
+  options: string[]
+  run: (values: Values, args: string[]) => Promise<number>
+}
+
+const COMMON = ['home', 'password-file', 'gateway']
+
+function usageError (detail: string): GatemeshError {
+  return new GatemeshError('GM_ERR_CLI_USAGE', detail)
+}
+
+function out (text: string): void {
+  process.stdout.write(`${text}\n`)
+}
+
+function note (text: string): void {
+  process.stderr.write(`${text}\n`)
+}
+
+function text (values: Values, name: string): string | undefined {
+  const value = values[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+/** The saved session opened with the password; `--gateway` picks another gateway for this run. */
+async function session (values: Values): Promise<Session> {
+  const saved = await loadSession(homeDirectory(text(values, 'home')))
+  const client = createClient({ gateway: text(values, 'gateway') ?? saved.gateway })
+  const password = await readPassword({ file: text(values, 'password-file') })
+  return await client.resume(saved.bundle, password, saved.pseudonym)
+}
+
+async function signup (values: Values): Promise<number> {
+  const gateway = text(values, 'gateway')
+  if (gateway === undefined) throw usageError('signup needs --gateway URL.')
+  const iterationsText = text(values, 'kdf-iterations')
+  const kdfIterations = iterationsText === undefined ? undefined : Number(iterationsText)
+  if (kdfIterations !== undefined && (!Number.isSafeInteger(kdfIterations) || kdfIterations <= 0)) throw usageError('--kdf-iterations must be a positive integer.')
+  const client = createClient({ gateway, kdfIterations })
+  const password = await readPassword({ file: text(values, 'password-file'), confirm: true })
+  const result = await client.signup(password)
+  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym: result.pseudonym, bundle: result.bundle })
+  out(result.pseudonym)
+  note(`signed up at ${client.gateway}; your sealed keys are in ${path}`)
+  return 0
+}
+
+async function login (values: Values): Promise<number> {
+  const gateway = text(values, 'gateway')
+  const pseudonym = text(values, 'pseudonym')
+  if (gateway === undefined || pseudonym === undefined) throw usageError('login needs --gateway URL and --pseudonym P.')
+  const client = createClient({ gateway })
+  const password = await readPassword({ file: text(values, 'password-file') })
+  const opened = await client.login(pseudonym, password)
+  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym, bundle: opened.bundle })
+  out(pseudonym)
+  note(`logged in at ${client.gateway}; your sealed keys are in ${path}`)
+  return 0
+}
+
+async function sensorAdd (values: Values, [id]: string[]): Promise<number> {
+  const { credential } = await (await session(values)).addSensor(id as string)
+  out(credential)
+  note(`sensor ${id as string} bound. Its credential (above) is shown once: configure the sensor with it now.`)
+  return 0
+}
+
+async function sensorShare (values: Values, [id, pseudonym]: string[]): Promise<number> {
+  const result = await (await session(values)).share(id as string, pseudonym as string)
+  note(`${pseudonym as string} may now read ${id as string} (record seq ${result.seq}); readers:`)
+  for (const reader of result.readers) out(reader)
+  return 0
+}
+
+async function sensorRevoke (values: Values, [id, pseudonym]: string[]): Promise<number> {
+  const result = await (await session(values)).revoke(id as string, pseudonym as string)
+  note(`${pseudonym as string} removed from ${id as string} (record seq ${result.seq}); readings from now on are not sealed for it. Readers:`)
+  for (const reader of result.readers) out(reader)
+  return 0
+}
+
+async function sensorList (values: Values): Promise<number> {
+  const list = await (await session(values)).listSensors()
+  if (values.json === true) {
+    out(JSON.stringify(list))
+    return 0
+  }
+  out(`owned (${list.owned.length}):`)
+  for (const sensor of list.owned) out(`  ${sensor.id}  readers: ${sensor.readers.length === 0 ? '-' : sensor.readers.join(', ')}`)
+  out(`shared with you (${list.shared.length}):`)
+  for (const sensor of list.shared) out(`  ${sensor.id}  owner: ${sensor.owner}`)
+  return 0
+}
+
+async function readLatest (values: Values, [id]: string[]): Promise<number> {
+  const reading = await (await session(values)).readLatest(id as string)
+  const when = new Date(reading.ts).toISOString()
+  if (values.json === true) {
+    const body = reading.text === undefined ? { base64: toBase64(reading.plaintext) } : { text: reading.text }
+    out(JSON.stringify({ sensor: id, seq: reading.seq, ts: reading.ts, time: when, gateway: reading.gateway, ...body }))
+    return 0
+  }
+  note(`${id as string}: reading ${reading.seq} at ${when}, sealed by gateway ${reading.gateway.slice(0, 16)}…`)
+  out(reading.text ?? toBase64(reading.plaintext))
+  return 0
+}
+
+const COMMANDS: Record<string, Command> = {
+  signup: { args: 0, options: ['kdf-iterations'], run: signup },
+  login: { args: 0, options: ['pseudonym'], run: login },
+  'sensor add': { args: 1, options: [], run: sensorAdd },
+  'sensor share': { args: 2, options: [], run: sensorShare },
+  'sensor revoke': { args: 2, options: [], run: sensorRevoke },
+  'sensor list': { args: 0, options: ['json'], run: sensorList },
+  'read latest': { args: 1, options: ['json'], run: readLatest }
+}
+
+/** Runs one user command; `words` are the command words, e.g. ['sensor', 'add']. */
+async function dispatch (group: string, argv: string[]): Promise<number> {
+  const prefix = `gatemesh ${group}`
+  try {
+    const sub = group === 'signup' || group === 'login' ? undefined : argv[0]
+    if (sub === '--help' || sub === '-h' || argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(USER_USAGE)
+      return 0
+    }
+    const name = sub === undefined ? group : `${group} ${sub}`
+    const command = COMMANDS[name]
+    if (command === undefined) throw usageError(sub === undefined ? `'${group}' needs a command.` : `Unknown command '${name}'.`)
+    let parsed
+    try {
+      parsed = parseArgs({ args: sub === undefined ? argv : argv.slice(1), options: OPTIONS, allowPositionals: true, strict: true })
+    } catch (err) {
+      throw usageError(err instanceof Error ? err.message : String(err))
+    }
+    const values = parsed.values as Values
+    const extra = Object.keys(values).filter(option => values[option] !== undefined && !COMMON.includes(option) && !command.options.includes(option))
+    if (extra.length > 0) throw usageError(`'${name}' does not take --${extra.join(', --')}.`)
+    if (parsed.positionals.length !== command.args) throw usageError(`'${name}' takes ${command.args} argument(s), got ${parsed.positionals.length}.`)
+    return await command.run(values, parsed.positionals)
+  } catch (err) {
+    if (!isGatemeshError(err)) throw err
+    process.stderr.write(`${prefix}: ${err.message} (${err.code})\n`)
+    if (err.code === 'GM_ERR_CLI_USAGE') {
+      process.stderr.write(`\n${USER_USAGE}`)
+      return 2
+    }
+    return 1
+  }
+}
+
+export async function signupMain (argv: string[]): Promise<number> { return await dispatch('signup', argv) }
+export async function loginMain (argv: string[]): Promise<number> { return await dispatch('login', argv) }
+export async function sensorMain (argv: string[]): Promise<number> { return await dispatch('sensor', argv) }
+export async function readMain (argv: string[]): Promise<number> { return await dispatch('read', argv) }

@@ -1,0 +1,15 @@
+/**
+ * The client library's own error codes. A refusal from a gateway keeps the gateway's code (see
+ * docs/drafts/access.md); these are the failures only a client can see.
+ */
+import { defineErrors } from '../core/errors.ts'
+
+export const CLIENT_ERRORS = defineErrors({
+  GM_ERR_CLIENT_GATEWAY_URL: { status: 400, message: 'The gateway URL is not an http(s) URL.' },
+  GM_ERR_CLIENT_UNREACHABLE: { status: 503, message: 'The gateway cannot be reached.' },
+  GM_ERR_CLIENT_BAD_RESPONSE: { status: 502, message: 'The gateway answered with something unexpected or unverifiable.' },
+  GM_ERR_CLIENT_SELF: { status: 400, message: 'The owner is always on a sensor\'s access list; share with someone else.' },
+  GM_ERR_CLIENT_NOT_SHARED: { status: 404, message: 'The pseudonym is not on the sensor\'s access list.' }
+})
+
+export type ClientErrorCode = keyof typeof CLIENT_ERRORS

@@ -1,0 +1,12 @@
+/**
+ * gatemesh's client library: sign up, log in, bind, share and revoke sensors, list them, read
+ * the latest reading. Browser-safe (fetch + WebCrypto); all cryptography runs here.
+ */
+export { Client, createClient } from './client.ts'
+export type { ClientInit, SignupResult } from './client.ts'
+export { Session } from './session.ts'
+export type { LatestReading, SensorSummary, SharedSensorSummary } from './session.ts'
+export { parseGatewayUrl, remoteError } from './http.ts'
+export type { FetchFunction } from './http.ts'
+export { CLIENT_ERRORS } from './errors.ts'
+export type { ClientErrorCode } from './errors.ts'

@@ -1,0 +1,155 @@
+/**
+ * A logged-in user: the identity (private keys in memory only) and the signed requests it makes.
+ * Sensor records are made and signed here; readings are opened here. [ACS-7] .. [ACS-10]
+ */
+import type { Identity, Reader, SensorInfo } from '../core/index.ts'
+import {
+  EnvelopeOpener, GatemeshError, createSensorCredential, createSensorRecord, fromBase64, fromUtf8,
+  isGatemeshError, isSensorId, toBase64, toHex, verifySensorRecord
+} from '../core/index.ts'
+import type { Client } from './client.ts'
+import { stringField } from './http.ts'
+
+export interface SensorSummary { id: string, seq: number, readers: string[] }
+export interface SharedSensorSummary { id: string, seq: number, owner: string }
+
+export interface LatestReading {
+  plaintext: Uint8Array
+  /** The reading as UTF-8 text, when it is valid UTF-8. */
+  text?: string
+  /** The reading parsed as JSON, when it is JSON. */
+  json?: unknown
+  /** Milliseconds since the epoch, from the envelope (authenticated). */
+  ts: number
+  seq: number
+  /** Hex Ed25519 public key of the gateway that collected and sealed the reading. */
+  gateway: string
+  /** That gateway's DER certificate, as the serving gateway found it in the overlay. */
+  gatewayCert: Uint8Array
+}
+
+function requireSensorId (id: string): void {
+  if (!isSensorId(id)) throw new GatemeshError('GM_ERR_MALFORMED', 'Sensor ids are 1 to 128 of [A-Za-z0-9._-].')
+  // URLs treat these as dot segments, so no HTTP route can name them.
+  if (id === '.' || id === '..') throw new GatemeshError('GM_ERR_MALFORMED', `The sensor id '${id}' cannot be used in a URL.`)
+}
+
+function base64Field (answer: Record<string, unknown>, name: string): Uint8Array {
+  try {
+    return fromBase64(stringField(answer, name))
+  } catch (err) {
+    if (isGatemeshError(err)) throw err
+    throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `Field '${name}' is not base64.`, { cause: err })
+  }
+}
+
+export class Session {
+  readonly identity: Identity
+  /** The sealed bundle (what a CLI may keep on disk). */
+  readonly bundle: Uint8Array
+  private readonly client: Client
+  private readonly opener: EnvelopeOpener
+
+  constructor (init: { client: Client, identity: Identity, bundle: Uint8Array }) {
+    this.client = init.client
+    this.identity = init.identity
+    this.bundle = init.bundle
+    this.opener = new EnvelopeOpener({ suite: init.client.suite, reader: { pseudonym: init.identity.pseudonym, agreementKey: init.identity.agreementKey } })
+  }
+
+  get pseudonym (): string {
+    return this.identity.pseudonym
+  }
+
+  private async signed (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+    return await this.client.transport.request(method, path, { body, signer: this.identity })
+  }
+
+  /** [ACS-8] The sensor's current record, verified here. */
+  async sensor (id: string): Promise<SensorInfo> {
+    requireSensorId(id)
+    const answer = await this.signed('GET', `/v1/sensors/${id}`)
+    let info: SensorInfo
+    try {
+      info = await verifySensorRecord(this.client.suite, base64Field(answer, 'record'))
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'The sensor record does not verify.', { cause: err })
+    }
+    if (info.sensorId !== id) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'The record is for another sensor.')
+    return info
+  }
+
+  private async store (id: string, record: Uint8Array): Promise<number> {
+    const answer = await this.signed('PUT', `/v1/sensors/${id}`, { record: toBase64(record) })
+    return typeof answer.seq === 'number' ? answer.seq : 0
+  }
+
+  /** [SEN-4] [ACS-7] Binds a new sensor; the credential exists only in the result: show it once. */
+  async addSensor (id: string): Promise<{ credential: string, seq: number }> {
+    requireSensorId(id)
+    const { credential, verifier } = await createSensorCredential(this.client.suite)
+    const record = await createSensorRecord(this.client.suite, this.identity, { sensorId: id, verifier, seq: 1 })
+    return { credential, seq: await this.store(id, record) }
+  }
+
+  /** The current record, which must be ours, and a new one with the given readers and seq + 1. */
+  private async rewrite (id: string, change: (readers: Reader[]) => Reader[]): Promise<{ seq: number, readers: string[] }> {
+    const current = await this.sensor(id)
+    if (current.owner.pseudonym !== this.pseudonym) throw new GatemeshError('GM_ERR_NOT_OWNER')
+    const readers = change(current.readers)
+    const record = await createSensorRecord(this.client.suite, this.identity, { sensorId: id, verifier: current.verifier, readers, seq: current.seq + 1 })
+    return { seq: await this.store(id, record), readers: readers.map(r => r.pseudonym).sort() }
+  }
+
+  /** [SEN-2] Grants `pseudonym` access; its public keys come from its verified account. */
+  async share (id: string, pseudonym: string): Promise<{ seq: number, readers: string[] }> {
+    requireSensorId(id)
+    if (pseudonym === this.pseudonym) throw new GatemeshError('GM_ERR_CLIENT_SELF')
+    const { account } = await this.client.account(pseudonym, { publicOnly: true })
+    const reader: Reader = { pseudonym: account.pseudonym, sigPub: account.sigPub, encPub: account.encPub }
+    return await this.rewrite(id, readers => [...readers.filter(r => r.pseudonym !== pseudonym), reader])
+  }
+
+  /** [SEN-2] [ENV-5] Removes `pseudonym`: readings sealed after this are not wrapped for it. */
+  async revoke (id: string, pseudonym: string): Promise<{ seq: number, readers: string[] }> {
+    requireSensorId(id)
+    if (pseudonym === this.pseudonym) throw new GatemeshError('GM_ERR_CLIENT_SELF')
+    return await this.rewrite(id, readers => {
+      if (!readers.some(r => r.pseudonym === pseudonym)) throw new GatemeshError('GM_ERR_CLIENT_NOT_SHARED')
+      return readers.filter(r => r.pseudonym !== pseudonym)
+    })
+  }
+
+  /** [ACS-10] The sensors this user owns and those shared with it. */
+  async listSensors (): Promise<{ owned: SensorSummary[], shared: SharedSensorSummary[] }> {
+    const answer = await this.signed('GET', '/v1/sensors')
+    if (!Array.isArray(answer.owned) || !Array.isArray(answer.shared)) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'Expected { owned, shared }.')
+    return { owned: answer.owned as SensorSummary[], shared: answer.shared as SharedSensorSummary[] }
+  }
+
+  /** [ACS-9] [ENV-7] The latest reading, fetched as ciphertext and opened here. */
+  async readLatest (id: string): Promise<LatestReading> {
+    requireSensorId(id)
+    const answer = await this.signed('GET', `/v1/sensors/${id}/latest`)
+    const opened = await this.opener.open(base64Field(answer, 'envelope'))
+    if (opened.header.sensor !== id) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'The reading is of another sensor.')
+    const reading: LatestReading = {
+      plaintext: opened.plaintext,
+      ts: opened.header.ts,
+      seq: opened.header.seq,
+      gateway: toHex(opened.gateway),
+      gatewayCert: base64Field(answer, 'gatewayCert')
+    }
+    try {
+      reading.text = fromUtf8(opened.plaintext)
+      try {
+        reading.json = JSON.parse(reading.text)
+      } catch {
+        // not JSON: text only
+      }
+    } catch {
+      // not UTF-8: bytes only
+    }
+    return reading
+  }
+}

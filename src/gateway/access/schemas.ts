@@ -1,0 +1,122 @@
+/**
+ * JSON Schemas of the access service's routes [ACS-3] .. [ACS-10]. They validate requests, shape
+ * responses and make the OpenAPI document: one source for all three. Binary values are standard
+ * base64 with padding.
+ */
+
+const PSEUDONYM = { type: 'string', pattern: '^[a-z2-7]{52}$', description: 'A pseudonym [ID-2].' } as const
+const SENSOR_ID = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'A sensor id [SEN-1].' } as const
+const base64 = (description: string, maxLength: number) => ({
+  type: 'string', minLength: 4, maxLength, pattern: '^[A-Za-z0-9+/]+={0,2}$', description
+}) as const
+
+export const errorSchema = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: {
+    code: { type: 'string', pattern: '^GM_ERR_[A-Z0-9_]+$', description: 'Stable error code (docs/ERRORS.md).' },
+    message: { type: 'string', description: 'For people; may change.' }
+  }
+} as const
+
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 413: errorSchema, 415: errorSchema, 503: errorSchema }
+
+const SIGNED = 'Signed request [REQ-1]: Content-Digest, Signature-Input (keyid = the caller\'s pseudonym) and Signature headers.'
+const signedHeaders = {
+  type: 'object',
+  properties: {
+    'content-digest': { type: 'string' },
+    'signature-input': { type: 'string' },
+    signature: { type: 'string' }
+  }
+} as const
+
+export const createAccountSchema = {
+  summary: 'Store a new account bundle [ACS-3]',
+  description: 'Unsigned: the bundle is self-verifying [ACC-4].',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['bundle'],
+    properties: { bundle: base64('The account record [ACC-1], canonical CBOR.', 8192) }
+  },
+  response: { 201: { type: 'object', required: ['pseudonym'], properties: { pseudonym: PSEUDONYM } }, ...errors }
+} as const
+
+export const getAccountSchema = {
+  summary: 'Fetch an account bundle by pseudonym [ACS-4]',
+  description: 'Unsigned: log-in fetches the bundle before it has any key.',
+  params: { type: 'object', required: ['pseudonym'], properties: { pseudonym: PSEUDONYM } },
+  response: { 200: { type: 'object', required: ['bundle'], properties: { bundle: { type: 'string' } } }, ...errors }
+} as const
+
+const sensorParams = { type: 'object', required: ['id'], properties: { id: SENSOR_ID } } as const
+
+export const putSensorSchema = {
+  summary: 'Store a sensor record, signed by its owner [ACS-7]',
+  description: SIGNED,
+  headers: signedHeaders,
+  params: sensorParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['record'],
+    properties: { record: base64('The sensor record [SEN-2], canonical CBOR.', 96 * 1024) }
+  },
+  response: {
+    200: { type: 'object', required: ['id', 'seq'], properties: { id: SENSOR_ID, seq: { type: 'integer' } } },
+    201: { type: 'object', required: ['id', 'seq'], properties: { id: SENSOR_ID, seq: { type: 'integer' } } },
+    ...errors
+  }
+} as const
+
+export const getSensorSchema = {
+  summary: 'Fetch a sensor record, for its owner and readers [ACS-8]',
+  description: SIGNED,
+  headers: signedHeaders,
+  params: sensorParams,
+  response: { 200: { type: 'object', required: ['record'], properties: { record: { type: 'string' } } }, ...errors }
+} as const
+
+export const listSensorsSchema = {
+  summary: 'The caller\'s sensors: owned and shared with it [ACS-10]',
+  description: SIGNED,
+  headers: signedHeaders,
+  response: {
+    200: {
+      type: 'object',
+      required: ['owned', 'shared'],
+      properties: {
+        owned: {
+          type: 'array',
+          items: { type: 'object', required: ['id', 'seq', 'readers'], properties: { id: SENSOR_ID, seq: { type: 'integer' }, readers: { type: 'array', items: PSEUDONYM } } }
+        },
+        shared: {
+          type: 'array',
+          items: { type: 'object', required: ['id', 'seq', 'owner'], properties: { id: SENSOR_ID, seq: { type: 'integer' }, owner: PSEUDONYM } }
+        }
+      }
+    },
+    ...errors
+  }
+} as const
+
+export const latestSchema = {
+  summary: 'The latest reading of a sensor, as ciphertext [ACS-9]',
+  description: `${SIGNED} The envelope [ENV-1] is opened on the client.`,
+  headers: signedHeaders,
+  params: sensorParams,
+  response: {
+    200: {
+      type: 'object',
+      required: ['envelope', 'seq', 'ts', 'gatewayCert'],
+      properties: {
+        envelope: { type: 'string', description: 'The envelope [ENV-1], base64.' },
+        seq: { type: 'integer', description: 'The reading\'s sequence number.' },
+        ts: { type: 'integer', description: 'The reading\'s time, ms since the epoch.' },
+        gatewayCert: { type: 'string', description: 'DER certificate of the collecting gateway, base64.' }
+      }
+    },
+    ...errors
+  }
+} as const

@@ -1,0 +1,126 @@
+/**
+ * Sensor records and latest readings as the access service handles them: who may store a sensor
+ * record, who may read it, the listing by access index, and the latest envelope.
+ * [ACS-7] .. [ACS-10], [ACS-13]
+ */
+import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
+import { GatemeshError, isGatemeshError, mayRead, openRecord, verifyEnvelope, verifySensorRecord } from '../../core/index.ts'
+import type { Logger } from '../../platform/logger.ts'
+import type { AccessIndexer } from './access-index.ts'
+import { dhtGet, dhtPut, keys, type AccessDht } from './dht.ts'
+
+export const LATEST_RECORD_TYPE = 'latest'
+/** The field of a `latest` record's body that holds the envelope ([ENV-1] bytes). */
+export const LATEST_ENVELOPE_FIELD = 'envelope'
+const MAX_LATEST_BYTES = 256 * 1024
+/** Sensor records fetched at once while listing. */
+const LIST_CONCURRENCY = 8
+
+export interface SensorRegistryComponents {
+  suite: CryptoSuite
+  dht: AccessDht
+  logger: Logger
+  /** Absent when the gateway has no signer: listings then come from no index. */
+  indexer?: AccessIndexer
+}
+
+export interface OwnedSensor { id: string, seq: number, readers: string[] }
+export interface SharedSensor { id: string, seq: number, owner: string }
+export interface LatestReading { envelope: Uint8Array, seq: number, ts: number, gatewayCert: Uint8Array }
+
+export class SensorRegistry {
+  private readonly components: SensorRegistryComponents
+
+  constructor (components: SensorRegistryComponents) {
+    this.components = components
+  }
+
+  /** The current sensor record, verified; undefined when none is held or it no longer verifies. */
+  async current (sensorId: string): Promise<SensorInfo | undefined> {
+    const encoded = await dhtGet(this.components.dht, keys.sensor(sensorId))
+    if (encoded === undefined) return undefined
+    try {
+      return await verifySensorRecord(this.components.suite, encoded)
+    } catch (err) {
+      this.components.logger.warn({ sensor: sensorId, code: (err as GatemeshError).code }, 'held sensor record does not verify')
+      return undefined
+    }
+  }
+
+  /** [ACS-7] Stores a sensor record for its owner; returns whether the sensor is new. */
+  async put (caller: string, sensorId: string, encoded: Uint8Array): Promise<{ created: boolean, seq: number }> {
+    const info = await verifySensorRecord(this.components.suite, encoded)
+    if (info.sensorId !== sensorId) throw new GatemeshError('GM_ERR_SENSOR_ID_MISMATCH')
+    if (info.owner.pseudonym !== caller) throw new GatemeshError('GM_ERR_NOT_OWNER')
+    const held = await this.current(sensorId)
+    if (held !== undefined && held.owner.pseudonym !== caller) throw new GatemeshError('GM_ERR_SENSOR_OWNED')
+    if (held !== undefined && info.seq <= held.seq) throw new GatemeshError('GM_ERR_STALE_RECORD', `The held record has seq ${held.seq}.`)
+    await dhtPut(this.components.dht, keys.sensor(sensorId), encoded)
+    await this.reindex(info, held)
+    return { created: held === undefined, seq: info.seq }
+  }
+
+  /** [ACS-12] Adds the sensor to its owner's and readers' indexes, removes it from dropped readers'. */
+  private async reindex (info: SensorInfo, held: SensorInfo | undefined): Promise<void> {
+    const indexer = this.components.indexer
+    if (indexer === undefined) return
+    const now = new Set([info.owner.pseudonym, ...info.readers.map(r => r.pseudonym)])
+    const dropped = (held?.readers ?? []).map(r => r.pseudonym).filter(p => !now.has(p))
+    const results = await Promise.allSettled([
+      ...[...now].map(async p => { await indexer.update(p, { add: [info.sensorId] }) }),
+      ...dropped.map(async p => { await indexer.update(p, { remove: [info.sensorId] }) })
+    ])
+    const failed = results.filter(r => r.status === 'rejected').length
+    // The sensor record is stored; an index left behind is repaired by the sensor's next change.
+    if (failed > 0) this.components.logger.warn({ sensor: info.sensorId, failed }, 'access index update failed')
+  }
+
+  /** [ACS-8] The record, for its owner and readers only. */
+  async get (caller: string, sensorId: string): Promise<SensorInfo> {
+    const info = await this.current(sensorId)
+    if (info === undefined) throw new GatemeshError('GM_ERR_SENSOR_NOT_FOUND')
+    if (!mayRead(info, caller)) throw new GatemeshError('GM_ERR_FORBIDDEN')
+    return info
+  }
+
+  /** [ACS-13] The caller's sensors: the index's ids, each checked against its current record. */
+  async list (caller: string): Promise<{ owned: OwnedSensor[], shared: SharedSensor[] }> {
+    const owned: OwnedSensor[] = []
+    const shared: SharedSensor[] = []
+    const ids = (await this.components.indexer?.read(caller))?.sensors ?? []
+    for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
+      const batch = await Promise.all(ids.slice(i, i + LIST_CONCURRENCY).map(async id => await this.current(id)))
+      for (const info of batch) {
+        if (info === undefined) continue
+        if (info.owner.pseudonym === caller) owned.push({ id: info.sensorId, seq: info.seq, readers: info.readers.map(r => r.pseudonym) })
+        else if (mayRead(info, caller)) shared.push({ id: info.sensorId, seq: info.seq, owner: info.owner.pseudonym })
+      }
+    }
+    return { owned, shared }
+  }
+
+  /** [ACS-9] The latest envelope, for the owner and readers of the current record only. */
+  async latest (caller: string, sensorId: string): Promise<LatestReading> {
+    const info = await this.current(sensorId)
+    if (info === undefined) throw new GatemeshError('GM_ERR_SENSOR_NOT_FOUND')
+    if (!mayRead(info, caller)) throw new GatemeshError('GM_ERR_FORBIDDEN')
+    const encoded = await dhtGet(this.components.dht, keys.latest(sensorId))
+    if (encoded === undefined) throw new GatemeshError('GM_ERR_NO_READING')
+    try {
+      const record = await openRecord(this.components.suite, encoded, { type: LATEST_RECORD_TYPE, maxBytes: MAX_LATEST_BYTES })
+      const envelope = record.body[LATEST_ENVELOPE_FIELD]
+      const gatewayCert = record.body.gatewayCert
+      if (record.key !== sensorId || !(envelope instanceof Uint8Array) || !(gatewayCert instanceof Uint8Array)) {
+        throw new GatemeshError('GM_ERR_MALFORMED', 'Not a latest record for this sensor.')
+      }
+      // [ENV-6] The envelope's signature and header are checked without any key; the client opens it.
+      const opened = await verifyEnvelope(this.components.suite, envelope)
+      if (opened.sensor !== sensorId) throw new GatemeshError('GM_ERR_MALFORMED', 'The envelope is for another sensor.')
+      return { envelope, seq: opened.seq, ts: opened.ts, gatewayCert }
+    } catch (err) {
+      if (!isGatemeshError(err)) throw err
+      this.components.logger.warn({ sensor: sensorId, code: err.code }, 'held latest record unusable')
+      throw new GatemeshError('GM_ERR_NO_READING', 'The held reading does not verify.', { cause: err })
+    }
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The Data Access service [ACS-1]: accounts, sensors, access lists and latest readings over HTTP.
+ * `AccessService.plugin` is an encapsulated Fastify plugin (its own JSON parser and error
+ * handler) that a composition root can mount on a shared server; `start()` runs it on a server
+ * of its own with the OpenAPI document at /openapi.json.
+ */
+import Fastify from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import fastifySwagger from '@fastify/swagger'
+import type { CryptoSuite, SigningKey } from '../../core/index.ts'
+import { GatemeshError, RequestVerifier, encodeCanonical, fromBase64, isGatemeshError, isPseudonym, toBase64 } from '../../core/index.ts'
+import type { Logger } from '../../platform/logger.ts'
+import { AccessIndexer } from './access-index.ts'
+import { AccountDirectory } from './accounts.ts'
+import type { AccessDht } from './dht.ts'
+import { SensorRegistry } from './sensors.ts'
+import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, putSensorSchema } from './schemas.ts'
+import './errors.ts'
+
+export interface AccessServiceComponents {
+  suite: CryptoSuite
+  dht: AccessDht
+  logger: Logger
+  /** The gateway's Ed25519 key; signs access-index records. Without it no index is written. */
+  signer?: SigningKey
+  /** The gateway's DER certificate (or a function giving the current one, as it changes on renewal), carried in every access-index record it signs. */
+  certificate?: Uint8Array | (() => Uint8Array)
+}
+
+export interface AccessServiceInit {
+  /** For start(): where to listen; defaults 127.0.0.1 and port 0 (any free port). */
+  host?: string
+  port?: number
+  /** Largest request body, bytes; default 128 KiB (a sensor record is at most 64 KiB). */
+  bodyLimit?: number
+  /** Accept account bundles below MIN_KDF_ITERATIONS. Tests only; never set in a deployment. */
+  allowWeakKdfForTests?: boolean
+  /** Signed-request freshness window, seconds [REQ-5]; default 60. */
+  requestWindowSeconds?: number
+  /** Nonces remembered at most [REQ-6]; default 1 000 000. */
+  maxNonces?: number
+  /**
+   * Told the id of every sensor whose record this service stored, once stored: the composition
+   * root can make a collector on the same gateway drop its cached access list at once.
+   */
+  onSensorStored?: (sensorId: string) => void
+}
+
+const DEFAULT_BODY_LIMIT = 128 * 1024
+
+/** Maps anything thrown to a GatemeshError with a client-facing code. */
+function toGatemeshError (err: FastifyError | GatemeshError): GatemeshError {
+  if (isGatemeshError(err)) return err
+  if (err.validation !== undefined) return new GatemeshError('GM_ERR_ACCESS_REQUEST_MALFORMED', err.message)
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.statusCode === 413) return new GatemeshError('GM_ERR_ACCESS_TOO_LARGE')
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.statusCode === 415) return new GatemeshError('GM_ERR_ACCESS_UNSUPPORTED_MEDIA')
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new GatemeshError('GM_ERR_ACCESS_REQUEST_MALFORMED')
+  return new GatemeshError('GM_ERR_ACCESS_INTERNAL', undefined, { cause: err })
+}
+
+function decodeBase64 (text: string, field: string): Uint8Array {
+  try {
+    return fromBase64(text)
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_ACCESS_REQUEST_MALFORMED', `Field '${field}' is not canonical base64.`, { cause: err })
+  }
+}
+
+export class AccessService {
+  readonly accounts: AccountDirectory
+  readonly sensors: SensorRegistry
+  private readonly components: AccessServiceComponents
+  private readonly init: AccessServiceInit
+  private readonly verifier: RequestVerifier
+  /** The exact request bytes, for the Content-Digest check [REQ-4]. */
+  private readonly rawBodies = new WeakMap<FastifyRequest, Uint8Array>()
+  private server?: FastifyInstance
+  private address?: string
+
+  constructor (components: AccessServiceComponents, init: AccessServiceInit = {}) {
+    this.components = components
+    this.init = init
+    const { suite, dht, logger, signer, certificate } = components
+    this.accounts = new AccountDirectory({ suite, dht }, { allowWeakKdfForTests: init.allowWeakKdfForTests })
+    if (init.allowWeakKdfForTests === true) logger.warn('weak password derivations accepted (tests only)')
+    const indexer = signer !== undefined && certificate !== undefined
+      ? new AccessIndexer({ suite, dht, logger, signer, certificate })
+      : undefined
+    if (indexer === undefined) logger.warn('no gateway signer: access indexes are not written, listings are empty')
+    this.sensors = new SensorRegistry({ suite, dht, logger, indexer })
+    // [ACS-6] [REQ-5] [REQ-6] [REQ-7] the caller's key comes from its account in the overlay.
+    this.verifier = new RequestVerifier({
+      suite,
+      resolveKey: async (keyId) => isPseudonym(keyId) ? await this.accounts.signingKey(keyId) : undefined
+    }, { windowSeconds: init.requestWindowSeconds, maxNonces: init.maxNonces })
+  }
+
+  /** [ACS-6] Verifies a signed request; resolves to the caller's pseudonym. */
+  private async caller (request: FastifyRequest): Promise<string> {
+    const { keyId } = await this.verifier.verify({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body: this.rawBodies.get(request)
+    })
+    return keyId
+  }
+
+  /** The routes, as an encapsulated Fastify plugin (mount it on any Fastify instance). */
+  readonly plugin: FastifyPluginAsync = async (app) => {
+    const bodyLimit = this.init.bodyLimit ?? DEFAULT_BODY_LIMIT
+    const parseJson = app.getDefaultJsonParser('error', 'error')
+    app.removeAllContentTypeParsers()
+    // JSON only, kept as bytes too: the signature covers the body's digest, not its parse.
+    app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+      const bytes = body as Buffer
+      this.rawBodies.set(request, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+      parseJson(request, bytes.toString('utf8'), done)
+    })
+
+    // [ACS-1] CORS for browsers on any origin: requests carry no ambient credentials (no cookies),
+    // each one that needs a caller is signed, so any origin may call.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.headers.origin === undefined) return
+      void reply.header('access-control-allow-origin', '*')
+      void reply.header('access-control-expose-headers', 'content-type')
+    })
+    app.options('/v1/*', { schema: { hide: true } }, async (_request, reply) => {
+      return await reply.code(204)
+        .header('access-control-allow-methods', 'GET, POST, PUT')
+        .header('access-control-allow-headers', 'content-type, content-digest, signature-input, signature')
+        .header('access-control-max-age', '600')
+        .send()
+    })
+
+    // [ACS-14] Every refusal is `{ code, message }` with the code's HTTP status.
+    app.setErrorHandler((err: FastifyError | GatemeshError, request, reply) => {
+      const error = toGatemeshError(err)
+      if (error.status >= 500) request.log.error({ err }, 'request failed')
+      else request.log.info({ code: error.code }, 'request refused')
+      void reply.code(error.status).type('application/json').send(JSON.stringify(error.toJSON()))
+    })
+
+    // [ACS-3]
+    app.post<{ Body: { bundle: string } }>('/v1/accounts', { schema: createAccountSchema }, async (request, reply) => {
+      const pseudonym = await this.accounts.create(decodeBase64(request.body.bundle, 'bundle'))
+      return await reply.code(201).send({ pseudonym })
+    })
+
+    // [ACS-4]
+    app.get<{ Params: { pseudonym: string } }>('/v1/accounts/:pseudonym', { schema: getAccountSchema }, async (request) => {
+      return { bundle: toBase64(await this.accounts.bundle(request.params.pseudonym)) }
+    })
+
+    // [ACS-7]
+    app.put<{ Params: { id: string }, Body: { record: string } }>('/v1/sensors/:id', { schema: putSensorSchema }, async (request, reply) => {
+      const caller = await this.caller(request)
+      const result = await this.sensors.put(caller, request.params.id, decodeBase64(request.body.record, 'record'))
+      try {
+        this.init.onSensorStored?.(request.params.id)
+      } catch (err) {
+        request.log.warn({ err }, 'onSensorStored failed')
+      }
+      return await reply.code(result.created ? 201 : 200).send({ id: request.params.id, seq: result.seq })
+    })
+
+    // [ACS-8]
+    app.get<{ Params: { id: string } }>('/v1/sensors/:id', { schema: getSensorSchema }, async (request) => {
+      const caller = await this.caller(request)
+      const info = await this.sensors.get(caller, request.params.id)
+      // The record decoded canonically [ENC-3], so encoding it again gives the stored bytes.
+      return { record: toBase64(encodeCanonical(info.record)) }
+    })
+
+    // [ACS-10]
+    app.get('/v1/sensors', { schema: listSensorsSchema }, async (request) => {
+      return await this.sensors.list(await this.caller(request))
+    })
+
+    // [ACS-9]
+    app.get<{ Params: { id: string } }>('/v1/sensors/:id/latest', { schema: latestSchema }, async (request) => {
+      const caller = await this.caller(request)
+      const latest = await this.sensors.latest(caller, request.params.id)
+      return { envelope: toBase64(latest.envelope), seq: latest.seq, ts: latest.ts, gatewayCert: toBase64(latest.gatewayCert) }
+    })
+  }
+
+  /** Runs the service on a server of its own, with the OpenAPI document at /openapi.json. */
+  async start (): Promise<void> {
+    if (this.server !== undefined) return
+    const app = Fastify({
+      loggerInstance: this.components.logger as FastifyBaseLogger,
+      bodyLimit: this.init.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      // A client that trickles its request is cut off instead of holding a socket forever.
+      requestTimeout: 15_000,
+      connectionTimeout: 30_000,
+      // Reject what the schema does not allow instead of silently repairing it.
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
+    })
+    await registerOpenApi(app)
+    app.setNotFoundHandler((_request, reply) => {
+      void reply.code(404).type('application/json').send(JSON.stringify(new GatemeshError('GM_ERR_ACCESS_NOT_FOUND').toJSON()))
+    })
+    await app.register(this.plugin)
+    await app.listen({ host: this.init.host ?? '127.0.0.1', port: this.init.port ?? 0 })
+    const bound = app.server.address()
+    const host = this.init.host ?? '127.0.0.1'
+    this.address = `http://${host.includes(':') ? `[${host}]` : host}:${typeof bound === 'object' && bound !== null ? bound.port : 0}`
+    this.server = app
+  }
+
+  async stop (): Promise<void> {
+    const app = this.server
+    this.server = undefined
+    this.address = undefined
+    await app?.close()
+  }
+
+  /** The base URL once started, e.g. `http://127.0.0.1:41234`. */
+  get url (): string {
+    if (this.address === undefined) throw new GatemeshError('GM_ERR_ACCESS_INTERNAL', 'The access service is not started.')
+    return this.address
+  }
+}
+
+/** Registers @fastify/swagger and GET /openapi.json on an app (once per app, before the routes). */
+export async function registerOpenApi (app: FastifyInstance): Promise<void> {
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'gatemesh Data Access service', version: '1', description: 'See docs/drafts/access.md for the clauses [ACS-n].' }
+    }
+  })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+}
+
+export function createAccessService (components: AccessServiceComponents, init: AccessServiceInit = {}): AccessService {
+  return new AccessService(components, init)
+}
