@@ -1,10 +1,11 @@
 /**
  * `npm run bench [scenario ...] [--quick]`: runs the benchmark scenarios in one process run and
- * writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht.
+ * writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht, ingest.
  */
 const SCENARIOS: Record<string, () => Promise<{ run: (options: { quick?: boolean }) => Promise<unknown> }>> = {
   crypto: async () => await import('./crypto.ts'),
-  dht: async () => await import('./dht.ts')
+  dht: async () => await import('./dht.ts'),
+  ingest: async () => await import('./ingest.ts')
 }
 
 const args = process.argv.slice(2)

@@ -2,7 +2,7 @@
 // service on 127.0.0.1 (in-memory DHT, readings put as a collector would).
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,10 +14,6 @@ const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 const KDF = ['--kdf-iterations', '600000']
 
 interface Result { code: number, stdout: string, stderr: string }
-
-function hasPython (): boolean {
-  return spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0
-}
 
 async function gatemesh (args: string[], env: Record<string, string> = {}): Promise<Result> {
   return await new Promise(resolve => {
@@ -102,7 +98,7 @@ describe('gatemesh user commands', () => {
     assert.equal(JSON.parse(again.stdout).text, 'humidity=61%')
   })
 
-  it('prompts for the password on a terminal without echoing it', { skip: !hasPython() }, async () => {
+  it('prompts for the password on a terminal without echoing it', async () => {
     const home = join(dir, 'tty')
     const drive = fileURLToPath(new URL('./fixtures/pty-drive.py', import.meta.url))
     const result = await new Promise<{ status: number, output: string }>((resolve, reject) => {

@@ -1,0 +1,63 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { createSensorCredential, createSensorRecord, generateIdentity, isGatemeshError } from '../../core/index.ts'
+import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
+import { createCachedSensorDirectory } from './directory.ts'
+
+const suite = createNodeCryptoSuite()
+const owner = await generateIdentity(suite)
+const { verifier } = await createSensorCredential(suite)
+const record = async (seq: number, sensorId = 's1'): Promise<Uint8Array> => await createSensorRecord(suite, owner, { sensorId, verifier, seq })
+
+describe('cached sensor directory', () => {
+  it('verifies, caches answers for the TTL, and coalesces concurrent look-ups', async () => {
+    let t = 0
+    let calls = 0
+    const held = new Map([['s1', await record(1)]])
+    const dir = createCachedSensorDirectory({ suite, fetch: async id => { calls++; return held.get(id) } }, { ttlMs: 1000, now: () => t })
+    const [a, b] = await Promise.all([dir.get('s1'), dir.get('s1')])
+    assert.equal(calls, 1)
+    assert.equal(a?.seq, 1)
+    assert.equal(b, a)
+    assert.equal(await dir.get('nobody'), undefined)
+    assert.equal(await dir.get('nobody'), undefined)
+    assert.equal(calls, 2, 'negative answers are cached too')
+    held.set('s1', await record(2))
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    t = 1000
+    assert.equal((await dir.get('s1'))?.seq, 2, 'refetched after the TTL')
+    held.set('s1', await record(1))
+    t = 2000
+    assert.equal((await dir.get('s1'))?.seq, 2, 'an older record never replaces a newer one')
+    held.set('s1', await record(3))
+    dir.invalidate('s1')
+    assert.equal((await dir.get('s1'))?.seq, 3)
+  })
+
+  it('refuses records that do not verify or are for another sensor, and caches failures only briefly', async () => {
+    let t = 0
+    let fail = true
+    const bad = await record(1, 'other')
+    const dir = createCachedSensorDirectory({ suite, fetch: async id => { if (fail) throw new Error('dht down'); return id === 'x' ? bad : new Uint8Array([1, 2, 3]) } }, { ttlMs: 5000, failureTtlMs: 100, now: () => t })
+    await assert.rejects(dir.get('x'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY'))
+    fail = false
+    await assert.rejects(dir.get('x'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY'), 'failure cached for failureTtlMs')
+    t = 100
+    await assert.rejects(dir.get('x'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY') && /another sensor/.test(err.message))
+    t = 200
+    await assert.rejects(dir.get('y'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY') && /does not verify/.test(err.message))
+  })
+
+  it('serves a held record while refreshes fail, up to maxStaleMs', async () => {
+    let t = 0
+    let fail = false
+    const r = await record(1)
+    const dir = createCachedSensorDirectory({ suite, fetch: async () => { if (fail) throw new Error('down'); return r } }, { ttlMs: 100, maxStaleMs: 1000, now: () => t })
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    fail = true
+    t = 500
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    t = 1500
+    await assert.rejects(dir.get('s1'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY'))
+  })
+})

@@ -1,0 +1,117 @@
+/**
+ * A SensorDirectory over any fetch (the DHT in a gateway): verifies every record, caches positive
+ * and negative answers for a TTL, coalesces concurrent look-ups of one id, never lets an older
+ * record replace a newer one, and never caches a failure for longer than `failureTtlMs`. [COL-10]
+ */
+import './errors.ts'
+import { GatemeshError, isGatemeshError, verifySensorRecord } from '../../core/index.ts'
+import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
+import type { SensorDirectory } from './types.ts'
+
+export interface CachedSensorDirectoryComponents {
+  /** The stored sensor record bytes, or undefined when there is none. */
+  fetch: (sensorId: string) => Promise<Uint8Array | undefined>
+  suite: CryptoSuite
+}
+
+export interface CachedSensorDirectoryInit {
+  /** How long an answer (a record, or "no such sensor") is used before it is fetched again. */
+  ttlMs?: number
+  /** After a failed refresh, a held record is still used while it is younger than this. */
+  maxStaleMs?: number
+  /** A failed look-up is answered from memory (as a failure) for this long, to spare the DHT. */
+  failureTtlMs?: number
+  maxEntries?: number
+  now?: () => number
+}
+
+export interface CachedSensorDirectory extends SensorDirectory {
+  /** Forgets a sensor, so the next get fetches it (e.g. on news of a new record). */
+  invalidate: (sensorId: string) => void
+}
+
+interface Entry {
+  info: SensorInfo | undefined
+  /** When the answer was fetched. */
+  at: number
+  failure?: { error: unknown, at: number }
+  pending?: Promise<SensorInfo | undefined>
+}
+
+export function createCachedSensorDirectory (components: CachedSensorDirectoryComponents, init: CachedSensorDirectoryInit = {}): CachedSensorDirectory {
+  const ttlMs = init.ttlMs ?? 5000
+  const maxStaleMs = init.maxStaleMs ?? 60_000
+  const failureTtlMs = Math.min(init.failureTtlMs ?? 1000, ttlMs)
+  const maxEntries = init.maxEntries ?? 100_000
+  const now = init.now ?? Date.now
+  const entries = new Map<string, Entry>()
+
+  async function load (sensorId: string, entry: Entry): Promise<SensorInfo | undefined> {
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await components.fetch(sensorId)
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_SENSOR_DIRECTORY', undefined, { cause: err })
+    }
+    if (bytes === undefined) return undefined
+    let info: SensorInfo
+    try {
+      info = await verifySensorRecord(components.suite, bytes)
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_SENSOR_DIRECTORY', 'The stored sensor record does not verify.', { cause: err })
+    }
+    if (info.sensorId !== sensorId) throw new GatemeshError('GM_ERR_SENSOR_DIRECTORY', 'The stored record is for another sensor.')
+    // [REC-5] an older record (e.g. from a lagging peer) never replaces a newer one
+    if (entry.info !== undefined && entry.info.seq > info.seq) return entry.info
+    return info
+  }
+
+  function refresh (sensorId: string, entry: Entry): Promise<SensorInfo | undefined> {
+    const pending = load(sensorId, entry).then(info => {
+      entry.info = info
+      entry.at = now()
+      entry.failure = undefined
+      return info
+    }, (error: unknown) => {
+      entry.failure = { error, at: now() }
+      const stale = entry.info !== undefined && now() - entry.at < maxStaleMs
+      if (stale) return entry.info
+      throw error
+    }).finally(() => { entry.pending = undefined })
+    entry.pending = pending
+    return pending
+  }
+
+  function evict (): void {
+    if (entries.size < maxEntries) return
+    // Maps iterate in insertion order: drop the oldest tenth.
+    let drop = Math.ceil(maxEntries / 10)
+    for (const key of entries.keys()) {
+      if (drop-- <= 0) break
+      entries.delete(key)
+    }
+  }
+
+  return {
+    async get (sensorId) {
+      let entry = entries.get(sensorId)
+      if (entry === undefined) {
+        evict()
+        entry = { info: undefined, at: -Infinity }
+        entries.set(sensorId, entry)
+      }
+      if (entry.pending !== undefined) return await entry.pending
+      const t = now()
+      if (t - entry.at < ttlMs) return entry.info
+      if (entry.failure !== undefined && t - entry.failure.at < failureTtlMs) {
+        if (entry.info !== undefined && t - entry.at < maxStaleMs) return entry.info
+        throw isGatemeshError(entry.failure.error) ? entry.failure.error : new GatemeshError('GM_ERR_SENSOR_DIRECTORY')
+      }
+      return await refresh(sensorId, entry)
+    },
+    invalidate (sensorId) {
+      const entry = entries.get(sensorId)
+      if (entry !== undefined) { entry.at = -Infinity; entry.failure = undefined }
+    }
+  }
+}

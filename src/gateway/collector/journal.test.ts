@@ -1,0 +1,37 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { isGatemeshError } from '../../core/index.ts'
+import { Journal } from './journal.ts'
+
+const reading = (seq: number): { sensorId: string, ts: number, seq: number, envelope: Uint8Array } => ({ sensorId: 's', ts: 1, seq, envelope: new Uint8Array([seq]) })
+
+describe('journal', () => {
+  it('commits appends in groups, prunes what was handed off, and returns what was not on reopen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-journal-'))
+    try {
+      const path = join(dir, 'j.db')
+      const journal = new Journal({ path, maxRows: 2 })
+      assert.deepEqual(journal.open(), [])
+      const ids = await Promise.all([1, 2, 3, 4, 5].map(async seq => await journal.append(reading(seq))))
+      assert.deepEqual(ids, [1, 2, 3, 4, 5])
+      journal.handOff(3)
+      await journal.append(reading(6))
+      journal.close()
+      await assert.rejects(journal.append(reading(7)), err => isGatemeshError(err, 'GM_ERR_COLLECTOR_STOPPED'))
+      const again = new Journal({ path, intervalMs: 1, sync: 'full' })
+      const left = again.open()
+      assert.deepEqual(left.map(r => r.seq), [4, 5, 6])
+      assert.deepEqual(left[0]?.envelope, new Uint8Array([4]))
+      again.handOff(6)
+      again.close()
+      const third = new Journal({ path })
+      assert.deepEqual(third.open(), [])
+      third.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,0 +1,205 @@
+/**
+ * MQTT ingest: Aedes over TCP (sockets with noDelay). A sensor connects with username = its id
+ * and password = its credential, and publishes readings to `sensors/<sensorId>/readings` with
+ * QoS 0 or 1; a QoS 1 PUBACK leaves only once the reading is journaled. [COL-15] .. [COL-19]
+ */
+import './errors.ts'
+import { createServer, type Server, type Socket } from 'node:net'
+import { Duplex, Writable } from 'node:stream'
+import { GatemeshError, MAX_READING_BYTES, equalBytes, isGatemeshError, isSensorId } from '../../core/index.ts'
+import type { Logger } from '../../platform/logger.ts'
+import type { Ingest } from './ingest.ts'
+import { PacketSizeGuard } from './packet-guard.ts'
+
+/** The part of Aedes 1.x that the collector uses (aedes is loaded at start, see createMqttIngest). */
+interface AedesClient { id: string, close: (done?: () => void) => void }
+interface AedesPublishPacket { topic: string, payload: Buffer | string, qos: number, retain: boolean }
+interface AedesAuthError extends Error { returnCode?: number }
+interface AedesBroker {
+  handle: (conn: Duplex) => unknown
+  close: (done?: () => void) => void
+  on: (event: 'clientError' | 'connectionError', listener: (client: AedesClient, err: Error) => void) => unknown
+}
+interface AedesModule { Aedes: { createBroker: (options: Record<string, unknown>) => Promise<AedesBroker> } }
+
+export interface MqttIngestInit {
+  host: string
+  port: number
+}
+
+export interface MqttIngest {
+  port: number
+  close: () => Promise<void>
+}
+
+/** [COL-15] A reading's topic. */
+export function readingTopic (sensorId: string): string {
+  return `sensors/${sensorId}/readings`
+}
+
+const TOPIC_OVERHEAD = 512
+/** [COL-5] Connections a listener holds at once; more are closed on accept. */
+export const MAX_CONNECTIONS = 10_000
+/** [COL-16] CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
+const BAD_USERNAME_OR_PASSWORD = 4
+const NOT_AUTHORIZED = 5
+const SERVER_UNAVAILABLE = 3
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+function authError (code: number, cause: GatemeshError): AedesAuthError {
+  const error: AedesAuthError = new Error(cause.code)
+  error.returnCode = code
+  return error
+}
+
+function connackCode (err: unknown): number {
+  if (isGatemeshError(err, 'GM_ERR_SENSOR_UNKNOWN')) return NOT_AUTHORIZED
+  if (isGatemeshError(err, 'GM_ERR_SENSOR_CREDENTIAL') || isGatemeshError(err, 'GM_ERR_READING_MALFORMED')) return BAD_USERNAME_OR_PASSWORD
+  return SERVER_UNAVAILABLE
+}
+
+/** [COL-18] A reading published over MQTT is one JSON text in UTF-8; its bytes are the plaintext. */
+function checkPayload (payload: Buffer | string): Uint8Array {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload
+  if (bytes.length > MAX_READING_BYTES) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A reading is at most ${MAX_READING_BYTES} bytes.`)
+  try {
+    JSON.parse(UTF8.decode(bytes))
+  } catch {
+    throw new GatemeshError('GM_ERR_READING_MALFORMED', 'An MQTT reading is one JSON text in UTF-8.')
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+}
+
+async function loadAedes (): Promise<AedesModule> {
+  const name = 'aedes'
+  try {
+    return await import(name) as AedesModule
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'MQTT ingest needs the aedes package.', { cause: err })
+  }
+}
+
+/**
+ * The socket's write side, corked until the end of the event-loop turn: the PUBACKs of a whole
+ * journal commit leave in one segment instead of one system call each.
+ */
+function corking (socket: Socket): Writable {
+  let corked = false
+  return new Writable({
+    write (chunk: Buffer, _encoding, callback) {
+      if (!corked) {
+        corked = true
+        socket.cork()
+        setImmediate(() => { corked = false; socket.uncork() })
+      }
+      if (socket.write(chunk)) callback()
+      else socket.once('drain', () => callback())
+    },
+    final (callback) { socket.end(callback) },
+    destroy (err, callback) {
+      // what is corked (a refusing CONNACK, the last PUBACKs) still leaves before the close
+      if (corked) { corked = false; socket.uncork() }
+      if (err === null) {
+        socket.end(() => socket.destroy())
+        setTimeout(() => socket.destroy(), 5000).unref()
+      }
+      else socket.destroy(err)
+      callback(err)
+    }
+  })
+}
+
+export async function createMqttIngest (ingest: Ingest, logger: Logger, init: MqttIngestInit): Promise<MqttIngest> {
+  const { Aedes } = await loadAedes()
+  /** The sensor each authenticated client speaks for, and the verifier it proved. */
+  const sessions = new WeakMap<AedesClient, { sensorId: string, verifier: Uint8Array }>()
+
+  const broker = await Aedes.createBroker({
+    connectTimeout: 10_000,
+    heartbeatInterval: 3_600_000,
+    maxClientsIdLength: 128,
+    drainTimeout: 30_000,
+    // [COL-19] a will would be published by the broker on the sensor's behalf, unsealed: dropped
+    preConnect: (_client: AedesClient, packet: { will?: unknown }, done: (err: Error | null, ok: boolean) => void) => {
+      delete packet.will
+      done(null, true)
+    },
+    // [COL-16]
+    authenticate: (client: AedesClient, username: string | undefined, password: Buffer | undefined, done: (err: AedesAuthError | null, ok: boolean | null) => void) => {
+      const sensorId = username ?? ''
+      const credential = password?.toString('utf8')
+      ingest.authenticate(sensorId, credential).then(info => {
+        sessions.set(client, { sensorId, verifier: info.verifier })
+        done(null, true)
+      }, (err: unknown) => {
+        const error = isGatemeshError(err) ? err : new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', undefined, { cause: err })
+        logger.info({ code: error.code, sensor: isSensorId(sensorId) ? sensorId : undefined }, 'mqtt connect refused')
+        done(authError(connackCode(error), error), false)
+      })
+    },
+    // [COL-17] [COL-7] the PUBACK waits for this callback, which waits for the journal
+    authorizePublish: (client: AedesClient, packet: AedesPublishPacket, done: (err?: Error | null) => void) => {
+      const session = sessions.get(client)
+      const refuse = (err: unknown): void => {
+        const error = isGatemeshError(err) ? err : new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', undefined, { cause: err })
+        logger.info({ code: error.code, sensor: session?.sensorId }, 'mqtt publish refused, disconnecting')
+        done(error)
+      }
+      if (session === undefined) { refuse(new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')); return }
+      if (packet.topic !== readingTopic(session.sensorId)) { refuse(new GatemeshError('GM_ERR_MQTT_TOPIC')); return }
+      let plaintext: Uint8Array
+      try {
+        plaintext = checkPayload(packet.payload)
+        ingest.admit(session.sensorId, 1)
+      } catch (err) { refuse(err); return }
+      ingest.sensor(session.sensorId).then(async info => {
+        // [COL-16] a credential replaced since CONNECT ends the session
+        if (!equalBytes(info.verifier, session.verifier)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
+        await ingest.accept(info, [plaintext])
+        // the broker keeps nothing: no retained copy, no plaintext in its queues
+        packet.retain = false
+        packet.payload = Buffer.alloc(0)
+        done(null)
+      }).catch(refuse)
+    },
+    // [COL-15] nothing is delivered from the collector
+    authorizeSubscribe: (client: AedesClient, _sub: unknown, done: (err: Error | null, sub: null) => void) => {
+      logger.debug({ code: 'GM_ERR_MQTT_SUBSCRIBE', sensor: sessions.get(client)?.sensorId }, 'mqtt subscribe refused')
+      done(null, null)
+    },
+    authorizeForward: () => null
+  })
+  broker.on('clientError', (client, err) => {
+    logger.debug({ code: (err as GatemeshError).code ?? 'mqtt', sensor: sessions.get(client)?.sensorId, reason: isGatemeshError(err) ? undefined : err.message }, 'mqtt client error')
+  })
+  broker.on('connectionError', (_client, err) => {
+    logger.debug({ code: (err as GatemeshError).code ?? 'mqtt', reason: isGatemeshError(err) ? undefined : err.message }, 'mqtt connection error')
+  })
+
+  const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
+    socket.setNoDelay(true)
+    const guard = new PacketSizeGuard(MAX_READING_BYTES + TOPIC_OVERHEAD)
+    guard.on('error', (err) => {
+      if (guard.refused) logger.info({ code: (err as GatemeshError).code }, 'mqtt packet too large, disconnecting')
+      socket.destroy()
+    })
+    socket.on('error', () => { /* reported through the broker */ })
+    socket.pipe(guard)
+    broker.handle(Duplex.from({ readable: guard, writable: corking(socket) } as unknown as Parameters<typeof Duplex.from>[0]))
+  })
+  server.maxConnections = MAX_CONNECTIONS
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(init.port, init.host, () => { server.off('error', reject); resolve() })
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : init.port
+
+  return {
+    port,
+    async close () {
+      await new Promise<void>(resolve => { broker.close(() => resolve()) })
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}

@@ -1,0 +1,50 @@
+/** JSON Schemas of the collector's HTTP routes: validation, serialisation and /openapi.json. */
+
+export const errorSchema = {
+  type: 'object',
+  required: ['code', 'message'],
+  additionalProperties: false,
+  properties: {
+    code: { type: 'string', pattern: '^GM_ERR_[A-Z0-9_]+$' },
+    message: { type: 'string' }
+  }
+} as const
+
+export function readingsSchema (maxBatch: number, error: typeof errorSchema): Record<string, unknown> {
+  return {
+    summary: 'Send one reading, or a batch of readings, of a sensor',
+    description: 'The body is one reading (any JSON value), or a batch: an object whose only member is `readings`, ' +
+      `an array of 1 to ${maxBatch} readings. Answered with 202 once every reading is sealed for the sensor's access ` +
+      'list, signed by the gateway and committed to its journal ([COL-7]).',
+    security: [{ sensorCredential: [] }],
+    params: {
+      type: 'object',
+      required: ['sensorId'],
+      properties: { sensorId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } }
+    },
+    body: {
+      description: `One reading (any JSON value, at most 65 536 bytes as compact JSON) or { "readings": [ ... ] } with at most ${maxBatch} readings.`
+    },
+    response: {
+      202: {
+        description: 'Accepted: the readings are sealed, signed and journaled.',
+        type: 'object',
+        required: ['accepted', 'seq', 'ts'],
+        additionalProperties: false,
+        properties: {
+          accepted: { type: 'integer', description: 'Readings accepted.' },
+          seq: { type: 'integer', description: 'seq of the last reading; a batch has the consecutive numbers seq - accepted + 1 .. seq.' },
+          ts: { type: 'integer', description: 'Time the gateway assigned, ms since the epoch.' }
+        }
+      },
+      400: error,
+      401: error,
+      404: error,
+      413: error,
+      415: error,
+      429: error,
+      500: error,
+      503: error
+    }
+  }
+}

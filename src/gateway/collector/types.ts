@@ -1,0 +1,69 @@
+/**
+ * The collector's collaborators and its outputs. The composition root supplies a SensorDirectory
+ * (backed by the DHT), a LatestSink (the latest publisher) and any hand-offs (persistence, stream).
+ */
+import type { CryptoSuite, SensorInfo, SigningKey } from '../../core/index.ts'
+import type { Logger } from '../../platform/logger.ts'
+
+/** A reading as it leaves the collector: ciphertext only. */
+export interface SealedReading {
+  sensorId: string
+  /** Milliseconds since the epoch, assigned by the collecting gateway. */
+  ts: number
+  /** The sensor's sequence number for this reading ([COL-6]). */
+  seq: number
+  /** The sealed, gateway-signed envelope ([ENV-1]). */
+  envelope: Uint8Array
+}
+
+/** Resolves a sensor id to its verified sensor record. */
+export interface SensorDirectory {
+  /** The verified record, or undefined when no sensor has this id. Throws when the answer cannot be had. */
+  get: (sensorId: string) => Promise<SensorInfo | undefined>
+}
+
+/** Receives the newest reading of each sensor (the latest publisher). */
+export interface LatestSink {
+  offer: (reading: SealedReading) => void
+}
+
+/** A named point where persistence and stream take every reading, after it is journaled. */
+export type ReadingHandoff = (reading: SealedReading) => void
+
+export interface CollectorComponents {
+  suite: CryptoSuite
+  /** The gateway's signing key (its libp2p Ed25519 key): signs every envelope. */
+  signer: SigningKey
+  sensors: SensorDirectory
+  latest: LatestSink
+  handoffs?: ReadingHandoff[]
+  logger?: Logger
+}
+
+export interface RateLimit {
+  /** Readings per second a sensor may sustain. */
+  perSecond: number
+  /** Readings a sensor may send at once after a quiet period. */
+  burst: number
+}
+
+export interface CollectorInit {
+  /** Directory for the journal (collector.db); the gateway data dir. */
+  dataDir: string
+  /** HTTP listener; omit `http` to disable HTTP ingest. Port 0 picks a free port. */
+  http?: { host?: string, port?: number }
+  /** MQTT over TCP listener; omit to disable MQTT ingest. */
+  mqtt?: { host?: string, port?: number }
+  /** Per-sensor token bucket ([COL-9]). */
+  rateLimit?: RateLimit
+  /** Readings per HTTP batch ([COL-3]). */
+  maxBatch?: number
+  /** Journal group commit: at most this many milliseconds and rows per transaction ([COL-12]). */
+  commitIntervalMs?: number
+  commitMaxRows?: number
+  /** 'full' makes every commit survive power loss; 'normal' survives a crash of the process. */
+  journalSync?: 'normal' | 'full'
+  /** Readings in the pipeline (sealing or awaiting commit) before new ones are refused. */
+  maxPending?: number
+  now?: () => number
+}

@@ -1,0 +1,89 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { GatemeshError, openRecord } from '../../core/index.ts'
+import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
+import { createLogger } from '../../platform/logger.ts'
+import { createLatestPublisher, latestKey } from './publisher.ts'
+
+const suite = createNodeCryptoSuite()
+const signer = await suite.importSigningKey(suite.randomBytes(32))
+const logger = createLogger('test', { level: 'silent' })
+const certificate = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])
+const reading = (sensorId: string, seq: number): { sensorId: string, ts: number, seq: number, envelope: Uint8Array } => ({ sensorId, ts: 1, seq, envelope: new Uint8Array([seq % 256]) })
+
+/** A put whose calls the test releases one by one. */
+function gatedPut (): { put: (key: string, value: Uint8Array) => Promise<void>, calls: Array<{ key: string, value: Uint8Array, release: (err?: Error) => void }>, next: () => Promise<void> } {
+  const calls: Array<{ key: string, value: Uint8Array, release: (err?: Error) => void }> = []
+  let wake: (() => void) | undefined
+  return {
+    calls,
+    put: async (key, value) => await new Promise<void>((resolve, reject) => {
+      calls.push({ key, value, release: err => { if (err === undefined) resolve(); else reject(err) } })
+      wake?.()
+    }),
+    next: async () => await new Promise<void>(resolve => { wake = resolve })
+  }
+}
+
+describe('latest publisher', () => {
+  it('builds the gm-latest record, keeps one put in flight per sensor, and the newest wins', async () => {
+    const gate = gatedPut()
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: gate.put, logger }, { intervalMs: 1 })
+    publisher.start()
+    let waiting = gate.next()
+    publisher.offer(reading('s1', 10))
+    await waiting
+    assert.equal(gate.calls.length, 1)
+    assert.equal(gate.calls[0]?.key, latestKey('s1'))
+    const record = await openRecord(suite, gate.calls[0]!.value, { type: 'latest' })
+    assert.equal(record.key, 's1')
+    assert.equal(record.seq, 10)
+    assert.deepEqual(record.body.gatewayCert, certificate)
+    assert.deepEqual(record.body.envelope, new Uint8Array([10]))
+    assert.deepEqual(record.signer, signer.publicKey)
+    // a fast sensor: many offers while one put is in flight, older ones ignored
+    for (let seq = 11; seq <= 100; seq++) publisher.offer(reading('s1', seq))
+    publisher.offer(reading('s1', 50))
+    assert.equal(gate.calls.length, 1)
+    waiting = gate.next()
+    gate.calls[0]?.release()
+    await waiting
+    assert.equal(gate.calls.length, 2)
+    assert.equal((await openRecord(suite, gate.calls[1]!.value)).seq, 100)
+    gate.calls[1]?.release()
+    await publisher.flush()
+    assert.equal(gate.calls.length, 2)
+    await publisher.stop()
+  })
+
+  it('retries a failed put with backoff unless a newer reading replaced it; stop drains', async () => {
+    const gate = gatedPut()
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: gate.put, logger }, { intervalMs: 1, maxBackoffMs: 4 })
+    publisher.start()
+    let waiting = gate.next()
+    publisher.offer(reading('s2', 1))
+    await waiting
+    waiting = gate.next()
+    gate.calls[0]?.release(new Error('no peers'))
+    await waiting
+    assert.equal((await openRecord(suite, gate.calls[1]!.value)).seq, 1, 'retried')
+    publisher.offer(reading('s2', 2))
+    waiting = gate.next()
+    gate.calls[1]?.release(new Error('no peers'))
+    await waiting
+    assert.equal((await openRecord(suite, gate.calls[2]!.value)).seq, 2, 'the newer reading replaced the failed one')
+    // a stale answer (a newer record is held) is not retried
+    gate.calls[2]?.release(new GatemeshError('GM_ERR_STALE_RECORD'))
+    waiting = gate.next()
+    publisher.offer(reading('s3', 5))
+    const stopping = publisher.stop()
+    await waiting
+    assert.equal((await openRecord(suite, gate.calls.at(-1)!.value)).key, 's3')
+    gate.calls.at(-1)?.release()
+    await stopping
+    const count = gate.calls.length
+    publisher.offer(reading('s3', 6))
+    await publisher.flush()
+    assert.equal(gate.calls.length, count, 'nothing after stop')
+  })
+})

@@ -1,0 +1,172 @@
+/**
+ * The latest publisher: puts each sensor's newest sealed reading into the DHT as a gateway-signed
+ * `latest` record under `/gm-latest/<sensorId>`. Coalesced per sensor: at most one put in flight
+ * and at most one put per interval per sensor; the newest seq wins; a failed put is retried with
+ * exponential backoff unless a newer reading replaced it. [COL-20] .. [COL-22]
+ */
+import { isGatemeshError, signRecord } from '../../core/index.ts'
+import type { CryptoSuite, SigningKey } from '../../core/index.ts'
+import { createLogger, type Logger } from '../../platform/logger.ts'
+import type { LatestSink, SealedReading } from '../collector/index.ts'
+
+export const LATEST_RECORD_TYPE = 'latest'
+export const LATEST_NAMESPACE = 'gm-latest'
+
+export interface LatestPublisherComponents {
+  suite: CryptoSuite
+  /** The gateway's libp2p Ed25519 key: the overlay derives the peer id from the record's signer. */
+  signer: SigningKey
+  /** The gateway's certificate (DER), carried in every record ([OVL-17]). */
+  certificate: Uint8Array
+  /** Stores a record in the DHT (the overlay's put). */
+  put: (key: string, value: Uint8Array) => Promise<unknown>
+  logger?: Logger
+}
+
+export interface LatestPublisherInit {
+  /** At most one put per sensor per interval. */
+  intervalMs?: number
+  maxBackoffMs?: number
+  /** How long stop() waits for puts to drain. */
+  stopTimeoutMs?: number
+  now?: () => number
+}
+
+export interface LatestPublisher extends LatestSink {
+  start: () => void
+  /** Puts every sensor's pending reading now and waits for those puts to settle. */
+  flush: () => Promise<void>
+  /** Stops taking readings and drains (bounded by stopTimeoutMs). */
+  stop: () => Promise<void>
+  /** The certificate to carry from now on (after a renewal). */
+  setCertificate: (certificate: Uint8Array) => void
+}
+
+interface SensorState {
+  /** The newest reading not yet put. */
+  pending?: SealedReading
+  inFlight?: Promise<void>
+  /** Highest seq put or being put. */
+  highest: number
+  lastPutAt: number
+  failures: number
+  retryAt: number
+}
+
+/** [COL-20] The DHT key of a sensor's latest reading. */
+export function latestKey (sensorId: string): string {
+  return `/${LATEST_NAMESPACE}/${sensorId}`
+}
+
+/** [COL-21] The record: `{ type: 'latest', key: sensorId, seq, body: { envelope, gatewayCert } }`. */
+export async function createLatestRecord (suite: CryptoSuite, signer: SigningKey, certificate: Uint8Array, reading: SealedReading): Promise<Uint8Array> {
+  return await signRecord(suite, signer, { type: LATEST_RECORD_TYPE, key: reading.sensorId, seq: reading.seq, body: { envelope: reading.envelope, gatewayCert: certificate } })
+}
+
+export function createLatestPublisher (components: LatestPublisherComponents, init: LatestPublisherInit = {}): LatestPublisher {
+  const intervalMs = init.intervalMs ?? 200
+  const maxBackoffMs = init.maxBackoffMs ?? 30_000
+  const stopTimeoutMs = init.stopTimeoutMs ?? 5000
+  const now = init.now ?? Date.now
+  const logger = components.logger ?? createLogger('gatemesh:latest')
+  let certificate = components.certificate
+  const states = new Map<string, SensorState>()
+  const dirty = new Set<string>()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let stopped = false
+
+  function put (sensorId: string, state: SensorState): void {
+    const reading = state.pending
+    if (reading === undefined) return
+    state.pending = undefined
+    dirty.delete(sensorId)
+    state.lastPutAt = now()
+    state.inFlight = (async () => {
+      try {
+        const record = await createLatestRecord(components.suite, components.signer, certificate, reading)
+        await components.put(latestKey(sensorId), record)
+        state.failures = 0
+      } catch (err) {
+        // [COL-22] a newer record already held: nothing to retry
+        if (isGatemeshError(err, 'GM_ERR_STALE_RECORD')) return
+        state.failures++
+        const backoff = Math.min(maxBackoffMs, intervalMs * 2 ** state.failures)
+        state.retryAt = now() + backoff / 2 + Math.random() * backoff / 2
+        logger.warn({ code: isGatemeshError(err) ? err.code : undefined, sensor: sensorId, failures: state.failures }, 'latest put failed, will retry')
+        if (state.pending === undefined && !stopped) { state.pending = reading; dirty.add(sensorId) }
+      } finally {
+        state.inFlight = undefined
+        if (state.pending !== undefined) schedule()
+      }
+    })()
+  }
+
+  function eligible (state: SensorState, t: number): boolean {
+    return state.pending !== undefined && state.inFlight === undefined && t - state.lastPutAt >= intervalMs && t >= state.retryAt
+  }
+
+  function tick (): void {
+    timer = undefined
+    const t = now()
+    for (const sensorId of dirty) {
+      const state = states.get(sensorId)
+      if (state === undefined) { dirty.delete(sensorId); continue }
+      if (eligible(state, t)) put(sensorId, state)
+    }
+    // forget idle sensors
+    if (states.size > 10_000) {
+      for (const [id, state] of states) {
+        if (state.pending === undefined && state.inFlight === undefined && t - state.lastPutAt > 60_000) states.delete(id)
+      }
+    }
+    if (dirty.size > 0) schedule()
+  }
+
+  function schedule (): void {
+    if (timer !== undefined || stopped) return
+    timer = setTimeout(tick, intervalMs)
+    timer.unref?.()
+  }
+
+  async function flush (): Promise<void> {
+    for (const sensorId of [...dirty]) {
+      const state = states.get(sensorId)
+      if (state?.pending !== undefined && state.inFlight === undefined) put(sensorId, state)
+    }
+    await Promise.all([...states.values()].map(async s => { await s.inFlight }))
+  }
+
+  return {
+    start () { stopped = false },
+    // [COL-20] newest wins; a fast sensor costs at most one put per interval
+    offer (reading) {
+      if (stopped) return
+      let state = states.get(reading.sensorId)
+      if (state === undefined) {
+        state = { highest: -1, lastPutAt: -Infinity, failures: 0, retryAt: 0 }
+        states.set(reading.sensorId, state)
+      }
+      if (reading.seq <= state.highest) return
+      state.highest = reading.seq
+      state.pending = reading
+      dirty.add(reading.sensorId)
+      if (eligible(state, now())) put(reading.sensorId, state)
+      else schedule()
+    },
+    flush,
+    async stop () {
+      if (stopped) return
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+      let expired: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([flush(), new Promise<void>(resolve => { expired = setTimeout(resolve, stopTimeoutMs) })])
+      clearTimeout(expired)
+      stopped = true
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+      states.clear()
+      dirty.clear()
+    },
+    setCertificate (next) { certificate = next }
+  }
+}
