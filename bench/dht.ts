@@ -43,12 +43,12 @@ async function measureSize (peers: number, ops: number): Promise<SizeResult> {
       dirs.push(d)
       await seedGateway(d, ca)
     }
-    gws.push(await startGateway({ data: dirs[0] as string }))
+    gws.push(await startGateway({ data: dirs[0] as string, fast: false }))
     const boot = [dialable(gws[0]!.ready)]
     // start in small batches: two cores cannot start fifty Node processes at once
     for (let i = 1; i < peers; i += 4) {
       const batch = dirs.slice(i, i + 4)
-      gws.push(...await Promise.all(batch.map(async d => await startGateway({ data: d, bootstrap: boot }))))
+      gws.push(...await Promise.all(batch.map(async d => await startGateway({ data: d, bootstrap: boot, fast: false }))))
       if (gws.length === 4) boot.push(...gws.slice(1, 4).map(g => dialable(g.ready)))
     }
     const want = Math.min(peers - 1, 20)

@@ -1,6 +1,6 @@
 /**
  * gatemesh certificate authority: its directory and state, its operations, and the enrollment
- * service. The command line is src/cli/ca.ts; the profile and wire formats are in docs/drafts/ca.md.
+ * service. The command line is src/cli/ca.ts; the profile and wire formats are in docs/PROTOCOL.md.
  */
 export { CA_ERRORS } from './errors.ts'
 export type { CaErrorCode } from './errors.ts'

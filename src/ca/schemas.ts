@@ -11,7 +11,7 @@ export const errorSchema = {
   type: 'object',
   required: ['code', 'message'],
   properties: {
-    code: { type: 'string', pattern: '^GM_ERR_[A-Z0-9_]+$', description: 'Stable error code (docs/drafts/ca.md).' },
+    code: { type: 'string', pattern: '^GM_ERR_[A-Z0-9_]+$', description: 'Stable error code (docs/PROTOCOL.md).' },
     message: { type: 'string', description: 'For people; may change.' }
   }
 } as const

@@ -72,7 +72,7 @@ export async function createCaServer (components: CaServerComponents, init: CaSe
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'gatemesh CA enrollment service', version: '1', description: 'See docs/drafts/ca.md for the clauses [CA-n].' }
+      info: { title: 'gatemesh CA enrollment service', version: '1', description: 'See docs/PROTOCOL.md for the clauses [CA-n].' }
     }
   })
 

@@ -1,6 +1,6 @@
 /**
  * The client library's own error codes. A refusal from a gateway keeps the gateway's code (see
- * docs/drafts/access.md); these are the failures only a client can see.
+ * docs/PROTOCOL.md); these are the failures only a client can see.
  */
 import { defineErrors } from '../core/errors.ts'
 

@@ -120,7 +120,7 @@ export class RequestVerifier {
     }
   }
 
-  /** Resolves to the signer's key id, or throws a GatemeshError with a GM_ERR_REQUEST_... code. */
+  /** Resolves to the signer's key id, or throws a GatemeshError (the request codes of docs/ERRORS.md). */
   async verify (request: RequestToVerify): Promise<{ keyId: string }> {
     const input = header(request.headers, 'signature-input')
     const signature = header(request.headers, 'signature')

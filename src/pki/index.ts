@@ -4,7 +4,7 @@
  *
  * Status: every function below is implemented and tested: verifyGatewayCertificate,
  * verifyRevocationList, enroll, renew, fetchRevocationList (plus the issuing helpers the CA uses).
- * Profile and wire formats: docs/drafts/ca.md.
+ * Profile and wire formats: docs/PROTOCOL.md.
  */
 export type { Role } from './profile.ts'
 export {

@@ -1,5 +1,5 @@
 /**
- * The gatemesh certificate profile (docs/drafts/ca.md): object identifiers, the roles extension
+ * The gatemesh certificate profile (docs/PROTOCOL.md): object identifiers, the roles extension
  * and the request-time extension, and the defaults a CA applies.
  */
 import { x509 } from './x509.ts'

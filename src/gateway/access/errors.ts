@@ -1,5 +1,5 @@
 /**
- * The Data Access service's error codes ([ACS-n] in docs/drafts/access.md). Every refusal the
+ * The Data Access service's error codes ([ACS-n] in docs/PROTOCOL.md). Every refusal the
  * service answers is `{ code, message }` with the code's HTTP status; the codes of src/core
  * (signed requests, records) pass through unchanged.
  */

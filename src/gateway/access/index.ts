@@ -1,6 +1,6 @@
 /**
  * The Data Access service: accounts, sensors and access lists, latest readings, by signed
- * request. Clauses [ACS-n] are in docs/drafts/access.md.
+ * request. Clauses [ACS-n] are in docs/PROTOCOL.md.
  */
 export { AccessService, createAccessService, registerOpenApi } from './service.ts'
 export type { AccessServiceComponents, AccessServiceInit } from './service.ts'

@@ -228,7 +228,7 @@ export async function registerOpenApi (app: FastifyInstance): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'gatemesh Data Access service', version: '1', description: 'See docs/drafts/access.md for the clauses [ACS-n].' }
+      info: { title: 'gatemesh Data Access service', version: '1', description: 'See docs/PROTOCOL.md for the clauses [ACS-n].' }
     }
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

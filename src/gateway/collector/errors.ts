@@ -1,4 +1,4 @@
-/** The collector's error codes (HTTP and MQTT ingest). Documented in docs/drafts/collector.md. */
+/** The collector's error codes (HTTP and MQTT ingest). Documented in docs/PROTOCOL.md. */
 import { defineErrors } from '../../core/errors.ts'
 
 export const COLLECTOR_ERRORS = defineErrors({

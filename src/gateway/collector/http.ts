@@ -64,7 +64,7 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'gatemesh collector', version: '1', description: 'Sensor ingest. See docs/drafts/collector.md for the clauses [COL-n].' },
+      info: { title: 'gatemesh collector', version: '1', description: 'Sensor ingest. See docs/PROTOCOL.md for the clauses [COL-n].' },
       components: { securitySchemes: { sensorCredential: { type: 'http', scheme: 'bearer', description: 'The sensor credential, gms_...' } } }
     }
   })

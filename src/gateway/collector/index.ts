@@ -1,7 +1,7 @@
 /**
  * The Data Collector service: sensors send readings over HTTP and MQTT; each is sealed for the
  * sensor's access list, signed, journaled, and handed to the latest publisher and the hand-offs.
- * docs/drafts/collector.md holds the clauses [COL-n].
+ * docs/PROTOCOL.md holds the clauses [COL-n].
  */
 export { createCollector, DEFAULT_MAX_BATCH, DEFAULT_RATE_LIMIT, HTTP_BODY_LIMIT, type Collector } from './collector.ts'
 export { createCachedSensorDirectory, type CachedSensorDirectory, type CachedSensorDirectoryComponents, type CachedSensorDirectoryInit } from './directory.ts'

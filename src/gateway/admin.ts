@@ -1,0 +1,84 @@
+/**
+ * The local admin surface: HTTP on 127.0.0.1 only, for operators and tests. Never exposed on
+ * other interfaces; it carries no secrets.
+ *
+ *   GET  /v1/status                   peer id, addresses, routing table, verified peers, CRL number
+ *   PUT  /v1/dht/<namespace>/<id>     body: the raw record (application/octet-stream) -> {accepted, contacted}
+ *   GET  /v1/dht/<namespace>/<id>     the raw record; ?local=1 reads this peer's copy only;
+ *                                     header x-gatemesh-contacted: peers the lookup queried
+ *   GET  /v1/peers?role=R&key=K&count=N   verified peers with role R nearest key K
+ *   POST /v1/crl/sync                 fetch the CRL (CA, then DHT) now
+ *   POST /v1/republish                republish every held record now
+ * Errors are JSON {code, message} with the code's HTTP status.
+ */
+import Fastify from 'fastify'
+import { isGatemeshError } from '../core/index.ts'
+import './errors.ts'
+import { assertRole } from '../overlay/index.ts'
+import type { OverlayNode } from '../overlay/index.ts'
+import type { FastifyInstance } from 'fastify'
+
+export interface AdminServer {
+  url: string
+  close: () => Promise<void>
+}
+
+function keyFrom (wildcard: string | undefined): string {
+  return `/${wildcard ?? ''}`
+}
+
+export async function startAdmin (overlay: OverlayNode, port: number): Promise<AdminServer> {
+  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
+  app.setErrorHandler((err: Error, _req, reply) => {
+    if (isGatemeshError(err)) return reply.status(err.status).send(err.toJSON())
+    const status = (err as { statusCode?: number }).statusCode ?? 500
+    return reply.status(status).send({ code: status < 500 ? 'GM_ERR_ADMIN_BAD_REQUEST' : 'GM_ERR_ADMIN_INTERNAL', message: err.message })
+  })
+
+  app.get('/v1/status', async () => ({
+    peerId: overlay.peerId,
+    addrs: overlay.addresses(),
+    routingTable: overlay.routingTable(),
+    verifiedPeers: overlay.verifiedPeers().map(c => ({ peerId: c.peerId, roles: c.roles })),
+    crl: overlay.currentRevocationList()?.number ?? null
+  }))
+
+  app.put<{ Params: { '*': string } }>('/v1/dht/*', async (req) => {
+    const body = req.body
+    if (!(body instanceof Uint8Array)) return await Promise.reject(Object.assign(new Error('Send the record as application/octet-stream.'), { statusCode: 400 }))
+    return await overlay.put(keyFrom(req.params['*']), new Uint8Array(body), { signal: AbortSignal.timeout(30_000) })
+  })
+
+  app.get<{ Params: { '*': string }, Querystring: { local?: string } }>('/v1/dht/*', {
+    schema: { querystring: { type: 'object', properties: { local: { type: 'string', enum: ['0', '1'] } }, additionalProperties: false } }
+  }, async (req, reply) => {
+    const { value, contacted } = await overlay.get(keyFrom(req.params['*']), { local: req.query.local === '1', signal: AbortSignal.timeout(30_000) })
+    return await reply.header('content-type', 'application/octet-stream').header('x-gatemesh-contacted', String(contacted)).send(Buffer.from(value))
+  })
+
+  app.get<{ Querystring: { role: string, key: string, count?: number } }>('/v1/peers', {
+    schema: {
+      querystring: {
+        type: 'object',
+        required: ['role', 'key'],
+        properties: { role: { type: 'string' }, key: { type: 'string', maxLength: 256 }, count: { type: 'integer', minimum: 1, maximum: 100 } },
+        additionalProperties: false
+      }
+    }
+  }, async (req) => {
+    assertRole(req.query.role)
+    const peers = await overlay.findPeersByRole(req.query.role, req.query.key, req.query.count ?? 3)
+    return { peers: peers.map(c => ({ peerId: c.peerId, roles: c.roles })) }
+  })
+
+  app.post('/v1/crl/sync', async () => {
+    await overlay.syncRevocations()
+    return { crl: overlay.currentRevocationList()?.number ?? null }
+  })
+
+  app.post('/v1/republish', async () => ({ republished: await overlay.republishAll() }))
+
+  const url = await app.listen({ host: '127.0.0.1', port })
+  return { url, close: async () => { await app.close() } }
+}

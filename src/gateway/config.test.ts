@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { isGatemeshError } from '../core/index.ts'
+import './errors.ts'
+import { DEFAULTS, parseGatewayConfig } from './config.ts'
+
+describe('gateway configuration', () => {
+  it('has defaults, and flags beat environment beat the config file', () => {
+    assert.deepEqual(parseGatewayConfig([], {}).listen, DEFAULTS.listen)
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    const file = join(dir, 'c.json')
+    writeFileSync(file, JSON.stringify({ ca: 'http://file', bootstrap: ['/ip4/1.2.3.4/tcp/1'], 'crl-interval': 5, adminPort: 7 }))
+    const fromFile = parseGatewayConfig(['--config', file], {})
+    assert.equal(fromFile.ca, 'http://file')
+    assert.equal(fromFile.crlInterval, 5)
+    assert.equal(fromFile.adminPort, 7)
+    const fromEnv = parseGatewayConfig([], { GATEMESH_CONFIG: file, GATEMESH_CA: 'http://env', GATEMESH_BOOTSTRAP: '/ip4/1.1.1.1/tcp/1,/ip4/2.2.2.2/tcp/2' })
+    assert.equal(fromEnv.ca, 'http://env')
+    assert.deepEqual(fromEnv.bootstrap, ['/ip4/1.1.1.1/tcp/1', '/ip4/2.2.2.2/tcp/2'])
+    const fromFlags = parseGatewayConfig(['--config', file, '--ca', 'http://flag', '--bootstrap', '/ip4/9.9.9.9/tcp/9', '--bootstrap', '/ip4/8.8.8.8/tcp/8', '--services', 'collector,stream'], { GATEMESH_CA: 'http://env' })
+    assert.equal(fromFlags.ca, 'http://flag')
+    assert.deepEqual(fromFlags.bootstrap, ['/ip4/9.9.9.9/tcp/9', '/ip4/8.8.8.8/tcp/8'])
+    assert.deepEqual(fromFlags.services, ['collector', 'stream'])
+  })
+
+  it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    writeFileSync(join(dir, 'bad.json'), '{not json')
+    writeFileSync(join(dir, 'unknown.json'), '{"colour":"blue"}')
+    writeFileSync(join(dir, 'array.json'), '[1]')
+    const cases: Array<[string[], NodeJS.ProcessEnv]> = [
+      [['--services', 'miner'], {}], [['--admin-port', '70000'], {}], [['--crl-interval', '1.5'], {}], [['--ca', 'mailto:x'], {}],
+      [['--nope'], {}], [['positional'], {}], [['--config', join(dir, 'bad.json')], {}], [['--config', join(dir, 'unknown.json')], {}],
+      [['--config', join(dir, 'array.json')], {}], [['--config', join(dir, 'absent.json')], {}], [[], { GATEMESH_REPUBLISH_INTERVAL: 'soon' }]
+    ]
+    for (const [argv, env] of cases) {
+      assert.throws(() => parseGatewayConfig(argv, env), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
+    }
+  })
+})

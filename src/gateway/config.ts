@@ -1,0 +1,175 @@
+/**
+ * Gateway configuration from, in increasing precedence: defaults, a JSON config file
+ * (`--config` or GATEMESH_CONFIG), environment variables (GATEMESH_*), command-line flags.
+ * Anything wrong is GM_ERR_GATEWAY_CONFIG (the CLI exits with status 2).
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { GatemeshError } from '../core/index.ts'
+import { ROLES } from '../overlay/index.ts'
+import type { Role } from '../overlay/index.ts'
+
+export interface GatewayConfig {
+  ca?: string
+  token?: string
+  bootstrap: string[]
+  services: Role[]
+  data: string
+  listen: string[]
+  announce: string[]
+  /** Local admin HTTP port on 127.0.0.1; undefined disables it, 0 picks a free port. */
+  adminPort?: number
+  crlInterval: number
+  republishInterval: number
+  exchangeTimeout: number
+  renewBefore: number
+}
+
+/** name: [kind, env var]. Lists accept repeated flags, or commas in env and strings. */
+const FIELDS = {
+  ca: ['string', 'GATEMESH_CA'],
+  token: ['string', 'GATEMESH_TOKEN'],
+  bootstrap: ['list', 'GATEMESH_BOOTSTRAP'],
+  services: ['list', 'GATEMESH_SERVICES'],
+  data: ['string', 'GATEMESH_DATA'],
+  listen: ['list', 'GATEMESH_LISTEN'],
+  announce: ['list', 'GATEMESH_ANNOUNCE'],
+  'admin-port': ['int', 'GATEMESH_ADMIN_PORT'],
+  'crl-interval': ['int', 'GATEMESH_CRL_INTERVAL'],
+  'republish-interval': ['int', 'GATEMESH_REPUBLISH_INTERVAL'],
+  'exchange-timeout': ['int', 'GATEMESH_EXCHANGE_TIMEOUT'],
+  'renew-before': ['int', 'GATEMESH_RENEW_BEFORE']
+} as const
+
+type FieldName = keyof typeof FIELDS
+
+export const DEFAULTS = {
+  services: ['collector', 'access', 'persistence', 'stream'] as Role[],
+  data: '.gatemesh/gateway',
+  listen: ['/ip4/0.0.0.0/tcp/4001'],
+  crlInterval: 20_000,
+  republishInterval: 60 * 60 * 1000,
+  exchangeTimeout: 10_000,
+  renewBefore: 24 * 60 * 60 * 1000
+}
+
+export const USAGE = `usage: gatemesh gateway start [options]
+
+  --ca URL                 the CA's enrollment service (GATEMESH_CA)
+  --token T                one-time enrollment token, first start only (GATEMESH_TOKEN)
+  --bootstrap ADDR         a peer to join through; repeat for more (GATEMESH_BOOTSTRAP, comma-separated)
+  --services LIST          collector,access,persistence,stream (GATEMESH_SERVICES)
+  --data DIR               key, certificate and datastore (GATEMESH_DATA; default ${DEFAULTS.data})
+  --listen ADDR            listen multiaddr; repeat for more (GATEMESH_LISTEN; default ${DEFAULTS.listen[0]})
+  --announce ADDR          multiaddr to announce instead (GATEMESH_ANNOUNCE)
+  --admin-port N           local admin HTTP on 127.0.0.1 (GATEMESH_ADMIN_PORT; 0 = any free port)
+  --crl-interval MS        CRL refresh period (GATEMESH_CRL_INTERVAL; default ${DEFAULTS.crlInterval})
+  --republish-interval MS  record republish period (GATEMESH_REPUBLISH_INTERVAL; default ${DEFAULTS.republishInterval})
+  --exchange-timeout MS    certificate exchange timeout (GATEMESH_EXCHANGE_TIMEOUT; default ${DEFAULTS.exchangeTimeout})
+  --renew-before MS        renew the certificate this long before it expires (GATEMESH_RENEW_BEFORE)
+  --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
+`
+
+function bad (detail: string): GatemeshError {
+  return new GatemeshError('GM_ERR_GATEWAY_CONFIG', detail)
+}
+
+function toList (value: unknown, name: string): string[] {
+  const items = Array.isArray(value) ? value : [value]
+  const out: string[] = []
+  for (const item of items) {
+    if (typeof item !== 'string') throw bad(`${name} must be a string or a list of strings.`)
+    out.push(...item.split(',').map(s => s.trim()).filter(s => s !== ''))
+  }
+  return out
+}
+
+function toInt (value: unknown, name: string): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw bad(`${name} must be a non-negative integer.`)
+  return n
+}
+
+function camel (name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+}
+
+function readConfigFile (path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `Cannot read the config file ${path}.`, { cause: err })
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `The config file ${path} is not JSON.`, { cause: err })
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad('The config file must hold a JSON object.')
+  const out: Record<string, unknown> = {}
+  const known = new Map<string, FieldName>()
+  for (const name of Object.keys(FIELDS) as FieldName[]) { known.set(name, name); known.set(camel(name), name) }
+  for (const [key, v] of Object.entries(value)) {
+    const name = known.get(key)
+    if (name === undefined) throw bad(`Unknown config key '${key}'.`)
+    out[name] = v
+  }
+  return out
+}
+
+export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries((Object.keys(FIELDS) as FieldName[]).map(name => [name, { type: 'string', multiple: FIELDS[name][0] === 'list' }])),
+        config: { type: 'string' }
+      } as Record<string, { type: 'string', multiple?: boolean }>
+    })
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', (err as Error).message, { cause: err })
+  }
+  const flags = parsed.values as Record<string, string | string[] | undefined>
+  const configPath = (flags.config as string | undefined) ?? env.GATEMESH_CONFIG
+  const file = configPath === undefined ? {} : readConfigFile(configPath)
+  const raw: Record<string, unknown> = {}
+  for (const name of Object.keys(FIELDS) as FieldName[]) {
+    const [, envName] = FIELDS[name]
+    raw[name] = flags[name] ?? env[envName] ?? file[name]
+  }
+  const pick = <T>(name: FieldName, convert: (v: unknown, n: string) => T): T | undefined => raw[name] === undefined ? undefined : convert(raw[name], `--${name}`)
+  const str = (v: unknown, n: string): string => {
+    if (typeof v !== 'string' || v === '') throw bad(`${n} must be a non-empty string.`)
+    return v
+  }
+
+  const services = pick('services', toList) ?? DEFAULTS.services
+  for (const s of services) if (!(ROLES as readonly string[]).includes(s)) throw bad(`Unknown service '${s}'.`)
+  const ca = pick('ca', str)
+  if (ca !== undefined) {
+    let url: URL
+    try { url = new URL(ca) } catch { throw bad('--ca must be an http(s) URL.') }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('--ca must be an http(s) URL.')
+  }
+  const adminPort = pick('admin-port', toInt)
+  if (adminPort !== undefined && adminPort > 65535) throw bad('--admin-port must be a port number.')
+  return {
+    ca,
+    token: pick('token', str),
+    bootstrap: pick('bootstrap', toList) ?? [],
+    services: services as Role[],
+    data: pick('data', str) ?? DEFAULTS.data,
+    listen: pick('listen', toList) ?? DEFAULTS.listen,
+    announce: pick('announce', toList) ?? [],
+    adminPort,
+    crlInterval: pick('crl-interval', toInt) ?? DEFAULTS.crlInterval,
+    republishInterval: pick('republish-interval', toInt) ?? DEFAULTS.republishInterval,
+    exchangeTimeout: pick('exchange-timeout', toInt) ?? DEFAULTS.exchangeTimeout,
+    renewBefore: pick('renew-before', toInt) ?? DEFAULTS.renewBefore
+  }
+}

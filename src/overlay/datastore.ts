@@ -1,0 +1,15 @@
+/**
+ * The overlay's durable datastore: LevelDB under `<dataDir>/datastore`, holding the DHT records
+ * this peer stores (so they survive a restart) and libp2p's peer store. [OVL-25]
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LevelDatastore } from 'datastore-level'
+
+export async function openDatastore (dataDir: string): Promise<LevelDatastore> {
+  const dir = join(dataDir, 'datastore')
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const datastore = new LevelDatastore(dir)
+  await datastore.open()
+  return datastore
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { encode, rfc8949EncodeOptions } from 'cborg'
+import { derivePseudonym, generateIdentity, isGatemeshError, openRecord, signRecord, GatemeshError } from '../../core/index.ts'
+import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
+import '../errors.ts'
+import { createValidators } from './validators.ts'
+import type { CertificateTrust, VerifiedRevocationList } from '../types.ts'
+
+const suite = createNodeCryptoSuite()
+const enc = new TextEncoder()
+
+/** A fake CA: a certificate is the bytes of "<peerId>|<roles>"; a CRL is "crl|<n>". */
+const trust: CertificateTrust = {
+  async verifyCertificate (der, init) {
+    const [peerId, roles] = new TextDecoder().decode(der).split('|')
+    if (peerId !== init.peerId) throw new GatemeshError('GM_ERR_CERT_KEY_MISMATCH')
+    return { der, peerId, roles: (roles ?? '').split(',') as never, serial: '01', notBefore: new Date(0), notAfter: new Date(Date.now() + 1e6) }
+  },
+  async verifyRevocationList (der) {
+    const [tag, n] = new TextDecoder().decode(der).split('|')
+    if (tag !== 'crl') throw new GatemeshError('GM_ERR_CRL_UNTRUSTED')
+    return { der, number: Number(n), thisUpdate: new Date(), nextUpdate: new Date(), serials: new Set() }
+  }
+}
+
+function setup (now = Date.now) {
+  const held = new Map<string, Uint8Array>()
+  const seen: VerifiedRevocationList[] = []
+  const validators = createValidators({
+    trust,
+    records: {
+      openRecord: async (bytes, init) => await openRecord(suite, bytes, init) as never,
+      derivePseudonym: async (a, b) => await derivePseudonym(suite, a, b)
+    },
+    held: { get: async key => held.get(new TextDecoder().decode(key)) },
+    revocations: () => undefined
+  }, { onRevocationList: list => { seen.push(list) }, now })
+  const validate = async (key: string, value: Uint8Array): Promise<void> => {
+    const ns = key.split('/')[1] as string
+    await validators[ns]?.(enc.encode(key), value)
+  }
+  const code = async (key: string, value: Uint8Array): Promise<string> => {
+    try {
+      await validate(key, value)
+    } catch (err) {
+      assert.ok(isGatemeshError(err), `a GatemeshError, not ${String(err)}`)
+      return err.code
+    }
+    return 'accepted'
+  }
+  return { held, seen, validate, code }
+}
+
+describe('record validators', () => {
+  it('accounts: signed by body.sigPub under the pseudonym of both keys; a newer seq wins, an older never', async () => {
+    const { held, code } = setup()
+    const alice = await generateIdentity(suite)
+    const mallory = await generateIdentity(suite)
+    const key = `/gm-account/${alice.pseudonym}`
+    const account = async (seq: number, signer = alice, body = { sigPub: alice.sigPub, encPub: alice.encPub }, k = alice.pseudonym): Promise<Uint8Array> =>
+      await signRecord(suite, signer.signingKey, { type: 'account', key: k, seq, body })
+    const v1 = await account(1)
+    assert.equal(await code(key, v1), 'accepted')
+    assert.equal(await code(key, await account(1, mallory)), 'GM_ERR_RECORD_SIGNER')
+    assert.equal(await code(key, await account(1, mallory, { sigPub: mallory.sigPub, encPub: alice.encPub })), 'GM_ERR_PSEUDONYM_MISMATCH')
+    assert.equal(await code(key, await account(1, alice, { sigPub: alice.sigPub, encPub: alice.encPub }, 'other')), 'GM_ERR_RECORD_KEY_MISMATCH')
+    assert.equal(await code(`/gm-sensor/${alice.pseudonym}`, v1), 'GM_ERR_WRONG_RECORD_TYPE')
+    const tampered = Uint8Array.from(v1); tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1
+    assert.equal(await code(key, tampered), 'GM_ERR_BAD_SIGNATURE')
+    assert.equal(await code(key, new Uint8Array([1, 2, 3])), 'GM_ERR_MALFORMED')
+    held.set(key, await account(3))
+    assert.equal(await code(key, v1), 'GM_ERR_STALE_RECORD')
+    assert.equal(await code(key, held.get(key) as Uint8Array), 'accepted', 'the held record itself validates')
+    assert.equal(await code(key, await account(4)), 'accepted')
+  })
+
+  it('an expired held record does not block a replacement; an expired record is refused', async () => {
+    const { held, code } = setup()
+    const alice = await generateIdentity(suite)
+    const key = `/gm-account/${alice.pseudonym}`
+    const body = { sigPub: alice.sigPub, encPub: alice.encPub }
+    held.set(key, encode({ seq: 9, exp: Date.now() - 1 }, rfc8949EncodeOptions))
+    assert.equal(await code(key, await signRecord(suite, alice.signingKey, { type: 'account', key: alice.pseudonym, seq: 1, body })), 'accepted')
+    assert.equal(await code(key, await signRecord(suite, alice.signingKey, { type: 'account', key: alice.pseudonym, seq: 10, exp: Date.now() - 5, body })), 'GM_ERR_EXPIRED')
+  })
+
+  it('sensors: signed by the owner in the body, and the first owner keeps the sensor', async () => {
+    const { held, code } = setup()
+    const owner = await generateIdentity(suite)
+    const thief = await generateIdentity(suite)
+    const sensor = async (who: typeof owner, seq: number, signer = who): Promise<Uint8Array> =>
+      await signRecord(suite, signer.signingKey, { type: 'sensor', key: 's1', seq, body: { owner: { sigPub: who.sigPub, encPub: who.encPub } } })
+    assert.equal(await code('/gm-sensor/s1', await sensor(owner, 1)), 'accepted')
+    assert.equal(await code('/gm-sensor/s1', await sensor(owner, 1, thief)), 'GM_ERR_RECORD_SIGNER')
+    held.set('/gm-sensor/s1', await sensor(owner, 1))
+    assert.equal(await code('/gm-sensor/s1', await sensor(thief, 2)), 'GM_ERR_RECORD_OWNER_CHANGED')
+    assert.equal(await code('/gm-sensor/s1', await sensor(owner, 2)), 'accepted')
+  })
+
+  it('latest readings: signed by a gateway whose certificate grants the collector role', async () => {
+    const { code } = setup()
+    const key = await generateKeyPair('Ed25519')
+    const peerId = peerIdFromPrivateKey(key).toString()
+    const signer = await suite.importSigningKey(key.raw.subarray(0, 32))
+    const reading = async (cert: string): Promise<Uint8Array> =>
+      await signRecord(suite, signer, { type: 'latest', key: 's1', seq: 1, body: { gatewayCert: enc.encode(cert) } })
+    assert.equal(await code('/gm-latest/s1', await reading(`${peerId}|collector,access`)), 'accepted')
+    assert.equal(await code('/gm-latest/s1', await reading(`${peerId}|access`)), 'GM_ERR_RECORD_NOT_COLLECTOR')
+    assert.equal(await code('/gm-latest/s1', await reading('12D3KooWother|collector')), 'GM_ERR_RECORD_NOT_COLLECTOR')
+  })
+
+  it('the CRL: {n, der} verified by the CA, n is the CRL number, a lower number never replaces a higher', async () => {
+    const { held, seen, code } = setup()
+    const crl = (n: number, der = `crl|${n}`): Uint8Array => encode({ n, der: enc.encode(der) }, rfc8949EncodeOptions)
+    assert.equal(await code('/gm-crl/ca', crl(2)), 'accepted')
+    assert.equal(seen.at(-1)?.number, 2)
+    assert.equal(await code('/gm-crl/ca', crl(3, 'crl|4')), 'GM_ERR_CRL_INVALID')
+    assert.equal(await code('/gm-crl/ca', crl(3, 'forged|3')), 'GM_ERR_CRL_INVALID')
+    assert.equal(await code('/gm-crl/ca', encode({ n: 'x' })), 'GM_ERR_MALFORMED')
+    assert.equal(await code('/gm-crl/other', crl(2)), 'GM_ERR_RECORD_KEY')
+    held.set('/gm-crl/ca', crl(5))
+    assert.equal(await code('/gm-crl/ca', crl(4)), 'GM_ERR_CRL_STALE')
+    assert.equal(await code('/gm-crl/ca', crl(6)), 'accepted')
+  })
+})

@@ -1,0 +1,63 @@
+/**
+ * The collaborators the overlay needs from the rest of gatemesh. The overlay never imports
+ * src/pki or src/core's record code directly: the gateway's composition root passes them in, so
+ * the overlay can be tested with fakes and the parts stay decoupled.
+ */
+import type { PrivateKey } from '@libp2p/interface'
+
+export type Role = 'collector' | 'access' | 'persistence' | 'stream'
+export const ROLES: readonly Role[] = ['collector', 'access', 'persistence', 'stream']
+
+/** A certificate that verified: what the overlay keeps about a peer. */
+export interface VerifiedCertificate {
+  der: Uint8Array
+  peerId: string
+  roles: Role[]
+  serial: string
+  notBefore: Date
+  notAfter: Date
+}
+
+export interface VerifiedRevocationList {
+  der: Uint8Array
+  number: number
+  thisUpdate: Date
+  nextUpdate: Date
+  serials: ReadonlySet<string>
+}
+
+/** Certificate checks, already bound to the gatemesh CA certificate. */
+export interface CertificateTrust {
+  /** Throws (a GatemeshError) unless `der` is a valid, unrevoked CA certificate for `peerId`. */
+  verifyCertificate (der: Uint8Array, init: { peerId: string, revocations?: VerifiedRevocationList, now?: Date }): Promise<VerifiedCertificate>
+  /** Throws unless `der` is a CRL signed by the gatemesh CA. */
+  verifyRevocationList (der: Uint8Array): Promise<VerifiedRevocationList>
+}
+
+/** A signed record as src/core opens it. */
+export interface OpenedRecord {
+  v: number
+  type: string
+  key: string
+  seq: number
+  exp?: number
+  body: Record<string, unknown>
+  signer: Uint8Array
+  sig: Uint8Array
+}
+
+/** Signed-record checks from src/core. */
+export interface RecordVerifier {
+  /** Verifies canonical form, signature and expiry; throws a GatemeshError otherwise. */
+  openRecord (bytes: Uint8Array, init: { type?: string, now?: number, maxBytes?: number }): Promise<OpenedRecord>
+  derivePseudonym (sigPub: Uint8Array, encPub: Uint8Array): Promise<string>
+}
+
+export interface OverlayComponents {
+  /** The gateway's libp2p Ed25519 key: its peer id, and the key its certificate names. */
+  privateKey: PrivateKey
+  trust: CertificateTrust
+  records: RecordVerifier
+  /** Fetches the current CRL (DER) from the CA; absent when the CA is not reachable by URL. */
+  fetchRevocationList?: () => Promise<Uint8Array>
+}
