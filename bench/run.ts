@@ -1,11 +1,12 @@
 /**
  * `npm run bench [scenario ...] [--quick]`: runs the benchmark scenarios in one process run and
- * writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht, ingest.
+ * writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht, ingest, e2e.
  */
 const SCENARIOS: Record<string, () => Promise<{ run: (options: { quick?: boolean }) => Promise<unknown> }>> = {
   crypto: async () => await import('./crypto.ts'),
   dht: async () => await import('./dht.ts'),
-  ingest: async () => await import('./ingest.ts')
+  ingest: async () => await import('./ingest.ts'),
+  e2e: async () => await import('./e2e.ts')
 }
 
 const args = process.argv.slice(2)

@@ -1,58 +1,112 @@
 /**
- * `npm start`: a short, real demonstration of the core: two users sign up on the client side, a
- * gateway seals a sensor reading for both, each opens it, an outsider cannot, and a signed request
- * is verified and its replay refused. (The data-path issue turns this into the local network.)
+ * `npm start`: the paper's prototype on 127.0.0.1. A CA and seven gateways (four small peers with
+ * collector and access, three full peers with all four services) as child processes, data under
+ * `.data/network` (or $GATEMESH_NETWORK_DIR). The first start also creates a demo user and a demo
+ * sensor (credential and password kept in `<dir>/demo.json`, mode 0600); later starts reuse
+ * everything. Prints the URLs and ready-to-paste curl, mosquitto_pub and CLI lines. Ctrl-C stops
+ * every process cleanly.
  */
-import {
-  createAccountBundle, EnvelopeOpener, EnvelopeSealer, fromUtf8, generateIdentity, isGatemeshError, openAccountBundle,
-  RequestVerifier, signRequest, utf8, webCryptoSuite
-} from '../core/index.ts'
-import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
+import { randomBytes } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join, relative, resolve } from 'node:path'
+import { toBase64 } from '../core/index.ts'
+import { createClient } from '../client/index.ts'
+import { ROOT, startNetwork } from './network.ts'
+import type { Network, RunningGateway } from './network.ts'
 
-const client = webCryptoSuite // what a browser or the CLI runs
-const gatewaySuite = createNodeCryptoSuite() // what a gateway runs
-const say = (line: string): void => { process.stdout.write(`${line}\n`) }
+const say = (line = ''): void => { process.stdout.write(`${line}\n`) }
+const dir = resolve(process.env.GATEMESH_NETWORK_DIR ?? join(ROOT, '.data/network'))
+const SENSOR = 'demo-greenhouse'
 
-say('gatemesh core demonstration\n')
-const alice = await generateIdentity(client)
-const bob = await generateIdentity(client)
-say(`1. Alice and Bob generate their keys on their own devices.\n   alice = ${alice.pseudonym}\n   bob   = ${bob.pseudonym}`)
+/** Relative to the working directory when inside it, else absolute. */
+const shown = (path: string): string => { const r = relative(process.cwd(), path); return r === '' ? '.' : r.startsWith('..') ? path : r }
 
-let started = performance.now()
-const bundle = await createAccountBundle(client, alice, 'alice-demo-password')
-say(`2. Alice's private keys are sealed under her password (PBKDF2-SHA256, 6 000 000 iterations, ${(performance.now() - started).toFixed(0)} ms): a ${bundle.length}-byte bundle the overlay may store.`)
-started = performance.now()
-const loggedIn = await openAccountBundle(client, bundle, 'alice-demo-password')
-say(`3. Log-in anywhere: the bundle opens with the password (${(performance.now() - started).toFixed(0)} ms) and gives back ${loggedIn.pseudonym === alice.pseudonym ? 'the same' : 'ANOTHER'} identity.`)
+interface Demo { pseudonym: string, password: string, bundle: string, sensorId: string, credential: string }
+
+let network: Network | undefined
+let stopping = false
+const onSignal = (): void => {
+  if (stopping) return
+  stopping = true
+  say('\nstopping the gateways and the CA ...')
+  // the children got the terminal's Ctrl-C too; this also covers a SIGTERM sent to us alone
+  void (network?.stop() ?? Promise.resolve([])).then(codes => {
+    say(`stopped (exit codes ${codes.join(' ')}).`)
+    process.exit(0)
+  })
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+
+async function loadDemo (): Promise<Demo | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'demo.json'), 'utf8')) as Demo
+  } catch {
+    return undefined
+  }
+}
+
+async function createDemo (gateway: RunningGateway): Promise<Demo> {
+  const client = createClient({ gateway: gateway.ready.access as string })
+  const password = `demo-${randomBytes(6).toString('hex')}`
+  say('creating the demo user (its keys are sealed under the password with 6 000 000 PBKDF2 iterations: a few seconds) ...')
+  const signup = await client.signup(password)
+  const session = await client.resume(signup.bundle, password)
+  const { credential } = await session.addSensor(SENSOR)
+  const demo: Demo = { pseudonym: signup.pseudonym, password, bundle: toBase64(signup.bundle), sensorId: SENSOR, credential }
+  await writeFile(join(dir, 'demo.json'), JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 })
+  return demo
+}
+
+say(`gatemesh: a CA and 7 gateways on 127.0.0.1; data in ${dir}`)
+const small = ['collector', 'access'] as const
+const full = ['collector', 'access', 'persistence', 'stream'] as const
 try {
-  await openAccountBundle(client, bundle, 'a wrong guess')
+  network = await startNetwork({
+    dir,
+    gateways: [
+      ...[1, 2, 3, 4].map(i => ({ name: `small-${i}`, services: [...small] })),
+      ...[1, 2, 3].map(i => ({ name: `full-${i}`, services: [...full] }))
+    ]
+  })
 } catch (err) {
-  say(`   A wrong password fails with ${isGatemeshError(err) ? err.code : String(err)}.`)
+  if (!stopping) {
+    say(`could not start the network: ${(err as Error).message}`)
+    say(`logs: ${join(dir, 'logs')}`)
+    process.exit(1)
+  }
+  await new Promise(() => {}) // onSignal exits
+}
+const net = network as Network
+if (stopping) await new Promise(() => {})
+say(net.created ? 'first start: created the CA and enrolled every gateway.' : 'reusing the CA, the gateways\' keys and certificates, and their data.')
+for (const gw of net.gateways) {
+  gw.child.once('exit', code => { if (!stopping) say(`warning: gateway ${gw.name} exited with ${code}; see ${gw.log}`) })
 }
 
-const gatewayKey = await gatewaySuite.importSigningKey(gatewaySuite.randomBytes(32))
-const sealer = new EnvelopeSealer({ suite: gatewaySuite, signer: gatewayKey })
-const reading = utf8(JSON.stringify({ temperature: 21.5, humidity: 40 }))
-const accessList = [alice, bob].map(who => ({ id: who.pseudonym, publicKey: who.encPub }))
-const envelope = await sealer.seal({ sensor: 'greenhouse-7', ts: Date.now(), seq: 1 }, reading, accessList)
-say(`4. A gateway seals a reading of sensor greenhouse-7 for Alice and Bob and signs it: ${envelope.length} bytes of ciphertext.`)
-for (const [name, who] of [['Alice', alice], ['Bob', bob]] as const) {
-  const opened = await new EnvelopeOpener({ suite: client, reader: who }).open(envelope)
-  say(`5. ${name} opens it on their own device: ${fromUtf8(opened.plaintext)}`)
-}
-const eve = await generateIdentity(client)
-try {
-  await new EnvelopeOpener({ suite: client, reader: eve }).open(envelope)
-} catch (err) {
-  say(`6. Eve, not on the access list, gets ${isGatemeshError(err) ? err.code : String(err)}.`)
-}
+let demo = await loadDemo()
+if (demo === undefined) demo = await createDemo(net.gateways[0] as RunningGateway)
+else say('reusing the demo user and sensor from demo.json.')
 
-const headers = await signRequest(client, { keyId: alice.pseudonym, key: alice.signingKey }, { method: 'GET', url: '/v1/sensors/greenhouse-7/latest' })
-const verifier = new RequestVerifier({ suite: gatewaySuite, resolveKey: async id => id === alice.pseudonym ? alice.sigPub : undefined })
-const { keyId } = await verifier.verify({ method: 'GET', url: '/v1/sensors/greenhouse-7/latest', headers: { ...headers } })
-say(`7. Alice signs a request; the gateway verifies it came from ${keyId === alice.pseudonym ? 'Alice' : keyId}.`)
-try {
-  await verifier.verify({ method: 'GET', url: '/v1/sensors/greenhouse-7/latest', headers: { ...headers } })
-} catch (err) {
-  say(`   Replaying it fails with ${isGatemeshError(err) ? err.code : String(err)}.`)
+say('\ngateways:')
+say('  name     services                            collector HTTP          collector MQTT          data access')
+for (const gw of net.gateways) {
+  say(`  ${gw.name.padEnd(8)} ${gw.services.join(',').padEnd(35)} ${(gw.ready.collector?.http ?? '-').padEnd(23)} ${(gw.ready.collector?.mqtt ?? '-').padEnd(23)} ${gw.ready.access ?? '-'}`)
 }
+say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
+
+const [g1, , , , f1] = net.gateways as RunningGateway[]
+const reader = net.gateways[2] as RunningGateway
+const mqtt = new URL((f1 as RunningGateway).ready.collector?.mqtt as string)
+const home = shown(join(dir, 'cli'))
+say(`\ndemo user ${demo.pseudonym} (password ${demo.password}) owns sensor ${demo.sensorId}.`)
+say('\nsend a reading over HTTP (to small-1):')
+say(`  curl -sS -H 'Content-Type: application/json' -H 'Authorization: Bearer ${demo.credential}' -d '{"temperature":21.5}' ${(g1 as RunningGateway).ready.collector?.http}/v1/sensors/${demo.sensorId}/readings`)
+say('\nor over MQTT (to full-1):')
+say(`  mosquitto_pub -h ${mqtt.hostname} -p ${mqtt.port} -u ${demo.sensorId} -P '${demo.credential}' -t sensors/${demo.sensorId}/readings -q 1 -m '{"temperature":22.0}'`)
+say('\nread it back, decrypted on your side, from another gateway (small-3):')
+say(`  export GATEMESH_HOME=${home} GATEMESH_PASSWORD='${demo.password}'`)
+say(`  node src/cli/main.ts login --gateway ${reader.ready.access} --pseudonym ${demo.pseudonym}`)
+say(`  node src/cli/main.ts read latest ${demo.sensorId}`)
+say('  (or the same with `npx gatemesh ...`; `node src/cli/main.ts --help` lists every command)')
+say('\nCtrl-C stops everything.')

@@ -26,6 +26,17 @@ describe('gateway configuration', () => {
     assert.deepEqual(fromFlags.services, ['collector', 'stream'])
   })
 
+  it('takes the service ports and their bind address', () => {
+    const defaults = parseGatewayConfig([], {})
+    assert.equal(defaults.host, '127.0.0.1')
+    assert.deepEqual([defaults.httpPort, defaults.mqttPort, defaults.accessPort], [0, 0, 0])
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    const file = join(dir, 'ports.json')
+    writeFileSync(file, JSON.stringify({ httpPort: 8080, 'mqtt-port': 1883 }))
+    const c = parseGatewayConfig(['--config', file, '--host', '0.0.0.0', '--access-port', '8081'], { GATEMESH_MQTT_PORT: '1884' })
+    assert.deepEqual([c.host, c.httpPort, c.mqttPort, c.accessPort], ['0.0.0.0', 8080, 1884, 8081])
+  })
+
   it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'bad.json'), '{not json')
@@ -34,7 +45,8 @@ describe('gateway configuration', () => {
     const cases: Array<[string[], NodeJS.ProcessEnv]> = [
       [['--services', 'miner'], {}], [['--admin-port', '70000'], {}], [['--crl-interval', '1.5'], {}], [['--ca', 'mailto:x'], {}],
       [['--nope'], {}], [['positional'], {}], [['--config', join(dir, 'bad.json')], {}], [['--config', join(dir, 'unknown.json')], {}],
-      [['--config', join(dir, 'array.json')], {}], [['--config', join(dir, 'absent.json')], {}], [[], { GATEMESH_REPUBLISH_INTERVAL: 'soon' }]
+      [['--config', join(dir, 'array.json')], {}], [['--config', join(dir, 'absent.json')], {}], [[], { GATEMESH_REPUBLISH_INTERVAL: 'soon' }],
+      [['--http-port', '65536'], {}], [['--mqtt-port', '-1'], {}], [[], { GATEMESH_ACCESS_PORT: 'eighty' }], [['--host', 'not a host'], {}], [['--host', ''], {}]
     ]
     for (const [argv, env] of cases) {
       assert.throws(() => parseGatewayConfig(argv, env), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))

@@ -4,6 +4,7 @@
  * Anything wrong is GM_ERR_GATEWAY_CONFIG (the CLI exits with status 2).
  */
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { GatemeshError } from '../core/index.ts'
 import { ROLES } from '../overlay/index.ts'
@@ -23,6 +24,14 @@ export interface GatewayConfig {
   republishInterval: number
   exchangeTimeout: number
   renewBefore: number
+  /** Bind address of the service ports (collector HTTP and MQTT, Data Access). */
+  host: string
+  /** Collector HTTP port; 0 picks a free port. */
+  httpPort: number
+  /** Collector MQTT (TCP) port; 0 picks a free port. */
+  mqttPort: number
+  /** Data Access HTTP port; 0 picks a free port. */
+  accessPort: number
 }
 
 /** name: [kind, env var]. Lists accept repeated flags, or commas in env and strings. */
@@ -38,7 +47,11 @@ const FIELDS = {
   'crl-interval': ['int', 'GATEMESH_CRL_INTERVAL'],
   'republish-interval': ['int', 'GATEMESH_REPUBLISH_INTERVAL'],
   'exchange-timeout': ['int', 'GATEMESH_EXCHANGE_TIMEOUT'],
-  'renew-before': ['int', 'GATEMESH_RENEW_BEFORE']
+  'renew-before': ['int', 'GATEMESH_RENEW_BEFORE'],
+  host: ['string', 'GATEMESH_HOST'],
+  'http-port': ['int', 'GATEMESH_HTTP_PORT'],
+  'mqtt-port': ['int', 'GATEMESH_MQTT_PORT'],
+  'access-port': ['int', 'GATEMESH_ACCESS_PORT']
 } as const
 
 type FieldName = keyof typeof FIELDS
@@ -50,7 +63,11 @@ export const DEFAULTS = {
   crlInterval: 20_000,
   republishInterval: 60 * 60 * 1000,
   exchangeTimeout: 10_000,
-  renewBefore: 24 * 60 * 60 * 1000
+  renewBefore: 24 * 60 * 60 * 1000,
+  host: '127.0.0.1',
+  httpPort: 0,
+  mqttPort: 0,
+  accessPort: 0
 }
 
 export const USAGE = `usage: gatemesh gateway start [options]
@@ -67,6 +84,10 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --republish-interval MS  record republish period (GATEMESH_REPUBLISH_INTERVAL; default ${DEFAULTS.republishInterval})
   --exchange-timeout MS    certificate exchange timeout (GATEMESH_EXCHANGE_TIMEOUT; default ${DEFAULTS.exchangeTimeout})
   --renew-before MS        renew the certificate this long before it expires (GATEMESH_RENEW_BEFORE)
+  --host ADDR              bind address of the service ports (GATEMESH_HOST; default ${DEFAULTS.host})
+  --http-port N            collector HTTP port (GATEMESH_HTTP_PORT; default 0 = any free port)
+  --mqtt-port N            collector MQTT port (GATEMESH_MQTT_PORT; default 0 = any free port)
+  --access-port N          Data Access HTTP port (GATEMESH_ACCESS_PORT; default 0 = any free port)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
 
@@ -156,8 +177,14 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     try { url = new URL(ca) } catch { throw bad('--ca must be an http(s) URL.') }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('--ca must be an http(s) URL.')
   }
-  const adminPort = pick('admin-port', toInt)
-  if (adminPort !== undefined && adminPort > 65535) throw bad('--admin-port must be a port number.')
+  const port = (v: unknown, n: string): number => {
+    const p = toInt(v, n)
+    if (p > 65535) throw bad(`${n} must be a port number.`)
+    return p
+  }
+  const adminPort = pick('admin-port', port)
+  const host = pick('host', str) ?? DEFAULTS.host
+  if (!isIP(host) && !/^[A-Za-z0-9.-]{1,253}$/.test(host)) throw bad('--host must be an IP address or a host name.')
   return {
     ca,
     token: pick('token', str),
@@ -170,6 +197,10 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     crlInterval: pick('crl-interval', toInt) ?? DEFAULTS.crlInterval,
     republishInterval: pick('republish-interval', toInt) ?? DEFAULTS.republishInterval,
     exchangeTimeout: pick('exchange-timeout', toInt) ?? DEFAULTS.exchangeTimeout,
-    renewBefore: pick('renew-before', toInt) ?? DEFAULTS.renewBefore
+    renewBefore: pick('renew-before', toInt) ?? DEFAULTS.renewBefore,
+    host,
+    httpPort: pick('http-port', port) ?? DEFAULTS.httpPort,
+    mqttPort: pick('mqtt-port', port) ?? DEFAULTS.mqttPort,
+    accessPort: pick('access-port', port) ?? DEFAULTS.accessPort
   }
 }

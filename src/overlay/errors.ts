@@ -23,6 +23,7 @@ export const OVERLAY_ERRORS = defineErrors({
   GM_ERR_RECORD_SIGNER: { status: 403, message: 'The record is not signed by the key its namespace requires.' },
   GM_ERR_RECORD_OWNER_CHANGED: { status: 403, message: 'The record is signed by another owner than the record already held.' },
   GM_ERR_RECORD_NOT_COLLECTOR: { status: 403, message: 'The reading is not signed by a certified gateway with the collector role.' },
+  GM_ERR_RECORD_NOT_ACCESS: { status: 403, message: 'The access index is not signed by a certified gateway with the access role.' },
   GM_ERR_RECORD_NOT_FOUND: { status: 404, message: 'No record is stored under this key.' },
   GM_ERR_DHT_PUT_FAILED: { status: 502, message: 'No peer accepted the record.' },
 

@@ -9,6 +9,7 @@ export const NAMESPACES = {
   account: 'gm-account',
   sensor: 'gm-sensor',
   latest: 'gm-latest',
+  access: 'gm-access',
   crl: 'gm-crl'
 } as const
 
@@ -18,7 +19,8 @@ export type Namespace = typeof NAMESPACES[keyof typeof NAMESPACES]
 export const RECORD_TYPES = {
   'gm-account': 'account',
   'gm-sensor': 'sensor',
-  'gm-latest': 'latest'
+  'gm-latest': 'latest',
+  'gm-access': 'access-index'
 } as const
 
 /** The one key under which the CA's revocation list lives. [OVL-20] */

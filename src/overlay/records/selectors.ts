@@ -19,5 +19,6 @@ export const selectors: Selectors = {
   [NAMESPACES.account]: bySeq,
   [NAMESPACES.sensor]: bySeq,
   [NAMESPACES.latest]: bySeq,
+  [NAMESPACES.access]: bySeq,
   [NAMESPACES.crl]: (_key, records) => newestIndex(records, 'n')
 }

@@ -7,6 +7,7 @@ import { derivePseudonym, generateIdentity, isGatemeshError, openRecord, signRec
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import '../errors.ts'
 import { createValidators } from './validators.ts'
+import { selectors } from './selectors.ts'
 import type { CertificateTrust, VerifiedRevocationList } from '../types.ts'
 
 const suite = createNodeCryptoSuite()
@@ -110,6 +111,32 @@ describe('record validators', () => {
     assert.equal(await code('/gm-latest/s1', await reading(`${peerId}|collector,access`)), 'accepted')
     assert.equal(await code('/gm-latest/s1', await reading(`${peerId}|access`)), 'GM_ERR_RECORD_NOT_COLLECTOR')
     assert.equal(await code('/gm-latest/s1', await reading('12D3KooWother|collector')), 'GM_ERR_RECORD_NOT_COLLECTOR')
+  })
+
+  it('access indexes: keyed by a pseudonym, signed by any gateway whose certificate grants the access role; newer seq wins', async () => {
+    const { held, code } = setup()
+    const user = await generateIdentity(suite)
+    const gateway = async (): Promise<{ peerId: string, signer: Awaited<ReturnType<typeof suite.importSigningKey>> }> => {
+      const key = await generateKeyPair('Ed25519')
+      return { peerId: peerIdFromPrivateKey(key).toString(), signer: await suite.importSigningKey(key.raw.subarray(0, 32)) }
+    }
+    const a = await gateway()
+    const b = await gateway()
+    const key = `/gm-access/${user.pseudonym}`
+    const index = async (gw: typeof a, cert: string, seq: number, body: Record<string, unknown> = {}, k = user.pseudonym): Promise<Uint8Array> =>
+      await signRecord(suite, gw.signer, { type: 'access-index', key: k, seq, body: { sensors: ['s1'], gatewayCert: enc.encode(cert), ...body } })
+    const v1 = await index(a, `${a.peerId}|collector,access`, 1)
+    assert.equal(await code(key, v1), 'accepted')
+    assert.equal(await code(key, await index(a, `${a.peerId}|collector`, 1)), 'GM_ERR_RECORD_NOT_ACCESS')
+    assert.equal(await code(key, await index(a, `${b.peerId}|access`, 1)), 'GM_ERR_RECORD_NOT_ACCESS')
+    assert.equal(await code(key, await index(a, `${a.peerId}|access`, 1, { extra: 1 })), 'GM_ERR_MALFORMED')
+    assert.equal(await code(key, await index(a, `${a.peerId}|access`, 1, { sensors: 's1' })), 'GM_ERR_MALFORMED')
+    assert.equal(await code('/gm-access/s1', await index(a, `${a.peerId}|access`, 1, {}, 's1')), 'GM_ERR_RECORD_KEY')
+    assert.equal(await code(key, await signRecord(suite, a.signer, { type: 'latest', key: user.pseudonym, seq: 1, body: {} })), 'GM_ERR_WRONG_RECORD_TYPE')
+    held.set(key, await index(a, `${a.peerId}|access`, 5))
+    assert.equal(await code(key, await index(b, `${b.peerId}|access`, 4)), 'GM_ERR_STALE_RECORD')
+    assert.equal(await code(key, await index(b, `${b.peerId}|access`, 6)), 'accepted', 'another access gateway may sign the next one')
+    assert.equal(selectors['gm-access']?.(enc.encode(key), [v1, held.get(key) as Uint8Array]), 1)
   })
 
   it('the CRL: {n, der} verified by the CA, n is the CRL number, a lower number never replaces a higher', async () => {

@@ -6,7 +6,7 @@
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { decode } from 'cborg'
-import { GatemeshError, equalBytes } from '../../core/index.ts'
+import { GatemeshError, equalBytes, isPseudonym } from '../../core/index.ts'
 import { CRL_KEY, NAMESPACES, RECORD_TYPES, parseKey } from './keys.ts'
 import { compareRecords, readVersion } from './versions.ts'
 import type { HeldRecords } from './held.ts'
@@ -57,6 +57,19 @@ export function createValidators (components: ValidatorComponents, init: Validat
   const maxBytes = init.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
   const now = init.now ?? Date.now
 
+  /** body.gatewayCert verifies for the signer's peer id against the CA and the CRL in force, and grants `role`. */
+  async function requireRole (rec: OpenedRecord, role: string, code: 'GM_ERR_RECORD_NOT_COLLECTOR' | 'GM_ERR_RECORD_NOT_ACCESS'): Promise<void> {
+    const der = bytesField(rec.body, 'gatewayCert')
+    const peerId = peerIdOfSigner(rec.signer)
+    let roles: string[]
+    try {
+      roles = (await components.trust.verifyCertificate(der, { peerId, revocations: components.revocations(), now: new Date(now()) })).roles
+    } catch (err) {
+      throw new GatemeshError(code, 'The gateway certificate does not verify.', { cause: err })
+    }
+    if (!roles.includes(role)) throw new GatemeshError(code)
+  }
+
   // [OVL-11] the namespace-specific rule on who may sign.
   const signerRules: Record<string, (rec: OpenedRecord, id: string) => Promise<void>> = {
     // [OVL-15] an account is signed by its own signing key, and the pseudonym names both keys.
@@ -74,15 +87,15 @@ export function createValidators (components: ValidatorComponents, init: Validat
     },
     // [OVL-17] a latest reading is signed by a certified gateway holding the collector role.
     [NAMESPACES.latest]: async (rec) => {
-      const der = bytesField(rec.body, 'gatewayCert')
-      const peerId = peerIdOfSigner(rec.signer)
-      let roles: string[]
-      try {
-        roles = (await components.trust.verifyCertificate(der, { peerId, revocations: components.revocations(), now: new Date(now()) })).roles
-      } catch (err) {
-        throw new GatemeshError('GM_ERR_RECORD_NOT_COLLECTOR', 'The gateway certificate does not verify.', { cause: err })
-      }
-      if (!roles.includes('collector')) throw new GatemeshError('GM_ERR_RECORD_NOT_COLLECTOR')
+      await requireRole(rec, 'collector', 'GM_ERR_RECORD_NOT_COLLECTOR')
+    },
+    // [OVL-18] an access index is { sensors, gatewayCert }, keyed by a pseudonym and signed by a
+    // certified gateway holding the access role; any such gateway may sign the next one.
+    [NAMESPACES.access]: async (rec, id) => {
+      if (!isPseudonym(id)) throw new GatemeshError('GM_ERR_RECORD_KEY', 'An access index is keyed by a pseudonym.')
+      const fields = Object.keys(rec.body)
+      if (fields.length !== 2 || !Array.isArray(rec.body.sensors)) throw new GatemeshError('GM_ERR_MALFORMED', 'An access index body is { sensors, gatewayCert }.')
+      await requireRole(rec, 'access', 'GM_ERR_RECORD_NOT_ACCESS')
     }
   }
 
@@ -134,6 +147,7 @@ export function createValidators (components: ValidatorComponents, init: Validat
     [NAMESPACES.account]: validateSigned,
     [NAMESPACES.sensor]: validateSigned,
     [NAMESPACES.latest]: validateSigned,
+    [NAMESPACES.access]: validateSigned,
     [NAMESPACES.crl]: validateCrl
   }
 }

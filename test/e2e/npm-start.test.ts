@@ -1,0 +1,88 @@
+// `npm start` (src/demo/start.ts): a CA and 7 gateways come up, the printed curl and CLI lines
+// work as printed, Ctrl-C (SIGINT to the process group) leaves no process behind, and a second
+// start reuses the CA, the gateways and the demo user and sensor.
+import assert from 'node:assert/strict'
+import { exec, spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { ROOT } from '../../src/demo/network.ts'
+
+interface Started { output: () => string, pid: number, exited: Promise<number | null> }
+
+/** Starts the demo in its own process group and waits for its closing line. */
+async function startDemo (dir: string): Promise<Started> {
+  const child = spawn(process.execPath, ['src/demo/start.ts'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEMESH_NETWORK_DIR: dir } })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  const deadline = Date.now() + 120_000
+  while (!out.includes('Ctrl-C stops everything')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL')
+      throw new Error(`the demo did not come up:\n${out}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  return { output: () => out, pid: child.pid as number, exited }
+}
+
+function groupAlive (pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Ctrl-C: SIGINT to the whole process group, as a terminal does; then no process of it may remain. */
+async function interrupt (demo: Started): Promise<void> {
+  process.kill(-demo.pid, 'SIGINT')
+  assert.equal(await demo.exited, 0)
+  const deadline = Date.now() + 20_000
+  while (groupAlive(demo.pid) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+  assert.equal(groupAlive(demo.pid), false, 'a process of the demo outlived Ctrl-C')
+  assert.match(demo.output(), /stopped \(exit codes (0 ){7}0\)/)
+}
+
+async function sh (line: string): Promise<{ code: number, stdout: string, stderr: string }> {
+  return await new Promise(resolve => {
+    exec(line, { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => { resolve({ code: err === null ? 0 : 1, stdout, stderr }) })
+  })
+}
+
+const lineOf = (out: string, pattern: RegExp): string => {
+  const line = out.split('\n').find(l => pattern.test(l))
+  assert.ok(line !== undefined, `no line ${pattern} in:\n${out}`)
+  return line.trim()
+}
+
+describe('npm start', { timeout: 170_000 }, () => {
+  let dir: string | undefined
+  after(async () => { if (dir !== undefined) await rm(dir, { recursive: true, force: true }) })
+
+  it('runs a CA and 7 gateways whose printed lines work, stops on Ctrl-C, and reuses its data', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gm-npm-start-'))
+    const first = await startDemo(dir)
+    const out = first.output()
+    assert.match(out, /first start/)
+    assert.equal((out.match(/^ {2}(small|full)-\d /gm) ?? []).length, 7)
+    const curl = await sh(lineOf(out, /^\s+curl /))
+    assert.match(curl.stdout, /"accepted":1/, curl.stderr)
+    const cli = [lineOf(out, /^\s+export GATEMESH_HOME/), lineOf(out, /main\.ts login/), lineOf(out, /main\.ts read latest/)].join(' && ')
+    const read = await sh(cli)
+    assert.equal(read.code, 0, read.stderr)
+    assert.match(read.stdout, /\{"temperature":21\.5\}/)
+    await interrupt(first)
+
+    const demo = JSON.parse(await readFile(join(dir, 'demo.json'), 'utf8')) as { pseudonym: string }
+    const second = await startDemo(dir)
+    assert.match(second.output(), /reusing the CA/)
+    assert.match(second.output(), /reusing the demo user/)
+    assert.ok(second.output().includes(demo.pseudonym))
+    await interrupt(second)
+  })
+})
