@@ -2,21 +2,11 @@
  * JSON Schemas of the enrollment service [CA-3]..[CA-8]. They validate requests, shape responses
  * and make the OpenAPI document (/openapi.json): one source for all three.
  */
+import { base64String as base64Der, errorResponses, errorSchema } from '../platform/http-schemas.ts'
 
-const base64Der = (description: string, maxLength: number) => ({
-  type: 'string', minLength: 4, maxLength, pattern: '^[A-Za-z0-9+/]+={0,2}$', description
-}) as const
+export { errorSchema }
 
-export const errorSchema = {
-  type: 'object',
-  required: ['code', 'message'],
-  properties: {
-    code: { type: 'string', pattern: '^GM_ERR_[A-Z0-9_]+$', description: 'Stable error code (docs/PROTOCOL.md).' },
-    message: { type: 'string', description: 'For people; may change.' }
-  }
-} as const
-
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 409: errorSchema, 413: errorSchema, 415: errorSchema }
+const errors = errorResponses(400, 401, 403, 409, 413, 415)
 
 const issuedSchema = {
   type: 'object',

@@ -3,23 +3,14 @@
  * responses and make the OpenAPI document: one source for all three. Binary values are standard
  * base64 with padding.
  */
+import { base64String as base64, errorResponses, errorSchema } from '../../platform/http-schemas.ts'
 
 const PSEUDONYM = { type: 'string', pattern: '^[a-z2-7]{52}$', description: 'A pseudonym [ID-2].' } as const
 const SENSOR_ID = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'A sensor id [SEN-1].' } as const
-const base64 = (description: string, maxLength: number) => ({
-  type: 'string', minLength: 4, maxLength, pattern: '^[A-Za-z0-9+/]+={0,2}$', description
-}) as const
 
-export const errorSchema = {
-  type: 'object',
-  required: ['code', 'message'],
-  properties: {
-    code: { type: 'string', pattern: '^GM_ERR_[A-Z0-9_]+$', description: 'Stable error code (docs/ERRORS.md).' },
-    message: { type: 'string', description: 'For people; may change.' }
-  }
-} as const
+export { errorSchema }
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 413: errorSchema, 415: errorSchema, 503: errorSchema }
+const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 503)
 
 const SIGNED = 'Signed request [REQ-1]: Content-Digest, Signature-Input (keyid = the caller\'s pseudonym) and Signature headers.'
 const signedHeaders = {
