@@ -3,7 +3,7 @@
  * CA certificate, signed-record checks on the node:crypto suite.
  */
 import { createHash } from 'node:crypto'
-import { derivePseudonym, openRecord } from '../core/index.ts'
+import { ACCOUNT_RECORD_TYPE, derivePseudonym, openRecord, SENSOR_RECORD_TYPE, verifyAccountBundle, verifySensorRecord } from '../core/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
 import { verifyGatewayCertificate, verifyRevocationList } from '../pki/index.ts'
 import type { CertificateTrust, OpenedRecord, RecordVerifier, VerifiedCertificate } from '../overlay/index.ts'
@@ -36,6 +36,11 @@ export function createRecordVerifier (): RecordVerifier {
   const suite = createNodeCryptoSuite()
   return {
     openRecord: async (bytes, init) => await openRecord(suite, bytes, init) as unknown as OpenedRecord,
-    derivePseudonym: async (sigPub, encPub) => await derivePseudonym(suite, sigPub, encPub)
+    derivePseudonym: async (sigPub, encPub) => await derivePseudonym(suite, sigPub, encPub),
+    // [ACC-4] [SEN-3]: DHT peers hold accounts and sensors to the same rules as the services.
+    verifyContent: async (type, bytes) => {
+      if (type === ACCOUNT_RECORD_TYPE) await verifyAccountBundle(suite, bytes)
+      else if (type === SENSOR_RECORD_TYPE) await verifySensorRecord(suite, bytes)
+    }
   }
 }

@@ -51,6 +51,12 @@ export interface RecordVerifier {
   /** Verifies canonical form, signature and expiry; throws a GatemeshError otherwise. */
   openRecord (bytes: Uint8Array, init: { type?: string, now?: number, maxBytes?: number }): Promise<OpenedRecord>
   derivePseudonym (sigPub: Uint8Array, encPub: Uint8Array): Promise<string>
+  /**
+   * The full content rules of a record type beyond who signs it ([ACC-4] for accounts, [SEN-3]
+   * for sensors); throws a GatemeshError when they fail. Optional: without it only the signer
+   * rules of [OVL-11] apply.
+   */
+  verifyContent? (type: string, bytes: Uint8Array): Promise<void>
 }
 
 export interface OverlayComponents {

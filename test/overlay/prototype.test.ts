@@ -8,8 +8,8 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { equalBytes } from '../../src/core/index.ts'
-import { accountRecord, corrupt, latestRecord, newIdentity, sensorRecord } from './records.ts'
+import { createAccountBundle, equalBytes } from '../../src/core/index.ts'
+import { accountRecord, corrupt, latestRecord, newIdentity, sensorRecord, suite } from './records.ts'
 import {
   createTestCa, dialable, eventually, getRecord, nextCrl, putRecord, removeAll, seedGateway, startGateway, startRogue,
   status, tempDir
@@ -113,7 +113,9 @@ describe('the certified overlay: a CA and 7 gateways', { timeout: 240_000 }, () 
       ['/gm-sensor/sensor-2', await sensorRecord(bob, 'sensor-1', 1), 'GM_ERR_RECORD_KEY_MISMATCH'],
       ['/gm-latest/sensor-1', await latestRecord(ids[1]!.privateKey, ids[2]!.certificate, 'sensor-1', 5), 'GM_ERR_RECORD_NOT_COLLECTOR'],
       ['/gm-nope/x', await accountRecord(bob, 1), 'GM_ERR_RECORD_KEY'],
-      [`/gm-account/${bob.pseudonym}`, new Uint8Array([0xff, 0x00]), 'GM_ERR_MALFORMED']
+      [`/gm-account/${bob.pseudonym}`, new Uint8Array([0xff, 0x00]), 'GM_ERR_MALFORMED'],
+      // Signed by its own key, but below the KDF floor of [ACC-4]: the content rules apply in the DHT too.
+      [`/gm-account/${bob.pseudonym}`, await createAccountBundle(suite, bob, 'pw', { iterations: 1000, allowWeakKdf: true }), 'GM_ERR_WEAK_KDF']
     ]
     for (const [key, value, code] of cases) {
       const res = await putRecord(admin(2), key, value)

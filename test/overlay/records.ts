@@ -1,5 +1,5 @@
 /** Signed test records for the gatemesh namespaces, made with src/core. */
-import { generateIdentity, signRecord } from '../../src/core/index.ts'
+import { createAccountBundle, createSensorRecord, decodeCanonical, generateIdentity, MIN_KDF_ITERATIONS, signRecord } from '../../src/core/index.ts'
 import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
 import type { Identity } from '../../src/core/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -10,16 +10,32 @@ export async function newIdentity (): Promise<Identity> {
   return await generateIdentity(suite)
 }
 
+const accountBodies = new Map<string, Promise<Record<string, unknown>>>()
+
+/** A real account bundle body ([ACC-1], at the minimum KDF strength); made once per identity. */
+async function accountBody (id: Identity): Promise<Record<string, unknown>> {
+  let body = accountBodies.get(id.pseudonym)
+  if (body === undefined) {
+    body = createAccountBundle(suite, id, 'overlay test password', { iterations: MIN_KDF_ITERATIONS })
+      .then(bytes => (decodeCanonical(bytes) as { body: Record<string, unknown> }).body)
+    accountBodies.set(id.pseudonym, body)
+  }
+  return await body
+}
+
+/** A valid account bundle for `id` at `seq`; `signer`, `key` or `exp` make forged or expiring variants. */
 export async function accountRecord (id: Identity, seq: number, init: { signer?: Identity, key?: string, exp?: number } = {}): Promise<Uint8Array> {
   return await signRecord(suite, (init.signer ?? id).signingKey, {
-    type: 'account', key: init.key ?? id.pseudonym, seq, exp: init.exp, body: { sigPub: id.sigPub, encPub: id.encPub }
+    type: 'account', key: init.key ?? id.pseudonym, seq, exp: init.exp, body: await accountBody(id)
   })
 }
 
+/** A valid sensor record ([SEN-2]) owned by `owner`; `signer` makes a forged variant. */
 export async function sensorRecord (owner: Identity, sensorId: string, seq: number, init: { signer?: Identity } = {}): Promise<Uint8Array> {
-  return await signRecord(suite, (init.signer ?? owner).signingKey, {
-    type: 'sensor', key: sensorId, seq, body: { owner: { sigPub: owner.sigPub, encPub: owner.encPub }, acl: [owner.pseudonym] }
-  })
+  const real = await createSensorRecord(suite, owner, { sensorId, verifier: new Uint8Array(32), seq })
+  if (init.signer === undefined) return real
+  const { body } = decodeCanonical(real) as { body: Record<string, unknown> }
+  return await signRecord(suite, init.signer.signingKey, { type: 'sensor', key: sensorId, seq, body })
 }
 
 /** A latest reading signed with a gateway's libp2p key (raw = seed || public). */

@@ -122,6 +122,8 @@ export function createValidators (components: ValidatorComponents, init: Validat
     const rule = signerRules[namespace]
     if (rule === undefined) throw new GatemeshError('GM_ERR_RECORD_KEY')
     await rule(rec, id)
+    // [OVL-11] then the type's full content rules, where the composition root supplies them.
+    await components.records.verifyContent?.(type, value)
     await checkAgainstHeld(key, value, 'seq', namespace === NAMESPACES.sensor)
   }
 
