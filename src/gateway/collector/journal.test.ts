@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isGatemeshError } from '../../core/index.ts'
@@ -30,6 +31,26 @@ describe('journal', () => {
       const third = new Journal({ path })
       assert.deepEqual(third.open(), [])
       third.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('keeps the WAL bounded while checkpoints run in their thread', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-journal-'))
+    try {
+      const path = join(dir, 'j.db')
+      const journal = new Journal({ path, checkpointIntervalMs: 5 })
+      journal.open()
+      const envelope = new Uint8Array(500)
+      // small commits, as under a light load: each writes two or three 4 KiB frames, ~45 MB in all
+      for (let i = 0; i < 6000; i++) {
+        const ids = await Promise.all([0, 1, 2].map(async k => await journal.append({ sensorId: 's', ts: 1, seq: i * 3 + k, envelope })))
+        journal.handOff(ids[2] as number)
+        if (i % 100 === 0) await new Promise(resolve => setTimeout(resolve, 2))
+      }
+      assert.ok(statSync(`${path}-wal`).size < 24 * 1024 * 1024, `WAL of ${statSync(`${path}-wal`).size} bytes`)
+      journal.close()
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

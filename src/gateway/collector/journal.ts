@@ -4,12 +4,15 @@
  * and every append of the group resolves once that transaction commits. [COL-12]
  * Rows are removed once the collector has handed them off, in the next transaction, so the
  * journal holds at most the readings in flight. Only ciphertext is ever written. [COL-13]
+ * WAL checkpoints run in a worker thread (checkpointer.ts), off the commit path.
  */
 import './errors.ts'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { Worker } from 'node:worker_threads'
 import { GatemeshError } from '../../core/index.ts'
+import { startCheckpointer } from './checkpointer.ts'
 import type { SealedReading } from './types.ts'
 
 export interface JournalInit {
@@ -18,7 +21,15 @@ export interface JournalInit {
   intervalMs?: number
   maxRows?: number
   sync?: 'normal' | 'full'
+  /**
+   * How often the checkpointer thread copies the WAL back into the database (ms). 0: SQLite's
+   * automatic checkpoint instead, run by the commit that fills 1000 pages, on the event loop.
+   */
+  checkpointIntervalMs?: number
 }
+
+/** The WAL length (frames of 4 KiB) past which the journal rewinds it. */
+const WAL_REWIND_FRAMES = 1000
 
 interface Waiting {
   reading: SealedReading
@@ -36,9 +47,10 @@ export class Journal {
   /** Rows up to this id have been handed off and may be deleted. */
   private handedOff = 0
   private pruned = 0
+  private checkpointer?: Worker
 
   constructor (init: JournalInit) {
-    this.init = { intervalMs: 0, maxRows: 512, sync: 'normal', ...init }
+    this.init = { intervalMs: 0, maxRows: 512, sync: 'normal', checkpointIntervalMs: 100, ...init }
   }
 
   /** Opens the journal; returns the rows a previous run committed but did not hand off. */
@@ -50,6 +62,7 @@ export class Journal {
     this.insert = db.prepare('INSERT INTO readings (sensor, ts, seq, envelope) VALUES (?, ?, ?, ?)')
     this.prune = db.prepare('DELETE FROM readings WHERE id <= ?')
     this.db = db
+    if (this.init.checkpointIntervalMs > 0) this.startCheckpointer(db)
     const rows = db.prepare('SELECT id, sensor, ts, seq, envelope FROM readings ORDER BY id').all()
     return rows.map(row => ({
       id: Number(row.id),
@@ -58,6 +71,26 @@ export class Journal {
       seq: Number(row.seq),
       envelope: new Uint8Array(row.envelope as Uint8Array)
     }))
+  }
+
+  /** Moves the WAL checkpoints to their thread; should it fail, SQLite's own take over again. */
+  private startCheckpointer (db: DatabaseSync): void {
+    db.exec('PRAGMA wal_autocheckpoint = 0')
+    const worker = startCheckpointer({ path: this.init.path, intervalMs: this.init.checkpointIntervalMs })
+    const fallBack = (): void => {
+      if (this.checkpointer !== worker) return
+      this.checkpointer = undefined
+      if (this.db === db) db.exec('PRAGMA wal_autocheckpoint = 1000')
+    }
+    // the WAL is rewound once a transaction starts with every frame copied back: past 1000
+    // frames (4 MB), copy back here the few that the thread's round missed
+    worker.on('message', (frames: number) => {
+      if (this.db !== db || frames < WAL_REWIND_FRAMES) return
+      try { db.exec('PRAGMA wal_checkpoint(PASSIVE)') } catch { /* the next round tries again */ }
+    })
+    worker.on('error', fallBack)
+    worker.on('exit', fallBack)
+    this.checkpointer = worker
   }
 
   /** Resolves with the row id once the reading's transaction has committed. */
@@ -119,6 +152,9 @@ export class Journal {
   close (): void {
     this.clearTimer()
     while (this.queue.length > 0) this.commit()
+    const checkpointer = this.checkpointer
+    this.checkpointer = undefined
+    checkpointer?.postMessage('stop')
     const db = this.db
     if (db === undefined) return
     try {
