@@ -2,6 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { statSync } from 'node:fs'
+import { DatabaseSync } from 'node:sqlite'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isGatemeshError } from '../../core/index.ts'
@@ -31,6 +32,46 @@ describe('journal', () => {
       const third = new Journal({ path })
       assert.deepEqual(third.open(), [])
       third.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('never reuses an id: after a clean stop with everything handed off, nothing is handed off again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-journal-'))
+    try {
+      const path = join(dir, 'j.db')
+      const journal = new Journal({ path })
+      journal.open()
+      const seen = new Set<number>()
+      for (let i = 0; i < 500; i++) {
+        const ids = await Promise.all([0, 1, 2].map(async k => await journal.append(reading(i * 3 + k))))
+        for (const id of ids) {
+          assert.ok(!seen.has(id), `id ${id} was handed out twice`)
+          seen.add(id)
+        }
+        journal.handOff(ids[2] as number)
+      }
+      journal.close()
+      const again = new Journal({ path })
+      assert.deepEqual(again.open(), [], 'rows survived a clean stop after being handed off')
+      again.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('migrates a journal made with reusable ids, keeping its rows in order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-journal-'))
+    try {
+      const path = join(dir, 'j.db')
+      const old = new DatabaseSync(path)
+      old.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL)')
+      for (const seq of [7, 8]) old.prepare('INSERT INTO readings (sensor, ts, seq, envelope) VALUES (?, ?, ?, ?)').run('s', 1, seq, new Uint8Array([seq]))
+      old.close()
+      const journal = new Journal({ path })
+      assert.deepEqual(journal.open().map(r => r.seq), [7, 8])
+      journal.close()
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

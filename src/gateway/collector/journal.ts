@@ -57,8 +57,11 @@ export class Journal {
   open (): Array<SealedReading & { id: number }> {
     mkdirSync(dirname(this.init.path), { recursive: true, mode: 0o700 })
     const db = new DatabaseSync(this.init.path)
-    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.init.sync === 'full' ? 'FULL' : 'NORMAL'};
-      CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL)`)
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.init.sync === 'full' ? 'FULL' : 'NORMAL'}`)
+    migrateToAutoincrement(db)
+    // AUTOINCREMENT: ids are never reused, so "every id up to N was handed off" stays true after
+    // the table empties (hand-off and pruning work by the highest id handed off).
+    db.exec('CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, sensor TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL)')
     this.insert = db.prepare('INSERT INTO readings (sensor, ts, seq, envelope) VALUES (?, ?, ?, ?)')
     this.prune = db.prepare('DELETE FROM readings WHERE id <= ?')
     this.db = db
@@ -165,4 +168,19 @@ export class Journal {
       this.db = undefined
     }
   }
+}
+
+/**
+ * Journals made before ids were AUTOINCREMENT reused ids once emptied; carry their rows (those
+ * not yet handed off) over to the new table, in order, in one transaction.
+ */
+function migrateToAutoincrement (db: DatabaseSync): void {
+  const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'readings'").get() as { sql?: string } | undefined
+  if (table?.sql === undefined || table.sql.includes('AUTOINCREMENT')) return
+  db.exec(`BEGIN IMMEDIATE;
+    ALTER TABLE readings RENAME TO readings_v0;
+    CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, sensor TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL);
+    INSERT INTO readings (sensor, ts, seq, envelope) SELECT sensor, ts, seq, envelope FROM readings_v0 ORDER BY id;
+    DROP TABLE readings_v0;
+    COMMIT`)
 }
