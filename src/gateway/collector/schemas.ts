@@ -1,14 +1,8 @@
 /** JSON Schemas of the collector's HTTP routes: validation, serialisation and /openapi.json. */
 
-export const errorSchema = {
-  type: 'object',
-  required: ['code', 'message'],
-  additionalProperties: false,
-  properties: {
-    code: { type: 'string', pattern: '^GM_ERR_[A-Z0-9_]+$' },
-    message: { type: 'string' }
-  }
-} as const
+import { errorSchema } from '../../platform/http-schemas.ts'
+
+export { errorSchema }
 
 export function readingsSchema (maxBatch: number, error: typeof errorSchema): Record<string, unknown> {
   return {
