@@ -2,20 +2,13 @@
 // declared once with defineErrors, and every declared code is documented with its HTTP status.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import { sources } from './support/sources.ts'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { registeredErrors } from '../src/core/index.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-
-function sources (dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap(entry => {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) return sources(path)
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? [path] : []
-  })
-}
 
 function documented (): Map<string, number> {
   const text = readFileSync(join(root, 'docs/ERRORS.md'), 'utf8')
