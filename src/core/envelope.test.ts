@@ -40,10 +40,8 @@ for (const suite of SUITES) {
       const wrapNonces = new Set<string>()
       const readingNonces = new Set<string>()
       const contexts = new Set<string>()
-      const sealed = await Promise.all(Array.from({ length: 300 }, async (_, i) => {
-        if (i === 250) now = 5000 // age-based rotation too
-        return await sealer.seal({ sensor: 's', ts: i, seq: i }, utf8('same reading every time'), [asRecipient(reader)])
-      }))
+      const sealed = await Promise.all(Array.from({ length: 300 }, async (_, i) =>
+        await sealer.seal({ sensor: 's', ts: i, seq: i }, utf8('same reading every time'), [asRecipient(reader)])))
       for (const bytes of sealed) {
         const envelope = await verifyEnvelope(suite, bytes)
         const wrap = envelope.wraps[0]!
@@ -57,6 +55,12 @@ for (const suite of SUITES) {
       }
       assert.equal(readingNonces.size, 300, 'equal plaintexts gave equal ciphertexts')
       assert.ok(contexts.size >= 6, `expected rotation, saw ${contexts.size} contexts`)
+      // Age-based rotation: a context older than maxContextAgeMs is replaced even with wraps left.
+      const encOf = async (bytes: Uint8Array): Promise<string> => toHex((await verifyEnvelope(suite, bytes)).wraps[0]!.enc)
+      const young = await encOf(await sealer.seal({ sensor: 's', ts: 1, seq: 1000 }, utf8('x'), [asRecipient(reader)]))
+      assert.equal(await encOf(await sealer.seal({ sensor: 's', ts: 2, seq: 1001 }, utf8('x'), [asRecipient(reader)])), young, 'same context while young')
+      now += 1000
+      assert.notEqual(await encOf(await sealer.seal({ sensor: 's', ts: 3, seq: 1002 }, utf8('x'), [asRecipient(reader)])), young, 'a new context once the old one aged out')
     })
 
     it('a recipient removed from the list cannot open what is sealed afterwards', async () => {
