@@ -9,7 +9,7 @@ import {
   type CryptoSuite, type Identity
 } from '../src/core/index.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
-import { measure, row, writeResults, type Row } from './harness.ts'
+import { measure, row, writeResults, type Measurement, type Row } from './harness.ts'
 
 const READING = utf8(JSON.stringify({ temperature: 21.5, humidity: 40.2, battery: 3.31, ts: 1764000000000 }))
 
@@ -44,6 +44,42 @@ async function sealRows (suite: CryptoSuite, label: string, counts: number[], se
     rows.push(row(`seal, ${count} recipient${count === 1 ? '' : 's'} (${label})`, measured, baseline, count === 3 && label === 'node:crypto' ? 'the gateway path: target ≤ 100 µs (≥ 10 000 readings/s on one core)' : undefined))
   }
   return rows
+}
+
+/** Per reading, as Measurement of one reading: an operation on `batch` readings divided by `batch`. */
+function perReading (m: Measurement, batch: number): Measurement {
+  return { ...m, usPerOp: m.usPerOp / batch, opsPerSec: m.opsPerSec * batch }
+}
+
+/**
+ * [ENV-9] 32 readings for 3 recipients sealed and signed together, per reading, beside the raw
+ * primitives of that construction (AES-256-GCM ×4 per reading, SHA-256 ×63, one Ed25519 sign).
+ */
+async function batchRow (suite: CryptoSuite, seconds: number): Promise<Row> {
+  const BATCH = 32
+  const gateway = await suite.importSigningKey(suite.randomBytes(32))
+  const sealer = new EnvelopeSealer({ suite, signer: gateway })
+  const readers = await Promise.all([1, 2, 3].map(async () => await generateIdentity(suite)))
+  const recipients = readers.map(r => ({ id: r.pseudonym, publicKey: r.encPub }))
+  let seq = 0
+  const measured = await measure(`seal a batch of ${BATCH}`, async () => await sealer.sealBatch(Array.from({ length: BATCH }, () => ({ header: { sensor: 'bench-sensor', ts: Date.now(), seq: seq++ }, plaintext: READING, recipients }))), { seconds, warmup: 20 })
+  const { privateKey } = nodeCrypto.generateKeyPairSync('ed25519')
+  const wrapKeys = recipients.map(() => nodeCrypto.createSecretKey(nodeCrypto.randomBytes(32)))
+  const body = new Uint8Array(450)
+  const baseline = await measure(`raw AES-GCM ×${4 * BATCH} + SHA-256 ×${2 * BATCH - 1} + Ed25519 sign`, () => {
+    for (let i = 0; i < BATCH; i++) {
+      const random = nodeCrypto.randomBytes(44)
+      const c = nodeCrypto.createCipheriv('aes-256-gcm', nodeCrypto.createSecretKey(random.subarray(0, 32)), random.subarray(32, 44))
+      c.update(READING); c.final(); c.getAuthTag()
+      for (const key of wrapKeys) {
+        const w = nodeCrypto.createCipheriv('aes-256-gcm', key, random.subarray(32, 44))
+        w.update(random.subarray(0, 32)); w.final(); w.getAuthTag()
+      }
+    }
+    for (let i = 0; i < 2 * BATCH - 1; i++) nodeCrypto.createHash('sha256').update(i < BATCH ? body : body.subarray(0, 65)).digest()
+    nodeCrypto.sign(null, body.subarray(0, 67), privateKey)
+  }, { seconds, warmup: 20 })
+  return row(`seal, 3 recipients, per reading in a batch of ${BATCH} (node:crypto)`, perReading(measured, BATCH), perReading(baseline, BATCH), 'one Ed25519 signature per batch over the Merkle tree head ([ENV-9]), as the sealing threads do')
 }
 
 async function openRow (suite: CryptoSuite, label: string, seconds: number): Promise<Row> {
@@ -91,6 +127,7 @@ export async function run (options: { quick?: boolean } = {}): Promise<Row[]> {
   const node = createNodeCryptoSuite()
   const rows = [
     ...await sealRows(node, 'node:crypto', [1, 3, 10], seconds),
+    await batchRow(node, seconds),
     await openRow(node, 'node:crypto', seconds),
     ...await recordRows(node, seconds),
     ...await sealRows(webCryptoSuite, 'WebCrypto', [3], seconds),

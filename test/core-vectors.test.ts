@@ -19,7 +19,8 @@ for (const suite of SUITES) {
         alicePseudonym: expected.alicePseudonym,
         recordKey: KAT_INPUTS.reading.sensor,
         envelope1ByAlice: KAT_INPUTS.reading.plaintext,
-        envelope2ByBob: `${KAT_INPUTS.reading.seq + 1}:${KAT_INPUTS.reading.plaintext}`
+        envelope2ByBob: `${KAT_INPUTS.reading.seq + 1}:${KAT_INPUTS.reading.plaintext}`,
+        envelopeBatch1Of3ByBob: `${KAT_INPUTS.reading.seq + 3}:${KAT_INPUTS.reading.plaintext}`
       })
     })
   })

@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { EnvelopeOpener, EnvelopeSealer, verifyEnvelope, type Recipient } from './envelope.ts'
+import { EnvelopeOpener, EnvelopeSealer, verifyEnvelope, type Recipient, type SealRequest } from './envelope.ts'
 import { generateIdentity, type Identity } from './identity.ts'
 import { decodeCanonical, encodeCanonical } from './encoding.ts'
-import { fromUtf8, toHex, utf8 } from './bytes.ts'
+import { concat, fromUtf8, toHex, utf8 } from './bytes.ts'
+import { isGatemeshError } from './errors.ts'
 import { SUITES } from '../../test/support/suites.ts'
 import { everyByteFlipIsRefused, rejectsWithCode } from '../../test/support/assert-error.ts'
 
@@ -79,6 +80,56 @@ for (const suite of SUITES) {
       const body = decodeCanonical(outer.b) as Record<string, unknown>
       const grafted = encodeCanonical({ b: encodeCanonical({ ...body, wraps: [...(body.wraps as unknown[]), oldWrap] }), s: outer.s })
       await rejectsWithCode(() => new EnvelopeOpener({ suite, reader: revoked }).open(grafted), 'GM_ERR_BAD_SIGNATURE')
+    })
+
+    it('signs a batch once over the Merkle tree head; every envelope opens alone, for every reader', async () => {
+      const gateway = await suite.importSigningKey(suite.randomBytes(32))
+      const sealer = new EnvelopeSealer({ suite, signer: gateway })
+      const readers = await Promise.all([0, 1, 2].map(async () => await generateIdentity(suite)))
+      const recipients = readers.map(asRecipient)
+      for (const size of [1, 2, 3, 5, 8, 32]) {
+        const outcomes = await sealer.sealBatch(Array.from({ length: size }, (_, i) => ({ header: { sensor: 'b', ts: 10, seq: i }, plaintext: utf8(`batch ${size} reading ${i}`), recipients })))
+        const sigs = new Set<string>()
+        for (const [i, outcome] of outcomes.entries()) {
+          assert.ok('envelope' in outcome)
+          const envelope = await verifyEnvelope(suite, outcome.envelope)
+          assert.deepEqual(envelope.batch, size === 1 ? undefined : { index: i, size })
+          sigs.add(toHex(envelope.sig))
+          for (const reader of readers) assert.equal(fromUtf8((await new EnvelopeOpener({ suite, reader }).open(outcome.envelope)).plaintext), `batch ${size} reading ${i}`)
+        }
+        assert.equal(sigs.size, 1, 'one signature for the whole batch')
+      }
+    })
+
+    it('gives a reading that cannot be sealed its error and signs the others; refuses a proof moved, bent or resized', async () => {
+      const gateway = await suite.importSigningKey(suite.randomBytes(32))
+      const sealer = new EnvelopeSealer({ suite, signer: gateway })
+      const reader = await generateIdentity(suite)
+      const opener = new EnvelopeOpener({ suite, reader })
+      const ok = (seq: number): SealRequest => ({ header: { sensor: 's', ts: 1, seq }, plaintext: utf8(`r${seq}`), recipients: [asRecipient(reader)] })
+      const outcomes = await sealer.sealBatch([ok(0), { ...ok(1), recipients: [] }, ok(2), { ...ok(3), header: { sensor: 'bad id', ts: 1, seq: 3 } }, ok(4)])
+      assert.ok('error' in outcomes[1]! && isGatemeshError(outcomes[1].error, 'GM_ERR_NO_RECIPIENTS'))
+      assert.ok('error' in outcomes[3]! && isGatemeshError(outcomes[3].error, 'GM_ERR_MALFORMED'))
+      const sealed = [0, 2, 4].map(i => (outcomes[i] as { envelope: Uint8Array }).envelope)
+      for (const [k, envelope] of sealed.entries()) {
+        assert.deepEqual((await verifyEnvelope(suite, envelope)).batch, { index: k, size: 3 })
+        assert.equal(fromUtf8((await opener.open(envelope)).plaintext), `r${[0, 2, 4][k]}`)
+      }
+      // one good reading in a batch is signed alone
+      const [alone] = await sealer.sealBatch([{ ...ok(5), recipients: [] }, ok(6)]).then(o => o.filter(x => 'envelope' in x))
+      assert.equal((await verifyEnvelope(suite, (alone as { envelope: Uint8Array }).envelope)).batch, undefined)
+      await everyByteFlipIsRefused(sealed[1] as Uint8Array, variant => opener.open(variant))
+      const [a, b] = sealed.map(e => decodeCanonical(e) as { b: Uint8Array, p: { h: Uint8Array, i: number, n: number }, s: Uint8Array })
+      // another body's proof, another index, another tree size, a path with a hash too many or too few
+      for (const forged of [{ ...a, p: b!.p }, { ...a, p: { ...a!.p, i: 1 } }, { ...a, p: { ...a!.p, n: 4 } }, { ...a, p: { ...a!.p, h: concat(a!.p.h, a!.p.h.subarray(0, 32)) } }, { ...a, p: { ...a!.p, h: a!.p.h.subarray(32) } }]) {
+        await rejectsWithCode(() => opener.open(encodeCanonical(forged)), 'GM_ERR_BAD_SIGNATURE')
+      }
+      // malformed proofs
+      for (const p of [{ ...a!.p, n: 1, i: 0 }, { ...a!.p, i: 3 }, { ...a!.p, h: new Uint8Array(0) }, { ...a!.p, h: new Uint8Array(33) }, { ...a!.p, x: 1 }, 'proof']) {
+        await rejectsWithCode(() => opener.open(encodeCanonical({ ...a, p })), 'GM_ERR_MALFORMED')
+      }
+      // a body signed alone cannot pass as a batch member, nor a batch member as signed alone
+      await rejectsWithCode(() => opener.open(encodeCanonical({ b: a!.b, s: a!.s })), 'GM_ERR_BAD_SIGNATURE')
     })
 
     it('detects a change to any byte and refuses malformed input with gatemesh codes', async () => {

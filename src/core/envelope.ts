@@ -8,22 +8,32 @@
  * context set up for that recipient, so one X25519 operation serves a whole epoch of readings.
  * Wrapping nonces are a per-context counter (NIST SP 800-38D §8.2.1, deterministic construction):
  * never reused, because a context lives only in one sealer's memory and is never persisted.
+ *
+ * One reading is signed alone ([ENV-6]); readings sealed together are signed once, over the
+ * RFC 9162 Merkle tree head of their bodies, each envelope carrying its inclusion proof ([ENV-9]):
+ * the Ed25519 signature is the largest single cost of sealing a reading.
  */
 import type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
 import { GatemeshError } from './errors.ts'
-import { concat, counterNonce, equalBytes, utf8 } from './bytes.ts'
-import { decodeCanonical, encodeCanonical, encodeOrdered } from './encoding.ts'
+import { concat, counterNonce, equalBytes, uint64be, utf8 } from './bytes.ts'
+import { decodeCanonical, encodeCanonical } from './encoding.ts'
 import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
+import { CborWriter } from './cbor-writer.ts'
+import { HASH_BYTES, leafHash, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
 
 export const ENVELOPE_VERSION = 1
 const ENVELOPE_DOMAIN = utf8('gatemesh/envelope/v1\0')
+const BATCH_DOMAIN = utf8('gatemesh/envelope-batch/v1\0')
 const HPKE_INFO = utf8('gatemesh/envelope/v1')
 const EXPORT_CONTEXT = utf8('gatemesh/wrap-key/v1')
 const BODY_FIELDS = ['v', 'sensor', 'ts', 'seq', 'nonce', 'ct', 'wraps', 'gw']
 export const SENSOR_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/
 export const MAX_READING_BYTES = 64 * 1024
 export const MAX_RECIPIENTS = 256
+/** [ENV-9] Readings signed together at most; an inclusion proof then has at most 16 hashes. */
+export const MAX_BATCH = 65_536
+const MAX_PROOF_HASHES = 16
 const MAX_ENVELOPE_BYTES = MAX_READING_BYTES + 16 + MAX_RECIPIENTS * 200 + 1024
 
 export interface ReadingHeader {
@@ -50,11 +60,28 @@ export interface Envelope extends ReadingHeader {
   /** Raw Ed25519 public key of the collecting gateway. */
   gw: Uint8Array
   sig: Uint8Array
+  /** [ENV-9] Where the reading stands in the batch that `sig` signs; absent when signed alone. */
+  batch?: { index: number, size: number }
 }
+
+/** One reading to seal. */
+export interface SealRequest {
+  header: ReadingHeader
+  plaintext: Uint8Array
+  recipients: readonly Recipient[]
+}
+
+/** What sealBatch gives for each reading, in order: its envelope, or why it could not be sealed. */
+export type SealOutcome = { envelope: Uint8Array } | { error: unknown }
 
 /** [ENV-2] Associated data of the reading ciphertext. */
 function readingAad (header: ReadingHeader): Uint8Array {
   return encodeCanonical({ v: ENVELOPE_VERSION, sensor: header.sensor, ts: header.ts, seq: header.seq })
+}
+
+/** readingAad's bytes, written directly (keys in canonical order: v, ts, seq, sensor). */
+function writeReadingAad (w: CborWriter, header: ReadingHeader): Uint8Array {
+  return w.map(4).text('v').uint(ENVELOPE_VERSION).text('ts').uint(header.ts).text('seq').uint(header.seq).text('sensor').text(header.sensor).finish()
 }
 
 /** [ENV-4] Associated data of a wrap: the reading's AAD followed by the recipient id. */
@@ -65,6 +92,11 @@ function wrapAad (aad: Uint8Array, to: string): Uint8Array {
 /** [ENV-6] The signature covers the domain tag and the body's exact bytes. */
 function toBeSigned (body: Uint8Array): Uint8Array {
   return concat(ENVELOPE_DOMAIN, body)
+}
+
+/** [ENV-9] A batch signature covers the domain tag, the tree size (8 bytes, big-endian) and the tree head. */
+function batchToBeSigned (size: number, root: Uint8Array): Uint8Array {
+  return concat(BATCH_DOMAIN, uint64be(size), root)
 }
 
 function checkHeader (header: ReadingHeader): void {
@@ -103,6 +135,8 @@ export class EnvelopeSealer {
   private readonly now: () => number
   /** recipient id -> the key the context was set up for, and the context. */
   private readonly contexts = new Map<string, { publicKey: Uint8Array, pending: Promise<SenderContext> }>()
+  /** Used only between awaits, so concurrent seals never interleave in it. */
+  private readonly writer = new CborWriter()
 
   constructor (components: EnvelopeSealerComponents, init: EnvelopeSealerInit = {}) {
     this.suite = components.suite
@@ -146,6 +180,48 @@ export class EnvelopeSealer {
 
   /** [ENV-1] Seals one reading for the given recipients and signs the envelope. */
   async seal (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]): Promise<Uint8Array> {
+    return await this.signAlone(await this.sealBody(header, plaintext, recipients))
+  }
+
+  /**
+   * [ENV-9] Seals several readings and signs them with one signature over the Merkle tree head
+   * of their bodies. A reading that cannot be sealed gets its error in its place; the others are
+   * signed without it (one reading left is signed alone, [ENV-6]).
+   */
+  async sealBatch (readings: readonly SealRequest[]): Promise<SealOutcome[]> {
+    if (readings.length > MAX_BATCH) throw new GatemeshError('GM_ERR_TOO_LARGE', `At most ${MAX_BATCH} readings are signed together.`)
+    const outcomes: SealOutcome[] = []
+    const sealed: Array<{ at: number, body: Uint8Array }> = []
+    for (const [at, r] of readings.entries()) {
+      try {
+        sealed.push({ at, body: await this.sealBody(r.header, r.plaintext, r.recipients) })
+        outcomes.push({ envelope: new Uint8Array(0) })
+      } catch (error) {
+        outcomes.push({ error })
+      }
+    }
+    const only = sealed.length === 1 ? sealed[0] : undefined
+    if (only !== undefined) outcomes[only.at] = { envelope: await this.signAlone(only.body) }
+    if (sealed.length < 2) return outcomes
+    const leaves = await Promise.all(sealed.map(async s => await leafHash(this.suite, s.body)))
+    const { root, proofs } = await treeWithProofs(this.suite, leaves)
+    const sig = await this.suite.sign(this.signer, batchToBeSigned(sealed.length, root))
+    // [ENV-9] keys in canonical order: b, p, s; the proof's: h, i, n
+    for (const [index, { at, body }] of sealed.entries()) {
+      const w = this.writer.map(3).text('b').bytes(body).text('p').map(3).text('h').bytes(concat(...(proofs[index] as Uint8Array[])))
+      outcomes[at] = { envelope: w.text('i').uint(index).text('n').uint(sealed.length).text('s').bytes(sig).finish() }
+    }
+    return outcomes
+  }
+
+  /** [ENV-6] [ENV-1] The envelope of one body signed alone: { b, s }. */
+  private async signAlone (body: Uint8Array): Promise<Uint8Array> {
+    const sig = await this.suite.sign(this.signer, toBeSigned(body))
+    return this.writer.map(2).text('b').bytes(body).text('s').bytes(sig).finish()
+  }
+
+  /** [ENV-1] .. [ENV-4] The body of one reading sealed for the given recipients (not yet signed). */
+  private async sealBody (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]): Promise<Uint8Array> {
     checkHeader(header)
     if (!(plaintext instanceof Uint8Array) || plaintext.length > MAX_READING_BYTES) throw new GatemeshError('GM_ERR_TOO_LARGE', `A reading is at most ${MAX_READING_BYTES} bytes.`)
     if (recipients.length === 0) throw new GatemeshError('GM_ERR_NO_RECIPIENTS')
@@ -153,7 +229,7 @@ export class EnvelopeSealer {
     const random = this.suite.randomBytes(44)
     const dataKey = random.subarray(0, 32)
     const nonce = random.slice(32, 44)
-    const aad = readingAad(header)
+    const aad = writeReadingAad(this.writer, header)
     const ct = await this.suite.aeadSeal(dataKey, nonce, plaintext, aad)
     const wraps: Wrap[] = []
     for (const recipient of recipients) {
@@ -163,20 +239,23 @@ export class EnvelopeSealer {
       wraps.push({ w, to: recipient.id, ctr, enc: context.enc })
     }
     dataKey.fill(0)
-    // Keys in canonical order, so the hot path skips sorting: v, ct, gw, ts, seq, nonce, wraps, sensor.
-    const body = encodeOrdered({ v: ENVELOPE_VERSION, ct, gw: this.signer.publicKey, ts: header.ts, seq: header.seq, nonce, wraps, sensor: header.sensor })
-    const sig = await this.suite.sign(this.signer, toBeSigned(body))
+    // Keys in canonical order: v, ct, gw, ts, seq, nonce, wraps, sensor; a wrap's: w, to, ctr, enc.
+    const w = this.writer
+    w.map(8).text('v').uint(ENVELOPE_VERSION).text('ct').bytes(ct).text('gw').bytes(this.signer.publicKey)
+      .text('ts').uint(header.ts).text('seq').uint(header.seq).text('nonce').bytes(nonce).text('wraps').array(wraps.length)
+    for (const wrap of wraps) w.map(4).text('w').bytes(wrap.w).text('to').text(wrap.to).text('ctr').uint(wrap.ctr).text('enc').bytes(wrap.enc)
     // [ENV-1] The envelope carries the signed body as the very bytes that were signed.
-    return encodeOrdered({ b: body, s: sig })
+    return w.text('sensor').text(header.sensor).finish()
   }
 }
 
 /** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
 export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: { maxBytes?: number } = {}): Promise<Envelope> {
   const outer = asStruct(decodeCanonical(encoded, { maxBytes: options.maxBytes ?? MAX_ENVELOPE_BYTES }), 'An envelope')
-  onlyKeys(outer, ['b', 's'], 'An envelope')
+  onlyKeys(outer, ['b', 'p', 's'], 'An envelope')
   const body = bytes(outer, 'b', { max: MAX_ENVELOPE_BYTES })
   const sig = bytes(outer, 's', 64)
+  const proof = outer.p === undefined ? undefined : inclusionProof(outer.p)
   const struct = asStruct(decodeCanonical(body, { maxBytes: MAX_ENVELOPE_BYTES }), 'An envelope body')
   if (struct.v !== ENVELOPE_VERSION) throw new GatemeshError('GM_ERR_UNSUPPORTED_VERSION', `Envelope version ${String(struct.v)}.`)
   onlyKeys(struct, BODY_FIELDS, 'An envelope body')
@@ -195,8 +274,28 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
     uint(wrap, 'ctr')
     bytes(wrap, 'w', 48)
   }
-  if (!await suite.verify(gw, toBeSigned(body), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-  return { ...(struct as unknown as Omit<Envelope, 'sig'>), sig }
+  if (proof === undefined) {
+    if (!await suite.verify(gw, toBeSigned(body), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+    return { ...(struct as unknown as Omit<Envelope, 'sig'>), sig }
+  }
+  // [ENV-9] the proof leads from this body to the tree head that the gateway signed
+  const root = await rootFromInclusionProof(suite, proof.index, proof.size, await leafHash(suite, body), proof.path)
+  if (root === undefined || !await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  return { ...(struct as unknown as Omit<Envelope, 'sig' | 'batch'>), sig, batch: { index: proof.index, size: proof.size } }
+}
+
+/** [ENV-9] The envelope's `p`: { h: the path's hashes concatenated, i: leaf index, n: tree size }. */
+function inclusionProof (value: unknown): { index: number, size: number, path: Uint8Array[] } {
+  const p = asStruct(value, 'An inclusion proof')
+  onlyKeys(p, ['h', 'i', 'n'], 'An inclusion proof')
+  const h = bytes(p, 'h', { max: MAX_PROOF_HASHES * HASH_BYTES })
+  const index = uint(p, 'i')
+  const size = uint(p, 'n')
+  if (h.length === 0 || h.length % HASH_BYTES !== 0) throw new GatemeshError('GM_ERR_MALFORMED', `Field 'h' must be 1 to ${MAX_PROOF_HASHES} hashes of ${HASH_BYTES} bytes.`)
+  if (size < 2 || size > MAX_BATCH || index >= size) throw new GatemeshError('GM_ERR_MALFORMED', `An inclusion proof needs 2 to ${MAX_BATCH} leaves and an index below their number.`)
+  const path: Uint8Array[] = []
+  for (let at = 0; at < h.length; at += HASH_BYTES) path.push(h.subarray(at, at + HASH_BYTES))
+  return { index, size, path }
 }
 
 export interface OpenedReading {

@@ -4,6 +4,7 @@
  * It must give the same bytes as the WebCrypto suite; the core's vectors run against both.
  */
 import * as nodeCrypto from 'node:crypto'
+import { allocBytes } from '../core/bytes.ts'
 import { GatemeshError } from '../core/errors.ts'
 import type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from '../core/suite.ts'
 
@@ -96,7 +97,7 @@ export function createNodeCryptoSuite (): CryptoSuite {
       const head = cipher.update(plaintext)
       const tail = cipher.final()
       const tag = cipher.getAuthTag()
-      const out = new Uint8Array(head.length + tail.length + 16)
+      const out = allocBytes(head.length + tail.length + 16)
       out.set(head, 0)
       out.set(tail, head.length)
       out.set(tag, head.length + tail.length)

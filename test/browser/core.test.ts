@@ -39,6 +39,8 @@ describe('core in headless Chromium', () => {
   it('opens the vectors Node produced', async () => {
     const opened = await call(harness, 'openKnownAnswers', expected)
     assert.equal(opened.envelope1ByAlice, KAT_INPUTS.reading.plaintext)
+    // [ENV-9] a batch-signed envelope: its inclusion proof is checked with WebCrypto's SHA-256
+    assert.equal(opened.envelopeBatch1Of3ByBob, `${KAT_INPUTS.reading.seq + 3}:${KAT_INPUTS.reading.plaintext}`)
     assert.equal(opened.alicePseudonym, expected.alicePseudonym)
   })
 

@@ -52,6 +52,10 @@ export async function computeKnownAnswers (baseSuite: CryptoSuite): Promise<Know
   const recipients = [alice, bob].map(who => ({ id: who.pseudonym, publicKey: who.encPub }))
   const envelope1 = await sealer.seal({ sensor, ts, seq }, utf8(plaintext), recipients)
   const envelope2 = await sealer.seal({ sensor, ts: ts + 1000, seq: seq + 1 }, utf8(plaintext), recipients)
+  // [ENV-9] three readings signed together; the vector is the middle one (a path of two hashes)
+  const batch = await sealer.sealBatch([2, 3, 4].map(k => ({ header: { sensor, ts: ts + k * 1000, seq: seq + k }, plaintext: utf8(plaintext), recipients })))
+  const batched = batch[1]
+  if (batched === undefined || !('envelope' in batched)) throw new Error('the batch vector was not sealed')
   const { method, url, body, created, nonce } = KAT_INPUTS.request
   const headers = await signRequest(suite, { keyId: alice.pseudonym, key: alice.signingKey }, { method, url, body: utf8(body) }, { created, nonce })
   return {
@@ -64,6 +68,7 @@ export async function computeKnownAnswers (baseSuite: CryptoSuite): Promise<Know
     sensorRecord: toHex(record),
     envelope1: toHex(envelope1),
     envelope2: toHex(envelope2),
+    envelopeBatch1Of3: toHex(batched.envelope),
     requestContentDigest: headers['content-digest'],
     requestSignatureInput: headers['signature-input'],
     requestSignature: headers.signature
@@ -77,10 +82,12 @@ export async function openKnownAnswers (suite: CryptoSuite, answers: KnownAnswer
   const record = await openRecord(suite, fromHex(answers.sensorRecord as string), { type: 'sensor', now: 1800000000000 })
   const byAlice = await new EnvelopeOpener({ suite, reader: alice }).open(fromHex(answers.envelope1 as string))
   const byBob = await new EnvelopeOpener({ suite, reader: bob }).open(fromHex(answers.envelope2 as string))
+  const batchByBob = await new EnvelopeOpener({ suite, reader: bob }).open(fromHex(answers.envelopeBatch1Of3 as string))
   return {
     alicePseudonym: alice.pseudonym,
     recordKey: record.key,
     envelope1ByAlice: fromUtf8(byAlice.plaintext),
-    envelope2ByBob: `${byBob.header.seq}:${fromUtf8(byBob.plaintext)}`
+    envelope2ByBob: `${byBob.header.seq}:${fromUtf8(byBob.plaintext)}`,
+    envelopeBatch1Of3ByBob: `${batchByBob.header.seq}:${fromUtf8(batchByBob.plaintext)}`
   }
 }
