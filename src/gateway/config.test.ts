@@ -37,6 +37,12 @@ describe('gateway configuration', () => {
     assert.deepEqual([c.host, c.httpPort, c.mqttPort, c.accessPort], ['0.0.0.0', 8080, 1884, 8081])
   })
 
+  it('takes the number of sealing threads, default left to the collector', () => {
+    assert.equal(parseGatewayConfig([], {}).sealWorkers, undefined)
+    assert.equal(parseGatewayConfig(['--seal-workers', '0'], {}).sealWorkers, 0)
+    assert.equal(parseGatewayConfig([], { GATEMESH_SEAL_WORKERS: '3' }).sealWorkers, 3)
+  })
+
   it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'bad.json'), '{not json')
@@ -46,7 +52,8 @@ describe('gateway configuration', () => {
       [['--services', 'miner'], {}], [['--admin-port', '70000'], {}], [['--crl-interval', '1.5'], {}], [['--ca', 'mailto:x'], {}],
       [['--nope'], {}], [['positional'], {}], [['--config', join(dir, 'bad.json')], {}], [['--config', join(dir, 'unknown.json')], {}],
       [['--config', join(dir, 'array.json')], {}], [['--config', join(dir, 'absent.json')], {}], [[], { GATEMESH_REPUBLISH_INTERVAL: 'soon' }],
-      [['--http-port', '65536'], {}], [['--mqtt-port', '-1'], {}], [[], { GATEMESH_ACCESS_PORT: 'eighty' }], [['--host', 'not a host'], {}], [['--host', ''], {}]
+      [['--http-port', '65536'], {}], [['--mqtt-port', '-1'], {}], [[], { GATEMESH_ACCESS_PORT: 'eighty' }], [['--host', 'not a host'], {}], [['--host', ''], {}],
+      [['--seal-workers', '65'], {}], [[], { GATEMESH_SEAL_WORKERS: 'many' }]
     ]
     for (const [argv, env] of cases) {
       assert.throws(() => parseGatewayConfig(argv, env), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))

@@ -32,6 +32,8 @@ export interface GatewayConfig {
   mqttPort: number
   /** Data Access HTTP port; 0 picks a free port. */
   accessPort: number
+  /** Collector sealing threads ([COL-23]); undefined = one per core beyond the first, 1 to 4; 0 seals on the event loop. */
+  sealWorkers?: number
 }
 
 /** name: [kind, env var]. Lists accept repeated flags, or commas in env and strings. */
@@ -51,7 +53,8 @@ const FIELDS = {
   host: ['string', 'GATEMESH_HOST'],
   'http-port': ['int', 'GATEMESH_HTTP_PORT'],
   'mqtt-port': ['int', 'GATEMESH_MQTT_PORT'],
-  'access-port': ['int', 'GATEMESH_ACCESS_PORT']
+  'access-port': ['int', 'GATEMESH_ACCESS_PORT'],
+  'seal-workers': ['int', 'GATEMESH_SEAL_WORKERS']
 } as const
 
 type FieldName = keyof typeof FIELDS
@@ -88,6 +91,8 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --http-port N            collector HTTP port (GATEMESH_HTTP_PORT; default 0 = any free port)
   --mqtt-port N            collector MQTT port (GATEMESH_MQTT_PORT; default 0 = any free port)
   --access-port N          Data Access HTTP port (GATEMESH_ACCESS_PORT; default 0 = any free port)
+  --seal-workers N         collector threads that seal readings (GATEMESH_SEAL_WORKERS; default: one per
+                           core beyond the first, 1 to 4; 0 = seal on the event loop)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
 
@@ -108,6 +113,12 @@ function toList (value: unknown, name: string): string[] {
 function toInt (value: unknown, name: string): number {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw bad(`${name} must be a non-negative integer.`)
+  return n
+}
+
+function sealWorkers (value: unknown, name: string): number {
+  const n = toInt(value, name)
+  if (n > 64) throw bad(`${name} must be 0 to 64.`)
   return n
 }
 
@@ -201,6 +212,7 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     host,
     httpPort: pick('http-port', port) ?? DEFAULTS.httpPort,
     mqttPort: pick('mqtt-port', port) ?? DEFAULTS.mqttPort,
-    accessPort: pick('access-port', port) ?? DEFAULTS.accessPort
+    accessPort: pick('access-port', port) ?? DEFAULTS.accessPort,
+    sealWorkers: pick('seal-workers', sealWorkers)
   }
 }

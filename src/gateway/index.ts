@@ -66,17 +66,18 @@ async function getOrUndefined (overlay: OverlayNode, key: string): Promise<Uint8
 }
 
 /** Starts the collector (with the sensor directory and latest publisher) and Data Access as configured. */
-async function startServices (config: GatewayConfig, overlay: OverlayNode, suite: CryptoSuite, signer: SigningKey, services: Services): Promise<void> {
+async function startServices (config: GatewayConfig, overlay: OverlayNode, suite: CryptoSuite, signer: SigningKey, seed: Uint8Array, services: Services): Promise<void> {
   if (config.services.includes('collector')) {
     services.directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
     services.latest = createLatestPublisher({
       suite, signer, certificate: overlay.currentCertificate(), put: async (key, value) => await overlay.put(key, value), logger: createLogger('gatemesh:latest')
     })
     services.latest.start()
-    services.collector = createCollector({ suite, signer, sensors: services.directory, latest: services.latest, handoffs: [], logger: createLogger('gatemesh:collector') }, {
+    services.collector = createCollector({ suite, signingSeed: seed, sensors: services.directory, latest: services.latest, handoffs: [], logger: createLogger('gatemesh:collector') }, {
       dataDir: config.data,
       http: { host: config.host, port: config.httpPort },
-      mqtt: { host: config.host, port: config.mqttPort }
+      mqtt: { host: config.host, port: config.mqttPort },
+      sealWorkers: config.sealWorkers
     })
     await services.collector.start()
   }
@@ -198,8 +199,9 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
   try {
     const suite = createNodeCryptoSuite()
     // the raw libp2p Ed25519 private key is seed(32) || public key(32)
-    const signer = await suite.importSigningKey(identity.privateKey.raw.subarray(0, 32))
-    await startServices(config, overlay, suite, signer, services)
+    const seed = identity.privateKey.raw.subarray(0, 32)
+    const signer = await suite.importSigningKey(seed)
+    await startServices(config, overlay, suite, signer, seed, services)
     admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort)
   } catch (err) {
     clearTimeout(renewTimer)

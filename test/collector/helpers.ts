@@ -60,10 +60,9 @@ export async function startFixture (init: Partial<CollectorInit> = {}): Promise<
   const handed: SealedReading[] = []
   const events = new EventEmitter()
   const logger = createLogger('gatemesh:collector', { destination: logPath, level: 'debug' })
-  const gateway = await suite.importSigningKey(suite.randomBytes(32))
   const collector = createCollector({
     suite,
-    signer: gateway,
+    signingSeed: suite.randomBytes(32),
     // 'dht-down' stands for a sensor whose record cannot be fetched
     sensors: { get: async id => { if (id === 'dht-down') throw new Error('no peers'); return sensors.get(id) } },
     latest: { offer: r => { offers.push(r) } },

@@ -22,8 +22,8 @@ describe('collector over HTTP', { timeout: 60_000 }, () => {
     assert.equal(res.status, 202)
     assert.equal(res.json.accepted, 1)
     assert.equal(typeof res.json.seq, 'number')
-    // [COL-7] handed off before the answer
-    assert.equal(f.handed.length, before + 1)
+    // [COL-7] sealed and handed off after the answer (the crash test in lifecycle.test.ts holds the promise)
+    await f.handedOff(before + 1)
     const sealed = f.handed.at(-1)!
     assert.equal(sealed.seq, res.json.seq)
     assert.equal(f.offers.at(-1)?.seq, res.json.seq)
@@ -41,6 +41,7 @@ describe('collector over HTTP', { timeout: 60_000 }, () => {
     const res = await post(url(f), JSON.stringify({ readings }), { authorization: `Bearer ${f.credential}` })
     assert.equal(res.status, 202)
     assert.equal(res.json.accepted, readings.length)
+    await f.handedOff(before + readings.length)
     const got = f.handed.slice(before).sort((a, b) => a.seq - b.seq)
     assert.deepEqual(got.map(r => r.seq), readings.map((_, i) => (res.json.seq as number) - readings.length + 1 + i))
     const opener = f.opener(f.owner)
@@ -99,8 +100,10 @@ describe('collector over HTTP: access lists and secrecy', { timeout: 60_000 }, (
   it('a reader removed from the list cannot open later readings; the others can', async () => {
     const [kept, removed] = f.readers as [typeof f.readers[0], typeof f.readers[0]]
     await f.setReaders([kept])
+    const before = f.handed.length
     const res = await post(url(f), '{"after":"revocation"}', { authorization: `Bearer ${f.credential}` })
     assert.equal(res.status, 202)
+    await f.handedOff(before + 1)
     const sealed = f.handed.at(-1)!
     await assert.rejects(f.opener(removed).open(sealed.envelope), err => isGatemeshError(err, 'GM_ERR_NOT_A_RECIPIENT'))
     assert.equal(fromUtf8((await f.opener(kept).open(sealed.envelope)).plaintext), '{"after":"revocation"}')

@@ -62,17 +62,23 @@ const lineOf = (out: string, pattern: RegExp): string => {
 
 describe('npm start', { timeout: 170_000 }, () => {
   let dir: string | undefined
-  after(async () => { if (dir !== undefined) await rm(dir, { recursive: true, force: true }) })
+  const demos: Started[] = []
+  after(async () => {
+    // a failed assertion leaves its demo running: end it, or the test run waits on its output
+    for (const demo of demos) if (groupAlive(demo.pid)) process.kill(-demo.pid, 'SIGKILL')
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
 
   it('runs a CA and 7 gateways whose printed lines work, stops on Ctrl-C, and reuses its data', async () => {
     dir = await mkdtemp(join(tmpdir(), 'gm-npm-start-'))
     const first = await startDemo(dir)
+    demos.push(first)
     const out = first.output()
     assert.match(out, /first start/)
     assert.equal((out.match(/^ {2}(small|full)-\d /gm) ?? []).length, 7)
     const curl = await sh(lineOf(out, /^\s+curl /))
     assert.match(curl.stdout, /"accepted":1/, curl.stderr)
-    const cli = [lineOf(out, /^\s+export GATEMESH_HOME/), lineOf(out, /main\.ts login/), lineOf(out, /main\.ts read latest/)].join(' && ')
+    const cli = [lineOf(out, /^\s+export GATEMESH_HOME/), lineOf(out, /gatemesh login/), lineOf(out, /gatemesh read latest/)].join(' && ')
     const read = await sh(cli)
     assert.equal(read.code, 0, read.stderr)
     assert.match(read.stdout, /\{"temperature":21\.5\}/)
@@ -80,6 +86,7 @@ describe('npm start', { timeout: 170_000 }, () => {
 
     const demo = JSON.parse(await readFile(join(dir, 'demo.json'), 'utf8')) as { pseudonym: string }
     const second = await startDemo(dir)
+    demos.push(second)
     assert.match(second.output(), /reusing the CA/)
     assert.match(second.output(), /reusing the demo user/)
     assert.ok(second.output().includes(demo.pseudonym))

@@ -1,8 +1,10 @@
 /**
- * The Data Collector service: HTTP and MQTT ingest over one pipeline (seal, sign, journal, hand
- * off). `createCollector(components, init)`; `start()` opens the journal, replays what a previous
- * run journaled but did not hand off, and starts the listeners; `stop()` drains and closes.
+ * The Data Collector service: HTTP and MQTT ingest over one pipeline (journal and acknowledge;
+ * then seal, sign, hand off). `createCollector(components, init)`; `start()` opens the journal,
+ * starts the listeners and seals what a previous run journaled but did not hand off; `stop()`
+ * drains and closes.
  */
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { EnvelopeSealer } from '../../core/index.ts'
 import { createLogger } from '../../platform/logger.ts'
@@ -12,12 +14,20 @@ import { Ingest } from './ingest.ts'
 import { Journal } from './journal.ts'
 import { MAX_CONNECTIONS, createMqttIngest, type MqttIngest } from './mqtt.ts'
 import { RateLimiter } from './rate-limit.ts'
+import { SealPool, type ReadingSealer } from './seal-pool.ts'
 import { Sequencer } from './sequencer.ts'
 import type { CollectorComponents, CollectorInit, RateLimit } from './types.ts'
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 100, burst: 200 }
 export const DEFAULT_MAX_BATCH = 100
 export const HTTP_BODY_LIMIT = 1024 * 1024
+/** [COL-23] One sealing thread per core beyond the event loop's, at least 1, at most 4 (a Raspberry Pi 4 gets 3). */
+export const DEFAULT_SEAL_WORKERS = Math.max(1, Math.min(4, availableParallelism() - 1))
+/** [COL-9] Acknowledgements wait while more readings than this await sealing. */
+export const DEFAULT_MAX_UNSEALED = 2048
+/** How long a stop waits for readings being sealed, and how often journaled readings whose sensor could not be looked up are retried. */
+const DRAIN_MS = 10_000
+const RECOVER_RETRY_MS = 10_000
 
 export interface Collector {
   start: () => Promise<void>
@@ -32,6 +42,7 @@ export function createCollector (components: CollectorComponents, init: Collecto
   const now = init.now ?? Date.now
   const journal = new Journal({
     path: join(init.dataDir, 'collector.db'),
+    secret: components.signingSeed,
     intervalMs: init.commitIntervalMs ?? 0,
     maxRows: init.commitMaxRows ?? 512,
     sync: init.journalSync ?? 'normal'
@@ -40,6 +51,8 @@ export function createCollector (components: CollectorComponents, init: Collecto
   let http: FastifyInstance | undefined
   let mqtt: MqttIngest | undefined
   let httpPort: number | undefined
+  let pool: SealPool | undefined
+  let retry: ReturnType<typeof setTimeout> | undefined
   let started = false
 
   async function stop (): Promise<void> {
@@ -51,7 +64,15 @@ export function createCollector (components: CollectorComponents, init: Collecto
     http = undefined
     mqtt = undefined
     httpPort = undefined
-    journal.close()
+    clearTimeout(retry)
+    // what was acknowledged is sealed and handed off before the journal closes (or, should that
+    // take too long, after the next start)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([ingest?.drain(), new Promise(resolve => { timer = setTimeout(resolve, DRAIN_MS) })])
+    clearTimeout(timer)
+    await pool?.close()
+    pool = undefined
+    await journal.close()
     logger.info('collector stopped')
   }
 
@@ -61,7 +82,9 @@ export function createCollector (components: CollectorComponents, init: Collecto
     async start () {
       if (started) return
       started = true
-      const sealer = new EnvelopeSealer({ suite: components.suite, signer: components.signer })
+      const workers = init.sealWorkers ?? DEFAULT_SEAL_WORKERS
+      if (workers > 0) pool = new SealPool({ seed: components.signingSeed, workers, logger })
+      const sealer: ReadingSealer = pool ?? new EnvelopeSealer({ suite: components.suite, signer: await components.suite.importSigningKey(components.signingSeed) })
       const current = new Ingest({
         suite: components.suite,
         sealer,
@@ -72,16 +95,26 @@ export function createCollector (components: CollectorComponents, init: Collecto
         limiter: new RateLimiter(init.rateLimit ?? DEFAULT_RATE_LIMIT, now),
         sequencer: new Sequencer(),
         logger
-      }, { maxPending: init.maxPending ?? 10_000, now })
+      }, { maxPending: init.maxPending ?? 10_000, maxUnsealed: init.maxUnsealed ?? DEFAULT_MAX_UNSEALED, now })
       ingest = current
       try {
-        // [COL-13] what a previous run committed but did not hand off goes out now
+        await pool?.start()
         const left = journal.open()
-        for (const row of left) current.handOff(row)
-        if (left.length > 0) {
-          journal.handOff(left[left.length - 1]?.id as number)
-          logger.info({ readings: left.length }, 'journal replayed')
+        // envelopes journaled by an earlier version are handed off as they are
+        for (const reading of left.legacy) current.handOff(reading)
+        if (left.legacy.length > 0) logger.info({ readings: left.legacy.length }, 'envelope journal replayed')
+        journal.dropLegacy()
+        if (left.unreadable > 0) logger.error({ code: 'GM_ERR_JOURNAL', readings: left.unreadable }, 'journaled readings could not be decrypted with this gateway key; kept')
+        // [COL-13] what a previous run acknowledged but did not seal is sealed now, and retried
+        // while its sensor cannot be looked up
+        const recover = (rows: typeof left.collected): void => {
+          if (rows.length === 0 || ingest !== current) return
+          current.recover(rows).then(rest => {
+            if (rest.length < rows.length) logger.info({ readings: rows.length - rest.length, left: rest.length }, 'journal recovered')
+            if (rest.length > 0 && ingest === current && started) retry = setTimeout(() => { recover(rest) }, RECOVER_RETRY_MS)
+          }, (err: unknown) => { logger.error({ code: 'GM_ERR_COLLECTOR_INTERNAL', reason: (err as Error).message }, 'journal recovery failed') })
         }
+        recover(left.collected)
         if (init.http !== undefined) {
           http = await createHttpIngest(current, logger, { maxBatch: init.maxBatch ?? DEFAULT_MAX_BATCH, bodyLimit: HTTP_BODY_LIMIT })
           http.server.maxConnections = MAX_CONNECTIONS
@@ -96,7 +129,7 @@ export function createCollector (components: CollectorComponents, init: Collecto
         await stop()
         throw err
       }
-      logger.info({ http: httpPort, mqtt: mqtt?.port }, 'collector listening')
+      logger.info({ http: httpPort, mqtt: mqtt?.port, sealWorkers: pool === undefined ? 0 : workers }, 'collector listening')
     },
     stop
   }

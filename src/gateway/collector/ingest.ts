@@ -1,20 +1,22 @@
 /**
  * The ingest pipeline shared by HTTP and MQTT: authenticate a sensor, admit its readings through
- * the rate limit, seal each for the sensor's current access list, journal the envelopes, and
- * once committed hand them to the latest sink and the hand-offs. [COL-7] .. [COL-14]
+ * the rate limit, journal them (encrypted at rest) and acknowledge once committed; then seal each
+ * for the sensor's access list as it was at acceptance, hand it to the latest sink and the
+ * hand-offs, and release its journal row. [COL-7] .. [COL-14] [COL-24]
  */
 import './errors.ts'
 import { GatemeshError, MAX_READING_BYTES, isGatemeshError, checkSensorCredential, isSensorId, sensorRecipients } from '../../core/index.ts'
-import type { CryptoSuite, EnvelopeSealer, Recipient, SensorInfo } from '../../core/index.ts'
+import type { CryptoSuite, Recipient, SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
-import type { Journal } from './journal.ts'
+import type { CollectedReading, Journal, JournalHandle, JournaledReading } from './journal.ts'
 import type { RateLimiter } from './rate-limit.ts'
+import type { ReadingSealer } from './seal-pool.ts'
 import type { Sequencer } from './sequencer.ts'
 import type { LatestSink, ReadingHandoff, SealedReading, SensorDirectory } from './types.ts'
 
 export interface IngestComponents {
   suite: CryptoSuite
-  sealer: EnvelopeSealer
+  sealer: ReadingSealer
   sensors: SensorDirectory
   latest: LatestSink
   handoffs: ReadingHandoff[]
@@ -26,6 +28,11 @@ export interface IngestComponents {
 
 export interface IngestInit {
   maxPending: number
+  /**
+   * [COL-9] Readings journaled but not yet sealed beyond which acknowledgements wait for sealing
+   * to catch up: the flow control that keeps what is acknowledged no faster than what is sealed.
+   */
+  maxUnsealed: number
   now: () => number
 }
 
@@ -42,6 +49,9 @@ export class Ingest {
   /** The access list each sensor was last sealed for, to notice changes. [COL-11] */
   private readonly lists = new Map<string, { seq: number, recipients: Recipient[] }>()
   private pending = 0
+  private readonly idle: Array<() => void> = []
+  /** Acknowledgements held until the backlog is back under maxUnsealed. */
+  private readonly held: Array<() => void> = []
   private stopped = false
 
   constructor (components: IngestComponents, init: IngestInit) {
@@ -81,8 +91,9 @@ export class Ingest {
   }
 
   /**
-   * [COL-7] Seals, signs and journals the readings; resolves once all are committed, after they
-   * were handed to the latest sink and the hand-offs.
+   * [COL-7] Journals the readings (encrypted at rest, [COL-24]) and resolves once they are
+   * committed: the acknowledgement promise. Sealing for the access list as it is now, signing and
+   * the hand-offs follow off the acknowledgement path ([COL-14]).
    */
   async accept (info: SensorInfo, plaintexts: readonly Uint8Array[]): Promise<Accepted> {
     if (this.stopped) throw new GatemeshError('GM_ERR_COLLECTOR_STOPPED')
@@ -90,28 +101,80 @@ export class Ingest {
     for (const p of plaintexts) {
       if (p.length > MAX_READING_BYTES) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A reading is at most ${MAX_READING_BYTES} bytes.`)
     }
+    // [COL-9] readings count as pending from here until sealed and handed off
     if (this.pending + plaintexts.length > this.init.maxPending) throw new GatemeshError('GM_ERR_BUSY')
     this.pending += plaintexts.length
-    try {
-      const recipients = this.recipients(info)
-      const ts = this.init.now()
-      // [COL-6] seqs are drawn together, so a batch gets consecutive numbers
-      const seqs = plaintexts.map(() => this.c.sequencer.next(info.sensorId, ts))
-      await Promise.all(plaintexts.map(async (plaintext, i) => {
-        const header = { sensor: info.sensorId, ts, seq: seqs[i] as number }
-        const envelope = await this.c.sealer.seal(header, plaintext, recipients)
-        const reading: SealedReading = { sensorId: info.sensorId, ts, seq: header.seq, envelope }
-        const id = await this.c.journal.append(reading)
-        this.handOff(reading)
-        this.c.journal.handOff(id)
-      }))
-      return { first: seqs[0] as number, seq: seqs[seqs.length - 1] as number, ts }
-    } finally {
-      this.pending -= plaintexts.length
+    const recipients = this.recipients(info)
+    const ts = this.init.now()
+    // [COL-6] seqs are drawn together, so a batch gets consecutive numbers
+    const seqs = plaintexts.map(() => this.c.sequencer.next(info.sensorId, ts))
+    const appended = await Promise.allSettled(plaintexts.map(async (plaintext, i) => {
+      const reading: CollectedReading = { sensorId: info.sensorId, ts, seq: seqs[i] as number, plaintext }
+      const id = await this.c.journal.append(reading)
+      this.seal(id, reading, recipients)
+    }))
+    let failed: unknown
+    for (const result of appended) {
+      if (result.status === 'rejected') { this.pending--; failed ??= result.reason }
     }
+    if (failed !== undefined) throw failed
+    if (this.pending > this.init.maxUnsealed) await new Promise<void>(resolve => { this.held.push(resolve) })
+    return { first: seqs[0] as number, seq: seqs[seqs.length - 1] as number, ts }
   }
 
-  /** [COL-14] Every committed reading to the hand-offs, and to the latest sink. */
+  /**
+   * [COL-14] Seals a journaled reading, hands it off and releases its row. A reading that cannot
+   * be sealed now stays in the journal and is sealed at the next start.
+   */
+  private seal (id: JournalHandle, reading: CollectedReading, recipients: readonly Recipient[]): void {
+    const header = { sensor: reading.sensorId, ts: reading.ts, seq: reading.seq }
+    this.c.sealer.seal(header, reading.plaintext, recipients).then(envelope => {
+      this.handOff({ sensorId: reading.sensorId, ts: reading.ts, seq: reading.seq, envelope })
+      this.c.journal.release(id)
+    }, (err: unknown) => {
+      this.c.logger.error({ code: isGatemeshError(err) ? err.code : 'GM_ERR_COLLECTOR_INTERNAL', sensor: reading.sensorId }, 'sealing failed; the reading stays journaled')
+    }).finally(() => {
+      this.pending--
+      if (this.pending <= this.init.maxUnsealed && this.held.length > 0) for (const resolve of this.held.splice(0)) resolve()
+      if (this.pending === 0) for (const resolve of this.idle.splice(0)) resolve()
+    })
+  }
+
+  /**
+   * [COL-13] Seals and hands off what a previous run journaled but did not release, for the
+   * sensor's current access list. Readings of a sensor that no longer exists are released
+   * unsealed (nobody may read them); those whose sensor cannot be looked up now are left for
+   * `retry`; returns how many are left.
+   */
+  async recover (rows: readonly JournaledReading[]): Promise<JournaledReading[]> {
+    const left: JournaledReading[] = []
+    for (const row of rows) {
+      if (this.stopped) { left.push(row); continue }
+      let info: SensorInfo
+      try {
+        info = await this.sensor(row.sensorId)
+      } catch (err) {
+        if (isGatemeshError(err, 'GM_ERR_SENSOR_UNKNOWN')) {
+          this.c.logger.warn({ code: err.code, sensor: row.sensorId }, 'journaled reading of a sensor that no longer exists dropped')
+          this.c.journal.release(row.id)
+        } else {
+          left.push(row)
+        }
+        continue
+      }
+      this.pending++
+      this.seal(row.id, row, this.recipients(info))
+    }
+    return left
+  }
+
+  /** Resolves once every accepted reading was sealed and handed off, or failed to be. */
+  async drain (): Promise<void> {
+    if (this.pending === 0) return
+    await new Promise<void>(resolve => { this.idle.push(resolve) })
+  }
+
+  /** [COL-14] Every sealed reading to the hand-offs, and to the latest sink. */
   handOff (reading: SealedReading): void {
     try {
       this.c.latest.offer(reading)

@@ -1,24 +1,45 @@
 /**
- * The collector's journal of sealed readings (node:sqlite, WAL). Readings are appended in groups:
- * the rows that arrive within one event-loop turn (or up to `maxRows`) go into one transaction,
- * and every append of the group resolves once that transaction commits. [COL-12]
- * Rows are removed once the collector has handed them off, in the next transaction, so the
- * journal holds at most the readings in flight. Only ciphertext is ever written. [COL-13]
+ * The collector's journal (node:sqlite, WAL): the write-ahead log behind the acknowledgement
+ * promise. [COL-7] [COL-12] [COL-13] [COL-24]
+ *
+ * A reading is appended as soon as it is accepted. The readings that arrive within one event-loop
+ * turn (or up to `maxRows`) form a group, written in one transaction as ONE row of table `groups`:
+ * the group's readings encoded together and encrypted at rest with AES-256-GCM, once, under a
+ * journal key (HKDF-SHA256 from the gateway's key seed, one key per epoch; an epoch begins at
+ * every open) with a counter nonce (journal-group.ts holds the format). Every append of the group
+ * resolves, with a handle on its reading, once the transaction commits; the acknowledgement
+ * follows. Sealing for the access list happens after, off the acknowledgement path, and releases
+ * each handle; the journal counts in memory the readings of each group not yet released, and the
+ * transaction after the last release deletes the group's row, so the journal holds only the
+ * groups with readings in flight. Only ciphertext is ever written.
+ *
+ * At open, the groups a previous run committed but did not delete are returned, decrypted, for
+ * sealing, every reading of each: a group of which some readings had already been sealed and
+ * handed off (before a crash, a stop that could not wait for all, a sealing that failed) comes
+ * back whole, and those readings are handed off again. Hand-off is at least once after a crash,
+ * as it was with one row per reading, which had the same window between a hand-off and the commit
+ * of the row's delete; a group's window runs from its first reading's hand-off to the commit after
+ * its last one's.
  * WAL checkpoints run in a worker thread (checkpointer.ts), off the commit path.
  */
 import './errors.ts'
+import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { Worker } from 'node:worker_threads'
 import { GatemeshError } from '../../core/index.ts'
 import { startCheckpointer } from './checkpointer.ts'
+import { openGroup, sealGroup } from './journal-group.ts'
 import type { SealedReading } from './types.ts'
 
 export interface JournalInit {
   path: string
+  /** The gateway's 32-byte key seed; the journal keys are derived from it ([COL-24]). */
+  secret: Uint8Array
   /** 0: commit at the end of the current event-loop turn; otherwise after this many ms. */
   intervalMs?: number
+  /** Readings per transaction, i.e. per group row, at most. */
   maxRows?: number
   sync?: 'normal' | 'full'
   /**
@@ -28,52 +49,164 @@ export interface JournalInit {
   checkpointIntervalMs?: number
 }
 
+/** A reading as accepted: the plaintext lives only in memory and, encrypted, in the journal. */
+export interface CollectedReading {
+  sensorId: string
+  ts: number
+  seq: number
+  plaintext: Uint8Array
+}
+
+/** Names a journaled reading, for release(): its group (the row id) and its place in the group. */
+export interface JournalHandle {
+  readonly group: number
+  readonly index: number
+}
+
+/** A reading a previous run journaled, with the handle that releases it. */
+export type JournaledReading = CollectedReading & { id: JournalHandle }
+
+/** What open() found of a previous run. */
+export interface JournalLeft {
+  /** Accepted readings not yet sealed and handed off (or not known to be), decrypted, in journal order. */
+  collected: JournaledReading[]
+  /**
+   * Readings in rows that could not be decrypted or decoded (a different gateway key, altered
+   * bytes), as many as the rows' `count` says: kept, never handed off.
+   */
+  unreadable: number
+  /** Sealed envelopes journaled by a version before [COL-24]; hand them off, then dropLegacy(). */
+  legacy: SealedReading[]
+}
+
 /** The WAL length (frames of 4 KiB) past which the journal rewinds it. */
 const WAL_REWIND_FRAMES = 1000
+const KEY_INFO = 'gatemesh/journal/v1'
+/** Counter nonces per epoch stay far below 2^48; a new epoch (and key) begins at every open. */
+const MAX_COUNTER = 2 ** 48
 
 interface Waiting {
-  reading: SealedReading
-  resolve: (id: number) => void
+  reading: CollectedReading
+  resolve: (handle: JournalHandle) => void
   reject: (err: unknown) => void
+}
+
+/** A committed group with readings not yet released. */
+interface Unreleased {
+  left: number
+  /** 1 at the index of each released reading: a second release of one changes nothing. */
+  released: Uint8Array
+}
+
+/** [COL-24] The journal key of an epoch: HKDF-SHA256(seed, salt = "", info = label || epoch as u64). */
+export function journalKey (secret: Uint8Array, epoch: number): Buffer {
+  const info = Buffer.alloc(KEY_INFO.length + 8)
+  info.write(KEY_INFO, 0, 'latin1')
+  info.writeBigUInt64BE(BigInt(epoch), KEY_INFO.length)
+  return Buffer.from(hkdfSync('sha256', secret, new Uint8Array(0), info, 32))
 }
 
 export class Journal {
   private readonly init: Required<JournalInit>
   private db?: DatabaseSync
   private insert?: StatementSync
-  private prune?: StatementSync
+  private remove?: StatementSync
   private queue: Waiting[] = []
+  /**
+   * The committed groups with readings in flight, by row id. Not a Map, for the reason the seal
+   * pool's batches in flight are not one (seal-pool.ts).
+   */
+  private groups: Record<number, Unreleased> = Object.create(null) as Record<number, Unreleased>
+  /** Ids of the groups whose readings were all sealed and handed off, deleted by the next transaction. */
+  private released: number[] = []
   private timer?: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate>
-  /** Rows up to this id have been handed off and may be deleted. */
-  private handedOff = 0
-  private pruned = 0
   private checkpointer?: Worker
+  /** Settles once the checkpointer thread has closed its connection and exited. */
+  private checkpointerExited: Promise<void> = Promise.resolve()
+  /** A KeyObject: node checks a raw Buffer key on every cipher, ~25 µs a reading (measured). */
+  private key?: KeyObject
+  private epoch = 0
+  private counter = 0
 
   constructor (init: JournalInit) {
+    if (!(init.secret instanceof Uint8Array) || init.secret.length !== 32) throw new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'The journal needs the 32-byte key seed.')
     this.init = { intervalMs: 0, maxRows: 512, sync: 'normal', checkpointIntervalMs: 100, ...init }
   }
 
-  /** Opens the journal; returns the rows a previous run committed but did not hand off. */
-  open (): Array<SealedReading & { id: number }> {
+  /** Opens the journal and begins a new epoch; returns what a previous run left. */
+  open (): JournalLeft {
     mkdirSync(dirname(this.init.path), { recursive: true, mode: 0o700 })
     const db = new DatabaseSync(this.init.path)
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.init.sync === 'full' ? 'FULL' : 'NORMAL'}`)
-    migrateToAutoincrement(db)
-    // AUTOINCREMENT: ids are never reused, so "every id up to N was handed off" stays true after
-    // the table empties (hand-off and pruning work by the highest id handed off).
-    db.exec('CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, sensor TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL)')
-    this.insert = db.prepare('INSERT INTO readings (sensor, ts, seq, envelope) VALUES (?, ?, ?, ?)')
-    this.prune = db.prepare('DELETE FROM readings WHERE id <= ?')
+    // AUTOINCREMENT: ids are never reused, so a released handle never names a later group.
+    db.exec(`CREATE TABLE IF NOT EXISTS groups (id INTEGER PRIMARY KEY AUTOINCREMENT, epoch INTEGER NOT NULL, ctr INTEGER NOT NULL, count INTEGER NOT NULL, sealed BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`)
+    // [COL-24] every open is a new epoch: a new key, so counter nonces start again at 0 safely
+    db.exec("INSERT INTO meta (name, value) VALUES ('epoch', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1")
+    this.epoch = Number((db.prepare("SELECT value FROM meta WHERE name = 'epoch'").get() as { value: number }).value)
+    this.key = createSecretKey(journalKey(this.init.secret, this.epoch))
+    this.counter = 0
+    this.insert = db.prepare('INSERT INTO groups (epoch, ctr, count, sealed) VALUES (?, ?, ?, ?)')
+    this.remove = db.prepare('DELETE FROM groups WHERE id = ?')
+    this.groups = Object.create(null) as Record<number, Unreleased>
     this.db = db
     if (this.init.checkpointIntervalMs > 0) this.startCheckpointer(db)
-    const rows = db.prepare('SELECT id, sensor, ts, seq, envelope FROM readings ORDER BY id').all()
-    return rows.map(row => ({
-      id: Number(row.id),
+    let left: Omit<JournalLeft, 'legacy'>
+    try {
+      left = this.readGroups(db)
+    } catch (err) {
+      // rows that do not decrypt or decode never throw: this is the database failing
+      this.close().catch(() => { /* the error that matters is err */ })
+      throw new GatemeshError('GM_ERR_JOURNAL', undefined, { cause: err })
+    }
+    return { ...left, legacy: this.readLegacy(db) }
+  }
+
+  /** The key of an epoch, derived once per open for the rows of earlier epochs. */
+  private keyOf (keys: Map<number, KeyObject>, epoch: number): KeyObject {
+    let key = keys.get(epoch)
+    if (key === undefined) { key = createSecretKey(journalKey(this.init.secret, epoch)); keys.set(epoch, key) }
+    return key
+  }
+
+  /** [COL-13] The readings of every group left, each with a handle of this open; counts the unreadable rows' readings. */
+  private readGroups (db: DatabaseSync): Omit<JournalLeft, 'legacy'> {
+    const collected: JournaledReading[] = []
+    let unreadable = 0
+    const keys = new Map<number, KeyObject>()
+    for (const row of db.prepare('SELECT id, epoch, ctr, count, sealed FROM groups ORDER BY id').all()) {
+      const group = Number(row.id)
+      const count = Number(row.count)
+      let readings: CollectedReading[] | undefined
+      try {
+        // any column may have been altered: a throw here (an epoch that is no u64, a sealed that is no blob) is unreadable too
+        readings = openGroup(this.keyOf(keys, Number(row.epoch)), Number(row.epoch), Number(row.ctr), count, row.sealed as Uint8Array)
+      } catch { /* unreadable */ }
+      if (readings === undefined) {
+        unreadable += Number.isSafeInteger(count) && count > 0 ? count : 1
+        continue
+      }
+      this.groups[group] = { left: readings.length, released: new Uint8Array(readings.length) }
+      for (let index = 0; index < readings.length; index++) collected.push({ ...readings[index] as CollectedReading, id: { group, index } })
+    }
+    return { collected, unreadable }
+  }
+
+  /** Rows of the envelope journal of earlier versions (table `readings`), if any. */
+  private readLegacy (db: DatabaseSync): SealedReading[] {
+    const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'readings'").get()
+    if (table === undefined) return []
+    return db.prepare('SELECT sensor, ts, seq, envelope FROM readings ORDER BY id').all().map(row => ({
       sensorId: String(row.sensor),
       ts: Number(row.ts),
       seq: Number(row.seq),
       envelope: new Uint8Array(row.envelope as Uint8Array)
     }))
+  }
+
+  /** Drops the earlier versions' envelope table once its rows were handed off. */
+  dropLegacy (): void {
+    this.db?.exec('DROP TABLE IF EXISTS readings')
   }
 
   /** Moves the WAL checkpoints to their thread; should it fail, SQLite's own take over again. */
@@ -94,10 +227,11 @@ export class Journal {
     worker.on('error', fallBack)
     worker.on('exit', fallBack)
     this.checkpointer = worker
+    this.checkpointerExited = new Promise(resolve => { worker.once('exit', () => { resolve() }) })
   }
 
-  /** Resolves with the row id once the reading's transaction has committed. */
-  append (reading: SealedReading): Promise<number> {
+  /** Resolves with the reading's handle once its group's transaction has committed. */
+  append (reading: CollectedReading): Promise<JournalHandle> {
     if (this.db === undefined) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
     return new Promise((resolve, reject) => {
       this.queue.push({ reading, resolve, reject })
@@ -106,9 +240,18 @@ export class Journal {
     })
   }
 
-  /** Marks every row up to `id` as handed off; they are deleted with the next transaction. */
-  handOff (id: number): void {
-    if (id > this.handedOff) this.handedOff = id
+  /**
+   * The reading was sealed and handed off: once every reading of its group is, the next
+   * transaction deletes the group's row. A handle released again, or unknown, changes nothing.
+   */
+  release (handle: JournalHandle): void {
+    const group = this.groups[handle.group]
+    if (group === undefined || group.released[handle.index] !== 0) return
+    group.released[handle.index] = 1
+    if (--group.left > 0) return
+    delete this.groups[handle.group]
+    this.released.push(handle.group)
+    this.schedule(false)
   }
 
   private schedule (now: boolean): void {
@@ -125,62 +268,67 @@ export class Journal {
     this.timer = undefined
   }
 
-  /** One transaction: the waiting rows in, the handed-off rows out. */
+  /** [COL-24] Inserts one group row, sealed under the epoch's key with the next counter nonce; returns its id. In a transaction. */
+  private writeGroup (readings: readonly CollectedReading[]): number {
+    if (this.counter >= MAX_COUNTER) throw new GatemeshError('GM_ERR_JOURNAL', 'The journal epoch is exhausted; restart the collector.')
+    const ctr = this.counter++
+    const sealed = sealGroup(this.key as KeyObject, this.epoch, ctr, readings)
+    return Number((this.insert as StatementSync).run(this.epoch, ctr, readings.length, sealed).lastInsertRowid)
+  }
+
+  /** One transaction: the waiting readings in, as one group row; the released groups out. */
   private commit (): void {
     const db = this.db
     const batch = this.queue.splice(0, this.init.maxRows)
     if (this.queue.length > 0) this.schedule(true)
-    if (db === undefined || this.insert === undefined || this.prune === undefined) {
+    if (db === undefined || this.insert === undefined || this.remove === undefined) {
       for (const w of batch) w.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
       return
     }
-    const ids: number[] = []
+    const released = this.released
+    this.released = []
+    if (batch.length === 0 && released.length === 0) return
+    let group = 0
     try {
       db.exec('BEGIN')
-      if (this.handedOff > this.pruned) { this.prune.run(this.handedOff); this.pruned = this.handedOff }
-      for (const { reading } of batch) {
-        ids.push(Number(this.insert.run(reading.sensorId, reading.ts, reading.seq, reading.envelope).lastInsertRowid))
-      }
+      for (const id of released) this.remove.run(id)
+      if (batch.length > 0) group = this.writeGroup(batch.map(w => w.reading))
       db.exec('COMMIT')
     } catch (err) {
       try { if (db.isTransaction) db.exec('ROLLBACK') } catch { /* already rolled back */ }
+      // the released groups are deleted by a later transaction (or handed off again after a restart)
+      this.released.push(...released)
       const error = new GatemeshError('GM_ERR_JOURNAL', undefined, { cause: err })
       for (const w of batch) w.reject(error)
       return
     }
-    for (let i = 0; i < batch.length; i++) batch[i]?.resolve(ids[i] as number)
+    if (batch.length === 0) return
+    this.groups[group] = { left: batch.length, released: new Uint8Array(batch.length) }
+    for (let index = 0; index < batch.length; index++) batch[index]?.resolve({ group, index })
   }
 
-  /** Commits what waits, deletes what was handed off, and closes. */
-  close (): void {
+  /**
+   * Commits what waits, deletes what was released, and closes, at once: nothing can be appended
+   * after the call. Resolves once the checkpointer thread has closed its own connection too;
+   * until then it can still create or delete the WAL's files, so wait before removing them.
+   */
+  async close (): Promise<void> {
     this.clearTimer()
     while (this.queue.length > 0) this.commit()
+    if (this.released.length > 0) this.commit()
     const checkpointer = this.checkpointer
     this.checkpointer = undefined
     checkpointer?.postMessage('stop')
     const db = this.db
-    if (db === undefined) return
-    try {
-      if (this.handedOff > this.pruned) this.prune?.run(this.handedOff)
-      db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-    } finally {
-      db.close()
+    if (db !== undefined) {
       this.db = undefined
+      this.key = undefined
+      try {
+        db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+      } finally {
+        db.close()
+      }
     }
+    await this.checkpointerExited
   }
-}
-
-/**
- * Journals made before ids were AUTOINCREMENT reused ids once emptied; carry their rows (those
- * not yet handed off) over to the new table, in order, in one transaction.
- */
-function migrateToAutoincrement (db: DatabaseSync): void {
-  const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'readings'").get() as { sql?: string } | undefined
-  if (table?.sql === undefined || table.sql.includes('AUTOINCREMENT')) return
-  db.exec(`BEGIN IMMEDIATE;
-    ALTER TABLE readings RENAME TO readings_v0;
-    CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, sensor TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL);
-    INSERT INTO readings (sensor, ts, seq, envelope) SELECT sensor, ts, seq, envelope FROM readings_v0 ORDER BY id;
-    DROP TABLE readings_v0;
-    COMMIT`)
 }

@@ -2,7 +2,7 @@
  * The collector's collaborators and its outputs. The composition root supplies a SensorDirectory
  * (backed by the DHT), a LatestSink (the latest publisher) and any hand-offs (persistence, stream).
  */
-import type { CryptoSuite, SensorInfo, SigningKey } from '../../core/index.ts'
+import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 
 /** A reading as it leaves the collector: ciphertext only. */
@@ -27,13 +27,16 @@ export interface LatestSink {
   offer: (reading: SealedReading) => void
 }
 
-/** A named point where persistence and stream take every reading, after it is journaled. */
+/** A named point where persistence and stream take every reading, once it is sealed. */
 export type ReadingHandoff = (reading: SealedReading) => void
 
 export interface CollectorComponents {
   suite: CryptoSuite
-  /** The gateway's signing key (its libp2p Ed25519 key): signs every envelope. */
-  signer: SigningKey
+  /**
+   * The 32-byte seed of the gateway's Ed25519 key (its libp2p key): signs every envelope, in the
+   * sealing threads ([COL-23]), and the journal's keys are derived from it ([COL-24]).
+   */
+  signingSeed: Uint8Array
   sensors: SensorDirectory
   latest: LatestSink
   handoffs?: ReadingHandoff[]
@@ -63,6 +66,10 @@ export interface CollectorInit {
   commitMaxRows?: number
   /** 'full' makes every commit survive power loss; 'normal' survives a crash of the process. */
   journalSync?: 'normal' | 'full'
+  /** Threads that seal readings ([COL-23]); 0 seals on the event loop. Default: DEFAULT_SEAL_WORKERS. */
+  sealWorkers?: number
+  /** Readings journaled and not yet sealed beyond which acknowledgements wait ([COL-9]). */
+  maxUnsealed?: number
   /** Readings in the pipeline (sealing or awaiting commit) before new ones are refused. */
   maxPending?: number
   now?: () => number

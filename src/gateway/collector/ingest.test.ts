@@ -1,0 +1,65 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createSensorCredential, createSensorRecord, generateIdentity, utf8, verifySensorRecord } from '../../core/index.ts'
+import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
+import { createLogger } from '../../platform/logger.ts'
+import { Ingest } from './ingest.ts'
+import { Journal } from './journal.ts'
+import { RateLimiter } from './rate-limit.ts'
+import { Sequencer } from './sequencer.ts'
+import type { ReadingSealer } from './seal-pool.ts'
+import type { SealedReading } from './types.ts'
+
+const suite = createNodeCryptoSuite()
+
+describe('ingest flow control', () => {
+  it('holds acknowledgements while more readings than maxUnsealed await sealing, and releases them as sealing catches up', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-ingest-'))
+    const journal = new Journal({ path: join(dir, 'j.db'), secret: suite.randomBytes(32) })
+    try {
+      journal.open()
+      // a sealer that seals only when the test says so
+      const waiting: Array<() => void> = []
+      const sealer: ReadingSealer = {
+        seal: async () => await new Promise<Uint8Array>(resolve => { waiting.push(() => { resolve(new Uint8Array([1])) }) }),
+        retainOnly: () => {}
+      }
+      const handed: SealedReading[] = []
+      const owner = await generateIdentity(suite)
+      const { verifier } = await createSensorCredential(suite)
+      const info = await verifySensorRecord(suite, await createSensorRecord(suite, owner, { sensorId: 's', verifier, seq: 1 }))
+      const ingest = new Ingest({
+        suite, sealer, journal,
+        sensors: { get: async () => info },
+        latest: { offer: () => {} },
+        handoffs: [r => { handed.push(r) }],
+        limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
+        sequencer: new Sequencer(),
+        logger: createLogger('test', { level: 'silent' })
+      }, { maxPending: 100, maxUnsealed: 2, now: Date.now })
+      const acked: number[] = []
+      const accept = (n: number): void => { void ingest.accept(info, [utf8(String(n))]).then(() => { acked.push(n) }) }
+      accept(1)
+      accept(2)
+      await new Promise(resolve => setTimeout(resolve, 50))
+      assert.deepEqual(acked.sort(), [1, 2], 'within the limit: acknowledged once journaled, before sealing')
+      accept(3)
+      await new Promise(resolve => setTimeout(resolve, 50))
+      assert.deepEqual(acked, [1, 2], 'three await sealing: the third acknowledgement waits')
+      assert.equal(waiting.length, 3)
+      waiting.shift()?.()
+      await new Promise(resolve => setTimeout(resolve, 50))
+      assert.deepEqual(acked, [1, 2, 3], 'sealing caught up: released')
+      assert.equal(handed.length, 1)
+      for (const seal of waiting.splice(0)) seal()
+      await ingest.drain()
+      assert.equal(handed.length, 3)
+    } finally {
+      await journal.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

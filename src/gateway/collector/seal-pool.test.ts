@@ -1,0 +1,77 @@
+import { after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { EnvelopeOpener, fromUtf8, generateIdentity, isGatemeshError, utf8, verifyEnvelope } from '../../core/index.ts'
+import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
+import { createLogger } from '../../platform/logger.ts'
+import { SealPool } from './seal-pool.ts'
+
+const suite = createNodeCryptoSuite()
+const logger = createLogger('test', { level: 'silent' })
+const seed = suite.randomBytes(32)
+const signer = await suite.importSigningKey(seed)
+const people = [await generateIdentity(suite), await generateIdentity(suite)]
+const recipients = people.map(p => ({ id: p.pseudonym, publicKey: p.encPub }))
+const openers = people.map(p => new EnvelopeOpener({ suite, reader: { pseudonym: p.pseudonym, agreementKey: p.agreementKey } }))
+
+describe('seal pool', () => {
+  const pools: SealPool[] = []
+  after(async () => { await Promise.all(pools.map(async p => await p.close())) })
+
+  it('seals in its threads, signed with the gateway key, readable by every recipient', async () => {
+    const pool = new SealPool({ seed: seed.slice(), workers: 2, logger })
+    pools.push(pool)
+    await pool.start()
+    // a view into a larger buffer, as Node's pooled Buffers are: only its bytes may be sealed
+    const backing = utf8('xxxx{"n":0}yyyy')
+    const envelopes = await Promise.all(Array.from({ length: 200 }, async (_, i) =>
+      await pool.seal({ sensor: 's', ts: 1_800_000_000_000, seq: i }, i === 0 ? backing.subarray(4, 11) : utf8(`{"n":${i}}`), recipients)))
+    const batches = new Set<string>()
+    for (const [i, envelope] of envelopes.entries()) {
+      const verified = await verifyEnvelope(suite, envelope)
+      assert.deepEqual(verified.gw, signer.publicKey)
+      if (verified.batch !== undefined) batches.add(`${verified.batch.size}:${Buffer.from(verified.sig).toString('hex')}`)
+      for (const opener of openers) assert.equal(fromUtf8((await opener.open(envelope)).plaintext), `{"n":${i}}`)
+    }
+    // [ENV-9] posted in one turn, the readings go in full messages of 32, each signed once
+    assert.ok([...batches].some(b => b.startsWith('32:')), `batches signed: ${[...batches].map(b => b.split(':')[0]).join(', ')}`)
+  })
+
+  it('returns a sealing error with its code', async () => {
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, logger })
+    pools.push(pool)
+    await pool.start()
+    await assert.rejects(pool.seal({ sensor: 's', ts: 1, seq: 1 }, utf8('1'), []), err => isGatemeshError(err, 'GM_ERR_NO_RECIPIENTS'))
+    await assert.rejects(pool.seal({ sensor: 'bad id', ts: 1, seq: 1 }, utf8('1'), recipients), err => isGatemeshError(err, 'GM_ERR_MALFORMED'))
+  })
+
+  it('fails what a dying thread held, and goes on with a new thread', async () => {
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, logger })
+    pools.push(pool)
+    await pool.start()
+    const threads = (pool as unknown as { threads: Array<{ worker: { terminate: () => Promise<number> } }> }).threads
+    // 20 full batches are posted at once (a full batch is posted without waiting for the next
+    // turn), and the thread is told to stop in the same turn: it cannot seal 640 readings
+    // (~35 ms of work) before it stops, so some are held when it dies
+    const inFlight = Array.from({ length: 640 }, async (_, i) => await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), recipients))
+    await threads[0]?.worker.terminate()
+    const outcomes = await Promise.allSettled(inFlight)
+    const failed = outcomes.filter(o => o.status === 'rejected')
+    assert.ok(failed.length > 0, 'the dying thread held readings')
+    for (const o of failed) assert.ok(isGatemeshError(o.reason, 'GM_ERR_COLLECTOR_INTERNAL'), String(o.reason))
+    for (const [i, o] of outcomes.entries()) {
+      if (o.status === 'fulfilled') assert.equal(fromUtf8((await openers[0]!.open(o.value)).plaintext), String(i))
+    }
+    // while the new thread starts, readings wait for it
+    assert.equal(threads.length, 0)
+    const envelope = await pool.seal({ sensor: 's', ts: 1, seq: 2 }, utf8('2'), recipients)
+    assert.equal(fromUtf8((await openers[0]!.open(envelope)).plaintext), '2')
+    assert.equal(threads.length, 1)
+  })
+
+  it('refuses to seal once closed', async () => {
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, logger })
+    await pool.start()
+    await pool.close()
+    await assert.rejects(pool.seal({ sensor: 's', ts: 1, seq: 1 }, utf8('1'), recipients), err => isGatemeshError(err, 'GM_ERR_COLLECTOR_STOPPED'))
+  })
+})

@@ -1,0 +1,274 @@
+/**
+ * [COL-23] Sealing off the event loop: worker threads that each hold their own EnvelopeSealer
+ * (node:crypto suite, HPKE contexts, the gateway's signing key) and seal the readings the main
+ * thread sends them. Sealing and signing are most of a reading's CPU; on the event loop they
+ * would queue every PUBACK and HTTP answer behind them, so under load one turn's sealing would
+ * decide the latency tail. Here the event loop only parses, authenticates, journals and
+ * acknowledges; sealing follows the acknowledgement ([COL-7]). The readings of one message are
+ * signed together, once ([ENV-9]).
+ *
+ * The readings that arrive within `batchWindowMs` go to a worker as one message (a full one of
+ * `maxBatch` at once), with the access lists they use; the worker answers with the envelopes
+ * packed into one transferred buffer. Each worker sets up its own HPKE context per recipient, so contexts are
+ * never shared between threads and counter nonces stay unique per context ([ENV-3]). A worker that
+ * dies fails the readings it held (GM_ERR_COLLECTOR_INTERNAL: they stay journaled and are sealed at
+ * the next start, [COL-13]) and is replaced; readings that arrive meanwhile wait for the new one.
+ */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { EnvelopeSealer, GatemeshError, allocBytes, isGatemeshError } from '../../core/index.ts'
+import type { ReadingHeader, Recipient, SealOutcome } from '../../core/index.ts'
+import type { Logger } from '../../platform/logger.ts'
+
+/** What the ingest needs of a sealer: EnvelopeSealer in-thread, or this pool. */
+export interface ReadingSealer {
+  seal: (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]) => Promise<Uint8Array>
+  retainOnly: (keep: readonly Recipient[]) => void
+}
+
+/** [COL-23] The default wait for a message to fill. */
+export const DEFAULT_BATCH_WINDOW_MS = 5
+
+export interface SealPoolInit {
+  /** The gateway's 32-byte Ed25519 seed; it is copied to each worker and to nowhere else. */
+  seed: Uint8Array
+  workers: number
+  /** Readings per message to a worker. */
+  maxBatch?: number
+  /**
+   * How long the first reading of a message waits for others (ms; 0: until the end of the
+   * event-loop turn). Sealing follows the acknowledgement, so this delays only the hand-off,
+   * and fuller messages mean fewer signatures ([ENV-9]) and fewer thread wake-ups.
+   */
+  batchWindowMs?: number
+  logger: Logger
+}
+
+/**
+ * A copy holding only the view's bytes: a view posted to a worker takes its whole ArrayBuffer
+ * along (Node's pooled Buffers share 8 KiB ones).
+ */
+function compact (view: Uint8Array): Uint8Array {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : view.slice()
+}
+
+interface Item {
+  header: ReadingHeader
+  plaintext: Uint8Array
+  recipients: readonly Recipient[]
+  resolve: (envelope: Uint8Array) => void
+  reject: (err: unknown) => void
+}
+
+/** main -> worker */
+type Request =
+  | { type: 'seal', id: number, lists: Array<readonly Recipient[]>, items: Array<{ header: ReadingHeader, plaintext: Uint8Array, list: number }> }
+  | { type: 'retain', keep: readonly Recipient[] }
+/** worker -> main */
+type Reply =
+  | { type: 'ready' }
+  | { type: 'sealed', id: number, packed: Uint8Array, lengths: number[], errors: Array<{ code: string, message: string } | null> }
+
+interface Thread {
+  worker: Worker
+  /**
+   * Batches sent and not answered, oldest first: a thread answers in that order as a rule, and
+   * `settle` looks past the first only when it does not. Not a Map: a V8 Map
+   * with this churn rehashes often, and each table it leaves behind links to the next one (for
+   * iterators). Once one such table was promoted to the old generation, every later table was
+   * kept alive by the one before it until the next full GC, and with each the closures and
+   * promises of the readings its batches held: at 5 000 readings/s the event loop's isolate
+   * promoted ~450 KB per scavenge, nearly every reading's garbage, and ran a mark-compact of
+   * 7-20 ms every few seconds, the PUBACK tail. With an array, runs promote 10-65 KB per
+   * scavenge (--trace-gc-nvp), though some still promote ~400 KB: there is another such source.
+   */
+  inFlight: Array<{ id: number, items: Item[] }>
+  items: number
+}
+
+export class SealPool implements ReadingSealer {
+  private readonly init: Required<SealPoolInit>
+  private readonly threads: Thread[] = []
+  private queue: Item[] = []
+  private flushScheduled = false
+  private nextId = 1
+  /** Threads being started to replace dead ones. */
+  private replacing = 0
+  private closed = false
+  /** Told when the last answer is in, once closed. */
+  private drained?: () => void
+
+  constructor (init: SealPoolInit) {
+    this.init = { maxBatch: 32, batchWindowMs: DEFAULT_BATCH_WINDOW_MS, ...init }
+  }
+
+  /** Starts the workers; resolves once each has imported its signing key. */
+  async start (): Promise<void> {
+    await Promise.all(Array.from({ length: Math.max(1, this.init.workers) }, async () => { this.threads.push(await this.spawn()) }))
+  }
+
+  private async spawn (): Promise<Thread> {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { sealPool: true, seed: this.init.seed } })
+    const thread: Thread = { worker, inFlight: [], items: 0 }
+    await new Promise<void>((resolve, reject) => {
+      worker.once('error', reject)
+      worker.once('message', (reply: Reply) => {
+        worker.off('error', reject)
+        if (reply.type === 'ready') resolve()
+        else reject(new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'The sealing thread did not start.'))
+      })
+    })
+    worker.on('message', (reply: Reply) => { if (reply.type === 'sealed') this.settle(thread, reply) })
+    worker.on('error', (err: Error) => { this.init.logger.error({ code: 'GM_ERR_COLLECTOR_INTERNAL', reason: err.message }, 'sealing thread failed') })
+    worker.on('exit', () => { this.lost(thread) })
+    worker.unref()
+    return thread
+  }
+
+  seal (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
+    if (this.threads.length === 0 && this.replacing === 0) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'No sealing thread is running.'))
+    return new Promise((resolve, reject) => {
+      this.queue.push({ header, plaintext, recipients, resolve, reject })
+      if (this.queue.length >= this.init.maxBatch) this.flush()
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true
+        const flush = (): void => { this.flushScheduled = false; this.flush() }
+        if (this.init.batchWindowMs > 0) setTimeout(flush, this.init.batchWindowMs)
+        else setImmediate(flush)
+      }
+    })
+  }
+
+  /** [ENV-5] Every worker drops the contexts of recipients no longer on any list. */
+  retainOnly (keep: readonly Recipient[]): void {
+    const message: Request = { type: 'retain', keep: keep.map(r => ({ id: r.id, publicKey: compact(r.publicKey) })) }
+    for (const thread of this.threads) thread.worker.postMessage(message)
+  }
+
+  /** Sends what waits to the least busy worker, `maxBatch` readings per message; with no worker up, it waits for one. */
+  private flush (): void {
+    while (this.queue.length > 0 && this.threads.length > 0) {
+      const items = this.queue.splice(0, this.init.maxBatch)
+      const thread = this.threads.reduce((a, b) => b.items < a.items ? b : a)
+      const lists: Array<readonly Recipient[]> = []
+      const index = new Map<readonly Recipient[], number>()
+      const request: Request = {
+        type: 'seal',
+        id: this.nextId++,
+        lists,
+        items: items.map(item => {
+          let list = index.get(item.recipients)
+          if (list === undefined) {
+            list = lists.length
+            index.set(item.recipients, list)
+            lists.push(item.recipients.map(r => ({ id: r.id, publicKey: compact(r.publicKey) })))
+          }
+          return { header: item.header, plaintext: compact(item.plaintext), list }
+        })
+      }
+      thread.inFlight.push({ id: request.id, items })
+      thread.items += items.length
+      thread.worker.postMessage(request)
+    }
+  }
+
+  private settle (thread: Thread, reply: Extract<Reply, { type: 'sealed' }>): void {
+    const at = thread.inFlight[0]?.id === reply.id ? 0 : thread.inFlight.findIndex(b => b.id === reply.id)
+    if (at < 0) return
+    const items = (thread.inFlight.splice(at, 1)[0] as { items: Item[] }).items
+    thread.items -= items.length
+    let offset = 0
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Item
+      const length = reply.lengths[i] as number
+      const error = reply.errors[i]
+      if (error !== null && error !== undefined) item.reject(new GatemeshError(error.code as `GM_ERR_${string}`, error.message))
+      else {
+        // a copy of its own (from the core's slab), so a kept envelope keeps not the whole batch
+        const envelope = allocBytes(length)
+        envelope.set(reply.packed.subarray(offset, offset + length))
+        item.resolve(envelope)
+      }
+      offset += length
+    }
+    this.checkDrained()
+  }
+
+  private checkDrained (): void {
+    if (this.drained !== undefined && this.threads.every(t => t.inFlight.length === 0)) this.drained()
+  }
+
+  /** A worker exited: its readings fail, and a new worker takes its place. */
+  private lost (thread: Thread): void {
+    const at = this.threads.indexOf(thread)
+    if (at < 0) return
+    this.threads.splice(at, 1)
+    const error = new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'The sealing thread stopped.')
+    for (const { items } of thread.inFlight.splice(0)) for (const item of items) item.reject(error)
+    this.checkDrained()
+    if (this.closed) return
+    this.replacing++
+    this.spawn().then(replacement => {
+      this.replacing--
+      if (this.closed) { void replacement.worker.terminate(); return }
+      this.threads.push(replacement)
+      this.flush()
+    }, (err: unknown) => {
+      this.replacing--
+      this.init.logger.error({ code: 'GM_ERR_COLLECTOR_INTERNAL', reason: (err as Error).message }, 'sealing thread could not be replaced')
+      if (this.threads.length === 0 && this.replacing === 0) for (const item of this.queue.splice(0)) item.reject(error)
+    })
+  }
+
+  /** Seals what waits, then stops the workers once their answers are in. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.flush()
+    this.closed = true
+    // readings still waiting for a thread (none up) fail; they stay journaled ([COL-13])
+    for (const item of this.queue.splice(0)) item.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
+    await new Promise<void>(resolve => { this.drained = resolve; this.checkDrained() })
+    const threads = this.threads.splice(0)
+    await Promise.all(threads.map(async t => await t.worker.terminate()))
+  }
+}
+
+/** The worker's side: one sealer, its contexts kept across batches. */
+async function serve (seed: Uint8Array): Promise<void> {
+  const { createNodeCryptoSuite } = await import('../../platform/node-crypto.ts')
+  const suite = createNodeCryptoSuite()
+  const sealer = new EnvelopeSealer({ suite, signer: await suite.importSigningKey(seed) })
+  seed.fill(0)
+  const port = parentPort
+  if (port === null) return
+  port.on('message', (request: Request) => {
+    if (request.type === 'retain') { sealer.retainOnly(request.keep); return }
+    void (async () => {
+      const envelopes: Uint8Array[] = []
+      const errors: Array<{ code: string, message: string } | null> = []
+      const failure = (err: unknown): { code: string, message: string } => isGatemeshError(err) ? { code: err.code, message: err.message } : { code: 'GM_ERR_COLLECTOR_INTERNAL', message: 'Sealing failed.' }
+      // [ENV-9] the batch's readings are signed once, over the Merkle tree head of their bodies
+      let outcomes: SealOutcome[]
+      try {
+        outcomes = await sealer.sealBatch(request.items.map(item => ({ header: item.header, plaintext: item.plaintext, recipients: request.lists[item.list] as Recipient[] })))
+      } catch (err) {
+        outcomes = request.items.map(() => ({ error: err }))
+      }
+      for (const outcome of outcomes) {
+        envelopes.push('envelope' in outcome ? outcome.envelope : new Uint8Array(0))
+        errors.push('envelope' in outcome ? null : failure(outcome.error))
+      }
+      const lengths = envelopes.map(e => e.length)
+      const packed = new Uint8Array(lengths.reduce((a, b) => a + b, 0))
+      let offset = 0
+      for (const e of envelopes) { packed.set(e, offset); offset += e.length }
+      const reply: Reply = { type: 'sealed', id: request.id, packed, lengths, errors }
+      port.postMessage(reply, [packed.buffer])
+    })()
+  })
+  port.postMessage({ type: 'ready' } satisfies Reply)
+}
+
+if (!isMainThread && (workerData as { sealPool?: boolean } | null)?.sealPool === true) {
+  await serve((workerData as { seed: Uint8Array }).seed)
+}

@@ -1,0 +1,36 @@
+// Child process of the crash test (lifecycle.test.ts): a collector with one sensor, `crash`, whose
+// credential comes in GM_TEST_CREDENTIAL; it prints its HTTP port ("port <n>"), then "handed <seq>"
+// for every reading it hands off. `load` runs until killed; `recover` stops once the hand-offs of
+// the recovery have ceased.
+import { join } from 'node:path'
+import { createSensorRecord, identityFromSecrets, sensorVerifier, verifySensorRecord } from '../../src/core/index.ts'
+import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
+import { createLogger } from '../../src/platform/logger.ts'
+import { createCollector } from '../../src/gateway/collector/index.ts'
+
+const [dir, phase] = process.argv.slice(2) as [string, 'load' | 'recover']
+const suite = createNodeCryptoSuite()
+// fixed secrets: both phases are the same gateway and the same sensor
+const seed = new Uint8Array(32).fill(7)
+const owner = await identityFromSecrets(suite, new Uint8Array(32).fill(1), new Uint8Array(32).fill(2))
+const verifier = await sensorVerifier(suite, process.env.GM_TEST_CREDENTIAL as string)
+const info = await verifySensorRecord(suite, await createSensorRecord(suite, owner, { sensorId: 'crash', verifier, seq: 1 }))
+// stdout is a pipe, written synchronously on Linux: a line is out before the row is released
+let handed = 0
+const collector = createCollector({
+  suite,
+  signingSeed: seed,
+  sensors: { get: async id => id === 'crash' ? info : undefined },
+  latest: { offer: () => {} },
+  handoffs: [r => { handed++; process.stdout.write(`handed ${r.seq}\n`) }],
+  logger: createLogger('crash-child', { level: 'silent' })
+}, { dataDir: join(dir, 'data'), http: { port: 0 }, rateLimit: { perSecond: 1e9, burst: 1e9 }, maxPending: 1e6 })
+await collector.start()
+process.stdout.write(`port ${collector.httpPort}\n`)
+if (phase === 'recover') {
+  // recovery runs in the background from start; wait until the hand-offs stop
+  let seen = -1
+  while (seen !== handed) { seen = handed; await new Promise(resolve => setTimeout(resolve, 500)) }
+  await collector.stop()
+  process.exit(0)
+}
