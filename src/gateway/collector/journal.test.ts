@@ -6,6 +6,7 @@ import { statSync } from 'node:fs'
 import { DatabaseSync } from 'node:sqlite'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import { isGatemeshError } from '../../core/index.ts'
 import { Journal, journalKey, type CollectedReading, type JournalHandle } from './journal.ts'
 import { decodeGroup, encodeGroup } from './journal-group.ts'
@@ -279,4 +280,22 @@ describe('journal', () => {
     })
   })
 
+  it('lets a process whose last work is close() finish that close (the checkpointer thread is unref\'d)', async () => {
+    await inDir(async dir => {
+      // nothing but the journal keeps this child's event loop alive while close() waits for the
+      // thread; if the wait does not hold the loop, Node exits with 13 (unsettled top-level await)
+      const script = `
+        import { Journal } from ${JSON.stringify(new URL('./journal.ts', import.meta.url).href)}
+        const journal = new Journal({ path: ${JSON.stringify(join(dir, 'j.db'))}, secret: new Uint8Array(32).fill(3) })
+        journal.open()
+        journal.release(await journal.append({ sensorId: 's', ts: 1, seq: 1, plaintext: new Uint8Array(3) }))
+        await journal.close()
+        process.stdout.write('closed')
+      `
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })
+      assert.equal(child.status, 0, child.stderr)
+      assert.equal(child.stdout, 'closed')
+      assert.deepEqual(groupRows(join(dir, 'j.db')), [])
+    })
+  })
 })

@@ -318,6 +318,9 @@ export class Journal {
     if (this.released.length > 0) this.commit()
     const checkpointer = this.checkpointer
     this.checkpointer = undefined
+    // the thread is unref'd so that it never keeps the process alive, but the wait below must:
+    // a process whose last work is this close would otherwise exit with the wait unsettled
+    checkpointer?.ref()
     checkpointer?.postMessage('stop')
     const db = this.db
     if (db !== undefined) {
