@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { statSync } from 'node:fs'
 import { DatabaseSync } from 'node:sqlite'
 import { tmpdir } from 'node:os'
@@ -292,7 +292,9 @@ describe('journal', () => {
         await journal.close()
         process.stdout.write('closed')
       `
-      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })
+      // a file, not --eval: the checkpointer thread would inherit --input-type and fail to start
+      await writeFile(join(dir, 'child.mjs'), script)
+      const child = spawnSync(process.execPath, [join(dir, 'child.mjs')], { encoding: 'utf8', timeout: 20_000 })
       assert.equal(child.status, 0, child.stderr)
       assert.equal(child.stdout, 'closed')
       assert.deepEqual(groupRows(join(dir, 'j.db')), [])

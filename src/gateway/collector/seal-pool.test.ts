@@ -1,5 +1,9 @@
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { EnvelopeOpener, fromUtf8, generateIdentity, isGatemeshError, utf8, verifyEnvelope } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createLogger } from '../../platform/logger.ts'
@@ -73,5 +77,30 @@ describe('seal pool', () => {
     await pool.start()
     await pool.close()
     await assert.rejects(pool.seal({ sensor: 's', ts: 1, seq: 1 }, utf8('1'), recipients), err => isGatemeshError(err, 'GM_ERR_COLLECTOR_STOPPED'))
+  })
+
+  it('lets a process whose last work is close() get its answers (the threads are unref\'d)', () => {
+    // nothing but the pool keeps this child's event loop alive while close() waits for the
+    // reading in flight; if the wait does not hold the loop, Node exits with 13
+    const script = `
+      import { SealPool } from ${JSON.stringify(new URL('./seal-pool.ts', import.meta.url).href)}
+      import { createLogger } from ${JSON.stringify(new URL('../../platform/logger.ts', import.meta.url).href)}
+      const pool = new SealPool({ seed: new Uint8Array(32).fill(1), workers: 1, logger: createLogger('child', { level: 'silent' }) })
+      await pool.start()
+      const recipient = { id: ${JSON.stringify(recipients[0]?.id)}, publicKey: new Uint8Array(${JSON.stringify([...(recipients[0]?.publicKey ?? [])])}) }
+      pool.seal({ sensor: 's', ts: 1, seq: 1 }, new Uint8Array(3), [recipient]).then(e => { process.stdout.write('sealed ' + e.length + ';') }, e => { process.stdout.write('failed ' + e.code + ';') })
+      await pool.close()
+      process.stdout.write('closed')
+    `
+    // a file, not --eval: the sealing thread would inherit --input-type and fail to start
+    const dir = mkdtempSync(join(tmpdir(), 'gm-seal-pool-'))
+    try {
+      writeFileSync(join(dir, 'child.mjs'), script)
+      const child = spawnSync(process.execPath, [join(dir, 'child.mjs')], { encoding: 'utf8', timeout: 20_000 })
+      assert.equal(child.status, 0, child.stderr)
+      assert.match(child.stdout, /^sealed \d+;closed$/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

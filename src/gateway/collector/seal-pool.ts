@@ -227,6 +227,9 @@ export class SealPool implements ReadingSealer {
     this.closed = true
     // readings still waiting for a thread (none up) fail; they stay journaled ([COL-13])
     for (const item of this.queue.splice(0)) item.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
+    // the threads are unref'd so that they never keep the process alive, but the wait for their
+    // answers must: a process whose last work is this close would otherwise exit before them
+    for (const thread of this.threads) thread.worker.ref()
     await new Promise<void>(resolve => { this.drained = resolve; this.checkDrained() })
     const threads = this.threads.splice(0)
     await Promise.all(threads.map(async t => await t.worker.terminate()))
