@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
 import { EnvelopeSealer } from '../../core/index.ts'
 import { createLogger } from '../../platform/logger.ts'
 import type { FastifyInstance } from 'fastify'
@@ -82,6 +83,18 @@ export function createCollector (components: CollectorComponents, init: Collecto
     async start () {
       if (started) return
       started = true
+      // V8's allocation-site pretenuring, off for the whole process once a collector starts. V8
+      // moves an allocation site's objects straight to the old generation once most of them survive
+      // a scavenge. At the start of a load it did so, in about half the runs, for some site on the
+      // readings' path (not identified; not the seal pool's queue entries, which were tried as
+      // class instances). Each such object, dead but in the old generation until the next full GC,
+      // kept the young closures, contexts and promises it pointed to alive through every scavenge.
+      // At 5 000 PUBACKs/s the event loop's isolate then promoted 250-400 KB per scavenge (5 KB
+      // otherwise) and ran mark-compacts of 12-20 ms, which land in the PUBACK tail. With the flag
+      // off, 15 runs of 15 promoted 4-5 KB per scavenge and ran no mark-compact (--trace-gc-nvp
+      // with bench/ingest.ts --puback-at 5000); V8 reads the flag at each scavenge, so setting it
+      // at run time works.
+      setFlagsFromString('--no-allocation-site-pretenuring')
       const workers = init.sealWorkers ?? DEFAULT_SEAL_WORKERS
       if (workers > 0) pool = new SealPool({ seed: components.signingSeed, workers, logger })
       const sealer: ReadingSealer = pool ?? new EnvelopeSealer({ suite: components.suite, signer: await components.suite.importSigningKey(components.signingSeed) })
