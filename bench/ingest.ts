@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { connect, createServer, type Socket } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import { createSensorCredential, createSensorRecord, generateIdentity, utf8, verifySensorRecord, type SensorInfo } from '../src/core/index.ts'
@@ -36,7 +36,7 @@ const READING = JSON.stringify({ temperature: 21.5, humidity: 40.2, battery: 3.3
 
 interface Target { path?: string, topic?: string, user?: string, password?: string }
 interface LoadPlan { proto: 'http' | 'mqtt', port: number, targets: Target[], connections: number, window: number, qos: 0 | 1, seconds: number, warmup: number, rate?: number }
-interface LoadResult { done: number, errors: number, seconds: number, perSecond: number, p50?: number, p99?: number, loopDelayP99?: number, loopDelayMax?: number, loadCpuPercent?: number, sendLateP99?: number, sealLagMs?: number, mainThreadCpuPercent?: number }
+interface LoadResult { done: number, errors: number, seconds: number, perSecond: number, p50?: number, p99?: number, loopDelayP99?: number, loopDelayMax?: number, loadCpuPercent?: number, sendLateP99?: number, sealLagMs?: number, mainThreadCpuPercent?: number, gcMajor?: number, gcMaxMs?: number }
 
 function mqttString (s: string): Buffer {
   const b = Buffer.from(s, 'utf8')
@@ -249,8 +249,22 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
     // the gateway's event-loop delay: stalls (disk, CPU starvation) show here
     const delay = monitorEventLoopDelay({ resolution: 1 })
     delay.enable()
+    // the event loop's GC pauses: full collections (mark-compacts) are the long ones
+    let gcMajor = 0
+    let gcMaxMs = 0
+    const gc = new PerformanceObserver(list => {
+      for (const e of list.getEntries()) {
+        if (((e as unknown as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcMajor++
+        gcMaxMs = Math.max(gcMaxMs, e.duration)
+      }
+    })
+    gc.observe({ entryTypes: ['gc'] })
     const result = await load(plan)
     delay.disable()
+    await new Promise(resolve => setImmediate(resolve))
+    gc.disconnect()
+    result.gcMajor = gcMajor
+    result.gcMaxMs = gcMaxMs
     const used = process.cpuUsage(before)
     const thread = process.threadCpuUsage(threadBefore)
     // sealing follows the acknowledgement ([COL-7]): how long after the load stopped the last
@@ -343,10 +357,10 @@ function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, loadBef
       const mine = us(r.gatewayCpuPercent, r.gatemesh.perSecond)
       return `| ${r.scenario} | ${f(r.gatemesh.perSecond)} | ${f(r.gatewayCpuPercent)} | ${f(r.gatemesh.mainThreadCpuPercent)} | ${f(mine)} | ${f(r.gatemesh.sealLagMs)} | ${r.baselineName} | ${f(r.baseline.perSecond)} | ${f(us(r.baselineCpuPercent, r.baseline.perSecond), 1)} | ${f(r.gatemesh.perSecond / r.baseline.perSecond, 2)} |`
     }),
-    '', 'Latency is open loop, from the scheduled send. Event-loop delay = how late the gateway process\'s event loop ran (p99 / max, ms); sender late p99 = how late the load generator itself sent (ms): both show the machine\'s own stalls, which count against gatemesh and baseline alike.', '',
-    '| latency scenario | gatemesh p50 ms | gatemesh p99 ms | event-loop delay p99 / max ms | sender late p99 ms | baseline | baseline p50 ms | baseline p99 ms | baseline event-loop delay p99 / max ms | baseline sender late p99 ms |',
-    '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|',
-    ...latency.map(r => `| ${r.scenario} | ${f(r.gatemesh.p50, 2)} | ${f(r.gatemesh.p99, 2)} | ${f(r.gatemesh.loopDelayP99, 1)} / ${f(r.gatemesh.loopDelayMax, 0)} | ${f(r.gatemesh.sendLateP99, 2)} | ${r.baselineName} | ${f(r.baseline.p50, 2)} | ${f(r.baseline.p99, 2)} | ${f(r.baseline.loopDelayP99, 1)} / ${f(r.baseline.loopDelayMax, 0)} | ${f(r.baseline.sendLateP99, 2)} |`),
+    '', 'Latency is open loop, from the scheduled send. Event-loop delay = how late the gateway process\'s event loop ran (p99 / max, ms); GC = the gateway event loop\'s garbage collections during the phase: how many were full ones (mark-compacts), and the longest pause of any kind; sender late p99 = how late the load generator itself sent (ms): the delay and the sender\'s lateness show the machine\'s own stalls, which count against gatemesh and baseline alike.', '',
+    '| latency scenario | gatemesh p50 ms | gatemesh p99 ms | event-loop delay p99 / max ms | GC: full / longest ms | sender late p99 ms | baseline | baseline p50 ms | baseline p99 ms | baseline event-loop delay p99 / max ms | baseline GC: full / longest ms | baseline sender late p99 ms |',
+    '|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+    ...latency.map(r => `| ${r.scenario} | ${f(r.gatemesh.p50, 2)} | ${f(r.gatemesh.p99, 2)} | ${f(r.gatemesh.loopDelayP99, 1)} / ${f(r.gatemesh.loopDelayMax, 0)} | ${f(r.gatemesh.gcMajor)} / ${f(r.gatemesh.gcMaxMs, 1)} | ${f(r.gatemesh.sendLateP99, 2)} | ${r.baselineName} | ${f(r.baseline.p50, 2)} | ${f(r.baseline.p99, 2)} | ${f(r.baseline.loopDelayP99, 1)} / ${f(r.baseline.loopDelayMax, 0)} | ${f(r.baseline.gcMajor)} / ${f(r.baseline.gcMaxMs, 1)} | ${f(r.baseline.sendLateP99, 2)} |`),
     '', 'Targets (issue 4): ≥ 10 000 readings/s MQTT QoS 1 and ≥ 5 000 readings/s HTTP with 3 recipients; at half that load (5 000/s MQTT, 2 500/s HTTP) HTTP p99 < 20 ms and PUBACK p99 < 5 ms.'
   ]
   writeFileSync(new URL('ingest.md', dir), lines.join('\n') + '\n')
