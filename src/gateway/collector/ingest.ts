@@ -143,8 +143,8 @@ export class Ingest {
   /**
    * [COL-13] Seals and hands off what a previous run journaled but did not release, for the
    * sensor's current access list. Readings of a sensor that no longer exists are released
-   * unsealed (nobody may read them); those whose sensor cannot be looked up now are left for
-   * `retry`; returns how many are left.
+   * unsealed (nobody may read them); returns those whose sensor cannot be looked up now, for the
+   * collector to retry later.
    */
   async recover (rows: readonly JournaledReading[]): Promise<JournaledReading[]> {
     const left: JournaledReading[] = []
