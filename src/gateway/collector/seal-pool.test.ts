@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { EnvelopeOpener, fromUtf8, generateIdentity, isGatemeshError, utf8, verifyEnvelope } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createLogger } from '../../platform/logger.ts'
-import { SealPool } from './seal-pool.ts'
+import { SealPool, packBatch, unpackBatch } from './seal-pool.ts'
 
 const suite = createNodeCryptoSuite()
 const logger = createLogger('test', { level: 'silent' })
@@ -38,6 +38,34 @@ describe('seal pool', () => {
     }
     // [ENV-9] posted in one turn, the readings go in full messages of 32, each signed once
     assert.ok([...batches].some(b => b.startsWith('32:')), `batches signed: ${[...batches].map(b => b.split(':')[0]).join(', ')}`)
+  })
+
+  it('packs readings for a thread and unpacks exactly them', () => {
+    const backing = utf8('xx{"a":1}yy')
+    const items = [
+      { header: { sensor: 'ü-ß', ts: 1_800_000_000_000, seq: 2 ** 53 - 1 }, plaintext: backing.subarray(2, 9) },
+      { header: { sensor: 's', ts: 1.5, seq: -1 }, plaintext: new Uint8Array(0) },
+      { header: { sensor: '', ts: Number.NaN, seq: 0 }, plaintext: utf8('x'.repeat(70_000)) }
+    ]
+    const unpacked = unpackBatch(packBatch(items, [7, 0, 2 ** 32 - 1]))
+    assert.deepEqual(unpacked.map(u => [u.header, fromUtf8(u.plaintext), u.list]), items.map((item, i) => [item.header, fromUtf8(item.plaintext), [7, 0, 2 ** 32 - 1][i]]))
+  })
+
+  it('sends each access list to a thread once, and keeps a bounded number there', async () => {
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, logger })
+    pools.push(pool)
+    await pool.start()
+    const threads = (pool as unknown as { threads: Array<{ lists: Set<number> }> }).threads
+    // 4 200 lists (a new array each, as a new sensor record makes): past 4 096 the thread forgets them all
+    const envelopes = await Promise.all(Array.from({ length: 4200 }, async (_, i) => await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), [...recipients])))
+    assert.ok((threads[0]?.lists.size ?? 0) <= 4096, `lists held: ${threads[0]?.lists.size}`)
+    for (const i of [0, 4095, 4096, 4199]) assert.equal(fromUtf8((await openers[1]!.open(envelopes[i] as Uint8Array)).plaintext), String(i))
+    // one list used again and again goes once
+    const same = [...recipients]
+    for (let i = 0; i < 3; i++) await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8('1'), same)
+    const before = threads[0]?.lists.size
+    await pool.seal({ sensor: 's', ts: 1, seq: 9 }, utf8('1'), same)
+    assert.equal(threads[0]?.lists.size, before)
   })
 
   it('returns a sealing error with its code', async () => {
