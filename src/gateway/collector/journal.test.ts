@@ -67,6 +67,50 @@ describe('journal', () => {
     })
   })
 
+  it('never gives a group id twice in one open, though the row with the highest id was deleted', async () => {
+    await inDir(async dir => {
+      const path = join(dir, 'j.db')
+      const journal = new Journal({ path, secret })
+      journal.open()
+      const first = await journal.append(reading(1))
+      journal.release(first)
+      await turn()
+      assert.deepEqual(groupRows(path), [], 'group 1 deleted')
+      const second = await journal.append(reading(2))
+      assert.deepEqual(second, handle(2, 0))
+      journal.release(first) // a stale handle of the deleted group names no later one
+      await turn()
+      assert.deepEqual(groupRows(path), [[2, 1]])
+      await journal.close()
+    })
+  })
+
+  it('rebuilds the AUTOINCREMENT groups table of earlier versions, keeping its rows', async () => {
+    await inDir(async dir => {
+      const path = join(dir, 'j.db')
+      const journal = new Journal({ path, secret })
+      journal.open()
+      for (const seq of [1, 2]) await journal.append(reading(seq))
+      await journal.close()
+      const db = new DatabaseSync(path)
+      db.exec(`ALTER TABLE groups RENAME TO current;
+        CREATE TABLE groups (id INTEGER PRIMARY KEY AUTOINCREMENT, epoch INTEGER NOT NULL, ctr INTEGER NOT NULL, count INTEGER NOT NULL, sealed BLOB NOT NULL);
+        INSERT INTO groups SELECT * FROM current; DROP TABLE current;
+        UPDATE sqlite_sequence SET seq = 9 WHERE name = 'groups'`)
+      db.close()
+      const again = new Journal({ path, secret })
+      const left = again.open()
+      assert.deepEqual(left.collected.map(r => [r.id, r.seq]), [[handle(1, 0), 1], [handle(2, 0), 2]])
+      assert.deepEqual(await again.append(reading(3)), handle(3, 0))
+      await again.close()
+      const check = new DatabaseSync(path)
+      const { sql } = check.prepare("SELECT sql FROM sqlite_master WHERE name = 'groups'").get() as { sql: string }
+      check.close()
+      assert.doesNotMatch(sql, /AUTOINCREMENT/i)
+      assert.deepEqual(groupRows(path), [[1, 1], [2, 1], [3, 1]])
+    })
+  })
+
   it('writes the readings of one event-loop turn as one row, of at most maxRows readings', async () => {
     await inDir(async dir => {
       const path = join(dir, 'j.db')
