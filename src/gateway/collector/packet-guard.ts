@@ -1,29 +1,29 @@
 /**
  * [COL-17] Bounds the size of every MQTT packet before it is buffered: reads the fixed header
  * of each packet (type byte, then the 1..4-byte Remaining Length of MQTT 3.1.1 §2.2.3) as bytes
- * stream past, and fails the stream as soon as a packet announces more than `maxBytes`.
+ * stream past, and refuses the stream as soon as a packet announces more than `maxBytes`.
  * Aedes 1.2 would otherwise buffer a packet of up to 256 MB before any hook sees it.
  */
 import './errors.ts'
-import { Transform, type TransformCallback } from 'node:stream'
 import { GatemeshError } from '../../core/index.ts'
 
-export class PacketSizeGuard extends Transform {
+export class PacketSizeGuard {
   private readonly maxBytes: number
   /** Bytes of the current packet's body still to pass; -1 while reading a fixed header. */
   private remaining = -1
   private headerByte = false
   private length = 0
   private multiplier = 1
-  /** True once this guard refused a packet (other errors pass through it too). */
-  refused = false
+  /** Set once this guard refused a packet; every later chunk is refused too. */
+  refused?: GatemeshError
 
   constructor (maxBytes: number) {
-    super()
     this.maxBytes = maxBytes
   }
 
-  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  /** Takes the next bytes of the stream; false (and `refused` set) once a packet is too large. */
+  feed (chunk: Uint8Array): boolean {
+    if (this.refused !== undefined) return false
     let i = 0
     while (i < chunk.length) {
       if (this.remaining > 0) {
@@ -45,15 +45,14 @@ export class PacketSizeGuard extends Transform {
       this.length += (byte & 0x7f) * this.multiplier
       this.multiplier *= 128
       if (this.length > this.maxBytes || (this.multiplier >= 128 ** 4 && (byte & 0x80) !== 0)) {
-        this.refused = true
-        callback(new GatemeshError('GM_ERR_READING_TOO_LARGE', `An MQTT packet is at most ${this.maxBytes} bytes.`))
-        return
+        this.refused = new GatemeshError('GM_ERR_READING_TOO_LARGE', `An MQTT packet is at most ${this.maxBytes} bytes.`)
+        return false
       }
       if ((byte & 0x80) === 0) {
         this.headerByte = false
         this.remaining = this.length
       }
     }
-    callback(null, chunk)
+    return true
   }
 }
