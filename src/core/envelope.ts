@@ -20,7 +20,7 @@ import { decodeCanonical, encodeCanonical } from './encoding.ts'
 import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
 import { CborWriter } from './cbor-writer.ts'
-import { HASH_BYTES, leafHash, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
+import { HASH_BYTES, leafHash, leafHashSync, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
 
 export const ENVELOPE_VERSION = 1
 const ENVELOPE_DOMAIN = utf8('gatemesh/envelope/v1\0')
@@ -134,7 +134,7 @@ export class EnvelopeSealer {
   private readonly maxAgeMs: number
   private readonly now: () => number
   /** recipient id -> the key the context was set up for, and the context. */
-  private readonly contexts = new Map<string, { publicKey: Uint8Array, pending: Promise<SenderContext> }>()
+  private readonly contexts = new Map<string, { publicKey: Uint8Array, pending: Promise<SenderContext>, ready?: SenderContext }>()
   /** Used only between awaits, so concurrent seals never interleave in it. */
   private readonly writer = new CborWriter()
 
@@ -158,9 +158,9 @@ export class EnvelopeSealer {
     const id = recipient.id
     let entry = this.contexts.get(id)
     if (entry === undefined || !equalBytes(entry.publicKey, recipient.publicKey)) {
-      const created = { publicKey: Uint8Array.from(recipient.publicKey), pending: this.setup(recipient) }
+      const created: { publicKey: Uint8Array, pending: Promise<SenderContext>, ready?: SenderContext } = { publicKey: Uint8Array.from(recipient.publicKey), pending: this.setup(recipient) }
       this.contexts.set(id, created)
-      created.pending.catch(() => { if (this.contexts.get(id) === created) this.contexts.delete(id) })
+      created.pending.then(context => { created.ready = context }, () => { if (this.contexts.get(id) === created) this.contexts.delete(id) })
       entry = created
     }
     const context = await entry.pending
@@ -168,6 +168,15 @@ export class EnvelopeSealer {
       if (this.contexts.get(id) === entry) this.contexts.delete(id)
       return await this.reserve(recipient)
     }
+    return { context, ctr: context.counter++ }
+  }
+
+  /** reserve() without an await: the context when it is set up for this key and due no rotation. */
+  private reserveNow (recipient: Recipient): { context: SenderContext, ctr: number } | undefined {
+    const entry = this.contexts.get(recipient.id)
+    const context = entry?.ready
+    if (entry === undefined || context === undefined || !equalBytes(entry.publicKey, recipient.publicKey)) return undefined
+    if (context.counter >= this.maxWraps || this.now() - context.created >= this.maxAgeMs) return undefined
     return { context, ctr: context.counter++ }
   }
 
@@ -203,7 +212,8 @@ export class EnvelopeSealer {
     const only = sealed.length === 1 ? sealed[0] : undefined
     if (only !== undefined) outcomes[only.at] = { envelope: await this.signAlone(only.body) }
     if (sealed.length < 2) return outcomes
-    const leaves = await Promise.all(sealed.map(async s => await leafHash(this.suite, s.body)))
+    const sha256Sync = this.suite.sha256Sync
+    const leaves = sha256Sync !== undefined ? sealed.map(s => leafHashSync(sha256Sync, s.body)) : await Promise.all(sealed.map(async s => await leafHash(this.suite, s.body)))
     const { root, proofs } = await treeWithProofs(this.suite, leaves)
     const sig = await this.suite.sign(this.signer, batchToBeSigned(sealed.length, root))
     // [ENV-9] keys in canonical order: b, p, s; the proof's: h, i, n
@@ -230,11 +240,14 @@ export class EnvelopeSealer {
     const dataKey = random.subarray(0, 32)
     const nonce = random.slice(32, 44)
     const aad = writeReadingAad(this.writer, header)
-    const ct = await this.suite.aeadSeal(dataKey, nonce, plaintext, aad)
+    const suite = this.suite
+    const ct = suite.aeadSealSync !== undefined ? suite.aeadSealSync(dataKey, nonce, plaintext, aad) : await suite.aeadSeal(dataKey, nonce, plaintext, aad)
     const wraps: Wrap[] = []
     for (const recipient of recipients) {
-      const { context, ctr } = await this.reserve(recipient)
-      const w = await this.suite.aeadSeal(context.wrapKey, counterNonce(ctr), dataKey, wrapAad(aad, recipient.id))
+      const { context, ctr } = this.reserveNow(recipient) ?? await this.reserve(recipient)
+      const w = suite.aeadSealSync !== undefined
+        ? suite.aeadSealSync(context.wrapKey, counterNonce(ctr), dataKey, wrapAad(aad, recipient.id))
+        : await suite.aeadSeal(context.wrapKey, counterNonce(ctr), dataKey, wrapAad(aad, recipient.id))
       // Keys in canonical order (RFC 8949 §4.2.1: shorter encoded key first): w, to, ctr, enc.
       wraps.push({ w, to: recipient.id, ctr, enc: context.enc })
     }

@@ -16,6 +16,11 @@ export async function leafHash (suite: CryptoSuite, entry: Uint8Array): Promise<
   return await suite.sha256(concat(LEAF_PREFIX, entry))
 }
 
+/** leafHash with a synchronous SHA-256 (CryptoSuite.sha256Sync). */
+export function leafHashSync (sha256: (data: Uint8Array) => Uint8Array, entry: Uint8Array): Uint8Array {
+  return sha256(concat(LEAF_PREFIX, entry))
+}
+
 /** RFC 9162 §2.1.1: the hash of an interior node. */
 export async function nodeHash (suite: CryptoSuite, left: Uint8Array, right: Uint8Array): Promise<Uint8Array> {
   return await suite.sha256(concat(NODE_PREFIX, left, right))

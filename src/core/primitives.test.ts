@@ -42,6 +42,10 @@ for (const suite of SUITES) {
       assert.equal(toHex(await suite.aeadSeal(key, nonce, plaintext, aad)), expected)
       const prepared = await suite.importAeadKey(key)
       assert.equal(toHex(await suite.aeadSeal(prepared, nonce, plaintext, aad)), expected)
+      if (suite.aeadSealSync !== undefined) {
+        assert.equal(toHex(suite.aeadSealSync(key, nonce, plaintext, aad)), expected)
+        assert.equal(toHex(suite.aeadSealSync(prepared, nonce, plaintext, aad)), expected)
+      }
       assert.equal(toHex(await suite.aeadOpen(prepared, nonce, fromHex(expected), aad)), toHex(plaintext))
       const tampered = fromHex(expected)
       tampered[3] = (tampered[3] as number) ^ 1
@@ -54,6 +58,7 @@ for (const suite of SUITES) {
     it('HMAC-SHA256 matches RFC 4231 test case 1; SHA-256 and PBKDF2-SHA256 match RFC 7914 §11', async () => {
       assert.equal(toHex(await suite.hmacSha256(new Uint8Array(20).fill(0x0b), utf8('Hi There'))), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7')
       assert.equal(toHex(await suite.sha256(utf8('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+      if (suite.sha256Sync !== undefined) assert.equal(toHex(suite.sha256Sync(utf8('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
       assert.equal(toHex(await suite.pbkdf2Sha256(utf8('passwd'), utf8('salt'), 1, 64)), '55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783')
     })
 

@@ -36,6 +36,13 @@ export interface CryptoSuite {
   importAeadKey (raw: Uint8Array): Promise<AeadKey>
   /** AES-GCM with a 96-bit nonce and a 128-bit tag appended to the ciphertext. */
   aeadSeal (key: AeadKey | Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>
+  /**
+   * Optional synchronous forms of sha256 and aeadSeal, giving the same bytes, for suites whose
+   * primitives are synchronous anyway (node:crypto): the sealer uses them when present, which
+   * spares it an await per call (a dozen per reading sealed).
+   */
+  sha256Sync?: (data: Uint8Array) => Uint8Array
+  aeadSealSync?: (key: AeadKey | Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array) => Uint8Array
   /** Throws GM_ERR_DECRYPT_FAILED when the tag does not verify. */
   aeadOpen (key: AeadKey | Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>
   /** An Ed25519 key from its 32-byte seed (RFC 8032 private key). */

@@ -47,6 +47,25 @@ export function createNodeCryptoSuite (): CryptoSuite {
     return key as NodeAeadKey
   }
 
+  function sha256Sync (data: Uint8Array): Uint8Array {
+    // the one-shot hash: half the cost of a Hash object for a reading's few hundred bytes (measured)
+    return new Uint8Array(nodeCrypto.hash('sha256', data, 'buffer'))
+  }
+
+  function aeadSealSync (key: AeadKey | Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+    const k = cipherKey(key)
+    const cipher = nodeCrypto.createCipheriv(k.algorithm, k.key, nonce, { authTagLength: 16 })
+    cipher.setAAD(aad)
+    const head = cipher.update(plaintext)
+    const tail = cipher.final()
+    const tag = cipher.getAuthTag()
+    const out = allocBytes(head.length + tail.length + 16)
+    out.set(head, 0)
+    out.set(tail, head.length)
+    out.set(tag, head.length + tail.length)
+    return out
+  }
+
   function verifyKey (publicKey: Uint8Array): nodeCrypto.KeyObject {
     const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
     let key = verifyKeys.get(id)
@@ -72,8 +91,9 @@ export function createNodeCryptoSuite (): CryptoSuite {
       return out
     },
     async sha256 (data) {
-      return new Uint8Array(nodeCrypto.createHash('sha256').update(data).digest())
+      return sha256Sync(data)
     },
+    sha256Sync,
     async hmacSha256 (key, data) {
       return new Uint8Array(nodeCrypto.createHmac('sha256', key).update(data).digest())
     },
@@ -91,18 +111,9 @@ export function createNodeCryptoSuite (): CryptoSuite {
       return key
     },
     async aeadSeal (key, nonce, plaintext, aad) {
-      const k = cipherKey(key)
-      const cipher = nodeCrypto.createCipheriv(k.algorithm, k.key, nonce, { authTagLength: 16 })
-      cipher.setAAD(aad)
-      const head = cipher.update(plaintext)
-      const tail = cipher.final()
-      const tag = cipher.getAuthTag()
-      const out = allocBytes(head.length + tail.length + 16)
-      out.set(head, 0)
-      out.set(tail, head.length)
-      out.set(tag, head.length + tail.length)
-      return out
+      return aeadSealSync(key, nonce, plaintext, aad)
     },
+    aeadSealSync,
     async aeadOpen (key, nonce, ciphertext, aad) {
       const k = cipherKey(key)
       if (nonce.length !== 12 || ciphertext.length < 16) throw new GatemeshError('GM_ERR_DECRYPT_FAILED')
