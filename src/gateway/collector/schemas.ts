@@ -8,8 +8,8 @@ export function readingsSchema (maxBatch: number, error: typeof errorSchema): Re
   return {
     summary: 'Send one reading, or a batch of readings, of a sensor',
     description: 'The body is one reading (any JSON value), or a batch: an object whose only member is `readings`, ' +
-      `an array of 1 to ${maxBatch} readings. Answered with 202 once every reading is sealed for the sensor's access ` +
-      'list, signed by the gateway and committed to its journal ([COL-7]).',
+      `an array of 1 to ${maxBatch} readings. Answered with 202 once every reading is committed to the gateway's ` +
+      'journal, encrypted at rest; sealing for the sensor\'s access list and signing follow, off the answer\'s path ([COL-7]).',
     security: [{ sensorCredential: [] }],
     params: {
       type: 'object',
@@ -21,7 +21,7 @@ export function readingsSchema (maxBatch: number, error: typeof errorSchema): Re
     },
     response: {
       202: {
-        description: 'Accepted: the readings are sealed, signed and journaled.',
+        description: 'Accepted: the readings are journaled; the gateway seals, signs and publishes them next ([COL-7]).',
         type: 'object',
         required: ['accepted', 'seq', 'ts'],
         additionalProperties: false,
