@@ -28,7 +28,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { Worker } from 'node:worker_threads'
-import { GatemeshError } from '../../core/index.ts'
+import { GatemeshError, isGatemeshError } from '../../core/index.ts'
 import { startCheckpointer } from './checkpointer.ts'
 import { openGroup, sealGroup } from './journal-group.ts'
 import type { SealedReading } from './types.ts'
@@ -141,19 +141,25 @@ export class Journal {
   open (): JournalLeft {
     mkdirSync(dirname(this.init.path), { recursive: true, mode: 0o700 })
     const db = new DatabaseSync(this.init.path)
-    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.init.sync === 'full' ? 'FULL' : 'NORMAL'}`)
-    db.exec(`CREATE TABLE IF NOT EXISTS groups (${GROUPS_COLUMNS});
-      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`)
-    this.dropAutoincrement(db)
-    // [COL-24] every open is a new epoch: a new key, so counter nonces start again at 0 safely
-    db.exec("INSERT INTO meta (name, value) VALUES ('epoch', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1")
-    this.epoch = Number((db.prepare("SELECT value FROM meta WHERE name = 'epoch'").get() as { value: number }).value)
-    this.key = createSecretKey(journalKey(this.init.secret, this.epoch))
-    this.counter = 0
-    this.insert = db.prepare('INSERT INTO groups (id, epoch, ctr, count, sealed) VALUES (?, ?, ?, ?, ?)')
-    // group ids only ever grow within an open, so a released handle never names a later group
-    this.nextGroup = Number((db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM groups').get() as { id: number }).id) + 1
-    this.remove = db.prepare('DELETE FROM groups WHERE id = ?')
+    try {
+      db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.init.sync === 'full' ? 'FULL' : 'NORMAL'}`)
+      db.exec(`CREATE TABLE IF NOT EXISTS groups (${GROUPS_COLUMNS});
+        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`)
+      this.dropAutoincrement(db)
+      // [COL-24] every open is a new epoch: a new key, so counter nonces start again at 0 safely
+      db.exec("INSERT INTO meta (name, value) VALUES ('epoch', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1")
+      this.epoch = Number((db.prepare("SELECT value FROM meta WHERE name = 'epoch'").get() as { value: number }).value)
+      this.key = createSecretKey(journalKey(this.init.secret, this.epoch))
+      this.counter = 0
+      this.insert = db.prepare('INSERT INTO groups (id, epoch, ctr, count, sealed) VALUES (?, ?, ?, ?, ?)')
+      // group ids only ever grow within an open, so a released handle never names a later group
+      this.nextGroup = Number((db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM groups').get() as { id: number }).id) + 1
+      this.remove = db.prepare('DELETE FROM groups WHERE id = ?')
+    } catch (err) {
+      // a file that is no SQLite database, a disk that fails: the journal cannot open
+      db.close()
+      throw isGatemeshError(err) ? err : new GatemeshError('GM_ERR_JOURNAL', undefined, { cause: err })
+    }
     this.groups = Object.create(null) as Record<number, Unreleased>
     this.db = db
     if (this.init.checkpointIntervalMs > 0) this.startCheckpointer(db)
@@ -184,7 +190,7 @@ export class Journal {
         ALTER TABLE groups_rebuilt RENAME TO groups`)
       db.exec('COMMIT')
     } catch (err) {
-      db.exec('ROLLBACK')
+      if (db.isTransaction) db.exec('ROLLBACK')
       throw new GatemeshError('GM_ERR_JOURNAL', undefined, { cause: err })
     }
   }
