@@ -117,8 +117,12 @@ describe('collector over MQTT', { skip, timeout: 60_000 }, () => {
     const socket = netConnect(f.collector.mqttPort!, '127.0.0.1')
     await once(socket, 'connect')
     // a PUBLISH fixed header announcing 100 MB, then nothing more
+    const sent = performance.now()
     socket.write(Buffer.from([0x30, 0x80, 0x80, 0x80, 0x30]))
     await once(socket, 'close')
+    // the guard closed it, not the broker's 10 s wait for a CONNECT
+    assert.ok(performance.now() - sent < 5000, `closed after ${Math.round(performance.now() - sent)} ms`)
+    assert.match((await f.everything()).toString('latin1'), /"code":"GM_ERR_READING_TOO_LARGE"[^\n]*mqtt packet too large/)
   })
 })
 

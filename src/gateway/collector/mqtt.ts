@@ -90,7 +90,8 @@ async function loadAedes (): Promise<AedesModule> {
  *   journal commit (mqtt-packet writes each in two pieces) leave in one segment instead of one
  *   system call each, and none waits for the next turn of the loop (a setImmediate here would
  *   hold them behind the sealing of the next batch of readings, several ms under load);
- * - destroy: what is corked (a refusing CONNACK, the last PUBACKs) leaves before the close.
+ * - destroy: what is corked (a refusing CONNACK, the last PUBACKs) leaves before the close, and
+ *   a close without an error waits for what is queued behind it (see below).
  */
 function prepare (socket: Socket, guard: PacketSizeGuard, refused: (err: GatemeshError) => void): void {
   const read = socket.read
@@ -117,6 +118,13 @@ function prepare (socket: Socket, guard: PacketSizeGuard, refused: (err: Gatemes
   const destroy = socket.destroy
   socket.destroy = function (this: Socket, err?: Error): Socket {
     uncork()
+    // a close without an error (the broker's, a refusing CONNACK's) lets what the kernel could
+    // not take at once (a slow sensor's last PUBACKs) leave first, for up to 5 s
+    if (err === undefined && this.writableLength > 0 && !this.destroyed && !this.writableEnded) {
+      this.end(() => destroy.call(this))
+      setTimeout(() => destroy.call(this), 5000).unref()
+      return this
+    }
     return destroy.call(this, err)
   }
 }
