@@ -24,6 +24,12 @@ export const DEFAULT_MAX_BATCH = 100
 export const HTTP_BODY_LIMIT = 1024 * 1024
 /** [COL-23] One sealing thread per core beyond the event loop's, at least 1, at most 4 (a Raspberry Pi 4 gets 3). */
 export const DEFAULT_SEAL_WORKERS = Math.max(1, Math.min(4, availableParallelism() - 1))
+/**
+ * [COL-23] While sealing is behind (acknowledgements then wait for it, [COL-9]), one more thread,
+ * on the event loop's core too: the event loop then has little else to do. It stops again after
+ * 5 s with nothing to seal.
+ */
+export const DEFAULT_MAX_SEAL_WORKERS = Math.max(DEFAULT_SEAL_WORKERS, Math.min(4, availableParallelism()))
 /** [COL-9] Acknowledgements wait while more readings than this await sealing. */
 export const DEFAULT_MAX_UNSEALED = 2048
 /** How long a stop waits for readings being sealed, and how often journaled readings whose sensor could not be looked up are retried. */
@@ -96,7 +102,9 @@ export function createCollector (components: CollectorComponents, init: Collecto
       // at run time works.
       setFlagsFromString('--no-allocation-site-pretenuring')
       const workers = init.sealWorkers ?? DEFAULT_SEAL_WORKERS
-      if (workers > 0) pool = new SealPool({ seed: components.signingSeed, workers, logger })
+      // a number of threads the operator chose is kept as it is
+      const maxWorkers = init.sealWorkers ?? DEFAULT_MAX_SEAL_WORKERS
+      if (workers > 0) pool = new SealPool({ seed: components.signingSeed, workers, maxWorkers, logger })
       const sealer: ReadingSealer = pool ?? new EnvelopeSealer({ suite: components.suite, signer: await components.suite.importSigningKey(components.signingSeed) })
       const current = new Ingest({
         suite: components.suite,

@@ -71,6 +71,34 @@ describe('seal pool', () => {
     assert.equal(pool.stats().listsSent, 4202)
   })
 
+  it('adds a thread while sealing is behind, up to maxWorkers, and stops it once idle', async () => {
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, maxWorkers: 2, idleRetireMs: 300, logger })
+    pools.push(pool)
+    await pool.start()
+    // one message of a few readings at a time keeps up: one thread
+    for (let i = 0; i < 5; i++) await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), recipients)
+    assert.equal(pool.stats().threads, 1)
+    // 400 readings every 10 ms, more than one thread seals: full messages pile up on it, and a
+    // second thread starts (a thread takes a few hundred ms to start)
+    const sealed: Array<Promise<Uint8Array>> = []
+    const until = performance.now() + 5000
+    while (pool.stats().threads < 2 && performance.now() < until) {
+      for (let i = 0; i < 400; i++) sealed.push(pool.seal({ sensor: 's', ts: 1, seq: sealed.length }, utf8(String(sealed.length)), recipients))
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    assert.equal(pool.stats().threads, 2, 'a second thread started')
+    // readings posted while both run are sealed too
+    const next = Array.from({ length: 200 }, async (_, i) => await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(`next ${i}`), recipients))
+    const envelopes = await Promise.all(sealed)
+    for (const i of [0, envelopes.length - 1]) assert.equal(fromUtf8((await openers[0]!.open(envelopes[i] as Uint8Array)).plaintext), String(i))
+    for (const [i, envelope] of (await Promise.all(next)).entries()) assert.equal(fromUtf8((await openers[0]!.open(envelope)).plaintext), `next ${i}`)
+    // idle, it stops again; the first one stays
+    const idleUntil = performance.now() + 5000
+    while (pool.stats().threads > 1 && performance.now() < idleUntil) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(pool.stats().threads, 1)
+    assert.equal(fromUtf8((await openers[1]!.open(await pool.seal({ sensor: 's', ts: 1, seq: 9 }, utf8('9'), recipients))).plaintext), '9')
+  })
+
   it('returns a sealing error with its code', async () => {
     const pool = new SealPool({ seed: seed.slice(), workers: 1, logger })
     pools.push(pool)

@@ -35,7 +35,15 @@ export const DEFAULT_BATCH_WINDOW_MS = 5
 export interface SealPoolInit {
   /** The gateway's 32-byte Ed25519 seed; it is copied to each worker and to nowhere else. */
   seed: Uint8Array
+  /** Threads always running. */
   workers: number
+  /**
+   * Threads at most (default `workers`): while the least busy thread has more than 8 full
+   * messages waiting, sealing is behind, and the pool starts another; a thread beyond `workers`
+   * that has had nothing to do for `idleRetireMs` is stopped again.
+   */
+  maxWorkers?: number
+  idleRetireMs?: number
   /** Readings per message to a worker. */
   maxBatch?: number
   /**
@@ -80,6 +88,12 @@ type Reply =
   /** `packed`: u32 count, then each envelope's length (u32), then the envelopes; a failed reading has length 0 and its error in `errors`. */
   | { type: 'sealed', id: number, packed: ArrayBuffer, errors?: Array<{ code: string, message: string } | null> }
 
+/**
+ * Full messages in flight on the least busy thread past which sealing is behind (the pool adds a
+ * thread): 256 readings, 50 ms of sealing at 5 000 readings/s, so a stall of the machine does not
+ * start one.
+ */
+const BEHIND_MESSAGES = 8
 /** Access lists a thread keeps; past this many, the next message tells it to forget them all. */
 const MAX_THREAD_LISTS = 4096
 /** Per reading in a packed batch: u32 list, f64 ts, f64 seq, u16 n, u32 m (see packBatch). */
@@ -160,6 +174,8 @@ interface Thread {
    */
   inFlight: Array<{ id: number, items: Item[] }>
   items: number
+  /** When the thread last had nothing in flight (ms, performance.now()). */
+  idleSince: number
   /**
    * The access lists this thread holds, each with its number there: 1, 2, ... in the order they
    * were sent, starting again at 1 after each reset, so numbers stay small.
@@ -175,14 +191,16 @@ export class SealPool implements ReadingSealer {
   private nextId = 1
   /** Access lists posted to threads so far (see stats). */
   private listsSent = 0
-  /** Threads being started to replace dead ones. */
+  /** Threads being started to replace dead ones, and to catch up. */
   private replacing = 0
+  private growing = 0
+  private retireTimer?: ReturnType<typeof setInterval>
   private closed = false
   /** Told when the last answer is in, once closed. */
   private drained?: () => void
 
   constructor (init: SealPoolInit) {
-    this.init = { maxBatch: 32, batchWindowMs: DEFAULT_BATCH_WINDOW_MS, ...init }
+    this.init = { maxBatch: 32, batchWindowMs: DEFAULT_BATCH_WINDOW_MS, maxWorkers: init.workers, idleRetireMs: 5000, ...init }
   }
 
   /** Starts the workers; resolves once each has imported its signing key. */
@@ -192,7 +210,7 @@ export class SealPool implements ReadingSealer {
 
   private async spawn (): Promise<Thread> {
     const worker = new Worker(new URL(import.meta.url), { workerData: { sealPool: true, seed: this.init.seed } })
-    const thread: Thread = { worker, inFlight: [], items: 0, lists: new Map() }
+    const thread: Thread = { worker, inFlight: [], items: 0, idleSince: performance.now(), lists: new Map() }
     await new Promise<void>((resolve, reject) => {
       worker.once('error', reject)
       worker.once('message', (reply: Reply) => {
@@ -229,11 +247,13 @@ export class SealPool implements ReadingSealer {
     for (const thread of this.threads) thread.worker.postMessage(message)
   }
 
-  /** Sends what waits to the least busy worker, `maxBatch` readings per message; with no worker up, it waits for one. */
+  /** Sends what waits to a worker, `maxBatch` readings per message; with no worker up, it waits for one. */
   private flush (): void {
     while (this.queue.length > 0 && this.threads.length > 0) {
       const items = this.queue.splice(0, this.init.maxBatch)
-      const thread = this.threads.reduce((a, b) => b.items < a.items ? b : a)
+      // the first thread with less than a full message in flight, else the least busy: a thread
+      // added while sealing was behind gets work only while it still is, and stops once idle
+      const thread = this.threads.find(t => t.items < this.init.maxBatch) ?? this.threads.reduce((a, b) => b.items < a.items ? b : a)
       // an access list is an array of recipients, as the ingest keeps one per sensor record
       const reset = thread.lists.size >= MAX_THREAD_LISTS
       if (reset) thread.lists.clear()
@@ -265,7 +285,39 @@ export class SealPool implements ReadingSealer {
       this.listsSent += lists.length
       thread.inFlight.push({ id, items })
       thread.items += items.length
+      if (thread.items > BEHIND_MESSAGES * this.init.maxBatch) this.grow()
     }
+  }
+
+  /** Sealing is behind: one more thread, up to maxWorkers. */
+  private grow (): void {
+    if (this.closed || this.threads.length + this.replacing + this.growing >= this.init.maxWorkers) return
+    this.growing++
+    this.spawn().then(thread => {
+      this.growing--
+      if (this.closed) { void thread.worker.terminate(); return }
+      this.threads.push(thread)
+      this.init.logger.info({ sealWorkers: this.threads.length }, 'sealing behind: thread added')
+      this.retireTimer ??= setInterval(() => { this.retireIdle() }, Math.max(10, this.init.idleRetireMs / 2))
+      this.retireTimer.unref()
+      this.flush()
+    }, (err: unknown) => {
+      this.growing--
+      this.init.logger.warn({ code: 'GM_ERR_COLLECTOR_INTERNAL', reason: (err as Error).message }, 'sealing thread could not be added')
+    })
+  }
+
+  /** Stops a thread idle for idleRetireMs while more than `workers` run. */
+  private retireIdle (): void {
+    const now = performance.now()
+    const idle = this.threads.filter(t => t.items === 0 && now - t.idleSince >= this.init.idleRetireMs)
+    if (this.threads.length > this.init.workers && idle.length > 0) {
+      const thread = idle.reduce((a, b) => b.idleSince < a.idleSince ? b : a)
+      this.threads.splice(this.threads.indexOf(thread), 1)
+      void thread.worker.terminate()
+      this.init.logger.info({ sealWorkers: this.threads.length }, 'sealing thread idle: stopped')
+    }
+    if (this.threads.length <= this.init.workers) { clearInterval(this.retireTimer); this.retireTimer = undefined }
   }
 
   /** For diagnostics: threads running, access lists each holds, and lists posted to threads so far. */
@@ -278,6 +330,7 @@ export class SealPool implements ReadingSealer {
     if (at < 0) return
     const items = (thread.inFlight.splice(at, 1)[0] as { items: Item[] }).items
     thread.items -= items.length
+    if (thread.items === 0) thread.idleSince = performance.now()
     const view = new DataView(reply.packed)
     const bytes = new Uint8Array(reply.packed)
     let offset = 4 + 4 * items.length
@@ -309,7 +362,8 @@ export class SealPool implements ReadingSealer {
     const error = new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'The sealing thread stopped.')
     for (const { items } of thread.inFlight.splice(0)) for (const item of items) item.reject(error)
     this.checkDrained()
-    if (this.closed) return
+    // a thread beyond `workers` is not replaced; the pool grows again if sealing falls behind
+    if (this.closed || this.threads.length + this.replacing >= this.init.workers) return
     this.replacing++
     this.spawn().then(replacement => {
       this.replacing--
@@ -328,6 +382,7 @@ export class SealPool implements ReadingSealer {
     if (this.closed) return
     this.flush()
     this.closed = true
+    clearInterval(this.retireTimer)
     // readings still waiting for a thread (none up) fail; they stay journaled ([COL-13])
     for (const item of this.queue.splice(0)) item.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
     // the threads are unref'd so that they never keep the process alive, but the wait for their
