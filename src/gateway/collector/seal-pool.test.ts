@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { EnvelopeOpener, fromUtf8, generateIdentity, isGatemeshError, utf8, verifyEnvelope } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createLogger } from '../../platform/logger.ts'
-import { SealPool, packBatch, unpackBatch } from './seal-pool.ts'
+import { SealPool } from './seal-pool.ts'
+import { packBatch, unpackBatch } from './seal-thread.ts'
 
 const suite = createNodeCryptoSuite()
 const logger = createLogger('test', { level: 'silent' })
@@ -78,12 +79,12 @@ describe('seal pool', () => {
     // one message of a few readings at a time keeps up: one thread
     for (let i = 0; i < 5; i++) await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), recipients)
     assert.equal(pool.stats().threads, 1)
-    // 400 readings every 10 ms, more than one thread seals: full messages pile up on it, and a
+    // 200 readings every 10 ms, more than one thread seals: full messages pile up on it, and a
     // second thread starts (a thread takes a few hundred ms to start)
     const sealed: Array<Promise<Uint8Array>> = []
     const until = performance.now() + 5000
     while (pool.stats().threads < 2 && performance.now() < until) {
-      for (let i = 0; i < 400; i++) sealed.push(pool.seal({ sensor: 's', ts: 1, seq: sealed.length }, utf8(String(sealed.length)), recipients))
+      for (let i = 0; i < 200; i++) sealed.push(pool.seal({ sensor: 's', ts: 1, seq: sealed.length }, utf8(String(sealed.length)), recipients))
       await new Promise(resolve => setTimeout(resolve, 10))
     }
     assert.equal(pool.stats().threads, 2, 'a second thread started')
@@ -92,7 +93,7 @@ describe('seal pool', () => {
     const envelopes = await Promise.all(sealed)
     for (const i of [0, envelopes.length - 1]) assert.equal(fromUtf8((await openers[0]!.open(envelopes[i] as Uint8Array)).plaintext), String(i))
     for (const [i, envelope] of (await Promise.all(next)).entries()) assert.equal(fromUtf8((await openers[0]!.open(envelope)).plaintext), `next ${i}`)
-    // idle, it stops again; the first one stays
+    // idle, the pool is back to one thread, which still seals
     const idleUntil = performance.now() + 5000
     while (pool.stats().threads > 1 && performance.now() < idleUntil) await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(pool.stats().threads, 1)

@@ -8,7 +8,7 @@
  * signed together, once ([ENV-9]).
  *
  * The readings that arrive within `batchWindowMs` go to a worker as one message (a full one of
- * `maxBatch` at once): the readings packed into one transferred buffer (see `packBatch`), each
+ * `maxBatch` at once): the readings packed into one transferred buffer (see `packBatch`, seal-thread.ts), each
  * naming its access list by number; a list goes to a thread once, with the first message that
  * uses it. The worker answers with the envelopes packed into one transferred buffer. Structured
  * clones of an object per reading and of every list per message cost the event loop ~11 µs a
@@ -16,12 +16,14 @@
  * bytes. Each worker sets up its own HPKE context per recipient, so contexts are
  * never shared between threads and counter nonces stay unique per context ([ENV-3]). A worker that
  * dies fails the readings it held (GM_ERR_COLLECTOR_INTERNAL: they stay journaled and are sealed at
- * the next start, [COL-13]) and is replaced; readings that arrive meanwhile wait for the new one.
+ * the next start, [COL-13]) and is replaced while fewer than `workers` run; readings that arrive
+ * meanwhile wait for the new one.
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
-import { EnvelopeSealer, GatemeshError, allocBytes, isGatemeshError } from '../../core/index.ts'
-import type { ReadingHeader, Recipient, SealOutcome } from '../../core/index.ts'
+import { Worker } from 'node:worker_threads'
+import { GatemeshError, allocBytes } from '../../core/index.ts'
+import type { ReadingHeader, Recipient } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
+import { packBatch, type PostedRecipient, type Reply, type Request } from './seal-thread.ts'
 
 /** What the ingest needs of a sealer: EnvelopeSealer in-thread, or this pool. */
 export interface ReadingSealer {
@@ -39,8 +41,9 @@ export interface SealPoolInit {
   workers: number
   /**
    * Threads at most (default `workers`): while the least busy thread has more than 8 full
-   * messages waiting, sealing is behind, and the pool starts another; a thread beyond `workers`
-   * that has had nothing to do for `idleRetireMs` is stopped again.
+   * messages waiting, sealing is behind, and the pool starts another; while more than `workers`
+   * run, a thread that has had nothing to do for `idleRetireMs` (checked every half of it) is
+   * stopped again.
    */
   maxWorkers?: number
   idleRetireMs?: number
@@ -71,92 +74,14 @@ interface Item {
   reject: (err: unknown) => void
 }
 
-/** A recipient as posted to a thread: its public key copied out of any larger buffer. */
-interface PostedRecipient { id: string, publicKey: Uint8Array }
-
-/** main -> worker */
-type Request =
-  /**
-   * `readings` is packBatch's buffer; `lists` are the access lists that this message is the
-   * first to use on this thread, by number; `reset`: forget every list before taking these.
-   */
-  | { type: 'seal', id: number, readings: ArrayBuffer, lists: Array<[number, PostedRecipient[]]>, reset: boolean }
-  | { type: 'retain', keep: PostedRecipient[] }
-/** worker -> main */
-type Reply =
-  | { type: 'ready' }
-  /** `packed`: u32 count, then each envelope's length (u32), then the envelopes; a failed reading has length 0 and its error in `errors`. */
-  | { type: 'sealed', id: number, packed: ArrayBuffer, errors?: Array<{ code: string, message: string } | null> }
-
 /**
  * Full messages in flight on the least busy thread past which sealing is behind (the pool adds a
- * thread): 256 readings, 50 ms of sealing at 5 000 readings/s, so a stall of the machine does not
- * start one.
+ * thread): 256 readings, what arrives in 50 ms at 5 000 readings/s, so a short stall of the
+ * machine does not start one.
  */
 const BEHIND_MESSAGES = 8
 /** Access lists a thread keeps; past this many, the next message tells it to forget them all. */
 const MAX_THREAD_LISTS = 4096
-/** Per reading in a packed batch: u32 list, f64 ts, f64 seq, u16 n, u32 m (see packBatch). */
-const PACKED_FIXED_BYTES = 4 + 8 + 8 + 2 + 4
-
-/**
- * The readings of one message to a thread, as one buffer: for each, in order,
- *
- *     u32 list | f64 ts | f64 seq | u16 n | n bytes: sensor (UTF-8) | u32 m | m bytes: the reading
- *
- * (big-endian), `list` the number of its access list on that thread.
- */
-export function packBatch (items: ReadonlyArray<{ header: ReadingHeader, plaintext: Uint8Array }>, lists: readonly number[]): ArrayBuffer {
-  let size = 0
-  const idBytes: number[] = []
-  for (const item of items) {
-    const n = Buffer.byteLength(item.header.sensor, 'utf8')
-    idBytes.push(n)
-    size += PACKED_FIXED_BYTES + n + item.plaintext.length
-  }
-  const buffer = new ArrayBuffer(size)
-  const out = Buffer.from(buffer)
-  let at = 0
-  for (let i = 0; i < items.length; i++) {
-    const { header, plaintext } = items[i] as { header: ReadingHeader, plaintext: Uint8Array }
-    const n = idBytes[i] as number
-    // a sensor id longer than a u16 cannot be sealed anyway (checkHeader): sent empty, refused there
-    const sent = n > 0xffff ? 0 : n
-    at = out.writeUInt32BE(lists[i] as number, at)
-    at = out.writeDoubleBE(header.ts, at)
-    at = out.writeDoubleBE(header.seq, at)
-    at = out.writeUInt16BE(sent, at)
-    at += sent === 0 ? 0 : out.write(header.sensor, at, sent, 'utf8')
-    at = out.writeUInt32BE(plaintext.length, at)
-    out.set(plaintext, at)
-    at += plaintext.length
-  }
-  return buffer.byteLength === at ? buffer : buffer.slice(0, at)
-}
-
-/** The readings of packBatch's buffer; the plaintexts are views of it. */
-export function unpackBatch (buffer: ArrayBuffer): Array<{ header: ReadingHeader, plaintext: Uint8Array, list: number }> {
-  const view = new DataView(buffer)
-  const bytes = new Uint8Array(buffer)
-  const items: Array<{ header: ReadingHeader, plaintext: Uint8Array, list: number }> = []
-  let at = 0
-  while (at < bytes.length) {
-    const list = view.getUint32(at)
-    const ts = view.getFloat64(at + 4)
-    const seq = view.getFloat64(at + 12)
-    const n = view.getUint16(at + 20)
-    const sensor = sensorIds.decode(bytes.subarray(at + 22, at + 22 + n))
-    at += 22 + n
-    const m = view.getUint32(at)
-    at += 4
-    items.push({ header: { sensor, ts, seq }, plaintext: bytes.subarray(at, at + m), list })
-    at += m
-  }
-  return items
-}
-
-const sensorIds = new TextDecoder('utf-8')
-
 interface Thread {
   worker: Worker
   /**
@@ -195,21 +120,30 @@ export class SealPool implements ReadingSealer {
   private replacing = 0
   private growing = 0
   private retireTimer?: ReturnType<typeof setInterval>
+  private closing = false
   private closed = false
   /** Told when the last answer is in, once closed. */
   private drained?: () => void
 
   constructor (init: SealPoolInit) {
-    this.init = { maxBatch: 32, batchWindowMs: DEFAULT_BATCH_WINDOW_MS, maxWorkers: init.workers, idleRetireMs: 5000, ...init }
+    const workers = Math.max(1, init.workers)
+    this.init = {
+      ...init,
+      workers,
+      maxWorkers: Math.max(workers, init.maxWorkers ?? workers),
+      maxBatch: init.maxBatch ?? 32,
+      batchWindowMs: init.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
+      idleRetireMs: init.idleRetireMs ?? 5000
+    }
   }
 
   /** Starts the workers; resolves once each has imported its signing key. */
   async start (): Promise<void> {
-    await Promise.all(Array.from({ length: Math.max(1, this.init.workers) }, async () => { this.threads.push(await this.spawn()) }))
+    await Promise.all(Array.from({ length: this.init.workers }, async () => { this.threads.push(await this.spawn()) }))
   }
 
   private async spawn (): Promise<Thread> {
-    const worker = new Worker(new URL(import.meta.url), { workerData: { sealPool: true, seed: this.init.seed } })
+    const worker = new Worker(new URL('./seal-thread.ts', import.meta.url), { workerData: { sealPool: true, seed: this.init.seed } })
     const thread: Thread = { worker, inFlight: [], items: 0, idleSince: performance.now(), lists: new Map() }
     await new Promise<void>((resolve, reject) => {
       worker.once('error', reject)
@@ -228,7 +162,7 @@ export class SealPool implements ReadingSealer {
 
   seal (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
-    if (this.threads.length === 0 && this.replacing === 0) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'No sealing thread is running.'))
+    if (this.threads.length === 0 && this.replacing === 0 && this.growing === 0) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'No sealing thread is running.'))
     return new Promise((resolve, reject) => {
       this.queue.push({ header, plaintext, recipients, resolve, reject })
       if (this.queue.length >= this.init.maxBatch) this.flush()
@@ -291,7 +225,7 @@ export class SealPool implements ReadingSealer {
 
   /** Sealing is behind: one more thread, up to maxWorkers. */
   private grow (): void {
-    if (this.closed || this.threads.length + this.replacing + this.growing >= this.init.maxWorkers) return
+    if (this.closing || this.threads.length + this.replacing + this.growing >= this.init.maxWorkers) return
     this.growing++
     this.spawn().then(thread => {
       this.growing--
@@ -354,7 +288,7 @@ export class SealPool implements ReadingSealer {
     if (this.drained !== undefined && this.threads.every(t => t.inFlight.length === 0)) this.drained()
   }
 
-  /** A worker exited: its readings fail, and a new worker takes its place. */
+  /** A worker exited: its readings fail, and a new worker takes its place while fewer than `workers` run. */
   private lost (thread: Thread): void {
     const at = this.threads.indexOf(thread)
     if (at < 0) return
@@ -373,13 +307,15 @@ export class SealPool implements ReadingSealer {
     }, (err: unknown) => {
       this.replacing--
       this.init.logger.error({ code: 'GM_ERR_COLLECTOR_INTERNAL', reason: (err as Error).message }, 'sealing thread could not be replaced')
-      if (this.threads.length === 0 && this.replacing === 0) for (const item of this.queue.splice(0)) item.reject(error)
+      if (this.threads.length === 0 && this.replacing === 0 && this.growing === 0) for (const item of this.queue.splice(0)) item.reject(error)
     })
   }
 
   /** Seals what waits, then stops the workers once their answers are in. */
   async close (): Promise<void> {
     if (this.closed) return
+    // no thread is added for what this last flush sends
+    this.closing = true
     this.flush()
     this.closed = true
     clearInterval(this.retireTimer)
@@ -392,59 +328,4 @@ export class SealPool implements ReadingSealer {
     const threads = this.threads.splice(0)
     await Promise.all(threads.map(async t => await t.worker.terminate()))
   }
-}
-
-/** The worker's side: one sealer, its contexts kept across batches. */
-async function serve (seed: Uint8Array): Promise<void> {
-  const { createNodeCryptoSuite } = await import('../../platform/node-crypto.ts')
-  const suite = createNodeCryptoSuite()
-  const sealer = new EnvelopeSealer({ suite, signer: await suite.importSigningKey(seed) })
-  seed.fill(0)
-  const port = parentPort
-  if (port === null) return
-  /** The access lists this thread was sent, by number. */
-  const lists = new Map<number, PostedRecipient[]>()
-  port.on('message', (request: Request) => {
-    if (request.type === 'retain') { sealer.retainOnly(request.keep); return }
-    // the lists are looked up below before the first await: a later message's reset cannot
-    // clear them under an earlier one (messages arrive in order, each handled up to its await)
-    if (request.reset) lists.clear()
-    for (const [list, recipients] of request.lists) lists.set(list, recipients)
-    void (async () => {
-      const failure = (err: unknown): { code: string, message: string } => isGatemeshError(err) ? { code: err.code, message: err.message } : { code: 'GM_ERR_COLLECTOR_INTERNAL', message: 'Sealing failed.' }
-      const items = unpackBatch(request.readings)
-      // [ENV-9] the batch's readings are signed once, over the Merkle tree head of their bodies
-      let outcomes: SealOutcome[]
-      try {
-        outcomes = await sealer.sealBatch(items.map(item => ({ header: item.header, plaintext: item.plaintext, recipients: lists.get(item.list) ?? [] })))
-      } catch (err) {
-        outcomes = items.map(() => ({ error: err }))
-      }
-      let size = 4 + 4 * outcomes.length
-      for (const outcome of outcomes) if ('envelope' in outcome) size += outcome.envelope.length
-      const packed = new ArrayBuffer(size)
-      const view = new DataView(packed)
-      const bytes = new Uint8Array(packed)
-      view.setUint32(0, outcomes.length)
-      let offset = 4 + 4 * outcomes.length
-      let errors: Array<{ code: string, message: string } | null> | undefined
-      for (const [i, outcome] of outcomes.entries()) {
-        if ('envelope' in outcome) {
-          view.setUint32(4 + 4 * i, outcome.envelope.length)
-          bytes.set(outcome.envelope, offset)
-          offset += outcome.envelope.length
-        } else {
-          errors ??= outcomes.map(() => null)
-          errors[i] = failure(outcome.error)
-        }
-      }
-      const reply: Reply = { type: 'sealed', id: request.id, packed, errors }
-      port.postMessage(reply, [packed])
-    })()
-  })
-  port.postMessage({ type: 'ready' } satisfies Reply)
-}
-
-if (!isMainThread && (workerData as { sealPool?: boolean } | null)?.sealPool === true) {
-  await serve((workerData as { seed: Uint8Array }).seed)
 }
