@@ -111,15 +111,15 @@ describe('journal', () => {
     })
   })
 
-  it('refuses, with GM_ERR_JOURNAL, a journal file that is no database, and can open once it is replaced', async () => {
+  it('refuses, with GM_ERR_JOURNAL, a journal file that is no database or a path it cannot open', async () => {
     await inDir(async dir => {
       const path = join(dir, 'j.db')
       await writeFile(path, Buffer.alloc(8192, 0x41))
       const journal = new Journal({ path, secret })
       assert.throws(() => journal.open(), err => isGatemeshError(err, 'GM_ERR_JOURNAL'))
       await journal.close()
+      assert.throws(() => new Journal({ path: dir, secret }).open(), err => isGatemeshError(err, 'GM_ERR_JOURNAL'), 'a directory')
       await rm(path)
-      // the failed open left no connection behind holding the path
       const again = new Journal({ path, secret })
       assert.deepEqual(again.open().collected, [])
       await again.close()

@@ -139,8 +139,13 @@ export class Journal {
 
   /** Opens the journal and begins a new epoch; returns what a previous run left. */
   open (): JournalLeft {
-    mkdirSync(dirname(this.init.path), { recursive: true, mode: 0o700 })
-    const db = new DatabaseSync(this.init.path)
+    let db: DatabaseSync
+    try {
+      mkdirSync(dirname(this.init.path), { recursive: true, mode: 0o700 })
+      db = new DatabaseSync(this.init.path)
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_JOURNAL', 'The journal cannot be opened.', { cause: err })
+    }
     try {
       db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.init.sync === 'full' ? 'FULL' : 'NORMAL'}`)
       db.exec(`CREATE TABLE IF NOT EXISTS groups (${GROUPS_COLUMNS});

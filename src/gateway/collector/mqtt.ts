@@ -95,11 +95,13 @@ async function loadAedes (): Promise<AedesModule> {
  */
 function prepare (socket: Socket, guard: PacketSizeGuard, refused: (err: GatemeshError) => void): void {
   const read = socket.read
+  const destroy = socket.destroy
   socket.read = function (this: Socket, size?: number): unknown {
     const chunk: unknown = read.call(this, size)
     if (chunk instanceof Uint8Array && !guard.feed(chunk)) {
       refused(guard.refused as GatemeshError)
-      this.destroy()
+      // at once, not the graceful close below: nothing more is read from a refused stream
+      destroy.call(this)
       return null
     }
     return chunk
@@ -115,7 +117,6 @@ function prepare (socket: Socket, guard: PacketSizeGuard, refused: (err: Gatemes
     }
     return write.apply(this, args)
   } as Socket['write']
-  const destroy = socket.destroy
   socket.destroy = function (this: Socket, err?: Error): Socket {
     uncork()
     // a close without an error (the broker's, a refusing CONNACK's) lets what the kernel could
