@@ -32,7 +32,7 @@ export interface GatewayConfig {
   mqttPort: number
   /** Data Access HTTP port; 0 picks a free port. */
   accessPort: number
-  /** Collector sealing threads ([COL-23]); undefined = one per core beyond the first, 1 to 4, and one more while sealing is behind; 0 seals on the event loop. */
+  /** Collector sealing threads ([COL-23]); undefined = one per core beyond the first, 1 to 4, more while sealing is behind (up to one per core, at most 4); 0 seals on the event loop. */
   sealWorkers?: number
 }
 
@@ -92,8 +92,8 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --mqtt-port N            collector MQTT port (GATEMESH_MQTT_PORT; default 0 = any free port)
   --access-port N          Data Access HTTP port (GATEMESH_ACCESS_PORT; default 0 = any free port)
   --seal-workers N         collector threads that seal readings (GATEMESH_SEAL_WORKERS; default: one per
-                           core beyond the first, 1 to 4, and one more while sealing is behind;
-                           0 = seal on the event loop)
+                           core beyond the first, 1 to 4, more while sealing is behind, up to
+                           one per core; 0 = seal on the event loop)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
 
