@@ -205,8 +205,9 @@ export class SealPool implements ReadingSealer {
       })
       const id = this.nextId++
       try {
-        const readings = packBatch(items, numbers)
-        thread.worker.postMessage({ type: 'seal', id, readings, lists, reset } satisfies Request, [readings])
+        const readings = packBatch(items)
+        const numbered = Uint32Array.from(numbers)
+        thread.worker.postMessage({ type: 'seal', id, readings, numbers: numbered, lists, reset } satisfies Request, [readings, numbered.buffer])
       } catch (err) {
         // not expected (the packing writes only what it measured). The lists were not sent: the
         // thread is not told of them. A number it still holds from before is sent again, with

@@ -4,7 +4,8 @@
  * its answer likewise (docs/PROTOCOL.md [COL-23]).
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
-import { EnvelopeSealer, isGatemeshError } from '../../core/index.ts'
+import { EnvelopeSealer, GatemeshError, isGatemeshError } from '../../core/index.ts'
+import { decodeGroup, encodeGroup } from './journal-group.ts'
 import type { ReadingHeader, SealOutcome } from '../../core/index.ts'
 
 /** A recipient as posted to a thread: its public key copied out of any larger buffer. */
@@ -13,10 +14,11 @@ export interface PostedRecipient { id: string, publicKey: Uint8Array }
 /** main -> worker */
 export type Request =
   /**
-   * `readings` is packBatch's buffer; `lists` are the access lists that this message is the
-   * first to use on this thread, by number; `reset`: forget every list before taking these.
+   * `readings` is packBatch's buffer; `numbers[i]` the number of reading i's access list on this
+   * thread; `lists` are the access lists that this message is the first to use on this thread,
+   * by number; `reset`: forget every list before taking these.
    */
-  | { type: 'seal', id: number, readings: ArrayBuffer, lists: Array<[number, PostedRecipient[]]>, reset: boolean }
+  | { type: 'seal', id: number, readings: ArrayBuffer, numbers: Uint32Array, lists: Array<[number, PostedRecipient[]]>, reset: boolean }
   | { type: 'retain', keep: PostedRecipient[] }
 /** worker -> main */
 export type Reply =
@@ -24,66 +26,21 @@ export type Reply =
   /** `packed`: u32 count, then each envelope's length (u32), then the envelopes; a failed reading has length 0 and its error in `errors`. */
   | { type: 'sealed', id: number, packed: ArrayBuffer, errors?: Array<{ code: string, message: string } | null> }
 
-/** Per reading in a packed batch: u32 list, f64 ts, f64 seq, u16 n, u32 m (see packBatch). */
-const PACKED_FIXED_BYTES = 4 + 8 + 8 + 2 + 4
-
 /**
- * The readings of one message to a thread, as one buffer: for each, in order,
- *
- *     u32 list | f64 ts | f64 seq | u16 n | n bytes: sensor (UTF-8) | u32 m | m bytes: the reading
- *
- * (big-endian), `list` the number of its access list on that thread.
+ * The readings of one message to a thread, in the encoding of a journal group's plaintext
+ * (journal-group.ts: sensor id, ts, seq and bytes of each), in a buffer of its own to transfer.
  */
-export function packBatch (items: ReadonlyArray<{ header: ReadingHeader, plaintext: Uint8Array }>, lists: readonly number[]): ArrayBuffer {
-  let size = 0
-  const idBytes: number[] = []
-  for (const item of items) {
-    const n = Buffer.byteLength(item.header.sensor, 'utf8')
-    idBytes.push(n)
-    size += PACKED_FIXED_BYTES + n + item.plaintext.length
-  }
-  const buffer = new ArrayBuffer(size)
-  const out = Buffer.from(buffer)
-  let at = 0
-  for (let i = 0; i < items.length; i++) {
-    const { header, plaintext } = items[i] as { header: ReadingHeader, plaintext: Uint8Array }
-    const n = idBytes[i] as number
-    // a sensor id longer than a u16 cannot be sealed anyway (checkHeader): sent empty, refused there
-    const sent = n > 0xffff ? 0 : n
-    at = out.writeUInt32BE(lists[i] as number, at)
-    at = out.writeDoubleBE(header.ts, at)
-    at = out.writeDoubleBE(header.seq, at)
-    at = out.writeUInt16BE(sent, at)
-    at += sent === 0 ? 0 : out.write(header.sensor, at, sent, 'utf8')
-    at = out.writeUInt32BE(plaintext.length, at)
-    out.set(plaintext, at)
-    at += plaintext.length
-  }
-  return buffer.byteLength === at ? buffer : buffer.slice(0, at)
+export function packBatch (items: ReadonlyArray<{ header: ReadingHeader, plaintext: Uint8Array }>): ArrayBuffer {
+  const readings = items.map(({ header, plaintext }) => ({ sensorId: header.sensor, ts: header.ts, seq: header.seq, plaintext }))
+  return encodeGroup(readings, size => Buffer.from(new ArrayBuffer(size))).buffer as ArrayBuffer
 }
 
-/** The readings of packBatch's buffer; the plaintexts are views of it. */
-export function unpackBatch (buffer: ArrayBuffer): Array<{ header: ReadingHeader, plaintext: Uint8Array, list: number }> {
-  const view = new DataView(buffer)
-  const bytes = new Uint8Array(buffer)
-  const items: Array<{ header: ReadingHeader, plaintext: Uint8Array, list: number }> = []
-  let at = 0
-  while (at < bytes.length) {
-    const list = view.getUint32(at)
-    const ts = view.getFloat64(at + 4)
-    const seq = view.getFloat64(at + 12)
-    const n = view.getUint16(at + 20)
-    const sensor = sensorIds.decode(bytes.subarray(at + 22, at + 22 + n))
-    at += 22 + n
-    const m = view.getUint32(at)
-    at += 4
-    items.push({ header: { sensor, ts, seq }, plaintext: bytes.subarray(at, at + m), list })
-    at += m
-  }
-  return items
+/** The `count` readings of packBatch's buffer; throws when it does not hold exactly that. */
+export function unpackBatch (buffer: ArrayBuffer, count: number): Array<{ header: ReadingHeader, plaintext: Uint8Array }> {
+  const readings = decodeGroup(new Uint8Array(buffer), count)
+  if (readings === undefined) throw new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'A message to the sealing thread is malformed.')
+  return readings.map(r => ({ header: { sensor: r.sensorId, ts: r.ts, seq: r.seq }, plaintext: r.plaintext }))
 }
-
-const sensorIds = new TextDecoder('utf-8')
 
 /** The worker's side: one sealer, its contexts kept across batches. */
 async function serve (seed: Uint8Array): Promise<void> {
@@ -103,13 +60,14 @@ async function serve (seed: Uint8Array): Promise<void> {
     for (const [list, recipients] of request.lists) lists.set(list, recipients)
     void (async () => {
       const failure = (err: unknown): { code: string, message: string } => isGatemeshError(err) ? { code: err.code, message: err.message } : { code: 'GM_ERR_COLLECTOR_INTERNAL', message: 'Sealing failed.' }
-      const items = unpackBatch(request.readings)
+      const count = request.numbers.length
       // [ENV-9] the batch's readings are signed once, over the Merkle tree head of their bodies
       let outcomes: SealOutcome[]
       try {
-        outcomes = await sealer.sealBatch(items.map(item => ({ header: item.header, plaintext: item.plaintext, recipients: lists.get(item.list) ?? [] })))
+        const items = unpackBatch(request.readings, count)
+        outcomes = await sealer.sealBatch(items.map((item, i) => ({ header: item.header, plaintext: item.plaintext, recipients: lists.get(request.numbers[i] as number) ?? [] })))
       } catch (err) {
-        outcomes = items.map(() => ({ error: err }))
+        outcomes = Array.from({ length: count }, () => ({ error: err }))
       }
       let size = 4 + 4 * outcomes.length
       for (const outcome of outcomes) if ('envelope' in outcome) size += outcome.envelope.length
