@@ -117,16 +117,16 @@ function prepare (socket: Socket, guard: PacketSizeGuard, refused: (err: Gatemes
     }
     return write.apply(this, args)
   } as Socket['write']
-  socket.destroy = function (this: Socket, err?: Error): Socket {
+  socket.destroy = function (this: Socket, err?: Error | null): Socket {
     uncork()
     // a close without an error (the broker's, a refusing CONNACK's) lets what the kernel could
     // not take at once (a slow sensor's last PUBACKs) leave first, for up to 5 s
-    if (err === undefined && this.writableLength > 0 && !this.destroyed && !this.writableEnded) {
+    if ((err === undefined || err === null) && this.writableLength > 0 && !this.destroyed && !this.writableEnded) {
       this.end(() => destroy.call(this))
       setTimeout(() => destroy.call(this), 5000).unref()
       return this
     }
-    return destroy.call(this, err)
+    return destroy.call(this, err ?? undefined)
   }
 }
 
