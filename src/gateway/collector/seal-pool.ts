@@ -193,21 +193,22 @@ export class SealPool implements ReadingSealer {
       if (reset) thread.lists.clear()
       const lists: Array<[number, PostedRecipient[]]> = []
       const added: Array<readonly Recipient[]> = []
-      const numbers = items.map(item => {
-        let list = thread.lists.get(item.recipients)
+      const numbers = new Uint32Array(items.length)
+      for (let i = 0; i < items.length; i++) {
+        const { recipients } = items[i] as Item
+        let list = thread.lists.get(recipients)
         if (list === undefined) {
           list = thread.lists.size + 1
-          thread.lists.set(item.recipients, list)
-          added.push(item.recipients)
-          lists.push([list, item.recipients.map(r => ({ id: r.id, publicKey: compact(r.publicKey) }))])
+          thread.lists.set(recipients, list)
+          added.push(recipients)
+          lists.push([list, recipients.map(r => ({ id: r.id, publicKey: compact(r.publicKey) }))])
         }
-        return list
-      })
+        numbers[i] = list
+      }
       const id = this.nextId++
       try {
         const readings = packBatch(items)
-        const numbered = Uint32Array.from(numbers)
-        thread.worker.postMessage({ type: 'seal', id, readings, numbers: numbered, lists, reset } satisfies Request, [readings, numbered.buffer])
+        thread.worker.postMessage({ type: 'seal', id, readings, numbers, lists, reset } satisfies Request, [readings, numbers.buffer])
       } catch (err) {
         // not expected (the packing writes only what it measured). The lists were not sent: the
         // thread is not told of them. A number it still holds from before is sent again, with
