@@ -1,6 +1,6 @@
 /**
- * A writer for the few deterministic CBOR shapes on the sealing hot path (the reading AAD, the
- * envelope body and the envelope): unsigned integers, byte strings, text strings, arrays and maps
+ * A writer for the few deterministic CBOR shapes on the hot paths (the reading AAD, the envelope
+ * body and the envelope; a signed record around its body): unsigned integers, byte strings, text strings, arrays and maps
  * whose caller writes the keys in canonical order. Its output is byte for byte what cborg's
  * `encodeCanonical` gives for the same value (RFC 8949 §4.2.1: shortest argument, definite
  * lengths); tests hold it to that. cborg builds a token tree per value and allocated ~10 KiB per
@@ -84,6 +84,14 @@ export class CborWriter {
     return this
   }
 
+  /** Bytes that already are one canonical data item (or a prefix the caller owns), copied as they are. */
+  raw (encoded: Uint8Array): this {
+    this.ensure(encoded.length)
+    this.buffer.set(encoded, this.length)
+    this.length += encoded.length
+    return this
+  }
+
   array (items: number): this {
     this.head(4, items)
     return this
@@ -93,6 +101,11 @@ export class CborWriter {
   map (entries: number): this {
     this.head(5, entries)
     return this
+  }
+
+  /** Drops what was written since the last finish (after a value turned out not to be writable). */
+  reset (): void {
+    this.length = 0
   }
 
   /** The bytes written since the last finish, as a new array; the writer starts over. */

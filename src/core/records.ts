@@ -5,7 +5,8 @@
  */
 import type { CryptoSuite, SigningKey } from './suite.ts'
 import { GatemeshError } from './errors.ts'
-import { concat, utf8 } from './bytes.ts'
+import { utf8 } from './bytes.ts'
+import { CborWriter } from './cbor-writer.ts'
 import { decodeCanonical, encodeCanonical } from './encoding.ts'
 import { asStruct, bytes, onlyKeys, optUint, str, uint, type Struct } from './shape.ts'
 
@@ -41,20 +42,44 @@ export interface OpenRecordOptions {
   maxBytes?: number
 }
 
+const writer = new CborWriter()
+
+/**
+ * [REC-2] The record's map, written around `body`, the canonical encoding of its body: with
+ * `sig`, the record as stored; without, prefixed with the domain tag, what is signed. The bytes
+ * are encodeCanonical's of the same map (tests hold them to it), the body encoded once instead
+ * of twice for a signature and once more in full for the record (a latest record cost ~140 µs,
+ * ~70 of them cborg's, on the collector's event loop).
+ * Keys in canonical order (RFC 8949 §4.2.1, shorter first): v, exp, key, seq, sig, body, type, signer.
+ */
+function writeRecord (record: Omit<SignedRecord, 'sig'>, body: Uint8Array, sig?: Uint8Array): Uint8Array {
+  const w = writer
+  try {
+    if (sig === undefined) w.raw(RECORD_DOMAIN)
+    w.map((record.exp === undefined ? 6 : 7) + (sig === undefined ? 0 : 1)).text('v').uint(record.v)
+    if (record.exp !== undefined) w.text('exp').uint(record.exp)
+    w.text('key').text(record.key).text('seq').uint(record.seq)
+    if (sig !== undefined) w.text('sig').bytes(sig)
+    return w.text('body').raw(body).text('type').text(record.type).text('signer').bytes(record.signer).finish()
+  } catch (err) {
+    w.reset()
+    throw err
+  }
+}
+
+/** [REC-2] The signature covers the domain tag and every field but `sig`. */
 function toBeSigned (record: Omit<SignedRecord, 'sig'>): Uint8Array {
-  const unsigned: Struct = { v: record.v, type: record.type, key: record.key, seq: record.seq, body: record.body, signer: record.signer }
-  if (record.exp !== undefined) unsigned.exp = record.exp
-  return concat(RECORD_DOMAIN, encodeCanonical(unsigned))
+  return writeRecord(record, encodeCanonical(record.body))
 }
 
 /** [REC-2] Signs and encodes a record. */
 export async function signRecord (suite: CryptoSuite, signer: SigningKey, fields: RecordFields): Promise<Uint8Array> {
-  const record: Omit<SignedRecord, 'sig'> = { v: RECORD_VERSION, ...fields, signer: signer.publicKey }
+  const record: Omit<SignedRecord, 'sig'> = { v: RECORD_VERSION, type: fields.type, key: fields.key, seq: fields.seq, body: fields.body, signer: signer.publicKey }
+  if (fields.exp !== undefined) record.exp = fields.exp
   validateFields(record as unknown as Struct)
-  const sig = await suite.sign(signer, toBeSigned(record))
-  const out: Struct = { ...record, sig }
-  if (fields.exp === undefined) delete out.exp
-  return encodeCanonical(out)
+  const body = encodeCanonical(record.body)
+  const sig = await suite.sign(signer, writeRecord(record, body))
+  return writeRecord(record, body, sig)
 }
 
 function validateFields (struct: Struct): void {
