@@ -108,16 +108,26 @@ export class Ingest {
     const ts = this.init.now()
     // [COL-6] seqs are drawn together, so a batch gets consecutive numbers
     const seqs = plaintexts.map(() => this.c.sequencer.next(info.sensorId, ts))
-    const appended = await Promise.allSettled(plaintexts.map(async (plaintext, i) => {
+    const journal = async (plaintext: Uint8Array, i: number): Promise<void> => {
       const reading: CollectedReading = { sensorId: info.sensorId, ts, seq: seqs[i] as number, plaintext }
       const id = await this.c.journal.append(reading)
       this.seal(id, reading, recipients)
-    }))
-    let failed: unknown
-    for (const result of appended) {
-      if (result.status === 'rejected') { this.pending--; failed ??= result.reason }
     }
-    if (failed !== undefined) throw failed
+    if (plaintexts.length === 1) {
+      // one reading (every MQTT publish): as below, without allSettled's promises and results
+      try {
+        await journal(plaintexts[0] as Uint8Array, 0)
+      } catch (err) {
+        this.pending--
+        throw err
+      }
+    } else {
+      let failed: unknown
+      for (const result of await Promise.allSettled(plaintexts.map(journal))) {
+        if (result.status === 'rejected') { this.pending--; failed ??= result.reason }
+      }
+      if (failed !== undefined) throw failed
+    }
     if (this.pending > this.init.maxUnsealed) await new Promise<void>(resolve => { this.held.push(resolve) })
     return { first: seqs[0] as number, seq: seqs[seqs.length - 1] as number, ts }
   }
