@@ -16,6 +16,37 @@ import type { SealedReading } from './types.ts'
 const suite = createNodeCryptoSuite()
 
 describe('ingest flow control', () => {
+  it('refuses a reading the journal cannot take, one or several, and counts none of them as pending', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-ingest-'))
+    const journal = new Journal({ path: join(dir, 'j.db'), secret: suite.randomBytes(32) })
+    try {
+      journal.open()
+      await journal.close() // appends are refused from here on
+      const owner = await generateIdentity(suite)
+      const { verifier } = await createSensorCredential(suite)
+      const info = await verifySensorRecord(suite, await createSensorRecord(suite, owner, { sensorId: 's', verifier, seq: 1 }))
+      let sealed = 0
+      const ingest = new Ingest({
+        suite, journal,
+        sealer: { seal: async () => { sealed++; return new Uint8Array([1]) }, retainOnly: () => {} },
+        sensors: { get: async () => info },
+        latest: { offer: () => {} },
+        handoffs: [],
+        limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
+        sequencer: new Sequencer(),
+        logger: createLogger('test', { level: 'silent' })
+      }, { maxPending: 2, maxUnsealed: 2, now: Date.now })
+      // with a pending count left behind by a failure, a later call would be GM_ERR_BUSY instead
+      for (const readings of [[utf8('1')], [utf8('2'), utf8('3')], [utf8('4'), utf8('5')], [utf8('6')]]) {
+        await assert.rejects(ingest.accept(info, readings), { code: 'GM_ERR_COLLECTOR_STOPPED' })
+      }
+      assert.equal(sealed, 0, 'nothing that was not journaled is sealed')
+      await ingest.drain()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('holds acknowledgements while more readings than maxUnsealed await sealing, and releases them as sealing catches up', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gm-ingest-'))
     const journal = new Journal({ path: join(dir, 'j.db'), secret: suite.randomBytes(32) })

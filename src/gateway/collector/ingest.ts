@@ -108,7 +108,7 @@ export class Ingest {
     const ts = this.init.now()
     // [COL-6] seqs are drawn together, so a batch gets consecutive numbers
     const seqs = plaintexts.map(() => this.c.sequencer.next(info.sensorId, ts))
-    const journal = async (plaintext: Uint8Array, i: number): Promise<void> => {
+    const append = async (plaintext: Uint8Array, i: number): Promise<void> => {
       const reading: CollectedReading = { sensorId: info.sensorId, ts, seq: seqs[i] as number, plaintext }
       const id = await this.c.journal.append(reading)
       this.seal(id, reading, recipients)
@@ -116,17 +116,17 @@ export class Ingest {
     if (plaintexts.length === 1) {
       // one reading (every MQTT publish): as below, without allSettled's promises and results
       try {
-        await journal(plaintexts[0] as Uint8Array, 0)
+        await append(plaintexts[0] as Uint8Array, 0)
       } catch (err) {
         this.pending--
         throw err
       }
     } else {
-      let failed: unknown
-      for (const result of await Promise.allSettled(plaintexts.map(journal))) {
-        if (result.status === 'rejected') { this.pending--; failed ??= result.reason }
+      let failure: { reason: unknown } | undefined
+      for (const result of await Promise.allSettled(plaintexts.map(append))) {
+        if (result.status === 'rejected') { this.pending--; failure ??= { reason: result.reason } }
       }
-      if (failed !== undefined) throw failed
+      if (failure !== undefined) throw failure.reason
     }
     if (this.pending > this.init.maxUnsealed) await new Promise<void>(resolve => { this.held.push(resolve) })
     return { first: seqs[0] as number, seq: seqs[seqs.length - 1] as number, ts }
