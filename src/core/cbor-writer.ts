@@ -1,9 +1,10 @@
 /**
  * A writer for the few deterministic CBOR shapes on the hot paths (the reading AAD, the envelope
- * body and the envelope; a signed record around its body): unsigned integers, byte strings, text strings, arrays and maps
- * whose caller writes the keys in canonical order. Its output is byte for byte what cborg's
- * `encodeCanonical` gives for the same value (RFC 8949 §4.2.1: shortest argument, definite
- * lengths); tests hold it to that. cborg builds a token tree per value and allocated ~10 KiB per
+ * body and the envelope; a signed record around its body): unsigned integers, byte strings, text
+ * strings, arrays and maps whose caller writes the keys in canonical order. Its output is byte for
+ * byte what cborg's `encodeCanonical` gives for the same value (RFC 8949 §4.2.1: shortest
+ * argument, definite lengths); tests hold it to that. What `raw` copies in is the caller's: a
+ * canonical item, or a prefix that is no CBOR at all (a record's domain tag). cborg builds a token tree per value and allocated ~10 KiB per
  * envelope (a third of the collector's garbage); this writes straight into one growing buffer.
  * Everything else, and all decoding, stays with cborg. [ENC-1]
  */
@@ -113,6 +114,11 @@ export class CborWriter {
     const out = allocBytes(this.length)
     out.set(this.buffer.subarray(0, this.length))
     this.length = 0
+    // a writer kept for a process (records') does not hold on to the largest item it ever wrote
+    if (this.buffer.length > 64 * 1024) {
+      this.buffer = new Uint8Array(1024)
+      this.view = new DataView(this.buffer.buffer)
+    }
     return out
   }
 }
