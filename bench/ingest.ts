@@ -10,8 +10,10 @@
  * QoS 0 ones before it); latency is open-loop at a fixed rate, counted from the scheduled send.
  * Writes bench/results/ingest.json and bench/results/ingest.md.
  *
- *   node bench/ingest.ts [--quick]
+ *   node bench/ingest.ts [--quick] [--seconds N] [--seal-workers N]
  *   node bench/ingest.ts --puback-at 5000 [--seconds 15]   (only the PUBACK latency phase at that rate; prints JSON)
+ * --seconds: each phase's measured time (default 5, 1.5 with --quick; the warm-up stays); a p99
+ * over 15 s varies less. --seal-workers: the collector's sealing threads, fixed.
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -363,11 +365,11 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
     await new Promise<void>(resolve => aedesServer.close(() => resolve()))
     await rm(dir, { recursive: true, force: true })
   }
-  writeIngestResults(rows, { quick, loadBefore, loadAfter: loadavg() })
+  writeIngestResults(rows, { quick, seconds, loadBefore, loadAfter: loadavg() })
   return rows
 }
 
-function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, loadBefore: number[], loadAfter: number[] }): void {
+function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, seconds: number, loadBefore: number[], loadAfter: number[] }): void {
   const dir = new URL('./results/', import.meta.url)
   mkdirSync(dir, { recursive: true })
   const environment = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() }
@@ -378,7 +380,7 @@ function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, loadBef
   const latency = rows.filter(r => r.scenario.includes('latency'))
   const lines = [
     `# ${title}`, '',
-    `Node ${process.version}, ${cpus().length} cores; the gateway is one process, the load generator another. Load average ${extra.loadBefore.map(l => l.toFixed(1)).join(' ')} before, ${extra.loadAfter.map(l => l.toFixed(1)).join(' ')} after.${extra.quick ? ' Quick run.' : ''}`,
+    `Node ${process.version}, ${cpus().length} cores; the gateway is one process, the load generator another. Load average ${extra.loadBefore.map(l => l.toFixed(1)).join(' ')} before, ${extra.loadAfter.map(l => l.toFixed(1)).join(' ')} after. Each phase measures ${extra.seconds} s.${extra.quick ? ' Quick run.' : ''}`,
     'Ratio = gatemesh readings/s ÷ baseline readings/s, each baseline measured just before its gatemesh phase. CPU % = the gateway process\'s CPU time over the wall time of the phase (100 % = one core); ' +
       'µs/reading = that CPU time per accepted reading (all threads); event loop % = the main thread\'s share. ' +
       'Readings are acknowledged once journaled and sealed after ([COL-7]); seal lag = how long after the load stopped the last one was sealed and handed off (acknowledgements wait while more than 2 048 await sealing, so the figure is sustained).', '',
@@ -405,9 +407,17 @@ if (import.meta.main) {
     process.stdout.write(JSON.stringify(await generateLoad(JSON.parse(process.argv[i + 1] as string) as LoadPlan)) + '\n')
     process.exit(0)
   } else {
-    const at = process.argv.indexOf('--puback-at')
-    const sw = process.argv.indexOf('--seal-workers')
-    const sec = process.argv.indexOf('--seconds')
-    await run({ quick: process.argv.includes('--quick'), pubackAt: at >= 0 ? Number(process.argv[at + 1]) : undefined, sealWorkers: sw >= 0 ? Number(process.argv[sw + 1]) : undefined, seconds: sec >= 0 ? Number(process.argv[sec + 1]) : undefined })
+    // each option takes a positive number; anything else is refused before any phase runs
+    const option = (name: string, integer: boolean): number | undefined => {
+      const at = process.argv.indexOf(name)
+      if (at < 0) return undefined
+      const value = Number(process.argv[at + 1])
+      if (!(value > 0) || (integer && !Number.isSafeInteger(value))) {
+        console.error(`${name} takes a positive ${integer ? 'integer' : 'number'} (GM_ERR_CLI_USAGE)`)
+        process.exit(2)
+      }
+      return value
+    }
+    await run({ quick: process.argv.includes('--quick'), pubackAt: option('--puback-at', true), sealWorkers: option('--seal-workers', true), seconds: option('--seconds', false) })
   }
 }
