@@ -4,8 +4,9 @@
  * strings, arrays and maps whose caller writes the keys in canonical order. Its output is byte for
  * byte what cborg's `encodeCanonical` gives for the same value (RFC 8949 §4.2.1: shortest
  * argument, definite lengths); tests hold it to that. What `raw` copies in is the caller's: a
- * canonical item, or a prefix that is no CBOR at all (a record's domain tag). cborg builds a token tree per value and allocated ~10 KiB per
- * envelope (a third of the collector's garbage); this writes straight into one growing buffer.
+ * canonical item, or a prefix that is no CBOR at all (a record's domain tag). cborg builds a
+ * token tree per value and allocated ~10 KiB per envelope (a third of the collector's garbage);
+ * this writes straight into one growing buffer.
  * Everything else, and all decoding, stays with cborg. [ENC-1]
  */
 import { allocBytes } from './bytes.ts'
