@@ -56,6 +56,20 @@ describe('latest publisher', () => {
     await publisher.stop()
   })
 
+  it('signs the puts that fall due together a few per turn of the event loop, and puts them all', async () => {
+    const keys: string[] = []
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: async key => { keys.push(key) }, logger }, { intervalMs: 60_000 })
+    publisher.start()
+    // a sensor's first reading is due at once: 100 of them would be ~100 signatures in one turn
+    for (let i = 0; i < 100; i++) publisher.offer(reading(`due-${i}`, 1))
+    assert.equal(keys.length, 0, 'nothing is signed inside offer')
+    await new Promise(resolve => setImmediate(resolve))
+    assert.ok(keys.length >= 1 && keys.length < 100, `one turn signed ${keys.length} of 100`)
+    for (let turns = 0; keys.length < 100 && turns < 1000; turns++) await new Promise(resolve => setImmediate(resolve))
+    assert.deepEqual([...keys].sort(), Array.from({ length: 100 }, (_, i) => latestKey(`due-${i}`)).sort())
+    await publisher.stop()
+  })
+
   it('retries a failed put with backoff unless a newer reading replaced it; stop drains', async () => {
     const gate = gatedPut()
     const publisher = createLatestPublisher({ suite, signer, certificate, put: gate.put, logger }, { intervalMs: 1, maxBackoffMs: 4 })
