@@ -4,7 +4,9 @@
  * baseline measured in the same run, never as absolute pass/fail thresholds.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { spawn } from 'node:child_process'
+import { constants as osConstants, cpus } from 'node:os'
+import { choosesV8PoolSize, v8PoolArgs } from '../src/platform/v8-pool.ts'
 
 export interface Measurement {
   name: string
@@ -44,7 +46,26 @@ export function row (scenario: string, measured: Measurement, baseline: Measurem
 }
 
 export function environment (): Record<string, unknown> {
-  return { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() }
+  return { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, v8PoolSize: v8PoolSize(), date: new Date().toISOString() }
+}
+
+/** This process's `--v8-pool-size` (from its arguments or NODE_OPTIONS), or 'default'. */
+export function v8PoolSize (): number | 'default' {
+  const arg = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].reverse().find(a => a.startsWith('--v8-pool-size='))
+  return arg === undefined ? 'default' : Number(arg.slice('--v8-pool-size='.length))
+}
+
+/**
+ * The benchmarks measure gateways as they are started ([platform/v8-pool.ts]): a process not
+ * given a V8 pool size runs itself again with the recommended one and exits with its status.
+ * Returns only in the process that is to run.
+ */
+export async function withGatewayV8Pool (): Promise<void> {
+  if (choosesV8PoolSize(process.execArgv)) return
+  const child = spawn(process.execPath, [...process.execArgv, ...v8PoolArgs(), ...process.argv.slice(1)], { stdio: 'inherit' })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => { child.kill(signal) })
+  const code = await new Promise<number>(resolve => { child.on('close', (status, signal) => { resolve(status ?? (signal === null ? 1 : 128 + (osConstants.signals[signal] ?? 0))) }) })
+  process.exit(code)
 }
 
 export function writeResults (name: string, title: string, rows: Row[], extra: Record<string, unknown> = {}): void {
@@ -53,7 +74,7 @@ export function writeResults (name: string, title: string, rows: Row[], extra: R
   writeFileSync(new URL(`${name}.json`, dir), JSON.stringify({ title, environment: environment(), rows, ...extra }, null, 2) + '\n')
   const lines = [
     `# ${title}`, '',
-    `Node ${process.version}, ${cpus().length} cores. Ratio = gatemesh time / baseline time per operation, both measured in this run.`, '',
+    `Node ${process.version}, ${cpus().length} cores, V8 pool ${v8PoolSize()}. Ratio = gatemesh time / baseline time per operation, both measured in this run.`, '',
     '| scenario | gatemesh µs/op | ops/s | baseline | baseline µs/op | ratio |',
     '|---|---:|---:|---|---:|---:|',
     ...rows.map(r => `| ${r.scenario} | ${r.measured.usPerOp.toFixed(1)} | ${Math.round(r.measured.opsPerSec)} | ${r.baseline.name} | ${r.baseline.usPerOp.toFixed(1)} | ${r.ratio.toFixed(2)} |`)

@@ -28,6 +28,7 @@ import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { createCollector, readingTopic } from '../src/gateway/collector/index.ts'
 import { createLatestPublisher } from '../src/gateway/latest/index.ts'
+import { v8PoolSize, withGatewayV8Pool } from './harness.ts'
 
 /** The issue's throughput targets (readings/s, 3 recipients); latency is measured at half of each. */
 const MQTT_TARGET = 10_000
@@ -372,7 +373,7 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
 function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, seconds: number, loadBefore: number[], loadAfter: number[] }): void {
   const dir = new URL('./results/', import.meta.url)
   mkdirSync(dir, { recursive: true })
-  const environment = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() }
+  const environment = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, v8PoolSize: v8PoolSize(), date: new Date().toISOString() }
   const title = 'Ingest: readings accepted by one collector'
   writeFileSync(new URL('ingest.json', dir), JSON.stringify({ title, environment, ...extra, reading: utf8(READING).length, rows }, null, 2) + '\n')
   const f = (n: number | undefined | null, digits = 0): string => typeof n !== 'number' || Number.isNaN(n) ? '-' : n.toFixed(digits)
@@ -380,7 +381,7 @@ function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, seconds
   const latency = rows.filter(r => r.scenario.includes('latency'))
   const lines = [
     `# ${title}`, '',
-    `Node ${process.version}, ${cpus().length} cores; the gateway is one process, the load generator another. Load average ${extra.loadBefore.map(l => l.toFixed(1)).join(' ')} before, ${extra.loadAfter.map(l => l.toFixed(1)).join(' ')} after. Each phase measures ${extra.seconds} s.${extra.quick ? ' Quick run.' : ''}`,
+    `Node ${process.version}, ${cpus().length} cores; the gateway is one process (V8 pool ${v8PoolSize()}), the load generator another. Load average ${extra.loadBefore.map(l => l.toFixed(1)).join(' ')} before, ${extra.loadAfter.map(l => l.toFixed(1)).join(' ')} after. Each phase measures ${extra.seconds} s.${extra.quick ? ' Quick run.' : ''}`,
     'Ratio = gatemesh readings/s ÷ baseline readings/s, each baseline measured just before its gatemesh phase. CPU % = the gateway process\'s CPU time over the wall time of the phase (100 % = one core); ' +
       'µs/reading = that CPU time per accepted reading (all threads); event loop % = the main thread\'s share. ' +
       'Readings are acknowledged once journaled and sealed after ([COL-7]); seal lag = how long after the load stopped the last one was sealed and handed off (acknowledgements wait while more than 2 048 await sealing, so the figure is sustained).', '',
@@ -407,6 +408,7 @@ if (import.meta.main) {
     process.stdout.write(JSON.stringify(await generateLoad(JSON.parse(process.argv[i + 1] as string) as LoadPlan)) + '\n')
     process.exit(0)
   } else {
+    await withGatewayV8Pool()
     // each option takes a positive number; anything else is refused before any phase runs
     const option = (name: string, integer: boolean): number | undefined => {
       const at = process.argv.indexOf(name)

@@ -9,6 +9,9 @@ const SCENARIOS: Record<string, () => Promise<{ run: (options: { quick?: boolean
   e2e: async () => await import('./e2e.ts')
 }
 
+import { withGatewayV8Pool } from './harness.ts'
+
+await withGatewayV8Pool()
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const chosen = args.filter(a => !a.startsWith('--'))

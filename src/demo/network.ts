@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import type { Role } from '../overlay/index.ts'
+import { v8PoolArgs } from '../platform/v8-pool.ts'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const MAIN = join(ROOT, 'src/cli/main.ts')
@@ -72,7 +73,8 @@ interface Child { child: ChildProcess, exited: Promise<number | null> }
 
 function spawnLogged (args: string[], logPath: string, env: NodeJS.ProcessEnv): Child {
   const log = createWriteStream(logPath, { flags: 'a', mode: 0o600 })
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // [platform/v8-pool.ts] a gateway's V8 helpers sized to the machine, as an operator would start it
+  const child = spawn(process.execPath, [...v8PoolArgs(), MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   child.stdout?.pipe(log, { end: false })
   child.stderr?.pipe(log, { end: false })
   const exited = new Promise<number | null>(resolve => {
