@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { constants as osConstants, cpus } from 'node:os'
-import { choosesV8PoolSize, v8PoolArgs } from '../src/platform/v8-pool.ts'
+import { choosesV8PoolSize, chosenV8PoolSize, v8PoolArgs } from '../src/platform/v8-pool.ts'
 
 export interface Measurement {
   name: string
@@ -51,8 +51,7 @@ export function environment (): Record<string, unknown> {
 
 /** This process's `--v8-pool-size` (from its arguments or NODE_OPTIONS), or 'default'. */
 export function v8PoolSize (): number | 'default' {
-  const arg = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].reverse().find(a => a.startsWith('--v8-pool-size='))
-  return arg === undefined ? 'default' : Number(arg.slice('--v8-pool-size='.length))
+  return chosenV8PoolSize(process.execArgv) ?? 'default'
 }
 
 /**

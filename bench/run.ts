@@ -2,14 +2,14 @@
  * `npm run bench [scenario ...] [--quick]`: runs the benchmark scenarios in one process run and
  * writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht, ingest, e2e.
  */
+import { withGatewayV8Pool } from './harness.ts'
+
 const SCENARIOS: Record<string, () => Promise<{ run: (options: { quick?: boolean }) => Promise<unknown> }>> = {
   crypto: async () => await import('./crypto.ts'),
   dht: async () => await import('./dht.ts'),
   ingest: async () => await import('./ingest.ts'),
   e2e: async () => await import('./e2e.ts')
 }
-
-import { withGatewayV8Pool } from './harness.ts'
 
 await withGatewayV8Pool()
 const args = process.argv.slice(2)
