@@ -23,10 +23,10 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import { createSensorCredential, createSensorRecord, generateIdentity, utf8, verifySensorRecord, type SensorInfo } from '../src/core/index.ts'
+import { createSensorCredential, createSensorRecord, generateIdentity, utf8 } from '../src/core/index.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createLogger } from '../src/platform/logger.ts'
-import { createCollector, readingTopic } from '../src/gateway/collector/index.ts'
+import { createCachedSensorDirectory, createCollector, readingTopic } from '../src/gateway/collector/index.ts'
 import { createLatestPublisher } from '../src/gateway/latest/index.ts'
 import { v8PoolSize, withGatewayV8Pool } from './harness.ts'
 
@@ -238,14 +238,15 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'gm-bench-ingest-'))
   const loadBefore = loadavg()
   const people = await Promise.all([0, 1, 2, 3, 4].map(async () => await generateIdentity(suite)))
-  const sensors = new Map<string, SensorInfo>()
+  /** The sensor records as the DHT would hold them: the collector looks them up through its cache, as in a gateway. */
+  const records = new Map<string, Uint8Array>()
   const targets = new Map<number, Target[]>()
   for (const recipients of [1, 3, 5]) {
     const list: Target[] = []
     for (let i = 0; i < 16; i++) {
       const sensorId = `bench-r${recipients}-${i}`
       const { credential, verifier } = await createSensorCredential(suite)
-      sensors.set(sensorId, await verifySensorRecord(suite, await createSensorRecord(suite, people[0]!, { sensorId, readers: people.slice(1, recipients), verifier, seq: 1 })))
+      records.set(sensorId, await createSensorRecord(suite, people[0]!, { sensorId, readers: people.slice(1, recipients), verifier, seq: 1 }))
       list.push({ path: `/v1/sensors/${sensorId}/readings`, topic: readingTopic(sensorId), user: sensorId, password: credential })
     }
     targets.set(recipients, list)
@@ -255,7 +256,7 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
   const logger = createLogger('gatemesh:bench', { level: 'warn' })
   const latest = createLatestPublisher({ suite, signer, certificate: new Uint8Array(64), put: async () => {}, logger })
   latest.start()
-  const collector = createCollector({ suite, signingSeed: seed, sensors: { get: async id => sensors.get(id) }, latest, handoffs: [() => { handed++ }], logger },
+  const collector = createCollector({ suite, signingSeed: seed, sensors: createCachedSensorDirectory({ suite, fetch: async id => records.get(id) }), latest, handoffs: [() => { handed++ }], logger },
     { dataDir: join(dir, 'data'), http: { port: 0 }, mqtt: { port: 0 }, rateLimit: { perSecond: 1e6, burst: 1e6 }, maxPending: 100_000, sealWorkers: options.sealWorkers })
   await collector.start()
 

@@ -33,6 +33,8 @@ export interface Fixture {
   collector: Collector
   /** Replaces the sensor's record with one listing `readers` (seq + 1). */
   setReaders: (readers: Identity[]) => Promise<void>
+  /** Replaces the sensor's record with one naming a new credential's verifier (seq + 1); returns the credential. */
+  replaceCredential: () => Promise<string>
   opener: (who: Identity) => EnvelopeOpener
   /** Waits until the hand-off has seen `count` readings in total. */
   handedOff: (count: number) => Promise<void>
@@ -41,19 +43,36 @@ export interface Fixture {
   close: () => Promise<void>
 }
 
-export async function startFixture (init: Partial<CollectorInit> = {}): Promise<Fixture> {
+export interface FixtureOptions {
+  /**
+   * The fake directory answers cached() too, as the gateway's does (a record held fresh): the
+   * ingest then takes a sensor's record without a look-up's promise. Default: get() only.
+   */
+  cached?: boolean
+}
+
+export async function startFixture (init: Partial<CollectorInit> = {}, options: FixtureOptions = {}): Promise<Fixture> {
   const suite = createNodeCryptoSuite()
   const dir = await mkdtemp(join(tmpdir(), 'gm-collector-'))
   const logPath = join(dir, 'collector.log')
   const owner = await generateIdentity(suite)
   const readers = [await generateIdentity(suite), await generateIdentity(suite)]
   const sensorId = 'greenhouse-7'
-  const { credential, verifier } = await createSensorCredential(suite)
+  const { credential, verifier: first } = await createSensorCredential(suite)
+  let verifier = first
+  let listed = readers
   const sensors = new Map<string, SensorInfo>()
   let seq = 1
   const setReaders = async (list: Identity[]): Promise<void> => {
+    listed = list
     const record = await createSensorRecord(suite, owner, { sensorId, readers: list, verifier, seq: seq++ })
     sensors.set(sensorId, await verifySensorRecord(suite, record))
+  }
+  const replaceCredential = async (): Promise<string> => {
+    const next = await createSensorCredential(suite)
+    verifier = next.verifier
+    await setReaders(listed)
+    return next.credential
   }
   await setReaders(readers)
   const offers: SealedReading[] = []
@@ -64,7 +83,10 @@ export async function startFixture (init: Partial<CollectorInit> = {}): Promise<
     suite,
     signingSeed: suite.randomBytes(32),
     // 'dht-down' stands for a sensor whose record cannot be fetched
-    sensors: { get: async id => { if (id === 'dht-down') throw new Error('no peers'); return sensors.get(id) } },
+    sensors: {
+      get: async id => { if (id === 'dht-down') throw new Error('no peers'); return sensors.get(id) },
+      cached: options.cached === true ? id => sensors.get(id) : undefined
+    },
     latest: { offer: r => { offers.push(r) } },
     handoffs: [r => { handed.push(r); events.emit('handed') }],
     logger
@@ -76,7 +98,7 @@ export async function startFixture (init: Partial<CollectorInit> = {}): Promise<
     throw err
   }
   return {
-    suite, dir, logPath, owner, readers, sensorId, credential, sensors, offers, handed, events, collector, setReaders,
+    suite, dir, logPath, owner, readers, sensorId, credential, sensors, offers, handed, events, collector, setReaders, replaceCredential,
     opener: who => new EnvelopeOpener({ suite, reader: { pseudonym: who.pseudonym, agreementKey: who.agreementKey } }),
     async handedOff (count) {
       while (handed.length < count) await once(events, 'handed')

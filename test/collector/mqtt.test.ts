@@ -154,3 +154,38 @@ describe('collector over MQTT: stock clients and secrecy', { skip, timeout: 60_0
     assert.equal(all.indexOf(f.credential), -1)
   })
 })
+
+// [COL-16] both ways the ingest takes a sensor's record: a look-up (get) and, as in a gateway
+// whose directory holds the record fresh, at once (cached)
+for (const cached of [false, true]) {
+  describe(`collector over MQTT: the sensor's record ${cached ? 'from the cache at once' : 'looked up'}`, { skip, timeout: 60_000 }, () => {
+    let f: Fixture
+    before(async () => { f = await startFixture({}, { cached }) })
+    after(async () => { await f.close() })
+
+    it('seals for the current access list, and ends a session whose credential was replaced since CONNECT', async () => {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${f.collector.mqttPort}`, { username: f.sensorId, password: f.credential, reconnectPeriod: 0 }, false)
+      const first = f.handed.length
+      await client.publishAsync(readingTopic(f.sensorId), '{"n":1}', { qos: 1 })
+      await f.handedOff(first + 1)
+      // [COL-11] an access-list change applies to the next reading of the same session
+      await f.setReaders([f.readers[0]!])
+      await client.publishAsync(readingTopic(f.sensorId), '{"n":2}', { qos: 1 })
+      await f.handedOff(first + 2)
+      assert.equal(fromUtf8((await f.opener(f.readers[0]!).open(f.handed.at(-1)!.envelope)).plaintext), '{"n":2}')
+      await assert.rejects(f.opener(f.readers[1]!).open(f.handed.at(-1)!.envelope))
+      const credential = await f.replaceCredential()
+      const closed = once(client as unknown as NodeJS.EventEmitter, 'close')
+      await assert.rejects(Promise.race([client.publishAsync(readingTopic(f.sensorId), '{"n":3}', { qos: 1 }), closed.then(() => { throw new Error('closed') })]))
+      await closed.catch(() => undefined)
+      assert.equal(client.connected, false)
+      assert.equal(f.handed.length, first + 2, 'nothing from the old credential is handed off')
+      assert.ok((await f.everything()).toString('utf8').includes('GM_ERR_SENSOR_CREDENTIAL'))
+      // the new credential works
+      const renewed = await mqtt.connectAsync(`mqtt://127.0.0.1:${f.collector.mqttPort}`, { username: f.sensorId, password: credential, reconnectPeriod: 0 }, false)
+      await renewed.publishAsync(readingTopic(f.sensorId), '{"n":4}', { qos: 1 })
+      await f.handedOff(first + 3)
+      await renewed.endAsync()
+    })
+  })
+}

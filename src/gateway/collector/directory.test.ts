@@ -34,6 +34,33 @@ describe('cached sensor directory', () => {
     assert.equal((await dir.get('s1'))?.seq, 3)
   })
 
+  it('answers cached() at once only with a fresh record, as get() would without a fetch', async () => {
+    let t = 0
+    let release: (() => void) | undefined
+    const held = new Map([['s1', await record(1)]])
+    const dir = createCachedSensorDirectory({
+      suite,
+      fetch: async id => { if (release === undefined) await new Promise<void>(resolve => { release = resolve }); return held.get(id) }
+    }, { ttlMs: 1000, now: () => t })
+    assert.equal(dir.cached?.('s1'), undefined, 'nothing held before the first look-up')
+    const first = dir.get('s1')
+    assert.equal(dir.cached?.('s1'), undefined, 'nothing while the look-up is pending')
+    ;(release as () => void)()
+    assert.equal((await first)?.seq, 1)
+    assert.equal(dir.cached?.('s1'), await dir.get('s1'), 'the record get() answers')
+    assert.equal(await dir.get('nobody'), undefined)
+    assert.equal(dir.cached?.('nobody'), undefined, 'an unknown sensor: ask get()')
+    t = 999
+    assert.equal(dir.cached?.('s1')?.seq, 1)
+    t = 1000
+    assert.equal(dir.cached?.('s1'), undefined, 'due a refresh after the TTL')
+    held.set('s1', await record(2))
+    assert.equal((await dir.get('s1'))?.seq, 2)
+    assert.equal(dir.cached?.('s1')?.seq, 2)
+    dir.invalidate('s1')
+    assert.equal(dir.cached?.('s1'), undefined, 'invalidated')
+  })
+
   it('refuses records that do not verify or are for another sensor, and caches failures only briefly', async () => {
     let t = 0
     let fail = true

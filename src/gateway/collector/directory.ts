@@ -109,6 +109,11 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
       }
       return await refresh(sensorId, entry)
     },
+    cached (sensorId) {
+      const entry = entries.get(sensorId)
+      if (entry === undefined || entry.pending !== undefined || now() - entry.at >= ttlMs) return undefined
+      return entry.info
+    },
     invalidate (sensorId) {
       const entry = entries.get(sensorId)
       if (entry !== undefined) { entry.at = -Infinity; entry.failure = undefined }

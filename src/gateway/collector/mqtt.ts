@@ -7,6 +7,7 @@ import './errors.ts'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { GatemeshError, MAX_READING_BYTES, equalBytes, isGatemeshError, isSensorId } from '../../core/index.ts'
+import type { SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { Ingest } from './ingest.ts'
 import { PacketSizeGuard } from './packet-guard.ts'
@@ -173,10 +174,15 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
         plaintext = checkPayload(packet.payload)
         ingest.admit(session.sensorId, 1)
       } catch (err) { refuse(err); return }
-      ingest.sensor(session.sensorId).then(async info => {
+      const accept = async (info: SensorInfo): Promise<unknown> => {
         // [COL-16] a credential replaced since CONNECT ends the session
         if (!equalBytes(info.verifier, session.verifier)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
-        await ingest.accept(info, [plaintext])
+        return await ingest.accept(info, [plaintext])
+      }
+      // the sensor's record, fresh in the directory's cache, at once: no look-up's promises
+      const cached = ingest.cachedSensor(session.sensorId)
+      const accepted = cached !== undefined ? accept(cached) : ingest.sensor(session.sensorId).then(accept)
+      accepted.then(() => {
         // the broker keeps nothing: no retained copy, no plaintext in its queues
         packet.retain = false
         packet.payload = Buffer.alloc(0)

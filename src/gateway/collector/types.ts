@@ -20,6 +20,12 @@ export interface SealedReading {
 export interface SensorDirectory {
   /** The verified record, or undefined when no sensor has this id. Throws when the answer cannot be had. */
   get: (sensorId: string) => Promise<SensorInfo | undefined>
+  /**
+   * The verified record when the directory holds a fresh one, without waiting: what get() would
+   * answer now without a fetch. Undefined otherwise (no record held, or one that get() would
+   * fetch again first); then ask get(). Optional: the collector falls back to get().
+   */
+  cached?: (sensorId: string) => SensorInfo | undefined
 }
 
 /** Receives the newest reading of each sensor (the latest publisher). */
