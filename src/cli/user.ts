@@ -58,6 +58,12 @@ function out (text: string): void {
   process.stdout.write(`${text}\n`)
 }
 
+/** What to do next, on the line after the error, where the error alone does not say. */
+const HINTS: Record<string, string> = {
+  GM_ERR_CLIENT_UNREACHABLE: 'Is the gateway running? --gateway URL uses another for this command; log in again to save one.',
+  GM_ERR_CLIENT_SENSOR_EXISTS: "'gatemesh sensor share|revoke ID PSEUDONYM' change who may read it; its credential was shown once, when it was added."
+}
+
 function note (text: string): void {
   process.stderr.write(`${text}\n`)
 }
@@ -185,7 +191,8 @@ async function dispatch (group: string, argv: string[]): Promise<number> {
     return await command.run(values, parsed.positionals)
   } catch (err) {
     if (!isGatemeshError(err)) throw err
-    process.stderr.write(`${prefix}: ${err.message} (${err.code})\n`)
+    const hint = HINTS[err.code]
+    process.stderr.write(`${prefix}: ${err.message} (${err.code})\n${hint === undefined ? '' : `  ${hint}\n`}`)
     if (err.code === 'GM_ERR_CLI_USAGE') {
       process.stderr.write(`\n${USER_USAGE}`)
       return 2

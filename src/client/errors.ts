@@ -9,7 +9,8 @@ export const CLIENT_ERRORS = defineErrors({
   GM_ERR_CLIENT_UNREACHABLE: { status: 503, message: 'The gateway cannot be reached.' },
   GM_ERR_CLIENT_BAD_RESPONSE: { status: 502, message: 'The gateway answered with something unexpected or unverifiable.' },
   GM_ERR_CLIENT_SELF: { status: 400, message: 'The owner is always on a sensor\'s access list; share with someone else.' },
-  GM_ERR_CLIENT_NOT_SHARED: { status: 404, message: 'The pseudonym is not on the sensor\'s access list.' }
+  GM_ERR_CLIENT_NOT_SHARED: { status: 404, message: 'The pseudonym is not on the sensor\'s access list.' },
+  GM_ERR_CLIENT_SENSOR_EXISTS: { status: 409, message: 'You have already registered this sensor; sharing and revoking change who may read it.' }
 })
 
 export type ClientErrorCode = keyof typeof CLIENT_ERRORS

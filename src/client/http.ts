@@ -68,7 +68,7 @@ export class Transport {
     try {
       response = await this.fetchFn(target.href, { method, headers, body: text, signal: AbortSignal.timeout(this.timeoutMs) })
     } catch (err) {
-      throw new GatemeshError('GM_ERR_CLIENT_UNREACHABLE', `${this.gateway.origin}.`, { cause: err })
+      throw new GatemeshError('GM_ERR_CLIENT_UNREACHABLE', `No answer from ${this.gateway.origin}.`, { cause: err })
     }
     let parsed: unknown
     try {

@@ -89,7 +89,13 @@ export class Session {
     requireSensorId(id)
     const { credential, verifier } = await createSensorCredential(this.client.suite)
     const record = await createSensorRecord(this.client.suite, this.identity, { sensorId: id, verifier, seq: 1 })
-    return { credential, seq: await this.store(id, record) }
+    try {
+      return { credential, seq: await this.store(id, record) }
+    } catch (err) {
+      // a first record (seq 1) is stale only when one of ours is held: another owner's is GM_ERR_SENSOR_OWNED
+      if (isGatemeshError(err, 'GM_ERR_STALE_RECORD')) throw new GatemeshError('GM_ERR_CLIENT_SENSOR_EXISTS', undefined, { cause: err })
+      throw err
+    }
   }
 
   /** The current record, which must be ours, and a new one with the given readers and seq + 1. */

@@ -93,7 +93,7 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --access-port N          Data Access HTTP port (GATEMESH_ACCESS_PORT; default 0 = any free port)
   --seal-workers N         collector threads that seal readings (GATEMESH_SEAL_WORKERS; default: one per
                            core beyond the first, 1 to 4, more while sealing is behind, up to
-                           one per core; 0 = seal on the event loop)
+                           one per core and at most 4; 0 = seal on the event loop)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
 

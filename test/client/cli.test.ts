@@ -125,7 +125,8 @@ describe('gatemesh user commands', () => {
       [['sensor', 'list', '--home', aliceHome], { GATEMESH_PASSWORD: 'wrong' }, 1, 'GM_ERR_BAD_PASSWORD'],
       [['login', '--gateway', 'http://127.0.0.1:1', '--pseudonym', 'a'.repeat(52), '--home', empty], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_CLIENT_UNREACHABLE'],
       [['login', '--gateway', a.url, '--pseudonym', 'a'.repeat(52), '--home', empty], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_ACCOUNT_NOT_FOUND'],
-      [['signup', '--gateway', a.url, '--home', empty, '--kdf-iterations', '1000'], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_WEAK_KDF']
+      [['signup', '--gateway', a.url, '--home', empty, '--kdf-iterations', '1000'], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_WEAK_KDF'],
+      [['sensor', 'add', 'barn-1', '--home', aliceHome, '--password-file', alicePasswordFile], {}, 1, 'GM_ERR_CLIENT_SENSOR_EXISTS']
     ]
     const results = await Promise.all(cases.map(async ([args, env]) => await gatemesh(args, env)))
     for (const [i, [args, , code, error]] of cases.entries()) {
@@ -133,5 +134,9 @@ describe('gatemesh user commands', () => {
       assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`)
       assert.match(result.stderr.split('\n')[0] as string, new RegExp(`\\(${error}\\)$`), args.join(' '))
     }
+    // what to do next, on the line after
+    const hinted = (error: string): string => (results[cases.findIndex(c => c[3] === error)] as Result).stderr.split('\n')[1] as string
+    assert.match(hinted('GM_ERR_CLIENT_UNREACHABLE'), /No answer|--gateway URL/)
+    assert.match(hinted('GM_ERR_CLIENT_SENSOR_EXISTS'), /sensor share\|revoke/)
   })
 })

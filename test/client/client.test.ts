@@ -53,7 +53,7 @@ describe('client', () => {
     const { credential, seq } = await alice.addSensor('hive-9')
     assert.match(credential, /^gms_[A-Za-z0-9_-]{43}$/)
     assert.equal(seq, 1)
-    await rejects(alice.addSensor('hive-9'), 'GM_ERR_STALE_RECORD')
+    await rejects(alice.addSensor('hive-9'), 'GM_ERR_CLIENT_SENSOR_EXISTS')
     await rejects(bob.addSensor('hive-9'), 'GM_ERR_SENSOR_OWNED')
     await rejects(bob.readLatest('hive-9'), 'GM_ERR_FORBIDDEN')
     await rejects(alice.readLatest('hive-9'), 'GM_ERR_NO_READING')
