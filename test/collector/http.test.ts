@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { Agent, request as httpRequest } from 'node:http'
 import { promisify } from 'node:util'
 import { fromUtf8, isGatemeshError } from '../../src/core/index.ts'
 import { post, startFixture, url, type Fixture } from './helpers.ts'
@@ -132,5 +133,31 @@ describe('collector over HTTP: access lists and secrecy', { timeout: 60_000 }, (
     assert.ok(all.length > 0)
     assert.equal(all.indexOf(marker), -1, 'the marker reached a file')
     assert.equal(all.indexOf(f.credential), -1, 'the credential reached a file')
+  })
+})
+
+describe('collector over HTTP: one keep-alive connection', { timeout: 30_000 }, () => {
+  let f: Fixture
+  before(async () => { f = await startFixture() })
+  after(async () => { await f.close() })
+
+  it('takes a proven credential again without a check, and checks afresh a different one or a replaced verifier', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const send = async (credential: string): Promise<{ status: number, port: number }> => await new Promise((resolve, reject) => {
+      const request = httpRequest(url(f), { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` } }, res => {
+        res.resume()
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, port: request.socket?.localPort ?? 0 }) })
+      })
+      request.on('error', reject)
+      request.end('{"t":1}')
+    })
+    const results = [await send(f.credential), await send(f.credential)]
+    results.push(await send('gms_' + 'B'.repeat(43)), await send(f.credential))
+    // [COL-16] as an MQTT session ends: the record now names another credential's verifier
+    const renewed = await f.replaceCredential()
+    results.push(await send(f.credential), await send(renewed), await send(renewed))
+    agent.destroy()
+    assert.deepEqual(results.map(r => r.status), [202, 202, 401, 202, 401, 202, 202])
+    assert.equal(new Set(results.map(r => r.port)).size, 1, 'all on one connection')
   })
 })

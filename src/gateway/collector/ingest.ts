@@ -5,7 +5,7 @@
  * hand-offs, and release its journal row. [COL-7] .. [COL-14] [COL-24]
  */
 import './errors.ts'
-import { GatemeshError, MAX_READING_BYTES, isGatemeshError, checkSensorCredential, isSensorId, sensorRecipients } from '../../core/index.ts'
+import { GatemeshError, MAX_READING_BYTES, isGatemeshError, checkSensorCredential, equalBytes, isSensorId, sensorRecipients } from '../../core/index.ts'
 import type { CryptoSuite, Recipient, SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { CollectedReading, Journal, JournalHandle, JournaledReading } from './journal.ts'
@@ -59,10 +59,16 @@ export class Ingest {
     this.init = init
   }
 
-  /** [COL-8] The sensor's verified record when the credential matches its verifier. */
-  async authenticate (sensorId: string, credential: unknown): Promise<SensorInfo> {
+  /**
+   * [COL-8] The sensor's verified record when the credential matches its verifier. `proven`: a
+   * credential that the caller saw match `verifier` before, on the same connection; the same
+   * credential against the same verifier needs no hash again (a replaced credential, a new
+   * verifier, is checked afresh).
+   */
+  async authenticate (sensorId: string, credential: unknown, proven?: { credential: string, verifier: Uint8Array }): Promise<SensorInfo> {
     if (!isSensorId(sensorId)) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'Sensor ids are 1 to 128 of [A-Za-z0-9._-].')
     const info = this.cachedSensor(sensorId) ?? await this.sensor(sensorId)
+    if (proven !== undefined && proven.credential === credential && equalBytes(proven.verifier, info.verifier)) return info
     if (!await checkSensorCredential(this.c.suite, info.verifier, credential)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
     return info
   }
