@@ -74,12 +74,19 @@ describe('seal pool', () => {
   })
 
   it('adds a thread while sealing is behind, up to maxWorkers, and stops it once idle', async () => {
-    const pool = new SealPool({ seed: seed.slice(), workers: 1, maxWorkers: 2, idleRetireMs: 300, logger })
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, maxWorkers: 2, idleRetireMs: 300, behindForMs: 150, logger })
     pools.push(pool)
     await pool.start()
     // one message of a few readings at a time keeps up: one thread
     for (let i = 0; i < 5; i++) await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), recipients)
     assert.equal(pool.stats().threads, 1)
+    // a burst that one thread clears within behindForMs (800 readings at once, ~60 ms of
+    // sealing) adds none, though its backlog passes 8 full messages
+    await Promise.all(Array.from({ length: 800 }, async (_, i) => await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), recipients)))
+    // (a thread takes a few hundred ms to start)
+    const startedBy = performance.now() + 1500
+    while (pool.stats().threads < 2 && performance.now() < startedBy) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(pool.stats().threads, 1, 'a burst added a thread')
     // 200 readings every 10 ms, more than one thread seals: full messages pile up on it, and a
     // second thread starts (a thread takes a few hundred ms to start)
     const sealed: Array<Promise<Uint8Array>> = []

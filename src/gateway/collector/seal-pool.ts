@@ -40,13 +40,19 @@ export interface SealPoolInit {
   /** Threads always running. */
   workers: number
   /**
-   * Threads at most (default `workers`): while the least busy thread has more than 8 full
-   * messages waiting, sealing is behind, and the pool starts another; while more than `workers`
-   * run, a thread that has had nothing to do for `idleRetireMs` (checked every half of it) is
-   * stopped again.
+   * Threads at most (default `workers`): while the least busy thread has had more than 8 full
+   * messages waiting for `behindForMs`, sealing is behind, and the pool starts another; while
+   * more than `workers` run, a thread that has had nothing to do for `idleRetireMs` (checked
+   * every half of it) is stopped again.
    */
   maxWorkers?: number
   idleRetireMs?: number
+  /**
+   * How long sealing must stay behind before a thread is added (default 250 ms). A backlog that
+   * one thread clears within it, after a stall of the machine or a burst, adds none: on a
+   * machine whose cores are all busy, another thread adds no CPU, only its own wake-ups.
+   */
+  behindForMs?: number
   /** Readings per message to a worker. */
   maxBatch?: number
   /**
@@ -119,6 +125,8 @@ export class SealPool implements ReadingSealer {
   /** Threads being started to replace dead ones, and to catch up. */
   private replacing = 0
   private growing = 0
+  /** Since when (performance.now()) the least busy thread has had a backlog past BEHIND_MESSAGES. */
+  private behindSince?: number
   private retireTimer?: ReturnType<typeof setInterval>
   private closing = false
   private closed = false
@@ -133,7 +141,8 @@ export class SealPool implements ReadingSealer {
       maxWorkers: Math.max(workers, init.maxWorkers ?? workers),
       maxBatch: init.maxBatch ?? 32,
       batchWindowMs: init.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
-      idleRetireMs: init.idleRetireMs ?? 5000
+      idleRetireMs: init.idleRetireMs ?? 5000,
+      behindForMs: init.behindForMs ?? 250
     }
   }
 
@@ -221,7 +230,13 @@ export class SealPool implements ReadingSealer {
       this.listsSent += lists.length
       thread.inFlight.push({ id, items })
       thread.items += items.length
-      if (thread.items > BEHIND_MESSAGES * this.init.maxBatch) this.grow()
+      if (thread.items > BEHIND_MESSAGES * this.init.maxBatch) {
+        const now = performance.now()
+        this.behindSince ??= now
+        if (now - this.behindSince >= this.init.behindForMs) this.grow()
+      } else {
+        this.behindSince = undefined
+      }
     }
   }
 
@@ -233,6 +248,8 @@ export class SealPool implements ReadingSealer {
       this.growing--
       if (this.closed) { void thread.worker.terminate(); return }
       this.threads.push(thread)
+      // another thread, if any may be added, only once sealing stays behind with this one too
+      this.behindSince = undefined
       this.init.logger.info({ sealWorkers: this.threads.length }, 'sealing behind: thread added')
       this.retireTimer ??= setInterval(() => { this.retireIdle() }, Math.max(10, this.init.idleRetireMs / 2))
       this.retireTimer.unref()
@@ -266,6 +283,7 @@ export class SealPool implements ReadingSealer {
     if (at < 0) return
     const items = (thread.inFlight.splice(at, 1)[0] as { items: Item[] }).items
     thread.items -= items.length
+    if (thread.items <= BEHIND_MESSAGES * this.init.maxBatch) this.behindSince = undefined
     if (thread.items === 0) thread.idleSince = performance.now()
     const view = new DataView(reply.packed)
     const bytes = new Uint8Array(reply.packed)
