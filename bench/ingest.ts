@@ -29,6 +29,7 @@ import { createLogger } from '../src/platform/logger.ts'
 import { createCachedSensorDirectory, createCollector, readingTopic } from '../src/gateway/collector/index.ts'
 import { createLatestPublisher } from '../src/gateway/latest/index.ts'
 import { v8PoolSize, withGatewayV8Pool } from './harness.ts'
+import { startRawCollector } from './raw-collector.ts'
 
 /** The issue's throughput targets (readings/s, 3 recipients); latency is measured at half of each. */
 const MQTT_TARGET = 10_000
@@ -272,6 +273,9 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
   const aedesServer = createServer({ noDelay: true }, s => aedes.handle(s))
   await new Promise<void>(resolve => aedesServer.listen(0, '127.0.0.1', resolve))
   const aedesPort = (aedesServer.address() as { port: number }).port
+  // raw collectors: raw Aedes with a raw sealing thread, acknowledging at once or after a raw SQLite journal
+  const rawSealing = await startRawCollector({ recipients: 3 })
+  const rawJournal = await startRawCollector({ recipients: 3, journal: join(dir, 'raw-journal.db') })
 
   const rows: IngestRow[] = []
   let handed = 0
@@ -320,17 +324,32 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
     return { result, cpu: 100 * (used.user + used.system) / 1000 / (ended - wall) }
   }
   try {
-    if (options.pubackAt !== undefined) {
+    /**
+     * The PUBACK latency at `rate` (3 recipients): gatemesh beside raw Aedes and beside the two
+     * raw collectors, the least that sealing every reading (and journaling it before the
+     * acknowledgement) costs on this machine; the baselines are measured just before gatemesh.
+     */
+    const pubackRows = async (rate: number, what: string): Promise<IngestRow[]> => {
       const t = targets.get(3) as Target[]
-      const rate = options.pubackAt
+      const scenario = `MQTT PUBACK latency at ${rate}/s (${what}), 3 recipients`
+      const baselines = [
+        { name: 'raw Aedes', port: aedesPort },
+        { name: 'raw Aedes + raw sealing thread', port: rawSealing.port },
+        { name: 'raw Aedes + raw SQLite journal + raw sealing thread', port: rawJournal.port }
+      ]
+      const measured = []
+      rawJournal.reset()
+      for (const { name, port } of baselines) measured.push({ name, ...await timed(mqtt(port, [{ topic: 'raw' }], 1, rate)) })
+      const m = await timed(mqtt(collector.mqttPort as number, t, 1, rate))
+      return measured.map(b => ({ scenario, recipients: 3, gatemesh: m.result, baseline: b.result, baselineName: b.name, gatewayCpuPercent: m.cpu, baselineCpuPercent: b.cpu }))
+    }
+    if (options.pubackAt !== undefined) {
       // a new collector's code is cold (JIT, first contexts): the full run measures latency after
       // its throughput phases, so warm this one up with an unmeasured phase of its own first
-      await timed({ ...mqtt(collector.mqttPort as number, t, 1, rate), seconds: 3 })
-      const mBase = await timed(mqtt(aedesPort, [{ topic: 'raw' }], 1, rate))
-      const m = await timed(mqtt(collector.mqttPort as number, t, 1, rate))
-      const row = { scenario: `MQTT PUBACK latency at ${rate}/s, 3 recipients`, recipients: 3, gatemesh: m.result, baseline: mBase.result, baselineName: 'raw Aedes', gatewayCpuPercent: m.cpu, baselineCpuPercent: mBase.cpu }
-      console.log(JSON.stringify(row))
-      return [row]
+      await timed({ ...mqtt(collector.mqttPort as number, targets.get(3) as Target[], 1, options.pubackAt), seconds: 3 })
+      const measured = await pubackRows(options.pubackAt, 'only this phase')
+      console.log(JSON.stringify(measured))
+      return measured
     }
     // each baseline is measured right before the gatemesh phase it stands beside: the machine is shared
     for (const recipients of [1, 3, 5]) {
@@ -353,10 +372,7 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
           rows.push({ scenario: `HTTP latency at ${rate}/s (${what}), 3 recipients`, recipients, gatemesh: (await timed(http(collector.httpPort as number, t, rate))).result, baseline: hBase, baselineName: 'raw Fastify' })
         }
         const mqttRates = [{ rate: MQTT_TARGET / 2, what: 'half the 10 000/s target' }, { rate: Math.max(1, Math.floor(m1.result.perSecond / 2)), what: 'half of max' }]
-        for (const { rate, what } of mqttRates) {
-          const mBase = (await timed(mqtt(aedesPort, [{ topic: 'raw' }], 1, rate))).result
-          rows.push({ scenario: `MQTT PUBACK latency at ${rate}/s (${what}), 3 recipients`, recipients, gatemesh: (await timed(mqtt(collector.mqttPort as number, t, 1, rate))).result, baseline: mBase, baselineName: 'raw Aedes' })
-        }
+        for (const { rate, what } of mqttRates) rows.push(...await pubackRows(rate, what))
       }
     }
   } finally {
@@ -365,6 +381,8 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
     await fastify.close()
     await new Promise<void>(resolve => aedes.close(resolve))
     await new Promise<void>(resolve => aedesServer.close(() => resolve()))
+    await rawSealing.close()
+    await rawJournal.close()
     await rm(dir, { recursive: true, force: true })
   }
   writeIngestResults(rows, { quick, seconds, loadBefore, loadAfter: loadavg() })
