@@ -2,7 +2,9 @@
  * Scenario "ingest": readings per second one collector accepts over HTTP (one reading per request,
  * many keep-alive connections) and MQTT (QoS 1 pipelined, QoS 0), sealing for 1, 3 and 5
  * recipients, and the latency (p50, p99) at half the measured maximum; each beside raw Fastify (a
- * route that answers 202 and does nothing) and raw Aedes (no auth, no sealing) in the same run.
+ * route that answers 202 and does nothing) and raw Aedes (no auth, no sealing) in the same run;
+ * the PUBACK latency also beside the raw collectors of bench/raw-collector.ts (raw Aedes with a
+ * raw sealing thread, with and without a raw SQLite journal).
  * This process is the gateway; the load comes from a child process (`--load`) on the same cores,
  * speaking HTTP/1.1 and MQTT 3.1.1 over raw sockets so the client costs little. Throughput is
  * closed-loop (32 HTTP connections with one request each; 16 MQTT connections with 64 publishes

@@ -23,10 +23,10 @@ const BATCH = 32
 const WINDOW_MS = 5
 
 /** The main thread's side: `offer` each payload; the thread seals what it is sent. */
-function startRawSealer (recipients: number): { offer: (payload: Uint8Array) => void, sealed: () => number, stop: () => Promise<void> } {
+function startRawSealer (recipients: number): { offer: (payload: Uint8Array) => void, stop: () => Promise<void> } {
   const worker = new Worker(new URL(import.meta.url), { workerData: { rawSealer: true, recipients } })
-  let sealed = 0
-  worker.on('message', (n: number) => { sealed += n })
+  // the thread answers each batch, as the collector's sealing threads do; nothing is kept of it
+  worker.on('message', () => {})
   let batch: Uint8Array[] = []
   let timer: ReturnType<typeof setTimeout> | undefined
   const flush = (): void => {
@@ -49,7 +49,6 @@ function startRawSealer (recipients: number): { offer: (payload: Uint8Array) => 
       if (batch.length >= BATCH) flush()
       else timer ??= setTimeout(flush, WINDOW_MS)
     },
-    sealed: () => sealed,
     async stop () { flush(); await worker.terminate() }
   }
 }
