@@ -74,7 +74,9 @@ describe('seal pool', () => {
   })
 
   it('adds a thread while sealing is behind, up to maxWorkers, and stops it once idle', async () => {
-    const pool = new SealPool({ seed: seed.slice(), workers: 1, maxWorkers: 2, idleRetireMs: 300, behindForMs: 150, logger })
+    // behindForMs well above the burst's sealing time below, which unit test files run side by
+    // side on two cores can make several times longer
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, maxWorkers: 2, idleRetireMs: 300, behindForMs: 400, logger })
     pools.push(pool)
     await pool.start()
     // one message of a few readings at a time keeps up: one thread
