@@ -73,7 +73,7 @@ async function startServices (config: GatewayConfig, overlay: OverlayNode, suite
       suite, signer, certificate: overlay.currentCertificate(), put: async (key, value) => await overlay.put(key, value), logger: createLogger('gatemesh:latest')
     })
     services.latest.start()
-    services.collector = createCollector({ suite, signingSeed: seed, sensors: services.directory, latest: services.latest, handoffs: [], logger: createLogger('gatemesh:collector') }, {
+    services.collector = createCollector({ suite, signingSeed: seed, sensors: services.directory, sinks: [services.latest], logger: createLogger('gatemesh:collector') }, {
       dataDir: config.data,
       http: { host: config.host, port: config.httpPort },
       mqtt: { host: config.host, port: config.mqttPort },

@@ -1,7 +1,8 @@
 // Child process of the crash test (lifecycle.test.ts): a collector with one sensor, `crash`, whose
 // credential comes in GM_TEST_CREDENTIAL; it prints its HTTP port ("port <n>"), then "handed <seq>"
-// for every reading it hands off. `load` runs until killed; `recover` stops once the hand-offs of
-// the recovery have ceased.
+// for every reading its sink holds. In `load` the sink holds a batch 20 ms after it is given it,
+// as the latest publisher's put completes after its coalescing interval, and runs until killed;
+// `recover` holds at once and stops once the deliveries of the recovery have ceased.
 import { join } from 'node:path'
 import { createSensorRecord, identityFromSecrets, sensorVerifier, verifySensorRecord } from '../../src/core/index.ts'
 import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
@@ -21,8 +22,13 @@ const collector = createCollector({
   suite,
   signingSeed: seed,
   sensors: { get: async id => id === 'crash' ? info : undefined },
-  latest: { offer: () => {} },
-  handoffs: [r => { handed++; process.stdout.write(`handed ${r.seq}\n`) }],
+  sinks: [{
+    name: 'record',
+    deliver: async readings => {
+      if (phase === 'load') await new Promise(resolve => setTimeout(resolve, 20))
+      for (const r of readings) { handed++; process.stdout.write(`handed ${r.seq}\n`) }
+    }
+  }],
   logger: createLogger('crash-child', { level: 'silent' })
 }, { dataDir: join(dir, 'data'), http: { port: 0 }, rateLimit: { perSecond: 1e9, burst: 1e9 }, maxPending: 1e6 })
 await collector.start()

@@ -13,7 +13,8 @@ import {
 } from '../../src/core/index.ts'
 import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
 import { createLogger } from '../../src/platform/logger.ts'
-import { createCollector, type Collector, type CollectorInit, type SealedReading } from '../../src/gateway/collector/index.ts'
+import { createCollector, type Collector, type CollectorInit } from '../../src/gateway/collector/index.ts'
+import type { SealedReading } from '../../src/gateway/pipeline/index.ts'
 
 /** MQTT ingest needs the aedes package; without it the fixtures run HTTP only (the MQTT suites skip). */
 export const hasAedes = await import('aedes' as string).then(() => true, () => false)
@@ -87,8 +88,10 @@ export async function startFixture (init: Partial<CollectorInit> = {}, options: 
       get: async id => { if (id === 'dht-down') throw new Error('no peers'); return sensors.get(id) },
       cached: options.cached === true ? id => sensors.get(id) : undefined
     },
-    latest: { offer: r => { offers.push(r) } },
-    handoffs: [r => { handed.push(r); events.emit('handed') }],
+    sinks: [
+      { name: 'latest', deliver: async readings => { offers.push(...readings) } },
+      { name: 'record', deliver: async readings => { handed.push(...readings); events.emit('handed') } }
+    ],
     logger
   }, { dataDir: join(dir, 'data'), http: { port: 0 }, mqtt: hasAedes ? { port: 0 } : undefined, ...init })
   try {

@@ -1,18 +1,19 @@
 /**
  * The Data Collector service: HTTP and MQTT ingest over one pipeline (journal and acknowledge;
- * then seal, sign, hand off). `createCollector(components, init)`; `start()` opens the journal,
- * starts the listeners and seals what a previous run journaled but did not hand off; `stop()`
- * drains and closes.
+ * then seal, sign, deliver to the sinks). `createCollector(components, init)`; `start()` opens the
+ * journal, starts the listeners and seals what a previous run journaled but whose sinks did not
+ * all settle it; `stop()` drains and closes.
  */
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { EnvelopeSealer } from '../../core/index.ts'
 import { createLogger } from '../../platform/logger.ts'
+import { Delivery, type DeliveryStats } from '../pipeline/index.ts'
 import type { FastifyInstance } from 'fastify'
 import { createHttpIngest } from './http.ts'
 import { Ingest } from './ingest.ts'
-import { Journal } from './journal.ts'
+import { Journal, type JournalHandle } from './journal.ts'
 import { MAX_CONNECTIONS, createMqttIngest, type MqttIngest } from './mqtt.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { SealPool, type ReadingSealer } from './seal-pool.ts'
@@ -32,7 +33,7 @@ export const DEFAULT_SEAL_WORKERS = Math.max(1, Math.min(4, availableParallelism
 export const DEFAULT_MAX_SEAL_WORKERS = Math.max(DEFAULT_SEAL_WORKERS, Math.min(4, availableParallelism()))
 /** [COL-9] Acknowledgements wait while more readings than this await sealing. */
 export const DEFAULT_MAX_UNSEALED = 2048
-/** How long a stop waits for readings being sealed, and how often journaled readings whose sensor could not be looked up are retried. */
+/** How long a stop waits for readings being sealed and delivered, and how often journaled readings whose sensor could not be looked up are retried. */
 const DRAIN_MS = 10_000
 const RECOVER_RETRY_MS = 10_000
 
@@ -42,6 +43,8 @@ export interface Collector {
   /** The bound ports once started (useful with port 0). */
   readonly httpPort: number | undefined
   readonly mqttPort: number | undefined
+  /** The readings awaiting the sinks and each sink's counters ([COL-14]); undefined when stopped. */
+  deliveryStats: () => DeliveryStats | undefined
 }
 
 export function createCollector (components: CollectorComponents, init: CollectorInit): Collector {
@@ -55,6 +58,7 @@ export function createCollector (components: CollectorComponents, init: Collecto
     sync: init.journalSync ?? 'normal'
   })
   let ingest: Ingest | undefined
+  let delivery: Delivery<JournalHandle> | undefined
   let http: FastifyInstance | undefined
   let mqtt: MqttIngest | undefined
   let httpPort: number | undefined
@@ -72,11 +76,13 @@ export function createCollector (components: CollectorComponents, init: Collecto
     mqtt = undefined
     httpPort = undefined
     clearTimeout(retry)
-    // what was acknowledged is sealed and handed off before the journal closes (or, should that
-    // take too long, after the next start)
+    // what was acknowledged is sealed and delivered before the journal closes (or, should that
+    // take too long, after the next start: what the sinks did not settle stays journaled)
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([ingest?.drain(), new Promise(resolve => { timer = setTimeout(resolve, DRAIN_MS) })])
     clearTimeout(timer)
+    delivery?.stop()
+    delivery = undefined
     await pool?.close()
     pool = undefined
     await journal.close()
@@ -86,6 +92,7 @@ export function createCollector (components: CollectorComponents, init: Collecto
   return {
     get httpPort () { return httpPort },
     get mqttPort () { return mqtt?.port },
+    deliveryStats: () => delivery?.stats(),
     async start () {
       if (started) return
       started = true
@@ -106,12 +113,13 @@ export function createCollector (components: CollectorComponents, init: Collecto
       const maxWorkers = init.sealWorkers ?? DEFAULT_MAX_SEAL_WORKERS
       if (workers > 0) pool = new SealPool({ seed: components.signingSeed, workers, maxWorkers, logger })
       const sealer: ReadingSealer = pool ?? new EnvelopeSealer({ suite: components.suite, signer: await components.suite.importSigningKey(components.signingSeed) })
+      const currentDelivery = new Delivery<JournalHandle>({ sinks: components.sinks, release: handle => { journal.release(handle) }, logger }, init.delivery)
+      delivery = currentDelivery
       const current = new Ingest({
         suite: components.suite,
         sealer,
         sensors: components.sensors,
-        latest: components.latest,
-        handoffs: components.handoffs ?? [],
+        delivery: currentDelivery,
         journal,
         limiter: new RateLimiter(init.rateLimit ?? DEFAULT_RATE_LIMIT, now),
         sequencer: new Sequencer(),
@@ -121,12 +129,8 @@ export function createCollector (components: CollectorComponents, init: Collecto
       try {
         await pool?.start()
         const left = journal.open()
-        // envelopes journaled by an earlier version are handed off as they are
-        for (const reading of left.legacy) current.handOff(reading)
-        if (left.legacy.length > 0) logger.info({ readings: left.legacy.length }, 'envelope journal replayed')
-        journal.dropLegacy()
         if (left.unreadable > 0) logger.error({ code: 'GM_ERR_JOURNAL', readings: left.unreadable }, 'journaled readings could not be decrypted with this gateway key; kept')
-        // [COL-13] what a previous run acknowledged but did not seal is sealed now, and retried
+        // [COL-13] what a previous run acknowledged but did not deliver is sealed now, and retried
         // while its sensor cannot be looked up
         const recover = (rows: typeof left.collected): void => {
           if (rows.length === 0 || ingest !== current) return

@@ -1,8 +1,8 @@
 /**
  * The ingest pipeline shared by HTTP and MQTT: authenticate a sensor, admit its readings through
  * the rate limit, journal them (encrypted at rest) and acknowledge once committed; then seal each
- * for the sensor's access list as it was at acceptance, hand it to the latest sink and the
- * hand-offs, and release its journal row. [COL-7] .. [COL-14] [COL-24]
+ * for the sensor's access list as it was at acceptance and deliver it to the reading sinks, which
+ * release its journal row once all of them have settled it. [COL-7] .. [COL-14] [COL-24]
  */
 import './errors.ts'
 import { GatemeshError, MAX_READING_BYTES, isGatemeshError, checkSensorCredential, equalBytes, isSensorId, sensorRecipients } from '../../core/index.ts'
@@ -12,14 +12,15 @@ import type { CollectedReading, Journal, JournalHandle, JournaledReading } from 
 import type { RateLimiter } from './rate-limit.ts'
 import type { ReadingSealer } from './seal-pool.ts'
 import type { Sequencer } from './sequencer.ts'
-import type { LatestSink, ReadingHandoff, SealedReading, SensorDirectory } from './types.ts'
+import type { Delivery } from '../pipeline/index.ts'
+import type { SensorDirectory } from './types.ts'
 
 export interface IngestComponents {
   suite: CryptoSuite
   sealer: ReadingSealer
   sensors: SensorDirectory
-  latest: LatestSink
-  handoffs: ReadingHandoff[]
+  /** Takes every sealed reading to the sinks and releases its journal row once they hold it. */
+  delivery: Delivery<JournalHandle>
   journal: Journal
   limiter: RateLimiter
   sequencer: Sequencer
@@ -115,8 +116,9 @@ export class Ingest {
     for (const p of plaintexts) {
       if (p.length > MAX_READING_BYTES) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A reading is at most ${MAX_READING_BYTES} bytes.`)
     }
-    // [COL-9] readings count as pending from here until sealed and handed off
-    if (this.pending + plaintexts.length > this.init.maxPending) throw new GatemeshError('GM_ERR_BUSY')
+    // [COL-9] readings count as pending from here until sealed; past the readings the sinks may
+    // hold unsettled, none are taken either
+    if (this.pending + plaintexts.length > this.init.maxPending || this.c.delivery.full) throw new GatemeshError('GM_ERR_BUSY')
     this.pending += plaintexts.length
     const recipients = this.recipients(info)
     const ts = this.init.now()
@@ -150,14 +152,14 @@ export class Ingest {
   }
 
   /**
-   * [COL-14] Seals a journaled reading, hands it off and releases its row. A reading that cannot
-   * be sealed now stays in the journal and is sealed at the next start.
+   * [COL-14] Seals a journaled reading and delivers it to the sinks, which release its row once
+   * they all hold it. A reading that cannot be sealed now stays in the journal and is sealed at
+   * the next start.
    */
   private seal (id: JournalHandle, reading: CollectedReading, recipients: readonly Recipient[]): void {
     const header = { sensor: reading.sensorId, ts: reading.ts, seq: reading.seq }
     this.c.sealer.seal(header, reading.plaintext, recipients).then(envelope => {
-      this.handOff({ sensorId: reading.sensorId, ts: reading.ts, seq: reading.seq, envelope })
-      this.c.journal.release(id)
+      this.c.delivery.push({ sensorId: reading.sensorId, ts: reading.ts, seq: reading.seq, envelope }, id)
     }, (err: unknown) => {
       this.c.logger.error({ code: isGatemeshError(err) ? err.code : 'GM_ERR_COLLECTOR_INTERNAL', sensor: reading.sensorId }, 'sealing failed; the reading stays journaled')
     }).finally(() => {
@@ -195,26 +197,10 @@ export class Ingest {
     return left
   }
 
-  /** Resolves once every accepted reading was sealed and handed off, or failed to be. */
+  /** Resolves once every accepted reading was sealed (or failed to be) and the sinks settled what was sealed. */
   async drain (): Promise<void> {
-    if (this.pending === 0) return
-    await new Promise<void>(resolve => { this.idle.push(resolve) })
-  }
-
-  /** [COL-14] Every sealed reading to the hand-offs, and to the latest sink. */
-  handOff (reading: SealedReading): void {
-    try {
-      this.c.latest.offer(reading)
-    } catch (err) {
-      this.c.logger.error({ code: (err as GatemeshError).code, sensor: reading.sensorId }, 'latest sink failed')
-    }
-    for (const handoff of this.c.handoffs) {
-      try {
-        handoff(reading)
-      } catch (err) {
-        this.c.logger.error({ code: (err as GatemeshError).code, sensor: reading.sensorId }, 'hand-off failed')
-      }
-    }
+    if (this.pending > 0) await new Promise<void>(resolve => { this.idle.push(resolve) })
+    await this.c.delivery.drain()
   }
 
   /** [COL-11] [ENV-5] The recipients for this record; a new record drops contexts no list needs. */

@@ -45,7 +45,7 @@ describe('journal', () => {
     await inDir(async dir => {
       const path = join(dir, 'j.db')
       const journal = new Journal({ path, secret, maxRows: 2 })
-      assert.deepEqual(journal.open(), { collected: [], unreadable: 0, legacy: [] })
+      assert.deepEqual(journal.open(), { collected: [], unreadable: 0 })
       const handles = await Promise.all([1, 2, 3, 4, 5].map(async seq => await journal.append(reading(seq))))
       assert.deepEqual(handles, [handle(1, 0), handle(1, 1), handle(2, 0), handle(2, 1), handle(3, 0)])
       // released out of order, as sealing threads finish: groups 1 and 3 are then wholly released
@@ -82,32 +82,6 @@ describe('journal', () => {
       await turn()
       assert.deepEqual(groupRows(path), [[2, 1]])
       await journal.close()
-    })
-  })
-
-  it('rebuilds the AUTOINCREMENT groups table of earlier versions, keeping its rows', async () => {
-    await inDir(async dir => {
-      const path = join(dir, 'j.db')
-      const journal = new Journal({ path, secret })
-      journal.open()
-      for (const seq of [1, 2]) await journal.append(reading(seq))
-      await journal.close()
-      const db = new DatabaseSync(path)
-      db.exec(`ALTER TABLE groups RENAME TO current;
-        CREATE TABLE groups (id INTEGER PRIMARY KEY AUTOINCREMENT, epoch INTEGER NOT NULL, ctr INTEGER NOT NULL, count INTEGER NOT NULL, sealed BLOB NOT NULL);
-        INSERT INTO groups SELECT * FROM current; DROP TABLE current;
-        UPDATE sqlite_sequence SET seq = 9 WHERE name = 'groups'`)
-      db.close()
-      const again = new Journal({ path, secret })
-      const left = again.open()
-      assert.deepEqual(left.collected.map(r => [r.id, r.seq]), [[handle(1, 0), 1], [handle(2, 0), 2]])
-      assert.deepEqual(await again.append(reading(3)), handle(3, 0))
-      await again.close()
-      const check = new DatabaseSync(path)
-      const { sql } = check.prepare("SELECT sql FROM sqlite_master WHERE name = 'groups'").get() as { sql: string }
-      check.close()
-      assert.doesNotMatch(sql, /AUTOINCREMENT/i)
-      assert.deepEqual(groupRows(path), [[1, 1], [2, 1], [3, 1]])
     })
   })
 
@@ -187,7 +161,7 @@ describe('journal', () => {
       assert.deepEqual(groupRows(path), [])
       await again.close()
       const third = new Journal({ path, secret })
-      assert.deepEqual(third.open(), { collected: [], unreadable: 0, legacy: [] })
+      assert.deepEqual(third.open(), { collected: [], unreadable: 0 })
       await third.close()
     })
   })
@@ -232,7 +206,7 @@ describe('journal', () => {
       db.prepare('UPDATE groups SET ctr = 7 WHERE id = 2').run()
       db.close()
       const other = new Journal({ path, secret: new Uint8Array(randomBytes(32)) })
-      assert.deepEqual(other.open(), { collected: [], unreadable: 3, legacy: [] })
+      assert.deepEqual(other.open(), { collected: [], unreadable: 3 })
       await other.close()
       const same = new Journal({ path, secret })
       const left = same.open()
@@ -291,24 +265,6 @@ describe('journal', () => {
     assert.equal(decodeGroup(new Uint8Array([...bytes, 0]), 3), undefined, 'a trailing byte')
     for (let n = 0; n < bytes.length; n += n < 200 ? 1 : 997) assert.equal(decodeGroup(bytes.subarray(0, n), 3), undefined, `cut at ${n}`)
     assert.equal(decodeGroup(new Uint8Array(encodeGroup([{ ...reading(1), sensorId: 'ab' }])).fill(0xff, 2, 4), 1), undefined, 'a sensor id that is not UTF-8')
-  })
-
-  it('returns the envelope rows of earlier versions (reusable ids included) for hand-off, then drops them', async () => {
-    await inDir(async dir => {
-      const path = join(dir, 'j.db')
-      const old = new DatabaseSync(path)
-      old.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL)')
-      for (const seq of [7, 8]) old.prepare('INSERT INTO readings (sensor, ts, seq, envelope) VALUES (?, ?, ?, ?)').run('s', 1, seq, new Uint8Array([seq]))
-      old.close()
-      const journal = new Journal({ path, secret })
-      const left = journal.open()
-      assert.deepEqual(left.legacy.map(r => [r.seq, [...r.envelope]]), [[7, [7]], [8, [8]]])
-      journal.dropLegacy()
-      await journal.close()
-      const again = new Journal({ path, secret })
-      assert.deepEqual(again.open().legacy, [])
-      await again.close()
-    })
   })
 
   it('derives the epoch key as RFC 5869 HKDF-SHA256 does in WebCrypto (an independent implementation)', async () => {

@@ -8,18 +8,16 @@
  * journal key (HKDF-SHA256 from the gateway's key seed, one key per epoch; an epoch begins at
  * every open) with a counter nonce (journal-group.ts holds the format). Every append of the group
  * resolves, with a handle on its reading, once the transaction commits; the acknowledgement
- * follows. Sealing for the access list happens after, off the acknowledgement path, and releases
- * each handle; the journal counts in memory the readings of each group not yet released, and the
+ * follows. Sealing for the access list happens after, off the acknowledgement path, and each
+ * handle is released once every reading sink holds the sealed reading ([COL-14]); the journal counts in memory the readings of each group not yet released, and the
  * transaction after the last release deletes the group's row, so the journal holds only the
  * groups with readings in flight. Only ciphertext is ever written.
  *
  * At open, the groups a previous run committed but did not delete are returned, decrypted, for
- * sealing, every reading of each: a group of which some readings had already been sealed and
- * handed off (before a crash, a stop that could not wait for all, a sealing that failed) comes
- * back whole, and those readings are handed off again. Hand-off is at least once after a crash,
- * as it was with one row per reading, which had the same window between a hand-off and the commit
- * of the row's delete; a group's window runs from its first reading's hand-off to the commit after
- * its last one's.
+ * sealing, every reading of each: a group of which some readings had already been delivered
+ * (before a crash, a stop that could not wait for all, a sealing or a sink that failed) comes
+ * back whole, and those readings are delivered again: delivery is at least once after a crash;
+ * a group's window runs from its first reading's delivery to the commit after its last one's.
  * WAL checkpoints run in a worker thread (checkpointer.ts), off the commit path.
  */
 import './errors.ts'
@@ -31,7 +29,6 @@ import type { Worker } from 'node:worker_threads'
 import { GatemeshError, isGatemeshError } from '../../core/index.ts'
 import { startCheckpointer } from './checkpointer.ts'
 import { openGroup, sealGroup } from './journal-group.ts'
-import type { SealedReading } from './types.ts'
 
 export interface JournalInit {
   path: string
@@ -68,21 +65,23 @@ export type JournaledReading = CollectedReading & { id: JournalHandle }
 
 /** What open() found of a previous run. */
 export interface JournalLeft {
-  /** Accepted readings not yet sealed and handed off (or not known to be), decrypted, in journal order. */
+  /** Accepted readings not yet delivered to every sink (or not known to be), decrypted, in journal order. */
   collected: JournaledReading[]
   /**
    * Readings in rows that could not be decrypted or decoded (a different gateway key, altered
-   * bytes), as many as the rows' `count` says: kept, never handed off.
+   * bytes), as many as the rows' `count` says: kept, never delivered.
    */
   unreadable: number
-  /** Sealed envelopes journaled by a version before [COL-24]; hand them off, then dropLegacy(). */
-  legacy: SealedReading[]
 }
 
 /** The WAL length (frames of 4 KiB) past which the journal rewinds it. */
 const WAL_REWIND_FRAMES = 1000
 const KEY_INFO = 'gatemesh/journal/v1'
-/** Table `groups`; no AUTOINCREMENT (see dropAutoincrement). */
+/**
+ * Table `groups`. No AUTOINCREMENT: SQLite would then update table sqlite_sequence in every
+ * transaction that inserts, which tripled the cost of a commit (67 against 21 µs, measured); the
+ * journal numbers its groups itself (nextGroup).
+ */
 const GROUPS_COLUMNS = 'id INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, ctr INTEGER NOT NULL, count INTEGER NOT NULL, sealed BLOB NOT NULL'
 /** Counter nonces per epoch stay far below 2^48; a new epoch (and key) begins at every open. */
 const MAX_COUNTER = 2 ** 48
@@ -119,7 +118,7 @@ export class Journal {
    * pool's batches in flight are not one (seal-pool.ts).
    */
   private groups: Record<number, Unreleased> = Object.create(null) as Record<number, Unreleased>
-  /** Ids of the groups whose readings were all sealed and handed off, deleted by the next transaction. */
+  /** Ids of the groups whose readings were all delivered, deleted by the next transaction. */
   private released: number[] = []
   private timer?: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate>
   private checkpointer?: Worker
@@ -150,7 +149,6 @@ export class Journal {
       db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.init.sync === 'full' ? 'FULL' : 'NORMAL'}`)
       db.exec(`CREATE TABLE IF NOT EXISTS groups (${GROUPS_COLUMNS});
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`)
-      this.dropAutoincrement(db)
       // [COL-24] every open is a new epoch: a new key, so counter nonces start again at 0 safely
       db.exec("INSERT INTO meta (name, value) VALUES ('epoch', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1")
       this.epoch = Number((db.prepare("SELECT value FROM meta WHERE name = 'epoch'").get() as { value: number }).value)
@@ -168,34 +166,11 @@ export class Journal {
     this.groups = Object.create(null) as Record<number, Unreleased>
     this.db = db
     if (this.init.checkpointIntervalMs > 0) this.startCheckpointer(db)
-    let left: Omit<JournalLeft, 'legacy'>
     try {
-      left = this.readGroups(db)
+      return this.readGroups(db)
     } catch (err) {
       // rows that do not decrypt or decode never throw: this is the database failing
       this.close().catch(() => { /* the error that matters is err */ })
-      throw new GatemeshError('GM_ERR_JOURNAL', undefined, { cause: err })
-    }
-    return { ...left, legacy: this.readLegacy(db) }
-  }
-
-  /**
-   * Rebuilds a `groups` table of an earlier version, declared AUTOINCREMENT, without it: SQLite
-   * then updates table sqlite_sequence in every transaction that inserts, which tripled the cost
-   * of a commit (67 against 21 µs, measured). The journal numbers its groups itself (nextGroup).
-   */
-  private dropAutoincrement (db: DatabaseSync): void {
-    const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'groups'").get() as { sql: string } | undefined
-    if (table === undefined || !/AUTOINCREMENT/i.test(table.sql)) return
-    db.exec('BEGIN')
-    try {
-      db.exec(`CREATE TABLE groups_rebuilt (${GROUPS_COLUMNS});
-        INSERT INTO groups_rebuilt (id, epoch, ctr, count, sealed) SELECT id, epoch, ctr, count, sealed FROM groups;
-        DROP TABLE groups;
-        ALTER TABLE groups_rebuilt RENAME TO groups`)
-      db.exec('COMMIT')
-    } catch (err) {
-      if (db.isTransaction) db.exec('ROLLBACK')
       throw new GatemeshError('GM_ERR_JOURNAL', undefined, { cause: err })
     }
   }
@@ -208,7 +183,7 @@ export class Journal {
   }
 
   /** [COL-13] The readings of every group left, each with a handle of this open; counts the unreadable rows' readings. */
-  private readGroups (db: DatabaseSync): Omit<JournalLeft, 'legacy'> {
+  private readGroups (db: DatabaseSync): JournalLeft {
     const collected: JournaledReading[] = []
     let unreadable = 0
     const keys = new Map<number, KeyObject>()
@@ -228,23 +203,6 @@ export class Journal {
       for (let index = 0; index < readings.length; index++) collected.push({ ...readings[index] as CollectedReading, id: { group, index } })
     }
     return { collected, unreadable }
-  }
-
-  /** Rows of the envelope journal of earlier versions (table `readings`), if any. */
-  private readLegacy (db: DatabaseSync): SealedReading[] {
-    const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'readings'").get()
-    if (table === undefined) return []
-    return db.prepare('SELECT sensor, ts, seq, envelope FROM readings ORDER BY id').all().map(row => ({
-      sensorId: String(row.sensor),
-      ts: Number(row.ts),
-      seq: Number(row.seq),
-      envelope: new Uint8Array(row.envelope as Uint8Array)
-    }))
-  }
-
-  /** Drops the earlier versions' envelope table once its rows were handed off. */
-  dropLegacy (): void {
-    this.db?.exec('DROP TABLE IF EXISTS readings')
   }
 
   /** Moves the WAL checkpoints to their thread; should it fail, SQLite's own take over again. */
@@ -279,7 +237,7 @@ export class Journal {
   }
 
   /**
-   * The reading was sealed and handed off: once every reading of its group is, the next
+   * The reading was delivered to every sink: once every reading of its group is, the next
    * transaction deletes the group's row. A handle released again, or unknown, changes nothing.
    */
   release (handle: JournalHandle): void {
@@ -337,7 +295,7 @@ export class Journal {
       db.exec('COMMIT')
     } catch (err) {
       try { if (db.isTransaction) db.exec('ROLLBACK') } catch { /* already rolled back */ }
-      // the released groups are deleted by a later transaction (or handed off again after a restart)
+      // the released groups are deleted by a later transaction (or delivered again after a restart)
       this.released.push(...released)
       const error = new GatemeshError('GM_ERR_JOURNAL', undefined, { cause: err })
       for (const w of batch) w.reject(error)

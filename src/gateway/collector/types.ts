@@ -1,20 +1,11 @@
 /**
- * The collector's collaborators and its outputs. The composition root supplies a SensorDirectory
- * (backed by the DHT), a LatestSink (the latest publisher) and any hand-offs (persistence, stream).
+ * The collector's collaborators and its configuration. The composition root supplies a
+ * SensorDirectory (backed by the DHT) and the reading sinks (the latest publisher; persistence and
+ * stream), whose contract lives in ../pipeline.
  */
 import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
+import type { DeliveryInit, ReadingSink } from '../pipeline/index.ts'
 import type { Logger } from '../../platform/logger.ts'
-
-/** A reading as it leaves the collector: ciphertext only. */
-export interface SealedReading {
-  sensorId: string
-  /** Milliseconds since the epoch, assigned by the collecting gateway. */
-  ts: number
-  /** The sensor's sequence number for this reading ([COL-6]). */
-  seq: number
-  /** The sealed, gateway-signed envelope ([ENV-1]). */
-  envelope: Uint8Array
-}
 
 /** Resolves a sensor id to its verified sensor record. */
 export interface SensorDirectory {
@@ -28,14 +19,6 @@ export interface SensorDirectory {
   cached?: (sensorId: string) => SensorInfo | undefined
 }
 
-/** Receives the newest reading of each sensor (the latest publisher). */
-export interface LatestSink {
-  offer: (reading: SealedReading) => void
-}
-
-/** A named point where persistence and stream take every reading, once it is sealed. */
-export type ReadingHandoff = (reading: SealedReading) => void
-
 export interface CollectorComponents {
   suite: CryptoSuite
   /**
@@ -44,8 +27,11 @@ export interface CollectorComponents {
    */
   signingSeed: Uint8Array
   sensors: SensorDirectory
-  latest: LatestSink
-  handoffs?: ReadingHandoff[]
+  /**
+   * [COL-14] The services that take every sealed reading (the latest publisher, persistence,
+   * stream); a reading's journal row is released once all of them have settled it.
+   */
+  sinks: readonly ReadingSink[]
   logger?: Logger
 }
 
@@ -78,5 +64,7 @@ export interface CollectorInit {
   maxUnsealed?: number
   /** Readings in the pipeline (sealing or awaiting commit) before new ones are refused. */
   maxPending?: number
+  /** How sealed readings reach the sinks: time-out, retries, and the readings held awaiting them ([COL-14]). */
+  delivery?: DeliveryInit
   now?: () => number
 }

@@ -100,4 +100,54 @@ describe('latest publisher', () => {
     await publisher.flush()
     assert.equal(gate.calls.length, count, 'nothing after stop')
   })
+
+  it('as a reading sink, settles a batch only once a record at least as new as each sensor\'s newest reading of it is put', async () => {
+    const gate = gatedPut()
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: gate.put, logger }, { intervalMs: 1, maxBackoffMs: 4 })
+    publisher.start()
+    let settled: string | undefined
+    let waiting = gate.next()
+    const delivered = publisher.deliver([reading('a', 1), reading('b', 1), reading('a', 3), reading('a', 2)])
+    delivered.then(() => { settled = 'resolved' }, (err: unknown) => { settled = (err as GatemeshError).code })
+    await waiting
+    if (gate.calls.length < 2) { waiting = gate.next(); await waiting }
+    const seqOf = async (i: number): Promise<[string, number]> => { const r = await openRecord(suite, gate.calls[i]!.value); return [r.key, r.seq] }
+    assert.deepEqual([await seqOf(0), await seqOf(1)].sort(), [['a', 3], ['b', 1]], 'one put per sensor, its newest reading')
+    const a = gate.calls.findIndex(c => c.key === latestKey('a'))
+    const b = 1 - a
+    gate.calls[a]?.release()
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(settled, undefined, 'b is not put yet: the batch waits')
+    // b's put is refused for a newer record: that holds too
+    gate.calls[b]?.release(new GatemeshError('GM_ERR_STALE_RECORD'))
+    await delivered
+    assert.equal(settled, 'resolved')
+    // a batch of readings already covered by a put settles at once
+    await publisher.deliver([reading('a', 2)])
+    await publisher.stop()
+  })
+
+  it('as a reading sink, fails the batches a failed put covers; the same batch given again settles once a retry succeeds; stop fails what waits', async () => {
+    const gate = gatedPut()
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: gate.put, logger }, { intervalMs: 1, maxBackoffMs: 4, stopTimeoutMs: 10 })
+    publisher.start()
+    let waiting = gate.next()
+    const first = publisher.deliver([reading('c', 7)])
+    await waiting
+    waiting = gate.next()
+    gate.calls[0]?.release(new Error('no peers'))
+    await assert.rejects(first, /no peers/)
+    const again = publisher.deliver([reading('c', 7)])
+    await waiting // the publisher's own retry
+    assert.equal((await openRecord(suite, gate.calls[1]!.value)).seq, 7)
+    gate.calls[1]?.release()
+    await again
+    waiting = gate.next()
+    const pending = publisher.deliver([reading('d', 1)])
+    await waiting
+    // the put never settles: the stop gives up after stopTimeoutMs and fails what waits
+    await publisher.stop()
+    await assert.rejects(pending, { code: 'GM_ERR_SINK_STOPPED' })
+    await assert.rejects(publisher.deliver([reading('d', 2)]), { code: 'GM_ERR_SINK_STOPPED' })
+  })
 })

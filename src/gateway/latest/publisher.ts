@@ -3,11 +3,18 @@
  * `latest` record under `/gm-latest/<sensorId>`. Coalesced per sensor: at most one put in flight
  * and at most one put per interval per sensor; the newest seq wins; a failed put is retried with
  * exponential backoff unless a newer reading replaced it. [COL-20] .. [COL-22]
+ *
+ * A reading sink ([COL-14]): `deliver` settles once, for each sensor of the batch, a record at
+ * least as new as the batch's newest reading of it is in the DHT (a put succeeded, or was refused
+ * because a newer record is held); it rejects when the put covering it fails, and the delivery
+ * gives the batch again later. Until then the readings stay journaled, so a crash between the
+ * acknowledgement and the put loses nothing ([COL-7]).
  */
 import { isGatemeshError, signRecord } from '../../core/index.ts'
 import type { CryptoSuite, SigningKey } from '../../core/index.ts'
 import { createLogger, type Logger } from '../../platform/logger.ts'
-import type { LatestSink, SealedReading } from '../collector/index.ts'
+import { GatemeshError } from '../../core/index.ts'
+import type { ReadingSink, SealedReading } from '../pipeline/index.ts'
 
 export const LATEST_RECORD_TYPE = 'latest'
 export const LATEST_NAMESPACE = 'gm-latest'
@@ -32,7 +39,9 @@ export interface LatestPublisherInit {
   now?: () => number
 }
 
-export interface LatestPublisher extends LatestSink {
+export interface LatestPublisher extends ReadingSink {
+  /** Takes a reading without waiting for its put (what `deliver` does for each reading). */
+  offer: (reading: SealedReading) => void
   start: () => void
   /** Puts every sensor's pending reading now and waits for those puts to settle. */
   flush: () => Promise<void>
@@ -53,6 +62,23 @@ interface SensorState {
   retryAt: number
   /** In `due`, waiting for its turn to be signed and put. */
   queued: boolean
+  /** Highest seq whose put succeeded, or was refused for a newer record held. */
+  confirmed: number
+  /** Deliveries waiting for a put of at least `seq`, oldest first. */
+  waiters: Waiter[]
+}
+
+/** One delivered batch: settles once every sensor of it has a put at least as new. */
+interface BatchWait {
+  left: number
+  resolve: () => void
+  reject: (err: unknown) => void
+  settled: boolean
+}
+
+interface Waiter {
+  seq: number
+  batch: BatchWait
 }
 
 /**
@@ -122,9 +148,11 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
         const record = await createLatestRecord(components.suite, components.signer, certificate, reading)
         await components.put(latestKey(sensorId), record)
         state.failures = 0
+        confirm(state, reading.seq)
       } catch (err) {
         // [COL-22] a newer record already held: nothing to retry
-        if (isGatemeshError(err, 'GM_ERR_STALE_RECORD')) return
+        if (isGatemeshError(err, 'GM_ERR_STALE_RECORD')) { confirm(state, reading.seq); return }
+        failWaiters(state, reading.seq, err)
         state.failures++
         const backoff = Math.min(maxBackoffMs, intervalMs * 2 ** state.failures)
         state.retryAt = now() + backoff / 2 + Math.random() * backoff / 2
@@ -135,6 +163,50 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
         if (state.pending !== undefined) schedule()
       }
     })()
+  }
+
+  /** A put of `seq` holds: the deliveries waiting for it or less are settled for this sensor. */
+  function confirm (state: SensorState, seq: number): void {
+    if (seq > state.confirmed) state.confirmed = seq
+    settleWaiters(state, state.confirmed, undefined)
+  }
+
+  /** The put covering the waiters up to `seq` failed: their deliveries fail, and will come again. */
+  function failWaiters (state: SensorState, seq: number, err: unknown): void {
+    settleWaiters(state, seq, err)
+  }
+
+  /** Settles the waiters of seq `upTo` or less (readings may come out of seq order): resolved, or rejected with `err`. */
+  function settleWaiters (state: SensorState, upTo: number, err: unknown): void {
+    if (state.waiters.length === 0) return
+    const left: Waiter[] = []
+    for (const waiter of state.waiters) {
+      const batch = waiter.batch
+      if (waiter.seq > upTo) left.push(waiter)
+      else if (batch.settled) continue
+      else if (err !== undefined) { batch.settled = true; batch.reject(err) } else if (--batch.left === 0) { batch.settled = true; batch.resolve() }
+    }
+    state.waiters = left
+  }
+
+  function stateOf (sensorId: string): SensorState {
+    let state = states.get(sensorId)
+    if (state === undefined) {
+      state = { highest: -1, lastPutAt: -Infinity, failures: 0, retryAt: 0, queued: false, confirmed: -1, waiters: [] }
+      states.set(sensorId, state)
+    }
+    return state
+  }
+
+  function offer (reading: SealedReading): void {
+    if (stopped) return
+    const state = stateOf(reading.sensorId)
+    if (reading.seq <= state.highest) return
+    state.highest = reading.seq
+    state.pending = reading
+    dirty.add(reading.sensorId)
+    if (eligible(state, now())) enqueue(reading.sensorId, state)
+    else schedule()
   }
 
   function eligible (state: SensorState, t: number): boolean {
@@ -152,7 +224,7 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
     // forget idle sensors
     if (states.size > 10_000) {
       for (const [id, state] of states) {
-        if (state.pending === undefined && state.inFlight === undefined && !state.queued && t - state.lastPutAt > 60_000) states.delete(id)
+        if (state.pending === undefined && state.inFlight === undefined && !state.queued && state.waiters.length === 0 && t - state.lastPutAt > 60_000) states.delete(id)
       }
     }
     if (dirty.size > 0) schedule()
@@ -174,20 +246,25 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
 
   return {
     start () { stopped = false },
+    name: 'latest',
     // [COL-20] newest wins; a fast sensor costs at most one put per interval
-    offer (reading) {
-      if (stopped) return
-      let state = states.get(reading.sensorId)
-      if (state === undefined) {
-        state = { highest: -1, lastPutAt: -Infinity, failures: 0, retryAt: 0, queued: false }
-        states.set(reading.sensorId, state)
-      }
-      if (reading.seq <= state.highest) return
-      state.highest = reading.seq
-      state.pending = reading
-      dirty.add(reading.sensorId)
-      if (eligible(state, now())) enqueue(reading.sensorId, state)
-      else schedule()
+    offer,
+    async deliver (readings) {
+      if (stopped) throw new GatemeshError('GM_ERR_SINK_STOPPED')
+      await new Promise<void>((resolve, reject) => {
+        const batch: BatchWait = { left: 0, resolve, reject, settled: false }
+        for (const reading of readings) {
+          offer(reading)
+          const state = stateOf(reading.sensorId)
+          if (reading.seq <= state.confirmed) continue
+          // one waiter per sensor and batch, for the batch's newest reading of it
+          const last = state.waiters[state.waiters.length - 1]
+          if (last?.batch === batch) { if (reading.seq > last.seq) last.seq = reading.seq; continue }
+          state.waiters.push({ seq: reading.seq, batch })
+          batch.left++
+        }
+        if (batch.left === 0) { batch.settled = true; resolve() }
+      })
     },
     flush,
     async stop () {
@@ -203,6 +280,8 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
       if (draining !== undefined) clearImmediate(draining)
       draining = undefined
       due.length = 0
+      const err = new GatemeshError('GM_ERR_SINK_STOPPED')
+      for (const state of states.values()) failWaiters(state, Infinity, err)
       states.clear()
       dirty.clear()
     },

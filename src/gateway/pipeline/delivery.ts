@@ -1,0 +1,202 @@
+/**
+ * Delivery: gives every sealed reading to every sink and releases its journal row only once all
+ * of them have settled it. [COL-7] [COL-14]
+ *
+ * The readings pushed within one turn of the event loop go to each sink as one batch (the seal
+ * pool settles a thread's whole message in one turn, so a batch is usually one message). A sink
+ * that rejects a batch, throws, or does not settle it within `timeoutMs` is given the batch again
+ * after a back-off (doubling from `retryMinMs` to `retryMaxMs`, with jitter) for as long as the
+ * delivery runs; the other sinks are not asked again. Meanwhile the readings stay journaled: a
+ * crash or a stop leaves them to the next start, which seals and delivers them again (sinks take
+ * a reading twice as once). What the delivery holds is bounded: past `maxHeld` readings awaiting
+ * a sink, `full` is true and the collector refuses new readings ([COL-9]).
+ */
+import { GatemeshError, isGatemeshError } from '../../core/index.ts'
+import type { Logger } from '../../platform/logger.ts'
+import './errors.ts'
+import type { ReadingSink, SealedReading } from './types.ts'
+
+export const DEFAULT_DELIVERY = {
+  timeoutMs: 30_000,
+  retryMinMs: 500,
+  retryMaxMs: 30_000,
+  maxHeld: 50_000
+} as const
+
+export interface DeliveryComponents<H> {
+  sinks: readonly ReadingSink[]
+  /** Called once for each reading every sink has settled: its journal row may go. */
+  release: (handle: H) => void
+  logger: Logger
+}
+
+export interface DeliveryInit {
+  /** A batch a sink has not settled after this long counts as failed (GM_ERR_SINK_TIMEOUT). */
+  timeoutMs?: number
+  retryMinMs?: number
+  retryMaxMs?: number
+  /** Readings awaiting a sink past which `full` is true. */
+  maxHeld?: number
+}
+
+/** Counters per sink, for the admin status and the logs. */
+export interface DeliveryStats {
+  /** Readings pushed and not yet settled by every sink. */
+  held: number
+  maxHeld: number
+  sinks: Record<string, { delivered: number, failedBatches: number, timedOut: number, failing: boolean }>
+}
+
+interface Batch<H> {
+  readings: SealedReading[]
+  handles: H[]
+  /** Sinks that have not settled the batch yet. */
+  left: number
+}
+
+interface SinkState {
+  sink: ReadingSink
+  delivered: number
+  failedBatches: number
+  timedOut: number
+  /** Failed since its last success: logged once when it starts, once when it ends. */
+  failing: boolean
+}
+
+export class Delivery<H> {
+  private readonly release: (handle: H) => void
+  private readonly logger: Logger
+  private readonly init: Required<DeliveryInit>
+  private readonly sinks: SinkState[]
+  private readings: SealedReading[] = []
+  private handles: H[] = []
+  private scheduled?: ReturnType<typeof setImmediate>
+  private heldCount = 0
+  private warnedFull = false
+  private readonly retries = new Set<ReturnType<typeof setTimeout>>()
+  private readonly idle: Array<() => void> = []
+  private stopped = false
+
+  constructor (components: DeliveryComponents<H>, init: DeliveryInit = {}) {
+    this.release = components.release
+    this.logger = components.logger
+    this.init = { ...DEFAULT_DELIVERY, ...init }
+    this.sinks = components.sinks.map(sink => ({ sink, delivered: 0, failedBatches: 0, timedOut: 0, failing: false }))
+    const names = new Set(this.sinks.map(s => s.sink.name))
+    if (names.size !== this.sinks.length) throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', 'Two reading sinks have the same name.')
+  }
+
+  /** Readings awaiting a sink. */
+  get held (): number {
+    return this.heldCount
+  }
+
+  /** True while `maxHeld` or more readings await a sink: take no new ones. */
+  get full (): boolean {
+    return this.heldCount >= this.init.maxHeld
+  }
+
+  /** Gives a sealed reading to every sink; `handle` is released once all have settled it. */
+  push (reading: SealedReading, handle: H): void {
+    if (this.stopped) return
+    if (this.sinks.length === 0) { this.release(handle); return }
+    this.readings.push(reading)
+    this.handles.push(handle)
+    this.heldCount++
+    if (this.heldCount >= this.init.maxHeld && !this.warnedFull) {
+      this.warnedFull = true
+      this.logger.warn({ code: 'GM_ERR_BUSY', held: this.heldCount, sinks: this.failingSinks() }, 'readings awaiting a sink reached the bound; new readings are refused until they drain')
+    }
+    this.scheduled ??= setImmediate(() => { this.flushBatch() })
+  }
+
+  private flushBatch (): void {
+    this.scheduled = undefined
+    if (this.readings.length === 0) return
+    const batch: Batch<H> = { readings: this.readings, handles: this.handles, left: this.sinks.length }
+    this.readings = []
+    this.handles = []
+    for (const state of this.sinks) this.attempt(batch, state, 0)
+  }
+
+  private attempt (batch: Batch<H>, state: SinkState, failures: number): void {
+    let settled = false
+    const settle = (err?: unknown): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (err === undefined) this.succeeded(batch, state)
+      else this.failed(batch, state, failures, err)
+    }
+    const timer = setTimeout(() => { settle(new GatemeshError('GM_ERR_SINK_TIMEOUT')) }, this.init.timeoutMs)
+    timer.unref()
+    let pending: Promise<void>
+    try {
+      pending = state.sink.deliver(batch.readings)
+    } catch (err) {
+      settle(err)
+      return
+    }
+    pending.then(() => { settle() }, settle)
+  }
+
+  private succeeded (batch: Batch<H>, state: SinkState): void {
+    state.delivered += batch.readings.length
+    if (state.failing) {
+      state.failing = false
+      this.logger.info({ sink: state.sink.name }, 'reading sink delivers again')
+    }
+    if (--batch.left > 0) return
+    for (const handle of batch.handles) this.release(handle)
+    this.heldCount -= batch.handles.length
+    if (this.heldCount < this.init.maxHeld / 2) this.warnedFull = false
+    if (this.heldCount === 0) for (const resolve of this.idle.splice(0)) resolve()
+  }
+
+  private failed (batch: Batch<H>, state: SinkState, failures: number, err: unknown): void {
+    state.failedBatches++
+    const code = isGatemeshError(err) ? err.code : 'GM_ERR_COLLECTOR_INTERNAL'
+    if (code === 'GM_ERR_SINK_TIMEOUT') state.timedOut++
+    if (!state.failing) {
+      state.failing = true
+      this.logger.warn({ sink: state.sink.name, code, readings: batch.readings.length }, 'reading sink failed; its readings stay journaled and are delivered again')
+    }
+    if (this.stopped) return
+    const backoff = Math.min(this.init.retryMaxMs, this.init.retryMinMs * 2 ** failures)
+    const retry = setTimeout(() => {
+      this.retries.delete(retry)
+      if (!this.stopped) this.attempt(batch, state, failures + 1)
+    }, backoff / 2 + Math.random() * backoff / 2)
+    retry.unref()
+    this.retries.add(retry)
+  }
+
+  private failingSinks (): string[] {
+    return this.sinks.filter(s => s.failing).map(s => s.sink.name)
+  }
+
+  /** Asks the sinks to hurry, and resolves once nothing awaits a sink. */
+  async drain (): Promise<void> {
+    if (this.heldCount === 0) return
+    const idle = new Promise<void>(resolve => { this.idle.push(resolve) })
+    await Promise.allSettled(this.sinks.map(async s => { await s.sink.flush?.() }))
+    await idle
+  }
+
+  /** Stops retrying: what awaits a sink stays journaled, for the next start. */
+  stop (): void {
+    this.stopped = true
+    if (this.scheduled !== undefined) clearImmediate(this.scheduled)
+    this.scheduled = undefined
+    for (const retry of this.retries) clearTimeout(retry)
+    this.retries.clear()
+    this.readings = []
+    this.handles = []
+  }
+
+  stats (): DeliveryStats {
+    const sinks: DeliveryStats['sinks'] = {}
+    for (const s of this.sinks) sinks[s.sink.name] = { delivered: s.delivered, failedBatches: s.failedBatches, timedOut: s.timedOut, failing: s.failing }
+    return { held: this.heldCount, maxHeld: this.init.maxHeld, sinks }
+  }
+}

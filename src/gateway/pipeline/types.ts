@@ -1,0 +1,31 @@
+/**
+ * What leaves the collector and what takes it: the sealed reading and the sink contract. The
+ * collector seals; sinks (the latest publisher, persistence, stream) hold; the delivery between
+ * them (delivery.ts) keeps a reading journaled until every sink has settled it. [COL-14]
+ */
+
+/** A reading as it leaves the collector: ciphertext only. */
+export interface SealedReading {
+  sensorId: string
+  /** Milliseconds since the epoch, assigned by the collecting gateway. */
+  ts: number
+  /** The sensor's sequence number for this reading ([COL-6]). */
+  seq: number
+  /** The sealed, gateway-signed envelope ([ENV-1]). */
+  envelope: Uint8Array
+}
+
+/**
+ * [COL-14] A service that takes every sealed reading. `deliver` resolves once what the sink
+ * promises holds for every reading of the batch (the latest publisher: a record at least as new
+ * is in the DHT; persistence: W replicas durable; stream: handed to the relay) and rejects (or
+ * never settles) otherwise. It may be called again with readings it already took, after a
+ * failure, a time-out or a restart: taking a reading twice must be taking it once.
+ */
+export interface ReadingSink {
+  /** Short and stable: names the sink in logs and counters. */
+  readonly name: string
+  deliver: (readings: readonly SealedReading[]) => Promise<void>
+  /** Hurries what `deliver` waits on (a stop is waiting); optional. */
+  flush?: () => Promise<void>
+}
