@@ -64,6 +64,7 @@ export const CORE_ERRORS = defineErrors({
   GM_ERR_REQUEST_SIGNATURE: { status: 401, message: 'The request signature does not verify.' },
   GM_ERR_REQUEST_EXPIRED: { status: 401, message: 'The request was signed outside the freshness window.' },
   GM_ERR_REQUEST_REPLAYED: { status: 401, message: 'The request nonce was already used.' },
+  GM_ERR_REQUEST_RATE_LIMITED: { status: 429, message: 'The account sent more signed requests within the window than this service remembers for one account; retry later.' },
   GM_ERR_DIGEST_MISMATCH: { status: 400, message: 'The body does not match its Content-Digest.' },
   GM_ERR_UNKNOWN_SIGNER: { status: 401, message: 'The key id of the request names no known signer.' },
   GM_ERR_BUSY: { status: 503, message: 'The service is overloaded; try again shortly.' }

@@ -81,9 +81,16 @@ export interface RequestVerifierComponents {
 export interface RequestVerifierInit {
   /** Largest accepted |now - created|, in seconds. [REQ-5] */
   windowSeconds?: number
-  /** Nonces remembered at most; beyond it new requests are refused, never replays let through. */
+  /** Nonces remembered at most, all key ids together; beyond it new requests are refused (GM_ERR_BUSY), never replays let through. [REQ-6] */
   maxNonces?: number
+  /** Nonces remembered at most for one key id; beyond it that key id's new requests are refused (GM_ERR_REQUEST_RATE_LIMITED). [REQ-6] */
+  maxNoncesPerKey?: number
   now?: () => number
+}
+
+/** A refusal that says when to try again (the HTTP services send it as `Retry-After`). */
+export interface RetryLater {
+  retryAfterSeconds: number
 }
 
 function header (headers: RequestToVerify['headers'], name: string): string | undefined {
@@ -95,29 +102,77 @@ function header (headers: RequestToVerify['headers'], name: string): string | un
   return value
 }
 
-/** Verifies signed requests and remembers their nonces for the freshness window. */
+/**
+ * Verifies signed requests and remembers their nonces for the freshness window, per key id and
+ * bounded both per key id and in all: one account that floods nonces fills its own share only.
+ */
 export class RequestVerifier {
   private readonly suite: CryptoSuite
   private readonly resolveKey: RequestVerifierComponents['resolveKey']
   private readonly windowSeconds: number
   private readonly maxNonces: number
+  private readonly maxPerKey: number
   private readonly now: () => number
-  /** nonce id -> expiry (seconds); insertion order is close to expiry order. */
-  private readonly nonces = new Map<string, number>()
+  /** key id -> nonce -> expiry (seconds); per key id, insertion order is close to expiry order. */
+  private readonly nonces = new Map<string, Map<string, number>>()
+  /** Nonces remembered, all key ids together. */
+  private size = 0
+  private sweptAt = 0
 
   constructor (components: RequestVerifierComponents, init: RequestVerifierInit = {}) {
     this.suite = components.suite
     this.resolveKey = components.resolveKey
     this.windowSeconds = init.windowSeconds ?? 60
     this.maxNonces = init.maxNonces ?? 1_000_000
+    this.maxPerKey = Math.min(init.maxNoncesPerKey ?? 1000, this.maxNonces)
     this.now = init.now ?? Date.now
   }
 
-  private prune (nowSeconds: number): void {
-    for (const [id, expiry] of this.nonces) {
+  /** Nonces remembered, all key ids together. */
+  get remembered (): number {
+    return this.size
+  }
+
+  /** Forgets a key id's expired nonces (an entry is never dropped before its expiry). */
+  private pruneKey (keyId: string, seen: Map<string, number>, nowSeconds: number): void {
+    for (const [nonce, expiry] of seen) {
       if (expiry >= nowSeconds) break
-      this.nonces.delete(id)
+      seen.delete(nonce)
+      this.size--
     }
+    if (seen.size === 0) this.nonces.delete(keyId)
+  }
+
+  /** Forgets every key id's expired nonces: at most once a second when full, else once a window. */
+  private sweep (nowSeconds: number): void {
+    const due = this.size >= this.maxNonces ? 1 : this.windowSeconds
+    if (nowSeconds - this.sweptAt < due) return
+    this.sweptAt = nowSeconds
+    for (const [keyId, seen] of this.nonces) this.pruneKey(keyId, seen, nowSeconds)
+  }
+
+  /** [REQ-6] Refuses a replay; remembers the nonce, within the key id's bound and the cache's. */
+  private remember (keyId: string, nonce: string, expiry: number, nowSeconds: number): void {
+    this.sweep(nowSeconds)
+    let seen = this.nonces.get(keyId)
+    if (seen !== undefined) this.pruneKey(keyId, seen, nowSeconds)
+    seen = this.nonces.get(keyId)
+    if (seen?.has(nonce) === true) throw new GatemeshError('GM_ERR_REQUEST_REPLAYED')
+    if (this.size >= this.maxNonces) {
+      throw Object.assign(new GatemeshError('GM_ERR_BUSY', 'Too many signed requests in the window.'), { retryAfterSeconds: 1 } satisfies RetryLater)
+    }
+    if (seen !== undefined && seen.size >= this.maxPerKey) {
+      let soonest = Infinity
+      for (const at of seen.values()) soonest = Math.min(soonest, at)
+      const error = new GatemeshError('GM_ERR_REQUEST_RATE_LIMITED', `At most ${this.maxPerKey} signed requests per account within the window.`)
+      throw Object.assign(error, { retryAfterSeconds: Math.max(1, soonest - nowSeconds + 1) } satisfies RetryLater)
+    }
+    if (seen === undefined) {
+      seen = new Map()
+      this.nonces.set(keyId, seen)
+    }
+    seen.set(nonce, expiry)
+    this.size++
   }
 
   /** Resolves to the signer's key id, or throws a GatemeshError (the request codes of docs/ERRORS.md). */
@@ -141,12 +196,9 @@ export class RequestVerifier {
     const params = (input as string).slice(SIGNATURE_LABEL.length + 1)
     const base = signatureBase(request.method, request.url, digest as string, params)
     if (!await this.suite.verify(publicKey, base, fromBase64(sigMatch[1] as string))) throw new GatemeshError('GM_ERR_REQUEST_SIGNATURE')
-    // [REQ-6] Nonces are checked after the signature, so unsigned traffic cannot fill the cache.
-    const id = `${keyId} ${nonce}`
-    this.prune(nowSeconds)
-    if (this.nonces.has(id)) throw new GatemeshError('GM_ERR_REQUEST_REPLAYED')
-    if (this.nonces.size >= this.maxNonces) throw new GatemeshError('GM_ERR_BUSY', 'Too many signed requests in the window.')
-    this.nonces.set(id, created + this.windowSeconds)
+    // [REQ-6] Nonces are checked after the signature, so unsigned traffic cannot fill the cache,
+    // and per key id, so one account cannot fill it for every other.
+    this.remember(keyId, nonce, created + this.windowSeconds, Math.floor(this.now() / 1000))
     return { keyId }
   }
 }

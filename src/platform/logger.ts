@@ -13,9 +13,22 @@ export interface LoggerInit {
   destination?: number | string
 }
 
+/**
+ * Field names whose values are censored wherever they sit at the top level of a log object or
+ * one level down (`{ user: { password } }`), and in request headers. Names of secrets gatemesh
+ * handles: passwords, enrollment and other tokens, sensor credentials, private keys and seeds
+ * (`seed` is how the gateway's Ed25519 seed travels), account bundles (password-sealed keys:
+ * offline guessing material), decrypted readings.
+ */
+export const REDACTED_FIELDS = [
+  'password', 'passphrase', 'token', 'secret', 'secrets', 'credential', 'authorization', 'cookie',
+  'key', 'privateKey', 'secretKey', 'signingKey', 'agreementKey', 'seed', 'signingSeed', 'agreementSecret',
+  'bundle', 'plaintext'
+] as const
+
 const REDACT = [
-  'password', '*.password', 'token', '*.token', 'secret', '*.secret', 'privateKey', '*.privateKey',
-  'credential', '*.credential', 'headers.authorization', '*.headers.authorization', 'plaintext', '*.plaintext'
+  ...REDACTED_FIELDS.flatMap(name => [name, `*.${name}`]),
+  'headers.authorization', 'headers.cookie', '*.headers.authorization', '*.headers.cookie'
 ]
 
 export function createLogger (name: string, init: LoggerInit = {}): Logger {

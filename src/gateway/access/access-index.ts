@@ -13,6 +13,12 @@ export const ACCESS_INDEX_TYPE = 'access-index'
 /** Keeps an index record below the overlay's 256 KiB record limit (ids are at most 128 characters). */
 export const MAX_INDEX_SENSORS = 1000
 const MAX_INDEX_BYTES = 256 * 1024
+/** Indexes read at once by checkRoom. */
+const READ_CONCURRENCY = 8
+
+function indexFull (pseudonym: string): GatemeshError {
+  return new GatemeshError('GM_ERR_ACCESS_INDEX_FULL', `The index of ${pseudonym} lists ${MAX_INDEX_SENSORS} sensors.`)
+}
 
 export interface AccessIndex {
   pseudonym: string
@@ -89,6 +95,23 @@ export class AccessIndexer {
     }
   }
 
+  /**
+   * [ACS-12] Refuses (GM_ERR_ACCESS_INDEX_FULL) when the index of any of `pseudonyms` is full
+   * and does not list `sensorId` yet: checked before a sensor record is stored, so that no
+   * sensor is stored that an index would silently leave out.
+   */
+  async checkRoom (pseudonyms: readonly string[], sensorId: string): Promise<void> {
+    for (let i = 0; i < pseudonyms.length; i += READ_CONCURRENCY) {
+      const batch = pseudonyms.slice(i, i + READ_CONCURRENCY)
+      const held = await Promise.all(batch.map(async p => await this.read(p)))
+      held.forEach((index, j) => {
+        if (index !== undefined && index.sensors.length >= MAX_INDEX_SENSORS && !index.sensors.includes(sensorId)) {
+          throw indexFull(batch[j] as string)
+        }
+      })
+    }
+  }
+
   /** Applies a change to one pseudonym's index; resolves once it is written (or needed no write). */
   async update (pseudonym: string, change: IndexChange): Promise<void> {
     const previous = this.queues.get(pseudonym) ?? Promise.resolve()
@@ -102,15 +125,12 @@ export class AccessIndexer {
   private async apply (pseudonym: string, change: IndexChange): Promise<void> {
     const held = await this.read(pseudonym)
     const sensors = new Set(held?.sensors ?? [])
-    const before = sensors.size
     let changed = false
     for (const id of change.remove ?? []) changed = sensors.delete(id) || changed
     for (const id of change.add ?? []) {
       if (sensors.has(id)) continue
-      if (sensors.size >= MAX_INDEX_SENSORS) {
-        this.components.logger.warn({ size: before }, 'access index full; sensor not indexed')
-        continue
-      }
+      // A full index refuses; it never drops the entry in silence. [ACS-12]
+      if (sensors.size >= MAX_INDEX_SENSORS) throw indexFull(pseudonym)
       sensors.add(id)
       changed = true
     }

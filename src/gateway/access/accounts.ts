@@ -6,6 +6,13 @@ import type { CryptoSuite } from '../../core/index.ts'
 import { GatemeshError, verifyAccountBundle } from '../../core/index.ts'
 import { dhtGet, dhtPut, keys, type AccessDht } from './dht.ts'
 
+/**
+ * [ACS-19] The largest bundle the service stores. A genuine one is about 460 bytes (two 32-byte
+ * public keys, the KDF parameters, 93 bytes of ciphertext, a 52-character key, the signature);
+ * the overlay's own limit for an account record is 4 KiB ([OVL-11], [ACC-4]).
+ */
+export const MAX_ACCOUNT_BUNDLE_BYTES = 1024
+
 export interface AccountDirectoryComponents {
   suite: CryptoSuite
   dht: AccessDht
@@ -42,6 +49,7 @@ export class AccountDirectory {
 
   /** [ACS-3] Checks a new bundle and stores it; GM_ERR_ACCOUNT_EXISTS when the pseudonym is taken. */
   async create (bundle: Uint8Array): Promise<string> {
+    if (bundle.length > MAX_ACCOUNT_BUNDLE_BYTES) throw new GatemeshError('GM_ERR_TOO_LARGE', `An account bundle is at most ${MAX_ACCOUNT_BUNDLE_BYTES} bytes.`)
     const account = await verifyAccountBundle(this.suite, bundle, { allowWeakKdf: this.allowWeakKdf })
     if (await dhtGet(this.dht, keys.account(account.pseudonym)) !== undefined) throw new GatemeshError('GM_ERR_ACCOUNT_EXISTS')
     await dhtPut(this.dht, keys.account(account.pseudonym), bundle)

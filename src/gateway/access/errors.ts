@@ -12,6 +12,8 @@ export const ACCESS_ERRORS = defineErrors({
   GM_ERR_ACCESS_NOT_FOUND: { status: 404, message: 'No such route.' },
   GM_ERR_ACCESS_INTERNAL: { status: 500, message: 'The access service failed to handle the request (logged).' },
   GM_ERR_ACCESS_UNAVAILABLE: { status: 503, message: 'The overlay could not be read or written; try again shortly.' },
+  GM_ERR_SIGNUP_RATE_LIMITED: { status: 429, message: 'Too many sign-ups from this address; retry after the time Retry-After gives.' },
+  GM_ERR_ACCESS_INDEX_FULL: { status: 409, message: 'The access index of the owner or of a reader already lists as many sensors as an index holds.' },
   GM_ERR_ACCOUNT_EXISTS: { status: 409, message: 'An account with this pseudonym already exists.' },
   GM_ERR_ACCOUNT_NOT_FOUND: { status: 404, message: 'No account with this pseudonym exists.' },
   GM_ERR_SENSOR_NOT_FOUND: { status: 404, message: 'No sensor with this id is registered.' },

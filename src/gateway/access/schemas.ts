@@ -29,7 +29,8 @@ export const createAccountSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['bundle'],
-    properties: { bundle: base64('The account record [ACC-1], canonical CBOR.', 8192) }
+    // [ACS-19] at most 1 024 bytes once decoded (GM_ERR_TOO_LARGE); the schema stops far longer text.
+    properties: { bundle: base64('The account record [ACC-1], canonical CBOR, at most 1 024 bytes [ACS-19].', 2048) }
   },
   response: { 201: { type: 'object', required: ['pseudonym'], properties: { pseudonym: PSEUDONYM } }, ...errors }
 } as const

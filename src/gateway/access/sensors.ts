@@ -55,6 +55,10 @@ export class SensorRegistry {
     const held = await this.current(sensorId)
     if (held !== undefined && held.owner.pseudonym !== caller) throw new GatemeshError('GM_ERR_SENSOR_OWNED')
     if (held !== undefined && info.seq <= held.seq) throw new GatemeshError('GM_ERR_STALE_RECORD', `The held record has seq ${held.seq}.`)
+    // [ACS-12] Every user the record adds must have room in its index, or nothing is stored.
+    const before = new Set(held === undefined ? [] : [held.owner.pseudonym, ...held.readers.map(r => r.pseudonym)])
+    const added = [info.owner.pseudonym, ...info.readers.map(r => r.pseudonym)].filter(p => !before.has(p))
+    await this.components.indexer?.checkRoom(added, sensorId)
     await dhtPut(this.components.dht, keys.sensor(sensorId), encoded)
     await this.reindex(info, held)
     return { created: held === undefined, seq: info.seq }
@@ -70,9 +74,9 @@ export class SensorRegistry {
       ...[...now].map(async p => { await indexer.update(p, { add: [info.sensorId] }) }),
       ...dropped.map(async p => { await indexer.update(p, { remove: [info.sensorId] }) })
     ])
-    const failed = results.filter(r => r.status === 'rejected').length
+    const failures = results.filter(r => r.status === 'rejected').map(r => (r.reason as { code?: unknown }).code ?? 'unknown')
     // The sensor record is stored; an index left behind is repaired by the sensor's next change.
-    if (failed > 0) this.components.logger.warn({ sensor: info.sensorId, failed }, 'access index update failed')
+    if (failures.length > 0) this.components.logger.warn({ sensor: info.sensorId, failed: failures.length, codes: [...new Set(failures)] }, 'access index update failed')
   }
 
   /** [ACS-8] The record, for its owner and readers only. */

@@ -14,6 +14,7 @@ import { AccessIndexer } from './access-index.ts'
 import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
+import { DEFAULT_SIGNUP_LIMIT, SignupLimiter, type SignupLimit } from './signup-limit.ts'
 import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, putSensorSchema } from './schemas.ts'
 import './errors.ts'
 
@@ -37,8 +38,12 @@ export interface AccessServiceInit {
   allowWeakKdfForTests?: boolean
   /** Signed-request freshness window, seconds [REQ-5]; default 60. */
   requestWindowSeconds?: number
-  /** Nonces remembered at most [REQ-6]; default 1 000 000. */
+  /** Nonces remembered at most, all accounts together [REQ-6]; default 1 000 000. */
   maxNonces?: number
+  /** Nonces remembered at most for one account [REQ-6]; default 1 000 (a sustained ~16 signed requests a second). */
+  maxNoncesPerAccount?: number
+  /** Sign-ups per source address [ACS-18]; default 10 at once, 60 an hour. */
+  signupLimit?: SignupLimit
   /**
    * Told the id of every sensor whose record this service stored, once stored: the composition
    * root can make a collector on the same gateway drop its cached access list at once.
@@ -72,6 +77,7 @@ export class AccessService {
   private readonly components: AccessServiceComponents
   private readonly init: AccessServiceInit
   private readonly verifier: RequestVerifier
+  private readonly signups: SignupLimiter
   /** The exact request bytes, for the Content-Digest check [REQ-4]. */
   private readonly rawBodies = new WeakMap<FastifyRequest, Uint8Array>()
   private server?: FastifyInstance
@@ -92,7 +98,8 @@ export class AccessService {
     this.verifier = new RequestVerifier({
       suite,
       resolveKey: async (keyId) => isPseudonym(keyId) ? await this.accounts.signingKey(keyId) : undefined
-    }, { windowSeconds: init.requestWindowSeconds, maxNonces: init.maxNonces })
+    }, { windowSeconds: init.requestWindowSeconds, maxNonces: init.maxNonces, maxNoncesPerKey: init.maxNoncesPerAccount })
+    this.signups = new SignupLimiter(init.signupLimit ?? DEFAULT_SIGNUP_LIMIT)
   }
 
   /** [ACS-6] Verifies a signed request; resolves to the caller's pseudonym. */
@@ -104,6 +111,11 @@ export class AccessService {
       body: this.rawBodies.get(request)
     })
     return keyId
+  }
+
+  /** [ACS-18] Takes a sign-up from the source address's bucket, before the body is even read. */
+  private readonly limitSignups = async (request: FastifyRequest): Promise<void> => {
+    this.signups.take(request.ip)
   }
 
   /** The routes, as an encapsulated Fastify plugin (mount it on any Fastify instance). */
@@ -125,6 +137,11 @@ export class AccessService {
       void reply.header('access-control-allow-origin', '*')
       void reply.header('access-control-expose-headers', 'content-type')
     })
+    // [ACS-18] [REQ-6] A refusal that says when to retry carries it as Retry-After (RFC 9110 §10.2.3).
+    app.addHook('onError', async (_request, reply, error) => {
+      const seconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
+      if (typeof seconds === 'number' && Number.isSafeInteger(seconds) && seconds > 0) void reply.header('retry-after', String(seconds))
+    })
     app.options('/v1/*', { schema: { hide: true } }, async (_request, reply) => {
       return await reply.code(204)
         .header('access-control-allow-methods', 'GET, POST, PUT')
@@ -142,7 +159,7 @@ export class AccessService {
     })
 
     // [ACS-3]
-    app.post<{ Body: { bundle: string } }>('/v1/accounts', { schema: createAccountSchema }, async (request, reply) => {
+    app.post<{ Body: { bundle: string } }>('/v1/accounts', { schema: createAccountSchema, onRequest: this.limitSignups }, async (request, reply) => {
       const pseudonym = await this.accounts.create(decodeBase64(request.body.bundle, 'bundle'))
       return await reply.code(201).send({ pseudonym })
     })
