@@ -8,7 +8,7 @@ export { encodeCanonical, decodeCanonical, DEFAULT_MAX_BYTES, type DecodeOptions
 export type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
 export { createWebCryptoSuite, webCryptoSuite } from './webcrypto-suite.ts'
 export { derivePseudonym, generateIdentity, identityFromSecrets, isPseudonym, verifyPseudonym, type Identity, type PublicIdentity } from './identity.ts'
-export { openRecord, signRecord, selectNewest, RECORD_VERSION, type OpenRecordOptions, type RecordFields, type SignedRecord } from './records.ts'
+export { openRecord, signRecord, RECORD_VERSION, type OpenRecordOptions, type RecordFields, type SignedRecord } from './records.ts'
 export { createAccountBundle, openAccountBundle, verifyAccountBundle, ACCOUNT_RECORD_TYPE, KDF_ALGORITHM, DEFAULT_KDF_ITERATIONS, MIN_KDF_ITERATIONS, type AccountRecord, type CreateAccountOptions, type KdfParams } from './account.ts'
 export { EnvelopeSealer, EnvelopeOpener, verifyEnvelope, ENVELOPE_VERSION, MAX_BATCH, MAX_READING_BYTES, MAX_RECIPIENTS, SENSOR_ID_PATTERN, type Envelope, type EnvelopeSealerInit, type OpenedReading, type ReadingHeader, type Recipient, type SealOutcome, type SealRequest, type Wrap } from './envelope.ts'
 export { signRequest, RequestVerifier, SIGNATURE_LABEL, type RequestToSign, type RequestToVerify, type RequestVerifierInit, type SignedRequestHeaders } from './requests.ts'

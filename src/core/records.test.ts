@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { encodeCanonical, encodeOrdered, decodeCanonical } from './encoding.ts'
-import { openRecord, signRecord, selectNewest } from './records.ts'
+import { openRecord, signRecord } from './records.ts'
 import { SUITES } from '../../test/support/suites.ts'
 import { everyByteFlipIsRefused, rejectsWithCode } from '../../test/support/assert-error.ts'
 
@@ -65,11 +65,6 @@ for (const suite of SUITES) {
       // The same map with its keys out of canonical order.
       await rejectsWithCode(() => openRecord(suite, encodeOrdered({ v: 1, type: 'latest', key: 's', seq: 1, body: {}, signer: fields.signer, sig: fields.sig })), 'GM_ERR_NON_CANONICAL')
       await rejectsWithCode(() => signRecord(suite, key, { type: 'Not A Type', key: 's', seq: 1, body: {} }), 'GM_ERR_MALFORMED')
-    })
-
-    it('selects the newest by sequence number', () => {
-      assert.equal(selectNewest([{ seq: 1 }, { seq: 5 }, { seq: 3 }]), 1)
-      assert.equal(selectNewest([{ seq: 5 }, { seq: 5 }]), 0)
     })
   })
 }

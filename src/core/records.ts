@@ -108,10 +108,3 @@ export async function openRecord (suite: CryptoSuite, encoded: Uint8Array, optio
   if (record.exp !== undefined && record.exp <= (options.now ?? Date.now())) throw new GatemeshError('GM_ERR_EXPIRED')
   return record
 }
-
-/** [REC-5] Selector: the index of the record that wins (highest seq; the first on a tie). */
-export function selectNewest (records: readonly Pick<SignedRecord, 'seq'>[]): number {
-  let best = 0
-  for (let i = 1; i < records.length; i++) if ((records[i] as SignedRecord).seq > (records[best] as SignedRecord).seq) best = i
-  return best
-}
