@@ -89,12 +89,19 @@ describe('seal pool', () => {
     const startedBy = performance.now() + 1500
     while (pool.stats().threads < 2 && performance.now() < startedBy) await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(pool.stats().threads, 1, 'a burst added a thread')
-    // 200 readings every 10 ms, more than one thread seals: full messages pile up on it, and a
-    // second thread starts (a thread takes a few hundred ms to start)
+    // a backlog kept above 2 000 readings (60 full messages), however fast the machine seals
+    // them: sealing stays behind, and a second thread starts (a thread takes a few hundred ms to
+    // start). A fixed offered rate instead let the backlog dip below 8 messages whenever the test
+    // process lost its core, which restarted the behindForMs clock.
     const sealed: Array<Promise<Uint8Array>> = []
-    const until = performance.now() + 5000
+    let settled = 0
+    const until = performance.now() + 10_000
     while (pool.stats().threads < 2 && performance.now() < until) {
-      for (let i = 0; i < 200; i++) sealed.push(pool.seal({ sensor: 's', ts: 1, seq: sealed.length }, utf8(String(sealed.length)), recipients))
+      while (sealed.length - settled < 2000) {
+        const envelope = pool.seal({ sensor: 's', ts: 1, seq: sealed.length }, utf8(String(sealed.length)), recipients)
+        envelope.then(() => { settled++ }, () => { settled++ })
+        sealed.push(envelope)
+      }
       await new Promise(resolve => setTimeout(resolve, 10))
     }
     assert.equal(pool.stats().threads, 2, 'a second thread started')
