@@ -1,0 +1,57 @@
+/**
+ * Who may send: a sensor id, its verified record from the sensor directory, and its credential
+ * checked against the record's verifier. [COL-8] [COL-10] [COL-11]
+ */
+import { GatemeshError, checkSensorCredential, equalBytes, isGatemeshError, isSensorId } from '../../core/index.ts'
+import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
+import type { SensorDirectory } from './types.ts'
+
+/** A credential a connection saw match `verifier` before. */
+export interface ProvenCredential {
+  credential: string
+  verifier: Uint8Array
+}
+
+export class SensorAuthenticator {
+  private readonly suite: CryptoSuite
+  private readonly sensors: SensorDirectory
+
+  constructor (components: { suite: CryptoSuite, sensors: SensorDirectory }) {
+    this.suite = components.suite
+    this.sensors = components.sensors
+  }
+
+  /**
+   * [COL-8] The sensor's verified record when the credential matches its verifier. `proven`: a
+   * credential that the caller saw match `verifier` before, on the same connection; the same
+   * credential against the same verifier needs no hash again (a replaced credential, a new
+   * verifier, is checked afresh).
+   */
+  async authenticate (sensorId: string, credential: unknown, proven?: ProvenCredential): Promise<SensorInfo> {
+    if (!isSensorId(sensorId)) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'Sensor ids are 1 to 128 of [A-Za-z0-9._-].')
+    const info = this.cached(sensorId) ?? await this.sensor(sensorId)
+    if (proven !== undefined && proven.credential === credential && equalBytes(proven.verifier, info.verifier)) return info
+    if (!await checkSensorCredential(this.suite, info.verifier, credential)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
+    return info
+  }
+
+  /** The current record of a sensor already authenticated ([COL-11]: picks up access-list changes). */
+  async sensor (sensorId: string): Promise<SensorInfo> {
+    let info: SensorInfo | undefined
+    try {
+      info = await this.sensors.get(sensorId)
+    } catch (err) {
+      throw isGatemeshError(err) ? err : new GatemeshError('GM_ERR_SENSOR_DIRECTORY', undefined, { cause: err })
+    }
+    if (info === undefined) throw new GatemeshError('GM_ERR_SENSOR_UNKNOWN')
+    return info
+  }
+
+  /**
+   * The record of a sensor when the directory holds a fresh one, at once: what sensor() would
+   * resolve to without a look-up. Undefined otherwise; then use sensor().
+   */
+  cached (sensorId: string): SensorInfo | undefined {
+    return this.sensors.cached?.(sensorId)
+  }
+}
