@@ -41,13 +41,14 @@ function random (depth: number): Value {
 describe('CborWriter', () => {
   it('writes every edge-case integer as cborg does', () => {
     const w = new CborWriter()
-    for (const n of EDGES) assert.deepEqual(w.uint(n).finish(), new Uint8Array(encodeCanonical(n)), String(n))
+    for (const n of EDGES) assert.deepEqual(w.begin().uint(n).finish(), new Uint8Array(encodeCanonical(n)), String(n))
   })
 
   it('writes 2 000 random values byte for byte as cborg encodes them canonically', () => {
     const w = new CborWriter()
     for (let i = 0; i < 2000; i++) {
       const value = random(0)
+      w.begin()
       write(w, value)
       assert.deepEqual(w.finish(), new Uint8Array(encodeCanonical(plain(value))))
     }
@@ -56,12 +57,26 @@ describe('CborWriter', () => {
   it('starts over after finish and grows past its first buffer', () => {
     const w = new CborWriter()
     const big = new Uint8Array(5000).fill(7)
-    assert.deepEqual(w.bytes(big).finish(), new Uint8Array(encodeCanonical(big)))
-    assert.deepEqual(w.text('a').finish(), new Uint8Array(encodeCanonical('a')))
+    assert.deepEqual(w.begin().bytes(big).finish(), new Uint8Array(encodeCanonical(big)))
+    assert.deepEqual(w.begin().text('a').finish(), new Uint8Array(encodeCanonical('a')))
   })
 
   it('refuses what is not a non-negative safe integer', () => {
     const w = new CborWriter()
-    for (const bad of [-1, 1.5, 2 ** 53, Number.NaN, Infinity]) assert.throws(() => w.uint(bad), RangeError)
+    for (const bad of [-1, 1.5, 2 ** 53, Number.NaN, Infinity]) assert.throws(() => w.begin().map(1).text('n').uint(bad), RangeError)
+    // each refusal dropped its value: the writer takes the next one
+    assert.deepEqual(w.begin().uint(1).finish(), new Uint8Array(encodeCanonical(1)))
+  })
+
+  it('refuses a value begun inside another (a shared writer re-entered) and writing outside begin() and finish()', () => {
+    const w = new CborWriter()
+    const inner = (): Uint8Array => w.begin().text('inner').finish()
+    assert.throws(() => w.begin().map(1).text('k').bytes(inner()), /re-entered/)
+    w.reset()
+    assert.throws(() => w.uint(1), /begin\(\)/)
+    assert.throws(() => w.raw(new Uint8Array([1])), /begin\(\)/)
+    // after the refusal and a reset, the writer writes as before
+    assert.deepEqual(w.begin().map(1).text('k').uint(1).finish(), new Uint8Array(encodeCanonical({ k: 1 })))
+    assert.throws(() => w.text('after finish'), /begin\(\)/)
   })
 })

@@ -7,6 +7,10 @@
  * canonical item, or a prefix that is no CBOR at all (a record's domain tag). cborg builds a
  * token tree per value and allocated ~10 KiB per envelope (a third of the collector's garbage);
  * this writes straight into one growing buffer.
+ * A writer is shared (one per sealer, one for records): every value starts with begin() and ends
+ * with finish() or reset(); begin() throws while another value is being written, and writing
+ * throws outside begin() and finish(), so a value written inside another (a re-entered writer)
+ * fails instead of mixing the two.
  * Everything else, and all decoding, stays with cborg. [ENC-1]
  */
 import { allocBytes } from './bytes.ts'
@@ -17,6 +21,15 @@ export class CborWriter {
   private buffer = new Uint8Array(1024)
   private view = new DataView(this.buffer.buffer)
   private length = 0
+  /** A value was begun and not yet finished or reset. */
+  private open = false
+
+  /** Starts a value; throws while another one is being written (see the header). */
+  begin (): this {
+    if (this.open) throw new Error('CborWriter re-entered: a value was begun before the one being written was finished.')
+    this.open = true
+    return this
+  }
 
   private ensure (extra: number): void {
     if (this.length + extra <= this.buffer.length) return
@@ -30,7 +43,12 @@ export class CborWriter {
 
   /** The head of a data item: major type and argument in its shortest form (RFC 8949 §3). */
   private head (major: number, value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError('CBOR arguments are non-negative safe integers.')
+    if (!this.open) throw new Error('CborWriter: begin() a value before writing it.')
+    if (!Number.isSafeInteger(value) || value < 0) {
+      // the value being written is dropped, so that the shared writer takes the next one
+      this.reset()
+      throw new RangeError('CBOR arguments are non-negative safe integers.')
+    }
     this.ensure(9)
     const type = major << 5
     if (value < 24) {
@@ -88,6 +106,7 @@ export class CborWriter {
 
   /** Bytes that already are one canonical data item (or a prefix the caller owns), copied as they are. */
   raw (encoded: Uint8Array): this {
+    if (!this.open) throw new Error('CborWriter: begin() a value before writing it.')
     this.ensure(encoded.length)
     this.buffer.set(encoded, this.length)
     this.length += encoded.length
@@ -108,6 +127,7 @@ export class CborWriter {
   /** Drops what was written since the last finish (after a value turned out not to be writable). */
   reset (): void {
     this.length = 0
+    this.open = false
   }
 
   /** The bytes written since the last finish, as a new array; the writer starts over. */
@@ -115,6 +135,7 @@ export class CborWriter {
     const out = allocBytes(this.length)
     out.set(this.buffer.subarray(0, this.length))
     this.length = 0
+    this.open = false
     // a writer kept for a process (records') does not hold on to the largest item it ever wrote
     if (this.buffer.length > 64 * 1024) {
       this.buffer = new Uint8Array(1024)

@@ -81,7 +81,7 @@ function readingAad (header: ReadingHeader): Uint8Array {
 
 /** readingAad's bytes, written directly (keys in canonical order: v, ts, seq, sensor). */
 function writeReadingAad (w: CborWriter, header: ReadingHeader): Uint8Array {
-  return w.map(4).text('v').uint(ENVELOPE_VERSION).text('ts').uint(header.ts).text('seq').uint(header.seq).text('sensor').text(header.sensor).finish()
+  return w.begin().map(4).text('v').uint(ENVELOPE_VERSION).text('ts').uint(header.ts).text('seq').uint(header.seq).text('sensor').text(header.sensor).finish()
 }
 
 /** [ENV-4] Associated data of a wrap: the reading's AAD followed by the recipient id. */
@@ -218,7 +218,7 @@ export class EnvelopeSealer {
     const sig = await this.suite.sign(this.signer, batchToBeSigned(sealed.length, root))
     // [ENV-9] keys in canonical order: b, p, s; the proof's: h, i, n
     for (const [index, { at, body }] of sealed.entries()) {
-      const w = this.writer.map(3).text('b').bytes(body).text('p').map(3).text('h').bytes(concat(...(proofs[index] as Uint8Array[])))
+      const w = this.writer.begin().map(3).text('b').bytes(body).text('p').map(3).text('h').bytes(concat(...(proofs[index] as Uint8Array[])))
       outcomes[at] = { envelope: w.text('i').uint(index).text('n').uint(sealed.length).text('s').bytes(sig).finish() }
     }
     return outcomes
@@ -227,7 +227,7 @@ export class EnvelopeSealer {
   /** [ENV-6] [ENV-1] The envelope of one body signed alone: { b, s }. */
   private async signAlone (body: Uint8Array): Promise<Uint8Array> {
     const sig = await this.suite.sign(this.signer, toBeSigned(body))
-    return this.writer.map(2).text('b').bytes(body).text('s').bytes(sig).finish()
+    return this.writer.begin().map(2).text('b').bytes(body).text('s').bytes(sig).finish()
   }
 
   /** [ENV-1] .. [ENV-4] The body of one reading sealed for the given recipients (not yet signed). */
@@ -254,7 +254,7 @@ export class EnvelopeSealer {
     dataKey.fill(0)
     // Keys in canonical order: v, ct, gw, ts, seq, nonce, wraps, sensor; a wrap's: w, to, ctr, enc.
     const w = this.writer
-    w.map(8).text('v').uint(ENVELOPE_VERSION).text('ct').bytes(ct).text('gw').bytes(this.signer.publicKey)
+    w.begin().map(8).text('v').uint(ENVELOPE_VERSION).text('ct').bytes(ct).text('gw').bytes(this.signer.publicKey)
       .text('ts').uint(header.ts).text('seq').uint(header.seq).text('nonce').bytes(nonce).text('wraps').array(wraps.length)
     for (const wrap of wraps) w.map(4).text('w').bytes(wrap.w).text('to').text(wrap.to).text('ctr').uint(wrap.ctr).text('enc').bytes(wrap.enc)
     // [ENV-1] The envelope carries the signed body as the very bytes that were signed.

@@ -55,7 +55,7 @@ const writer = new CborWriter()
  * written (earlier versions wrote them, and every reader refused the record).
  */
 function writeRecord (record: Omit<SignedRecord, 'sig'>, body: Uint8Array, sig?: Uint8Array): Uint8Array {
-  const w = writer
+  const w = writer.begin()
   try {
     if (sig === undefined) w.raw(RECORD_DOMAIN)
     w.map((record.exp === undefined ? 6 : 7) + (sig === undefined ? 0 : 1)).text('v').uint(record.v)
