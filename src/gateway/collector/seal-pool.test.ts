@@ -15,7 +15,7 @@ const logger = createLogger('test', { level: 'silent' })
 const seed = suite.randomBytes(32)
 const signer = await suite.importSigningKey(seed)
 const people = [await generateIdentity(suite), await generateIdentity(suite)]
-const recipients = people.map(p => ({ id: p.pseudonym, publicKey: p.encPub }))
+const recipients = Object.freeze(people.map(p => ({ id: p.pseudonym, publicKey: p.encPub })))
 const openers = people.map(p => new EnvelopeOpener({ suite, reader: { pseudonym: p.pseudonym, agreementKey: p.agreementKey } }))
 
 describe('seal pool', () => {
@@ -58,11 +58,11 @@ describe('seal pool', () => {
     pools.push(pool)
     await pool.start()
     // one list used again and again goes to the thread once
-    const same = [...recipients]
+    const same = Object.freeze([...recipients])
     for (let i = 0; i < 3; i++) await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8('1'), same)
     assert.equal(pool.stats().listsSent, 1)
     // 4 200 lists (a new array each, as a new sensor record makes): past 4 096 the thread forgets them all
-    const envelopes = await Promise.all(Array.from({ length: 4200 }, async (_, i) => await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), [...recipients])))
+    const envelopes = await Promise.all(Array.from({ length: 4200 }, async (_, i) => await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), Object.freeze([...recipients]))))
     const { listsHeld, listsSent } = pool.stats()
     assert.equal(listsSent, 4201)
     assert.ok((listsHeld[0] ?? 0) < 4096 + 32, `lists held: ${listsHeld[0]}`)
@@ -121,7 +121,9 @@ describe('seal pool', () => {
     const pool = new SealPool({ seed: seed.slice(), workers: 1, logger })
     pools.push(pool)
     await pool.start()
-    await assert.rejects(pool.seal({ sensor: 's', ts: 1, seq: 1 }, utf8('1'), []), err => isGatemeshError(err, 'GM_ERR_NO_RECIPIENTS'))
+    // a list it would know again by identity must not change: only frozen lists
+    await assert.rejects(pool.seal({ sensor: 's', ts: 1, seq: 1 }, utf8('1'), [...recipients]), err => isGatemeshError(err, 'GM_ERR_COLLECTOR_INTERNAL'))
+    await assert.rejects(pool.seal({ sensor: 's', ts: 1, seq: 1 }, utf8('1'), Object.freeze([])), err => isGatemeshError(err, 'GM_ERR_NO_RECIPIENTS'))
     await assert.rejects(pool.seal({ sensor: 'bad id', ts: 1, seq: 1 }, utf8('1'), recipients), err => isGatemeshError(err, 'GM_ERR_MALFORMED'))
   })
 
@@ -165,7 +167,7 @@ describe('seal pool', () => {
       const pool = new SealPool({ seed: new Uint8Array(32).fill(1), workers: 1, logger: createLogger('child', { level: 'silent' }) })
       await pool.start()
       const recipient = { id: ${JSON.stringify(recipients[0]?.id)}, publicKey: new Uint8Array(${JSON.stringify([...(recipients[0]?.publicKey ?? [])])}) }
-      pool.seal({ sensor: 's', ts: 1, seq: 1 }, new Uint8Array(3), [recipient]).then(e => { process.stdout.write('sealed ' + e.length + ';') }, e => { process.stdout.write('failed ' + e.code + ';') })
+      pool.seal({ sensor: 's', ts: 1, seq: 1 }, new Uint8Array(3), Object.freeze([recipient])).then(e => { process.stdout.write('sealed ' + e.length + ';') }, e => { process.stdout.write('failed ' + e.code + ';') })
       await pool.close()
       process.stdout.write('closed')
     `

@@ -27,6 +27,10 @@ import { packBatch, type PostedRecipient, type Reply, type Request } from './sea
 
 /** What the ingest needs of a sealer: EnvelopeSealer in-thread, or this pool. */
 export interface ReadingSealer {
+  /**
+   * Seals a reading for `recipients`, an access list the caller never changes: the pool sends
+   * each list to a thread once and knows it again by identity, so it takes only frozen lists.
+   */
   seal: (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]) => Promise<Uint8Array>
   retainOnly: (keep: readonly Recipient[]) => void
 }
@@ -171,6 +175,9 @@ export class SealPool implements ReadingSealer {
 
   seal (header: ReadingHeader, plaintext: Uint8Array, recipients: readonly Recipient[]): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_STOPPED'))
+    // a list is known again by identity (Thread.lists): one that could change after it was sent
+    // would be sealed for its old members
+    if (!Object.isFrozen(recipients)) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'The seal pool takes frozen access lists only.'))
     if (this.threads.length === 0 && this.replacing === 0 && this.growing === 0) return Promise.reject(new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'No sealing thread is running.'))
     return new Promise((resolve, reject) => {
       this.queue.push({ header, plaintext, recipients, resolve, reject })

@@ -31,7 +31,7 @@ export class SealingDispatch {
   private readonly c: SealingComponents
   private readonly init: SealingInit
   /** The access list each sensor was last sealed for, to notice changes. [COL-11] */
-  private readonly lists = new Map<string, { seq: number, recipients: Recipient[] }>()
+  private readonly lists = new Map<string, { seq: number, recipients: readonly Recipient[] }>()
   /** Readings reserved and not yet sealed (or failed to be). */
   private pending = 0
   private readonly idle: Array<() => void> = []
@@ -95,10 +95,11 @@ export class SealingDispatch {
   }
 
   /** [COL-11] [ENV-5] The recipients for this record; a new record drops contexts no list needs. */
-  recipients (info: SensorInfo): Recipient[] {
+  recipients (info: SensorInfo): readonly Recipient[] {
     const known = this.lists.get(info.sensorId)
     if (known !== undefined && known.seq >= info.seq) return known.recipients
-    const recipients = sensorRecipients(info)
+    // frozen: the seal pool knows a list again by identity ([COL-23])
+    const recipients = Object.freeze(sensorRecipients(info))
     if (this.lists.size >= MAX_LISTS) this.lists.clear()
     this.lists.set(info.sensorId, { seq: info.seq, recipients })
     if (known !== undefined) {
