@@ -39,7 +39,7 @@ import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { createCachedSensorDirectory, createCollector, readingTopic } from '../src/gateway/collector/index.ts'
 import { createLatestPublisher } from '../src/gateway/latest/index.ts'
-import { numberOption, v8PoolSize, withGatewayV8Pool } from './harness.ts'
+import { environment, numberOption, v8PoolSize, withGatewayV8Pool } from './harness.ts'
 import { startRawCollector } from './raw-collector.ts'
 import { searchSustainableRate, sustainMarkdown, type SustainSearch } from './sustainable.ts'
 
@@ -432,7 +432,6 @@ export async function run (options: IngestOptions = {}): Promise<IngestResults> 
 
 interface RunFacts { quick: boolean, seconds: number, stepSeconds: number, loadBefore: number[], loadAfter: number[] }
 
-const environment = (): Record<string, unknown> => ({ node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, v8PoolSize: v8PoolSize(), date: new Date().toISOString() })
 const loadLine = (extra: RunFacts): string => `Load average ${extra.loadBefore.map(l => l.toFixed(1)).join(' ')} before, ${extra.loadAfter.map(l => l.toFixed(1)).join(' ')} after.`
 
 /** `--sustainable` alone: its own files, so that a full run's ingest.json stays. */
