@@ -119,6 +119,7 @@ export function sustainMarkdown (searches: SustainSearch[], stepSeconds: number)
     '|---|---:|---:|---:|---:|---:|',
     ...searches.map(s => `| ${s.name} | ${f(s.burstPerSecond)} | ${rateCell(s)} | ${s.sustainablePerSecond === null ? '-' : f(s.sustainablePerSecond / s.burstPerSecond, 2)} | ${f(s.cap)} | ${s.steps.length} |`),
     '',
+    'Each step: sender late p99 = how late the load generator itself sent (ms), counted in the PUBACK latency; where it nears the limit, the step measured a busy machine more than the server.', '',
     '| side | step | offered/s | acknowledged/s | PUBACK p50 ms | PUBACK p99 ms | sender late p99 ms | event-loop delay p99 ms | held |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---|',
     ...searches.flatMap(s => s.steps.map((step, i) => `| ${s.name} | ${i + 1} | ${f(step.rate)} | ${f(step.perSecond)} | ${f(step.p50, 2)} | ${f(step.p99, 2)} | ${f(step.sendLateP99, 2)} | ${f(step.loopDelayP99, 1)} | ${step.held ? 'yes' : 'no'} |`))
