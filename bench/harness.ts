@@ -67,6 +67,21 @@ export async function withGatewayV8Pool (): Promise<void> {
   process.exit(code)
 }
 
+/**
+ * The value of option `name` in `argv` (undefined when absent), which must be a positive number
+ * (an integer if asked): anything else is refused before any phase runs (GM_ERR_CLI_USAGE, exit 2).
+ */
+export function numberOption (argv: string[], name: string, integer: boolean): number | undefined {
+  const at = argv.indexOf(name)
+  if (at < 0) return undefined
+  const value = Number(argv[at + 1])
+  if (!(value > 0) || (integer && !Number.isSafeInteger(value))) {
+    console.error(`${name} takes a positive ${integer ? 'integer' : 'number'} (GM_ERR_CLI_USAGE)`)
+    process.exit(2)
+  }
+  return value
+}
+
 export function writeResults (name: string, title: string, rows: Row[], extra: Record<string, unknown> = {}): void {
   const dir = new URL('./results/', import.meta.url)
   mkdirSync(dir, { recursive: true })

@@ -10,12 +10,21 @@
  * closed-loop (32 HTTP connections with one request each; 16 MQTT connections with 64 publishes
  * in flight each; for QoS 0 every 16th publish is QoS 1 and its in-order PUBACK stands for the
  * QoS 0 ones before it); latency is open-loop at a fixed rate, counted from the scheduled send.
+ * Last, the sustainable MQTT QoS 1 rate (3 recipients) of the collector and of raw Aedes: the
+ * highest rate whose PUBACK p99 stays under 50 ms over a phase, found by a search of a few phases
+ * at fixed rates (bench/sustainable.ts), beside the burst throughput; it adds up to 8 steps a side
+ * (about 2.5 min each at 15 s a step; raw Aedes, which holds up to the cap, takes fewer).
  * Writes bench/results/ingest.json and bench/results/ingest.md.
  *
- *   node bench/ingest.ts [--quick] [--seconds N] [--seal-workers N]
+ *   node bench/ingest.ts [--quick] [--seconds N] [--step-seconds N] [--seal-workers N]
  *   node bench/ingest.ts --puback-at 5000 [--seconds 15]   (only the PUBACK latency phase at that rate; prints JSON)
+ *   node bench/ingest.ts --sustainable [--step-seconds N]  (only the sustainable-rate search, after a burst
+ *       phase of each side; writes bench/results/ingest-sustainable.json and .md)
+ * The same through `npm run bench -- ingest [--sustainable] [...]`.
  * --seconds: each phase's measured time (default 5, 1.5 with --quick; the warm-up stays); a p99
- * over 15 s varies less. --seal-workers: the collector's sealing threads, fixed.
+ * over 15 s varies less. --step-seconds: each step of the sustainable-rate search (default 15, the
+ * definition of the rate; else --seconds when given, 3 with --quick). --seal-workers: the
+ * collector's sealing threads, fixed.
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -30,8 +39,9 @@ import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { createCachedSensorDirectory, createCollector, readingTopic } from '../src/gateway/collector/index.ts'
 import { createLatestPublisher } from '../src/gateway/latest/index.ts'
-import { v8PoolSize, withGatewayV8Pool } from './harness.ts'
+import { environment, numberOption, v8PoolSize, withGatewayV8Pool } from './harness.ts'
 import { startRawCollector } from './raw-collector.ts'
+import { searchSustainableRate, sustainMarkdown, type SustainSearch } from './sustainable.ts'
 
 /** The issue's throughput targets (readings/s, 3 recipients); latency is measured at half of each. */
 const MQTT_TARGET = 10_000
@@ -231,11 +241,18 @@ export interface IngestOptions {
   sealWorkers?: number
   /** Measured seconds of each phase (default 5, 1.5 quick): a p99 over longer phases varies less. */
   seconds?: number
+  /** Only the sustainable-rate search (after a burst phase of each side); writes ingest-sustainable.json/.md. */
+  sustainable?: boolean
+  /** Measured seconds of each step of the sustainable-rate search (default 15; else `seconds` when given, 3 quick). */
+  stepSeconds?: number
 }
 
-export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
+export interface IngestResults { rows: IngestRow[], sustainable: SustainSearch[] }
+
+export async function run (options: IngestOptions = {}): Promise<IngestResults> {
   const quick = options.quick ?? false
   const seconds = options.seconds ?? (quick ? 1.5 : 5)
+  const stepSeconds = options.stepSeconds ?? options.seconds ?? (quick ? 3 : 15)
   const warmup = quick ? 0.5 : 1
   const suite = createNodeCryptoSuite()
   const dir = await mkdtemp(join(tmpdir(), 'gm-bench-ingest-'))
@@ -280,6 +297,7 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
   const rawJournal = await startRawCollector({ recipients: 3, journal: join(dir, 'raw-journal.db') })
 
   const rows: IngestRow[] = []
+  let sustainable: SustainSearch[] = []
   let handed = 0
   const base = { seconds, warmup, qos: 1 as const }
   const http = (port: number, t: Target[], rate?: number): LoadPlan => ({ ...base, proto: 'http', port, targets: t, connections: 32, window: 1, rate })
@@ -345,37 +363,56 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
       const m = await timed(mqtt(collector.mqttPort as number, t, 1, rate))
       return measured.map(b => ({ scenario, recipients: 3, gatemesh: m.result, baseline: b.result, baselineName: b.name, gatewayCpuPercent: m.cpu, baselineCpuPercent: b.cpu }))
     }
-    if (options.pubackAt !== undefined) {
+    /**
+     * The sustainable MQTT QoS 1 rate (3 recipients) of raw Aedes, then of the collector, each
+     * from its burst throughput (bench/sustainable.ts); each step is one phase at a fixed rate.
+     */
+    const searchSustainable = async (rawBurst: number, burst: number): Promise<SustainSearch[]> => {
+      const step = (port: number, t: Target[]) => async (rate: number): Promise<LoadResult> => (await timed({ ...mqtt(port, t, 1, rate), seconds: stepSeconds })).result
+      const raw = await searchSustainableRate('raw Aedes', step(aedesPort, [{ topic: 'raw' }]), { burstPerSecond: rawBurst })
+      const gatemesh = await searchSustainableRate('gatemesh collector', step(collector.mqttPort as number, targets.get(3) as Target[]), { burstPerSecond: burst })
+      return [gatemesh, raw]
+    }
+    if (options.sustainable === true) {
+      // the bursts the searches start from, which also warm the new collector up
+      const rawBurst = await timed(mqtt(aedesPort, [{ topic: 'raw' }], 1))
+      const burst = await timed(mqtt(collector.mqttPort as number, targets.get(3) as Target[], 1))
+      sustainable = await searchSustainable(rawBurst.result.perSecond, burst.result.perSecond)
+    } else if (options.pubackAt !== undefined) {
       // a new collector's code is cold (JIT, first contexts): the full run measures latency after
       // its throughput phases, so warm this one up with an unmeasured phase of its own first
       await timed({ ...mqtt(collector.mqttPort as number, targets.get(3) as Target[], 1, options.pubackAt), seconds: 3 })
       const measured = await pubackRows(options.pubackAt, 'only this phase')
       console.log(JSON.stringify(measured))
-      return measured
-    }
-    // each baseline is measured right before the gatemesh phase it stands beside: the machine is shared
-    for (const recipients of [1, 3, 5]) {
-      const t = targets.get(recipients) as Target[]
-      const rawHttp = await timed(http(fastifyPort, [{ path: '/raw' }]))
-      const h = await timed(http(collector.httpPort as number, t))
-      rows.push({ scenario: `HTTP, 1 reading/request, ${recipients} recipient(s)`, recipients, gatemesh: h.result, baseline: rawHttp.result, baselineName: 'raw Fastify', gatewayCpuPercent: h.cpu, baselineCpuPercent: rawHttp.cpu })
-      const rawMqtt1 = await timed(mqtt(aedesPort, [{ topic: 'raw' }], 1))
-      const m1 = await timed(mqtt(collector.mqttPort as number, t, 1))
-      rows.push({ scenario: `MQTT QoS 1, ${recipients} recipient(s)`, recipients, gatemesh: m1.result, baseline: rawMqtt1.result, baselineName: 'raw Aedes', gatewayCpuPercent: m1.cpu, baselineCpuPercent: rawMqtt1.cpu })
-      const rawMqtt0 = await timed(mqtt(aedesPort, [{ topic: 'raw' }], 0))
-      const m0 = await timed(mqtt(collector.mqttPort as number, t, 0))
-      rows.push({ scenario: `MQTT QoS 0, ${recipients} recipient(s)`, recipients, gatemesh: m0.result, baseline: rawMqtt0.result, baselineName: 'raw Aedes', gatewayCpuPercent: m0.cpu, baselineCpuPercent: rawMqtt0.cpu })
-      if (recipients === 3) {
-        // latency at half the issue's targets (10 000/s MQTT, 5 000/s HTTP) and at half the
-        // maximum just measured, each beside the baseline at the same rate
-        const httpRates = [{ rate: HTTP_TARGET / 2, what: 'half the 5 000/s target' }, { rate: Math.max(1, Math.floor(h.result.perSecond / 2)), what: 'half of max' }]
-        for (const { rate, what } of httpRates) {
-          const hBase = (await timed(http(fastifyPort, [{ path: '/raw' }], rate))).result
-          rows.push({ scenario: `HTTP latency at ${rate}/s (${what}), 3 recipients`, recipients, gatemesh: (await timed(http(collector.httpPort as number, t, rate))).result, baseline: hBase, baselineName: 'raw Fastify' })
+      return { rows: measured, sustainable }
+    } else {
+      // each baseline is measured right before the gatemesh phase it stands beside: the machine is shared
+      let bursts: { raw: number, gatemesh: number } | undefined
+      for (const recipients of [1, 3, 5]) {
+        const t = targets.get(recipients) as Target[]
+        const rawHttp = await timed(http(fastifyPort, [{ path: '/raw' }]))
+        const h = await timed(http(collector.httpPort as number, t))
+        rows.push({ scenario: `HTTP, 1 reading/request, ${recipients} recipient(s)`, recipients, gatemesh: h.result, baseline: rawHttp.result, baselineName: 'raw Fastify', gatewayCpuPercent: h.cpu, baselineCpuPercent: rawHttp.cpu })
+        const rawMqtt1 = await timed(mqtt(aedesPort, [{ topic: 'raw' }], 1))
+        const m1 = await timed(mqtt(collector.mqttPort as number, t, 1))
+        rows.push({ scenario: `MQTT QoS 1, ${recipients} recipient(s)`, recipients, gatemesh: m1.result, baseline: rawMqtt1.result, baselineName: 'raw Aedes', gatewayCpuPercent: m1.cpu, baselineCpuPercent: rawMqtt1.cpu })
+        if (recipients === 3) bursts = { raw: rawMqtt1.result.perSecond, gatemesh: m1.result.perSecond }
+        const rawMqtt0 = await timed(mqtt(aedesPort, [{ topic: 'raw' }], 0))
+        const m0 = await timed(mqtt(collector.mqttPort as number, t, 0))
+        rows.push({ scenario: `MQTT QoS 0, ${recipients} recipient(s)`, recipients, gatemesh: m0.result, baseline: rawMqtt0.result, baselineName: 'raw Aedes', gatewayCpuPercent: m0.cpu, baselineCpuPercent: rawMqtt0.cpu })
+        if (recipients === 3) {
+          // latency at half the issue's targets (10 000/s MQTT, 5 000/s HTTP) and at half the
+          // maximum just measured, each beside the baseline at the same rate
+          const httpRates = [{ rate: HTTP_TARGET / 2, what: 'half the 5 000/s target' }, { rate: Math.max(1, Math.floor(h.result.perSecond / 2)), what: 'half of max' }]
+          for (const { rate, what } of httpRates) {
+            const hBase = (await timed(http(fastifyPort, [{ path: '/raw' }], rate))).result
+            rows.push({ scenario: `HTTP latency at ${rate}/s (${what}), 3 recipients`, recipients, gatemesh: (await timed(http(collector.httpPort as number, t, rate))).result, baseline: hBase, baselineName: 'raw Fastify' })
+          }
+          const mqttRates = [{ rate: MQTT_TARGET / 2, what: 'half the 10 000/s target' }, { rate: Math.max(1, Math.floor(m1.result.perSecond / 2)), what: 'half of max' }]
+          for (const { rate, what } of mqttRates) rows.push(...await pubackRows(rate, what))
         }
-        const mqttRates = [{ rate: MQTT_TARGET / 2, what: 'half the 10 000/s target' }, { rate: Math.max(1, Math.floor(m1.result.perSecond / 2)), what: 'half of max' }]
-        for (const { rate, what } of mqttRates) rows.push(...await pubackRows(rate, what))
       }
+      if (bursts !== undefined) sustainable = await searchSustainable(bursts.raw, bursts.gatemesh)
     }
   } finally {
     await collector.stop()
@@ -387,22 +424,42 @@ export async function run (options: IngestOptions = {}): Promise<IngestRow[]> {
     await rawJournal.close()
     await rm(dir, { recursive: true, force: true })
   }
-  writeIngestResults(rows, { quick, seconds, loadBefore, loadAfter: loadavg() })
-  return rows
+  const extra = { quick, seconds, stepSeconds, loadBefore, loadAfter: loadavg() }
+  if (options.sustainable === true) writeSustainableResults(sustainable, extra)
+  else writeIngestResults(rows, sustainable, extra)
+  return { rows, sustainable }
 }
 
-function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, seconds: number, loadBefore: number[], loadAfter: number[] }): void {
+interface RunFacts { quick: boolean, seconds: number, stepSeconds: number, loadBefore: number[], loadAfter: number[] }
+
+const loadLine = (extra: RunFacts): string => `Load average ${extra.loadBefore.map(l => l.toFixed(1)).join(' ')} before, ${extra.loadAfter.map(l => l.toFixed(1)).join(' ')} after.`
+
+/** `--sustainable` alone: its own files, so that a full run's ingest.json stays. */
+function writeSustainableResults (sustainable: SustainSearch[], extra: RunFacts): void {
   const dir = new URL('./results/', import.meta.url)
   mkdirSync(dir, { recursive: true })
-  const environment = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, v8PoolSize: v8PoolSize(), date: new Date().toISOString() }
+  const title = 'Ingest: the sustainable MQTT QoS 1 rate of one collector'
+  writeFileSync(new URL('ingest-sustainable.json', dir), JSON.stringify({ title, environment: environment(), ...extra, reading: utf8(READING).length, sustainable }, null, 2) + '\n')
+  const lines = [
+    `# ${title}`, '',
+    `Node ${process.version}, ${cpus().length} cores; the gateway is one process (V8 pool ${v8PoolSize()}), the load generator another. ${loadLine(extra)} Each burst phase measures ${extra.seconds} s, each step ${extra.stepSeconds} s.${extra.quick ? ' Quick run.' : ''}`, '',
+    ...sustainMarkdown(sustainable, extra.stepSeconds)
+  ]
+  writeFileSync(new URL('ingest-sustainable.md', dir), lines.join('\n') + '\n')
+  console.log(lines.join('\n') + '\n')
+}
+
+function writeIngestResults (rows: IngestRow[], sustainable: SustainSearch[], extra: RunFacts): void {
+  const dir = new URL('./results/', import.meta.url)
+  mkdirSync(dir, { recursive: true })
   const title = 'Ingest: readings accepted by one collector'
-  writeFileSync(new URL('ingest.json', dir), JSON.stringify({ title, environment, ...extra, reading: utf8(READING).length, rows }, null, 2) + '\n')
+  writeFileSync(new URL('ingest.json', dir), JSON.stringify({ title, environment: environment(), ...extra, reading: utf8(READING).length, rows, sustainable }, null, 2) + '\n')
   const f = (n: number | undefined | null, digits = 0): string => typeof n !== 'number' || Number.isNaN(n) ? '-' : n.toFixed(digits)
   const throughput = rows.filter(r => !r.scenario.includes('latency'))
   const latency = rows.filter(r => r.scenario.includes('latency'))
   const lines = [
     `# ${title}`, '',
-    `Node ${process.version}, ${cpus().length} cores; the gateway is one process (V8 pool ${v8PoolSize()}), the load generator another. Load average ${extra.loadBefore.map(l => l.toFixed(1)).join(' ')} before, ${extra.loadAfter.map(l => l.toFixed(1)).join(' ')} after. Each phase measures ${extra.seconds} s.${extra.quick ? ' Quick run.' : ''}`,
+    `Node ${process.version}, ${cpus().length} cores; the gateway is one process (V8 pool ${v8PoolSize()}), the load generator another. ${loadLine(extra)} Each phase measures ${extra.seconds} s (each step of the sustainable-rate search ${extra.stepSeconds} s).${extra.quick ? ' Quick run.' : ''}`,
     'Ratio = gatemesh readings/s ÷ baseline readings/s, each baseline measured just before its gatemesh phase. CPU % = the gateway process\'s CPU time over the wall time of the phase (100 % = one core); ' +
       'µs/reading = that CPU time per accepted reading (all threads); event loop % = the main thread\'s share. ' +
       'Readings are acknowledged once journaled and sealed after ([COL-7]); seal lag = how long after the load stopped the last one was sealed and handed off (acknowledgements wait while more than 2 048 await sealing, so the figure is sustained).', '',
@@ -417,10 +474,17 @@ function writeIngestResults (rows: IngestRow[], extra: { quick: boolean, seconds
     '| latency scenario | gatemesh p50 ms | gatemesh p99 ms | event-loop delay p99 / max ms | GC: full / longest ms | sender late p99 ms | baseline | baseline p50 ms | baseline p99 ms | baseline event-loop delay p99 / max ms | baseline GC: full / longest ms | baseline sender late p99 ms |',
     '|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
     ...latency.map(r => `| ${r.scenario} | ${f(r.gatemesh.p50, 2)} | ${f(r.gatemesh.p99, 2)} | ${f(r.gatemesh.loopDelayP99, 1)} / ${f(r.gatemesh.loopDelayMax, 0)} | ${f(r.gatemesh.gcMajor)} / ${f(r.gatemesh.gcMaxMs, 1)} | ${f(r.gatemesh.sendLateP99, 2)} | ${r.baselineName} | ${f(r.baseline.p50, 2)} | ${f(r.baseline.p99, 2)} | ${f(r.baseline.loopDelayP99, 1)} / ${f(r.baseline.loopDelayMax, 0)} | ${f(r.baseline.gcMajor)} / ${f(r.baseline.gcMaxMs, 1)} | ${f(r.baseline.sendLateP99, 2)} |`),
-    '', 'Targets (issue 4): ≥ 10 000 readings/s MQTT QoS 1 and ≥ 5 000 readings/s HTTP with 3 recipients; at half that load (5 000/s MQTT, 2 500/s HTTP) HTTP p99 < 20 ms and PUBACK p99 < 5 ms.'
+    '', 'Targets (issue 4): ≥ 10 000 readings/s MQTT QoS 1 and ≥ 5 000 readings/s HTTP with 3 recipients; at half that load (5 000/s MQTT, 2 500/s HTTP) HTTP p99 < 20 ms and PUBACK p99 < 5 ms.',
+    ...(sustainable.length === 0 ? [] : ['', ...sustainMarkdown(sustainable, extra.stepSeconds)])
   ]
   writeFileSync(new URL('ingest.md', dir), lines.join('\n') + '\n')
   console.log(lines.join('\n') + '\n')
+}
+
+/** The options of this scenario on a command line (this script's, or `npm run bench`'s). */
+export function options (argv: string[]): IngestOptions {
+  const option = (name: string, integer: boolean): number | undefined => numberOption(argv, name, integer)
+  return { quick: argv.includes('--quick'), pubackAt: option('--puback-at', true), sealWorkers: option('--seal-workers', true), seconds: option('--seconds', false), stepSeconds: option('--step-seconds', false), sustainable: argv.includes('--sustainable') }
 }
 
 if (import.meta.main) {
@@ -430,17 +494,6 @@ if (import.meta.main) {
     process.exit(0)
   } else {
     await withGatewayV8Pool()
-    // each option takes a positive number; anything else is refused before any phase runs
-    const option = (name: string, integer: boolean): number | undefined => {
-      const at = process.argv.indexOf(name)
-      if (at < 0) return undefined
-      const value = Number(process.argv[at + 1])
-      if (!(value > 0) || (integer && !Number.isSafeInteger(value))) {
-        console.error(`${name} takes a positive ${integer ? 'integer' : 'number'} (GM_ERR_CLI_USAGE)`)
-        process.exit(2)
-      }
-      return value
-    }
-    await run({ quick: process.argv.includes('--quick'), pubackAt: option('--puback-at', true), sealWorkers: option('--seal-workers', true), seconds: option('--seconds', false) })
+    await run(options(process.argv))
   }
 }

@@ -1,26 +1,35 @@
 /**
- * `npm run bench [scenario ...] [--quick]`: runs the benchmark scenarios in one process run and
- * writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht, ingest, e2e.
+ * `npm run bench [scenario ...] [--quick] [options]`: runs the benchmark scenarios in one process
+ * run and writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht,
+ * ingest, e2e. A scenario that reads options of its own (ingest: --seconds N, --step-seconds N,
+ * --sustainable, --puback-at N, --seal-workers N) exports `options(argv)`; the others get --quick.
  */
 import { withGatewayV8Pool } from './harness.ts'
 
-const SCENARIOS: Record<string, () => Promise<{ run: (options: { quick?: boolean }) => Promise<unknown> }>> = {
+interface Scenario { run: (options: { quick?: boolean }) => Promise<unknown>, options?: (argv: string[]) => { quick?: boolean } }
+
+const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   crypto: async () => await import('./crypto.ts'),
   dht: async () => await import('./dht.ts'),
   ingest: async () => await import('./ingest.ts'),
   e2e: async () => await import('./e2e.ts')
 }
+/** The options that take a value: the value is not a scenario's name. */
+const VALUED = new Set(['--seconds', '--step-seconds', '--puback-at', '--seal-workers'])
 
 await withGatewayV8Pool()
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
-const chosen = args.filter(a => !a.startsWith('--'))
+const chosen = args.filter((a, i) => !a.startsWith('--') && !VALUED.has(args[i - 1] ?? ''))
 const unknown = chosen.filter(name => !(name in SCENARIOS))
 if (unknown.length > 0) {
   console.error(`unknown scenario: ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}) (GM_ERR_CLI_USAGE)`)
   process.exit(2)
 }
-for (const name of chosen.length > 0 ? chosen : Object.keys(SCENARIOS)) {
+const scenarios = await Promise.all((chosen.length > 0 ? chosen : Object.keys(SCENARIOS)).map(async name => ({ name, scenario: await SCENARIOS[name]!() })))
+// every scenario's options are read before any runs, so a bad value stops the run at once
+const withOptions = scenarios.map(({ name, scenario }) => ({ name, scenario, options: scenario.options?.(args) ?? { quick } }))
+for (const { name, scenario, options } of withOptions) {
   console.log(`## scenario: ${name}`)
-  await (await SCENARIOS[name]!()).run({ quick })
+  await scenario.run(options)
 }
