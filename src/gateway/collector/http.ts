@@ -5,12 +5,12 @@
  */
 import './errors.ts'
 import type { Socket } from 'node:net'
-import Fastify from 'fastify'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import { GatemeshError, isGatemeshError, isSensorId, utf8 } from '../../core/index.ts'
 import type { SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
+import { createHttpServer } from '../../platform/http-server.ts'
 import type { Ingest } from './ingest.ts'
 import { errorSchema, readingsSchema } from './schemas.ts'
 
@@ -51,15 +51,8 @@ function isBatch (body: unknown): body is { readings: unknown[] } {
 
 /** Builds (does not start) the collector's HTTP server. */
 export async function createHttpIngest (ingest: Ingest, logger: Logger, init: HttpIngestInit): Promise<FastifyInstance> {
-  // [COL-5] a sensor that trickles its request is cut off; idle keep-alive connections close
-  const app = Fastify({
-    logger: false,
-    bodyLimit: init.bodyLimit,
-    requestTimeout: 15_000,
-    connectionTimeout: 30_000,
-    keepAliveTimeout: 30_000,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
-  })
+  // [COL-5] the timeouts, limits and transport errors of [HTTP-1] .. [HTTP-3]
+  const app = createHttpServer({ bodyLimit: init.bodyLimit })
   app.removeContentTypeParser('text/plain')
 
   await app.register(fastifySwagger, {
