@@ -7,11 +7,12 @@ import './errors.ts'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
-import { GatemeshError, isGatemeshError, isSensorId, utf8 } from '../../core/index.ts'
+import { GatemeshError, isGatemeshError, isSensorId } from '../../core/index.ts'
 import type { SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import { createHttpServer } from '../../platform/http-server.ts'
 import type { Ingest } from './ingest.ts'
+import { readingsOfBody } from './reading-text.ts'
 import { errorSchema, readingsSchema } from './schemas.ts'
 
 export interface HttpIngestInit {
@@ -42,18 +43,31 @@ function bearer (request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
-/** [COL-3] A batch is an object whose only member is `readings`, an array. */
-function isBatch (body: unknown): body is { readings: unknown[] } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false
-  const keys = Object.keys(body)
-  return keys.length === 1 && keys[0] === 'readings' && Array.isArray((body as { readings: unknown }).readings)
+/** A request body, parsed: the readings it holds, each as the bytes the sensor sent ([COL-3], [COL-18]). */
+class ReadingsBody {
+  readonly plaintexts: Uint8Array[]
+  constructor (plaintexts: Uint8Array[]) {
+    this.plaintexts = plaintexts
+  }
 }
 
 /** Builds (does not start) the collector's HTTP server. */
 export async function createHttpIngest (ingest: Ingest, logger: Logger, init: HttpIngestInit): Promise<FastifyInstance> {
   // [COL-5] the timeouts, limits and transport errors of [HTTP-1] .. [HTTP-3]
   const app = createHttpServer({ bodyLimit: init.bodyLimit })
-  app.removeContentTypeParser('text/plain')
+  // [COL-3] [COL-18] JSON only, kept as bytes: a reading is sealed as the sensor sent it
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: init.bodyLimit }, (_request, body, done) => {
+    const bytes = body as Buffer
+    let parsed: ReadingsBody
+    try {
+      parsed = new ReadingsBody(readingsOfBody(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), init.bodyLimit))
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    done(null, parsed)
+  })
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -103,12 +117,11 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
   }, async (request, reply) => {
     const sensor = authenticated.get(request) as SensorInfo
     const body = request.body
-    if (body === undefined) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'The body holds no reading.')
-    const values = isBatch(body) ? body.readings : [body]
-    if (values.length === 0) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'A batch holds at least one reading.')
-    if (values.length > init.maxBatch) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A batch holds at most ${init.maxBatch} readings.`)
-    // [COL-3] the plaintext of a reading is its compact JSON text
-    const plaintexts = values.map(value => utf8(JSON.stringify(value)))
+    if (!(body instanceof ReadingsBody)) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'The body holds no reading.')
+    // [COL-3] [COL-18] the plaintext of a reading is its bytes as sent
+    const plaintexts = body.plaintexts
+    if (plaintexts.length === 0) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'A batch holds at least one reading.')
+    if (plaintexts.length > init.maxBatch) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A batch holds at most ${init.maxBatch} readings.`)
     ingest.admit(sensor.sensorId, plaintexts.length)
     const accepted = await ingest.accept(sensor, plaintexts)
     return await reply.code(202).send({ accepted: plaintexts.length, seq: accepted.seq, ts: accepted.ts })

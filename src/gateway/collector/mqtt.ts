@@ -11,6 +11,7 @@ import type { SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { Ingest } from './ingest.ts'
 import { PacketSizeGuard } from './packet-guard.ts'
+import { checkReading } from './reading-text.ts'
 
 /** The part of Aedes 1.x that the collector uses (aedes is loaded at start, see createMqttIngest). */
 interface AedesClient { id: string, close: (done?: () => void) => void }
@@ -45,7 +46,6 @@ export const MAX_CONNECTIONS = 10_000
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
 const SERVER_UNAVAILABLE = 3
-const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 function authError (code: number, cause: GatemeshError): AedesAuthError {
   const error: AedesAuthError = new Error(cause.code)
@@ -59,16 +59,12 @@ function connackCode (err: unknown): number {
   return SERVER_UNAVAILABLE
 }
 
-/** [COL-18] A reading published over MQTT is one JSON text in UTF-8; its bytes are the plaintext. */
+/** [COL-18] A reading published over MQTT is one reading's bytes, unchanged: the plaintext. */
 function checkPayload (payload: Buffer | string): Uint8Array {
   const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload
-  if (bytes.length > MAX_READING_BYTES) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A reading is at most ${MAX_READING_BYTES} bytes.`)
-  try {
-    JSON.parse(UTF8.decode(bytes))
-  } catch {
-    throw new GatemeshError('GM_ERR_READING_MALFORMED', 'An MQTT reading is one JSON text in UTF-8.')
-  }
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+  const plaintext = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+  checkReading(plaintext)
+  return plaintext
 }
 
 async function loadAedes (): Promise<AedesModule> {
