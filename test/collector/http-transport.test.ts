@@ -1,10 +1,13 @@
 // The collector's HTTP transport with hostile clients, over real sockets: requests trickled or
 // never sent are cut off at 15 s ([COL-5], [HTTP-2]), and what Node or Fastify refuse before a
 // route (bad percent-encoding, a 100 KB path, a path segment too long) answers with a GM_ERR_
-// code ([HTTP-1]); sensor ids of up to 128 characters reach the route ([HTTP-3], [SEN-1]).
+// code ([HTTP-1]); sensor ids of up to 128 characters reach the route ([HTTP-3], [SEN-1]); on one
+// connection shared by several sensors, as through a proxy, a credential proven for one sensor
+// never serves another ([COL-2]).
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createSensorRecord, verifySensorRecord } from '../../src/core/index.ts'
+import { Agent, request as httpRequest } from 'node:http'
+import { createSensorCredential, createSensorRecord, verifySensorRecord } from '../../src/core/index.ts'
 import { rawExchange } from '../support/raw-http.ts'
 import { post, startFixture, type Fixture } from './helpers.ts'
 
@@ -64,5 +67,37 @@ describe('collector over HTTP: hostile transport', { timeout: 60_000 }, () => {
       const res = await post(`http://127.0.0.1:${f.collector.httpPort}/v1/sensors/${sensorId}/readings`, '{"long":"id"}', { authorization: `Bearer ${f.credential}` })
       assert.equal(res.status, 202, `${length}: ${JSON.stringify(res.json)}`)
     }
+  })
+})
+
+describe('collector over HTTP: one connection carrying several sensors', { timeout: 30_000 }, () => {
+  let f: Fixture
+  before(async () => { f = await startFixture() })
+  after(async () => { await f.close() })
+
+  it('a credential proven for sensor A on the connection is refused for sensor B; each sensor\'s proof stays its own', async () => {
+    const other = await createSensorCredential(f.suite)
+    f.sensors.set('sensor-b', await verifySensorRecord(f.suite, await createSensorRecord(f.suite, f.owner, { sensorId: 'sensor-b', verifier: other.verifier, seq: 1 })))
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const send = async (sensorId: string, credential: string): Promise<{ status: number, port: number }> => await new Promise((resolve, reject) => {
+      const target = `http://127.0.0.1:${f.collector.httpPort}/v1/sensors/${sensorId}/readings`
+      const request = httpRequest(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` } }, res => {
+        res.resume()
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, port: request.socket?.localPort ?? 0 }) })
+      })
+      request.on('error', reject)
+      request.end('{"t":1}')
+    })
+    const results = [
+      await send(f.sensorId, f.credential), // A proven
+      await send('sensor-b', f.credential), // A's credential for B
+      await send('sensor-b', other.credential), // B proven
+      await send(f.sensorId, other.credential), // B's credential for A
+      await send(f.sensorId, f.credential), // A again
+      await send('sensor-b', other.credential) // B again
+    ]
+    agent.destroy()
+    assert.deepEqual(results.map(r => r.status), [202, 401, 202, 401, 202, 202])
+    assert.equal(new Set(results.map(r => r.port)).size, 1, 'all on one connection')
   })
 })

@@ -4,6 +4,7 @@
  * JSON Schema on every route; the OpenAPI document at /openapi.json.
  */
 import './errors.ts'
+import { timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
@@ -20,6 +21,9 @@ export interface HttpIngestInit {
   /** Largest request body, in bytes. */
   bodyLimit: number
 }
+
+/** [COL-2] Sensors whose proven credential a connection remembers at once (a proxy's connection may carry many). */
+const MAX_PROOFS_PER_CONNECTION = 64
 
 /** Maps anything thrown to a GatemeshError with a client-facing code. */
 function toGatemeshError (err: FastifyError | GatemeshError): GatemeshError {
@@ -91,12 +95,13 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
   /** The sensor each request authenticated as (set in onRequest, read by the handler). */
   const authenticated = new WeakMap<FastifyRequest, SensorInfo>()
   /**
-   * [COL-2] Per connection, the credential its last request proved, with the sensor and the
-   * verifier it matched: the next requests of a keep-alive sensor skip the hash (~10 µs of CPU a
-   * request on the 2-core test machine), as an MQTT session does after its CONNECT. Only a
-   * request on the same connection is compared with it.
+   * [COL-2] Per connection and per sensor id, the credential a request proved and the verifier it
+   * matched: the next requests of a keep-alive sensor skip the hash (~10 µs of CPU a request on
+   * the 2-core test machine), as an MQTT session does after its CONNECT. A proof serves only the
+   * sensor it was made for, on the same connection (a proxy may carry several sensors on one),
+   * and is compared in constant time.
    */
-  const proven = new WeakMap<Socket, { sensorId: string, credential: string, verifier: Uint8Array }>()
+  const proven = new WeakMap<Socket, Map<string, { credential: Buffer, verifier: Uint8Array }>>()
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
@@ -109,9 +114,17 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
       const credential = bearer(request)
       if (credential === undefined) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL', 'Send Authorization: Bearer <credential>.')
       const socket = request.raw.socket
-      const known = proven.get(socket)
-      const info = await ingest.authenticate(sensorId, credential, known?.sensorId === sensorId ? known : undefined)
-      if (known?.sensorId !== sensorId || known.credential !== credential || known.verifier !== info.verifier) proven.set(socket, { sensorId, credential, verifier: info.verifier })
+      let proofs = proven.get(socket)
+      const proof = proofs?.get(sensorId)
+      const presented = Buffer.from(credential, 'utf8')
+      // the proof is passed on only once the credential is known to be the proven one
+      const same = proof !== undefined && proof.credential.length === presented.length && timingSafeEqual(proof.credential, presented)
+      const info = await ingest.authenticate(sensorId, credential, same ? { credential, verifier: proof.verifier } : undefined)
+      if (!same || proof.verifier !== info.verifier) {
+        if (proofs === undefined) proven.set(socket, proofs = new Map())
+        if (proofs.size >= MAX_PROOFS_PER_CONNECTION) proofs.clear()
+        proofs.set(sensorId, { credential: presented, verifier: info.verifier })
+      }
       authenticated.set(request, info)
     }
   }, async (request, reply) => {
