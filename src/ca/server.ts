@@ -2,13 +2,13 @@
  * The enrollment service [CA-3]..[CA-8]: a Fastify server over a CertificateAuthority. JSON Schema
  * on every route (validation, serialisation and /openapi.json), errors as `{ code, message }`.
  */
-import Fastify from 'fastify'
 import type { FastifyError, FastifyInstance, RawServerDefault } from 'fastify'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastifySwagger from '@fastify/swagger'
 import '../pki/index.ts'
 import { GatemeshError, isGatemeshError } from '../core/errors.ts'
 import type { Logger } from '../platform/logger.ts'
+import { createHttpServer } from '../platform/http-server.ts'
 import type { CertificateAuthority, IssuedCertificate } from './authority.ts'
 import { certificatePem } from './directory.ts'
 import { caSchema, crlSchema, enrollSchema, renewSchema } from './schemas.ts'
@@ -56,15 +56,8 @@ export type CaServer = FastifyInstance<RawServerDefault, IncomingMessage, Server
 
 export async function createCaServer (components: CaServerComponents, init: CaServerInit = {}): Promise<CaServer> {
   const { authority, logger } = components
-  const app = Fastify({
-    loggerInstance: logger,
-    bodyLimit: init.bodyLimit ?? 16 * 1024,
-    // A client that trickles its request is cut off instead of holding a socket forever.
-    requestTimeout: 15_000,
-    connectionTimeout: 30_000,
-    // Reject what the schema does not allow instead of silently repairing it.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
-  })
+  // [HTTP-1] .. [HTTP-3] timeouts, limits and transport errors shared by every gatemesh service
+  const app = createHttpServer({ logger, bodyLimit: init.bodyLimit ?? 16 * 1024 })
 
   // JSON only: without this, Fastify would parse text/plain and answer with a schema error.
   app.removeContentTypeParser('text/plain')

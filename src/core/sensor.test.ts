@@ -25,6 +25,7 @@ for (const suite of SUITES) {
       assert.equal(await checkSensorCredential(suite, info.verifier, (await createSensorCredential(suite)).credential), false)
       assert.equal(await checkSensorCredential(suite, info.verifier, 'gms_short'), false)
       assert.equal(await checkSensorCredential(suite, info.verifier, 42), false)
+      assert.equal(await checkSensorCredential(suite, info.verifier.subarray(0, 31), credential), false)
       await everyByteFlipIsRefused(bytes, variant => verifySensorRecord(suite, variant))
     })
 

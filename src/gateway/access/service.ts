@@ -4,12 +4,12 @@
  * handler) that a composition root can mount on a shared server; `start()` runs it on a server
  * of its own with the OpenAPI document at /openapi.json.
  */
-import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import type { CryptoSuite, SigningKey } from '../../core/index.ts'
 import { GatemeshError, RequestVerifier, encodeCanonical, fromBase64, isGatemeshError, isPseudonym, toBase64 } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
+import { createHttpServer } from '../../platform/http-server.ts'
 import { AccessIndexer } from './access-index.ts'
 import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
@@ -205,15 +205,8 @@ export class AccessService {
   /** Runs the service on a server of its own, with the OpenAPI document at /openapi.json. */
   async start (): Promise<void> {
     if (this.server !== undefined) return
-    const app = Fastify({
-      loggerInstance: this.components.logger as FastifyBaseLogger,
-      bodyLimit: this.init.bodyLimit ?? DEFAULT_BODY_LIMIT,
-      // A client that trickles its request is cut off instead of holding a socket forever.
-      requestTimeout: 15_000,
-      connectionTimeout: 30_000,
-      // Reject what the schema does not allow instead of silently repairing it.
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
-    })
+    // [HTTP-1] .. [HTTP-3] timeouts, limits and transport errors shared by every gatemesh service
+    const app = createHttpServer({ logger: this.components.logger as FastifyBaseLogger, bodyLimit: this.init.bodyLimit ?? DEFAULT_BODY_LIMIT })
     await registerOpenApi(app)
     app.setNotFoundHandler((_request, reply) => {
       void reply.code(404).type('application/json').send(JSON.stringify(new GatemeshError('GM_ERR_ACCESS_NOT_FOUND').toJSON()))

@@ -10,6 +10,7 @@ export const COLLECTOR_ERRORS = defineErrors({
   GM_ERR_READING_TOO_LARGE: { status: 413, message: 'The reading or batch is larger than allowed.' },
   GM_ERR_READING_MEDIA_TYPE: { status: 415, message: 'Readings are sent as application/json.' },
   GM_ERR_MQTT_TOPIC: { status: 403, message: 'A sensor publishes only to its own topic, sensors/<sensorId>/readings.' },
+  GM_ERR_MQTT_CLIENT_ID: { status: 409, message: 'The MQTT client id is held by another sensor\'s session.' },
   GM_ERR_MQTT_SUBSCRIBE: { status: 403, message: 'The collector accepts no subscriptions.' },
   GM_ERR_COLLECTOR_STOPPED: { status: 503, message: 'The collector is stopping or stopped.' },
   GM_ERR_COLLECTOR_NOT_FOUND: { status: 404, message: 'No such route on the collector.' },

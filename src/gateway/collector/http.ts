@@ -4,14 +4,16 @@
  * JSON Schema on every route; the OpenAPI document at /openapi.json.
  */
 import './errors.ts'
+import { timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'node:net'
-import Fastify from 'fastify'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
-import { GatemeshError, isGatemeshError, isSensorId, utf8 } from '../../core/index.ts'
+import { GatemeshError, isGatemeshError, isSensorId } from '../../core/index.ts'
 import type { SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
+import { createHttpServer } from '../../platform/http-server.ts'
 import type { Ingest } from './ingest.ts'
+import { readingsOfBody } from './reading-text.ts'
 import { errorSchema, readingsSchema } from './schemas.ts'
 
 export interface HttpIngestInit {
@@ -19,6 +21,9 @@ export interface HttpIngestInit {
   /** Largest request body, in bytes. */
   bodyLimit: number
 }
+
+/** [COL-2] Sensors whose proven credential a connection remembers at once (a proxy's connection may carry many). */
+const MAX_PROOFS_PER_CONNECTION = 64
 
 /** Maps anything thrown to a GatemeshError with a client-facing code. */
 function toGatemeshError (err: FastifyError | GatemeshError): GatemeshError {
@@ -42,25 +47,31 @@ function bearer (request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
-/** [COL-3] A batch is an object whose only member is `readings`, an array. */
-function isBatch (body: unknown): body is { readings: unknown[] } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false
-  const keys = Object.keys(body)
-  return keys.length === 1 && keys[0] === 'readings' && Array.isArray((body as { readings: unknown }).readings)
+/** A request body, parsed: the readings it holds, each as the bytes the sensor sent ([COL-3], [COL-18]). */
+class ReadingsBody {
+  readonly plaintexts: Uint8Array[]
+  constructor (plaintexts: Uint8Array[]) {
+    this.plaintexts = plaintexts
+  }
 }
 
 /** Builds (does not start) the collector's HTTP server. */
 export async function createHttpIngest (ingest: Ingest, logger: Logger, init: HttpIngestInit): Promise<FastifyInstance> {
-  // [COL-5] a sensor that trickles its request is cut off; idle keep-alive connections close
-  const app = Fastify({
-    logger: false,
-    bodyLimit: init.bodyLimit,
-    requestTimeout: 15_000,
-    connectionTimeout: 30_000,
-    keepAliveTimeout: 30_000,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
+  // [COL-5] the timeouts, limits and transport errors of [HTTP-1] .. [HTTP-3]
+  const app = createHttpServer({ bodyLimit: init.bodyLimit })
+  // [COL-3] [COL-18] JSON only, kept as bytes: a reading is sealed as the sensor sent it
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: init.bodyLimit }, (_request, body, done) => {
+    const bytes = body as Buffer
+    let parsed: ReadingsBody
+    try {
+      parsed = new ReadingsBody(readingsOfBody(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), init.bodyLimit))
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    done(null, parsed)
   })
-  app.removeContentTypeParser('text/plain')
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -84,12 +95,13 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
   /** The sensor each request authenticated as (set in onRequest, read by the handler). */
   const authenticated = new WeakMap<FastifyRequest, SensorInfo>()
   /**
-   * [COL-2] Per connection, the credential its last request proved, with the sensor and the
-   * verifier it matched: the next requests of a keep-alive sensor skip the hash (~10 µs of CPU a
-   * request on the 2-core test machine), as an MQTT session does after its CONNECT. Only a
-   * request on the same connection is compared with it.
+   * [COL-2] Per connection and per sensor id, the credential a request proved and the verifier it
+   * matched: the next requests of a keep-alive sensor skip the hash (~10 µs of CPU a request on
+   * the 2-core test machine), as an MQTT session does after its CONNECT. A proof serves only the
+   * sensor it was made for, on the same connection (a proxy may carry several sensors on one),
+   * and is compared in constant time.
    */
-  const proven = new WeakMap<Socket, { sensorId: string, credential: string, verifier: Uint8Array }>()
+  const proven = new WeakMap<Socket, Map<string, { credential: Buffer, verifier: Uint8Array }>>()
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
@@ -102,20 +114,27 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
       const credential = bearer(request)
       if (credential === undefined) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL', 'Send Authorization: Bearer <credential>.')
       const socket = request.raw.socket
-      const known = proven.get(socket)
-      const info = await ingest.authenticate(sensorId, credential, known?.sensorId === sensorId ? known : undefined)
-      if (known?.sensorId !== sensorId || known.credential !== credential || known.verifier !== info.verifier) proven.set(socket, { sensorId, credential, verifier: info.verifier })
+      let proofs = proven.get(socket)
+      const proof = proofs?.get(sensorId)
+      const presented = Buffer.from(credential, 'utf8')
+      // the proof is passed on only once the credential is known to be the proven one
+      const same = proof !== undefined && proof.credential.length === presented.length && timingSafeEqual(proof.credential, presented)
+      const info = await ingest.authenticate(sensorId, credential, same ? { credential, verifier: proof.verifier } : undefined)
+      if (!same || proof.verifier !== info.verifier) {
+        if (proofs === undefined) proven.set(socket, proofs = new Map())
+        if (proofs.size >= MAX_PROOFS_PER_CONNECTION) proofs.clear()
+        proofs.set(sensorId, { credential: presented, verifier: info.verifier })
+      }
       authenticated.set(request, info)
     }
   }, async (request, reply) => {
     const sensor = authenticated.get(request) as SensorInfo
     const body = request.body
-    if (body === undefined) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'The body holds no reading.')
-    const values = isBatch(body) ? body.readings : [body]
-    if (values.length === 0) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'A batch holds at least one reading.')
-    if (values.length > init.maxBatch) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A batch holds at most ${init.maxBatch} readings.`)
-    // [COL-3] the plaintext of a reading is its compact JSON text
-    const plaintexts = values.map(value => utf8(JSON.stringify(value)))
+    if (!(body instanceof ReadingsBody)) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'The body holds no reading.')
+    // [COL-3] [COL-18] the plaintext of a reading is its bytes as sent
+    const plaintexts = body.plaintexts
+    if (plaintexts.length === 0) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'A batch holds at least one reading.')
+    if (plaintexts.length > init.maxBatch) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A batch holds at most ${init.maxBatch} readings.`)
     ingest.admit(sensor.sensorId, plaintexts.length)
     const accepted = await ingest.accept(sensor, plaintexts)
     return await reply.code(202).send({ accepted: plaintexts.length, seq: accepted.seq, ts: accepted.ts })

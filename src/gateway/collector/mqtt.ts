@@ -11,15 +11,20 @@ import type { SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { Ingest } from './ingest.ts'
 import { PacketSizeGuard } from './packet-guard.ts'
+import { checkReading } from './reading-text.ts'
+import { ClientIdHolders, Qos2Receipts, type SessionClient } from './mqtt-sessions.ts'
 
 /** The part of Aedes 1.x that the collector uses (aedes is loaded at start, see createMqttIngest). */
-interface AedesClient { id: string, close: (done?: () => void) => void }
-interface AedesPublishPacket { topic: string, payload: Buffer | string, qos: number, retain: boolean }
+interface AedesClient extends SessionClient { close: (done?: () => void) => void }
+interface AedesPublishPacket { topic: string, payload: Buffer | string, qos: number, retain: boolean, messageId?: number }
 interface AedesAuthError extends Error { returnCode?: number }
 interface AedesBroker {
   handle: (conn: Duplex) => unknown
   close: (done?: () => void) => void
-  on: (event: 'clientError' | 'connectionError', listener: (client: AedesClient, err: Error) => void) => unknown
+  on: ((event: 'clientError' | 'connectionError', listener: (client: AedesClient, err: Error) => void) => unknown) &
+    ((event: 'clientDisconnect', listener: (client: AedesClient) => void) => unknown)
+  /** The broker's store; the collector asks it only whether a QoS 2 packet is held (resolves) or not (rejects). */
+  persistence: { incomingGetPacket: (client: AedesClient, packet: { messageId: number }) => Promise<unknown> }
 }
 interface AedesModule { Aedes: { createBroker: (options: Record<string, unknown>) => Promise<AedesBroker> } }
 
@@ -42,10 +47,10 @@ const TOPIC_OVERHEAD = 512
 /** [COL-5] Connections a listener holds at once; more are closed on accept. */
 export const MAX_CONNECTIONS = 10_000
 /** [COL-16] CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
+const IDENTIFIER_REJECTED = 2
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
 const SERVER_UNAVAILABLE = 3
-const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 function authError (code: number, cause: GatemeshError): AedesAuthError {
   const error: AedesAuthError = new Error(cause.code)
@@ -54,21 +59,18 @@ function authError (code: number, cause: GatemeshError): AedesAuthError {
 }
 
 function connackCode (err: unknown): number {
+  if (isGatemeshError(err, 'GM_ERR_MQTT_CLIENT_ID')) return IDENTIFIER_REJECTED
   if (isGatemeshError(err, 'GM_ERR_SENSOR_UNKNOWN')) return NOT_AUTHORIZED
   if (isGatemeshError(err, 'GM_ERR_SENSOR_CREDENTIAL') || isGatemeshError(err, 'GM_ERR_READING_MALFORMED')) return BAD_USERNAME_OR_PASSWORD
   return SERVER_UNAVAILABLE
 }
 
-/** [COL-18] A reading published over MQTT is one JSON text in UTF-8; its bytes are the plaintext. */
+/** [COL-18] A reading published over MQTT is one reading's bytes, unchanged: the plaintext. */
 function checkPayload (payload: Buffer | string): Uint8Array {
   const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload
-  if (bytes.length > MAX_READING_BYTES) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A reading is at most ${MAX_READING_BYTES} bytes.`)
-  try {
-    JSON.parse(UTF8.decode(bytes))
-  } catch {
-    throw new GatemeshError('GM_ERR_READING_MALFORMED', 'An MQTT reading is one JSON text in UTF-8.')
-  }
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+  const plaintext = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+  checkReading(plaintext)
+  return plaintext
 }
 
 async function loadAedes (): Promise<AedesModule> {
@@ -133,8 +135,11 @@ function prepare (socket: Socket, guard: PacketSizeGuard, refused: (err: Gatemes
 
 export async function createMqttIngest (ingest: Ingest, logger: Logger, init: MqttIngestInit): Promise<MqttIngest> {
   const { Aedes } = await loadAedes()
-  /** The sensor each authenticated client speaks for, and the verifier it proved. */
-  const sessions = new WeakMap<AedesClient, { sensorId: string, verifier: Uint8Array }>()
+  /** The sensor each authenticated client speaks for, the verifier it proved, its QoS 2 receipts. */
+  const sessions = new WeakMap<AedesClient, { sensorId: string, verifier: Uint8Array, qos2: Qos2Receipts }>()
+  const clientIds = new ClientIdHolders()
+  // set once the broker is created (the sessions' QoS 2 receipts ask its store)
+  let held: (client: AedesClient, messageId: number) => Promise<boolean> = async () => false
 
   const broker = await Aedes.createBroker({
     connectTimeout: 10_000,
@@ -151,11 +156,16 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
       const sensorId = username ?? ''
       const credential = password?.toString('utf8')
       ingest.authenticate(sensorId, credential).then(info => {
-        sessions.set(client, { sensorId, verifier: info.verifier })
+        // [COL-16] another sensor's session holds this client id: refused, the session untouched
+        if (!clientIds.claim(client, sensorId)) throw new GatemeshError('GM_ERR_MQTT_CLIENT_ID')
+        sessions.set(client, { sensorId, verifier: info.verifier, qos2: new Qos2Receipts(async messageId => await held(client, messageId)) })
         done(null, true)
-      }, (err: unknown) => {
+      }).catch((err: unknown) => {
         const error = isGatemeshError(err) ? err : new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', undefined, { cause: err })
         logger.info({ code: error.code, sensor: isSensorId(sensorId) ? sensorId : undefined }, 'mqtt connect refused')
+        // a refused CONNECT has no session: Aedes would otherwise clean, as it closes, the
+        // QoS 2 store of whichever session holds the client id it named
+        client.clean = false
         done(authError(connackCode(error), error), false)
       })
     },
@@ -169,19 +179,23 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
       }
       if (session === undefined) { refuse(new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')); return }
       if (packet.topic !== readingTopic(session.sensorId)) { refuse(new GatemeshError('GM_ERR_MQTT_TOPIC')); return }
-      let plaintext: Uint8Array
-      try {
-        plaintext = checkPayload(packet.payload)
-        ingest.admit(session.sensorId, 1)
-      } catch (err) { refuse(err); return }
-      const accept = async (info: SensorInfo): Promise<unknown> => {
-        // [COL-16] a credential replaced since CONNECT ends the session
-        if (!equalBytes(info.verifier, session.verifier)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
-        return await ingest.accept(info, [plaintext])
+      const journal = (): Promise<unknown> => {
+        let plaintext: Uint8Array
+        try {
+          plaintext = checkPayload(packet.payload)
+          ingest.admit(session.sensorId, 1)
+        } catch (err) { return Promise.reject(err) }
+        const accept = async (info: SensorInfo): Promise<unknown> => {
+          // [COL-16] a credential replaced since CONNECT ends the session
+          if (!equalBytes(info.verifier, session.verifier)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
+          return await ingest.accept(info, [plaintext])
+        }
+        // the sensor's record, fresh in the directory's cache, at once: no look-up's promises
+        const cached = ingest.cachedSensor(session.sensorId)
+        return cached !== undefined ? accept(cached) : ingest.sensor(session.sensorId).then(accept)
       }
-      // the sensor's record, fresh in the directory's cache, at once: no look-up's promises
-      const cached = ingest.cachedSensor(session.sensorId)
-      const accepted = cached !== undefined ? accept(cached) : ingest.sensor(session.sensorId).then(accept)
+      // [COL-17] a QoS 2 packet id received again before its PUBREL is journaled once
+      const accepted = packet.qos === 2 && packet.messageId !== undefined ? session.qos2.receive(packet.messageId, journal) : journal()
       accepted.then(() => {
         // the broker keeps nothing: no retained copy, no plaintext in its queues
         packet.retain = false
@@ -194,8 +208,15 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
       logger.debug({ code: 'GM_ERR_MQTT_SUBSCRIBE', sensor: sessions.get(client)?.sensorId }, 'mqtt subscribe refused')
       done(null, null)
     },
-    authorizeForward: () => null
+    authorizeForward: () => null,
+    // [COL-17] a QoS 2 packet reaches this hook once Aedes has stored it (until its PUBREL)
+    published: (packet: AedesPublishPacket, client: AedesClient | null, done: (err: Error | null) => void) => {
+      if (client !== null && packet.qos === 2 && packet.messageId !== undefined) sessions.get(client)?.qos2.storedByBroker(packet.messageId)
+      done(null)
+    }
   })
+  held = async (client, messageId) => await broker.persistence.incomingGetPacket(client, { messageId }).then(() => true, () => false)
+  broker.on('clientDisconnect', client => { clientIds.release(client) })
   broker.on('clientError', (client, err) => {
     logger.debug({ code: (err as GatemeshError).code ?? 'mqtt', sensor: sessions.get(client)?.sensorId, reason: isGatemeshError(err) ? undefined : err.message }, 'mqtt client error')
   })

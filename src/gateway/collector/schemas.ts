@@ -17,7 +17,7 @@ export function readingsSchema (maxBatch: number, error: typeof errorSchema): Re
       properties: { sensorId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } }
     },
     body: {
-      description: `One reading (any JSON value, at most 65 536 bytes as compact JSON) or { "readings": [ ... ] } with at most ${maxBatch} readings.`
+      description: `One reading (any JSON value of at most 65 536 bytes, nested at most 64 deep, sealed as sent) or { "readings": [ ... ] } with at most ${maxBatch} readings, each sealed as its element's bytes.`
     },
     response: {
       202: {
