@@ -111,3 +111,16 @@ export const latestSchema = {
     ...errors
   }
 } as const
+
+export const networkSchema = {
+  summary: 'The CA certificate of the network this gateway belongs to [ACS-18]',
+  description: 'Unsigned. Clients pin it at sign-up and log-in and check every reading\'s collector against it [ENV-10].',
+  response: {
+    200: {
+      type: 'object',
+      required: ['caCertificate'],
+      properties: { caCertificate: { type: 'string', description: 'The CA\'s self-signed certificate [CA-1], DER, base64.' } }
+    },
+    ...errors
+  }
+} as const

@@ -14,7 +14,7 @@ import { AccessIndexer } from './access-index.ts'
 import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
-import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, putSensorSchema } from './schemas.ts'
+import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
 import './errors.ts'
 
 export interface AccessServiceComponents {
@@ -25,6 +25,8 @@ export interface AccessServiceComponents {
   signer?: SigningKey
   /** The gateway's DER certificate (or a function giving the current one, as it changes on renewal), carried in every access-index record it signs. */
   certificate?: Uint8Array | (() => Uint8Array)
+  /** The DER certificate of the CA this gateway trusts (its network's), served at GET /v1/network [ACS-18]. */
+  caCertificate: Uint8Array
 }
 
 export interface AccessServiceInit {
@@ -140,6 +142,10 @@ export class AccessService {
       else request.log.info({ code: error.code }, 'request refused')
       void reply.code(error.status).type('application/json').send(JSON.stringify(error.toJSON()))
     })
+
+    // [ACS-18] the network's CA, for clients to pin [ENV-10]
+    const network = { caCertificate: toBase64(this.components.caCertificate) }
+    app.get('/v1/network', { schema: networkSchema }, async () => network)
 
     // [ACS-3]
     app.post<{ Body: { bundle: string } }>('/v1/accounts', { schema: createAccountSchema }, async (request, reply) => {
