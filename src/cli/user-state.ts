@@ -1,8 +1,8 @@
 /**
  * What the user commands keep between runs, and how they get the password. The home directory
- * (mode 0700) holds one file, `session.json` (mode 0600): the gateway URL, the pseudonym and the
- * *sealed* account bundle. Private keys never touch the disk; each command that needs them opens
- * the bundle with the password. [ACS-16] [ACS-17]
+ * (mode 0700) holds one file, `session.json` (mode 0600): the gateway URL, the pseudonym, the
+ * *sealed* account bundle and the pinned CA certificate of the network. Private keys never touch
+ * the disk; each command that needs them opens the bundle with the password. [ACS-16] [ACS-17] [ACS-20]
  */
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
@@ -14,6 +14,8 @@ export interface SavedSession {
   gateway: string
   pseudonym: string
   bundle: Uint8Array
+  /** [ACS-20] The network's CA certificate (DER), pinned at sign-up or log-in; absent in files written before pinning. */
+  ca?: Uint8Array
 }
 
 const STATE_FILE = 'session.json'
@@ -28,7 +30,9 @@ export async function saveSession (home: string, session: SavedSession): Promise
   await mkdir(home, { recursive: true, mode: 0o700 })
   const path = join(home, STATE_FILE)
   const temp = `${path}.${process.pid}.tmp`
-  const text = JSON.stringify({ v: 1, gateway: session.gateway, pseudonym: session.pseudonym, bundle: toBase64(session.bundle) }, null, 2)
+  const text = JSON.stringify({
+    v: 1, gateway: session.gateway, pseudonym: session.pseudonym, bundle: toBase64(session.bundle), ...(session.ca === undefined ? {} : { ca: toBase64(session.ca) })
+  }, null, 2)
   await writeFile(temp, `${text}\n`, { mode: 0o600 })
   await chmod(temp, 0o600)
   await rename(temp, path)
@@ -47,11 +51,37 @@ export async function loadSession (home: string): Promise<SavedSession> {
     throw err
   }
   try {
-    const saved = JSON.parse(text) as { v?: unknown, gateway?: unknown, pseudonym?: unknown, bundle?: unknown }
+    const saved = JSON.parse(text) as { v?: unknown, gateway?: unknown, pseudonym?: unknown, bundle?: unknown, ca?: unknown }
     if (saved.v !== 1 || typeof saved.gateway !== 'string' || !isPseudonym(saved.pseudonym) || typeof saved.bundle !== 'string') throw new Error('fields')
-    return { gateway: saved.gateway, pseudonym: saved.pseudonym, bundle: fromBase64(saved.bundle) }
+    if (saved.ca !== undefined && typeof saved.ca !== 'string') throw new Error('ca')
+    const session: SavedSession = { gateway: saved.gateway, pseudonym: saved.pseudonym, bundle: fromBase64(saved.bundle) }
+    if (typeof saved.ca === 'string') session.ca = fromBase64(saved.ca)
+    return session
   } catch (err) {
     throw new GatemeshError('GM_ERR_MALFORMED', `${path} is damaged; log in again.`, { cause: err })
+  }
+}
+
+/**
+ * [ACS-20] A CA certificate to pin, from `--ca-cert F` or `GATEMESH_CA_CERT` (a file: PEM, as
+ * `gatemesh ca init` writes ca.crt, or DER); undefined when neither is given.
+ */
+export async function readCaCertificate (option: string | undefined): Promise<Uint8Array | undefined> {
+  const env = process.env.GATEMESH_CA_CERT
+  const file = option ?? (env !== undefined && env !== '' ? env : undefined)
+  if (file === undefined) return undefined
+  let bytes: Buffer
+  try {
+    bytes = await readFile(file)
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_CLI_USAGE', `Cannot read the CA certificate ${file}.`, { cause: err })
+  }
+  const pem = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(bytes.toString('latin1'))
+  if (pem === null) return new Uint8Array(bytes)
+  try {
+    return fromBase64((pem[1] as string).replace(/\s+/g, ''))
+  } catch (err) {
+    throw new GatemeshError('GM_ERR_CA_CERT_INVALID', `${file} is not a PEM certificate.`, { cause: err })
   }
 }
 

@@ -8,15 +8,17 @@ import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { GatemeshError, isGatemeshError, toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
-import type { Session } from '../client/index.ts'
-import { homeDirectory, loadSession, readPassword, saveSession } from './user-state.ts'
+import type { NetworkInfo, Session } from '../client/index.ts'
+import { homeDirectory, loadSession, readCaCertificate, readPassword, saveSession } from './user-state.ts'
 import './errors.ts'
 
 export const USER_USAGE = `usage:
-  gatemesh signup --gateway URL [--kdf-iterations N]
+  gatemesh signup --gateway URL [--kdf-iterations N] [--ca-cert FILE]
          create keys and an account; prints the pseudonym
-  gatemesh login  --gateway URL --pseudonym P
+  gatemesh login  --gateway URL --pseudonym P [--ca-cert FILE]
          fetch the account's sealed bundle and open it here
+         Both pin the network's CA certificate: FILE (PEM or DER; else $GATEMESH_CA_CERT), or the
+         one the gateway serves (trust on first use); its SHA-256 fingerprint is shown.
   gatemesh sensor add ID               bind a new sensor; prints its credential (shown once)
   gatemesh sensor share ID PSEUDONYM   let PSEUDONYM read the sensor
   gatemesh sensor revoke ID PSEUDONYM  stop sealing new readings for PSEUDONYM
@@ -35,6 +37,7 @@ const OPTIONS: ParseArgsConfig['options'] = {
   home: { type: 'string' },
   'password-file': { type: 'string' },
   'kdf-iterations': { type: 'string' },
+  'ca-cert': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
 }
@@ -61,7 +64,10 @@ function out (text: string): void {
 /** What to do next, on the line after the error, where the error alone does not say. */
 const HINTS: Record<string, string> = {
   GM_ERR_CLIENT_UNREACHABLE: 'Is the gateway running? --gateway URL uses another for this command; log in again to save one.',
-  GM_ERR_CLIENT_SENSOR_EXISTS: "'gatemesh sensor share|revoke ID PSEUDONYM' change who may read it; its credential was shown once, when it was added."
+  GM_ERR_CLIENT_SENSOR_EXISTS: "'gatemesh sensor share|revoke ID PSEUDONYM' change who may read it; its credential was shown once, when it was added.",
+  GM_ERR_CLIENT_CA_MISMATCH: 'This gateway belongs to another network than the CA you pinned: use a gateway of your network (--gateway URL), or log in again (with --ca-cert FILE) if your network changed its CA.',
+  GM_ERR_CLIENT_READING_UNAUTHENTIC: 'No collector certified by your network sealed this reading: it was not shown. Try another gateway (--gateway URL) and tell the network\'s operator.',
+  GM_ERR_CLIENT_READING_MISMATCH: 'The gateway served a reading of another sensor: it was not shown. Try another gateway (--gateway URL) and tell the network\'s operator.'
 }
 
 function note (text: string): void {
@@ -73,12 +79,28 @@ function text (values: Values, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined
 }
 
-/** The saved session opened with the password; `--gateway` picks another gateway for this run. */
+/** [ACS-20] Shows the pinned CA's fingerprint, and how it came to be trusted. */
+function showNetwork (network: NetworkInfo, given: boolean): void {
+  const how = given ? 'as given' : network.firstUse ? 'trusted on first use: compare it with the fingerprint your network publishes' : 'as pinned before'
+  note(`network CA (SHA-256): ${network.fingerprint} (${how})`)
+}
+
+/**
+ * The saved session opened with the password; `--gateway` picks another gateway for this run.
+ * [ACS-20] The gateway must serve the pinned CA; a session file without one pins it now.
+ */
 async function session (values: Values): Promise<Session> {
-  const saved = await loadSession(homeDirectory(text(values, 'home')))
-  const client = createClient({ gateway: text(values, 'gateway') ?? saved.gateway })
+  const home = homeDirectory(text(values, 'home'))
+  const saved = await loadSession(home)
+  const client = createClient({ gateway: text(values, 'gateway') ?? saved.gateway, caCertificate: saved.ca })
   const password = await readPassword({ file: text(values, 'password-file') })
-  return await client.resume(saved.bundle, password, saved.pseudonym)
+  const opened = await client.resume(saved.bundle, password, saved.pseudonym)
+  const network = await client.network()
+  if (saved.ca === undefined) {
+    await saveSession(home, { ...saved, ca: network.caCertificate })
+    showNetwork(network, false)
+  }
+  return opened
 }
 
 async function signup (values: Values): Promise<number> {
@@ -87,12 +109,16 @@ async function signup (values: Values): Promise<number> {
   const iterationsText = text(values, 'kdf-iterations')
   const kdfIterations = iterationsText === undefined ? undefined : Number(iterationsText)
   if (kdfIterations !== undefined && (!Number.isSafeInteger(kdfIterations) || kdfIterations <= 0)) throw usageError('--kdf-iterations must be a positive integer.')
-  const client = createClient({ gateway, kdfIterations })
+  const caCertificate = await readCaCertificate(text(values, 'ca-cert'))
+  const client = createClient({ gateway, kdfIterations, caCertificate })
+  // the network first: a gateway of another network fails before the password is asked for
+  const network = await client.network()
   const password = await readPassword({ file: text(values, 'password-file'), confirm: true })
   const result = await client.signup(password)
-  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym: result.pseudonym, bundle: result.bundle })
+  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym: result.pseudonym, bundle: result.bundle, ca: result.caCertificate })
   out(result.pseudonym)
   note(`signed up at ${client.gateway}; your sealed keys are in ${path}`)
+  showNetwork(network, caCertificate !== undefined)
   return 0
 }
 
@@ -100,12 +126,15 @@ async function login (values: Values): Promise<number> {
   const gateway = text(values, 'gateway')
   const pseudonym = text(values, 'pseudonym')
   if (gateway === undefined || pseudonym === undefined) throw usageError('login needs --gateway URL and --pseudonym P.')
-  const client = createClient({ gateway })
+  const caCertificate = await readCaCertificate(text(values, 'ca-cert'))
+  const client = createClient({ gateway, caCertificate })
+  const network = await client.network()
   const password = await readPassword({ file: text(values, 'password-file') })
   const opened = await client.login(pseudonym, password)
-  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym, bundle: opened.bundle })
+  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym, bundle: opened.bundle, ca: network.caCertificate })
   out(pseudonym)
   note(`logged in at ${client.gateway}; your sealed keys are in ${path}`)
+  showNetwork(network, caCertificate !== undefined)
   return 0
 }
 
@@ -148,17 +177,17 @@ async function readLatest (values: Values, [id]: string[]): Promise<number> {
   const when = new Date(reading.ts).toISOString()
   if (values.json === true) {
     const body = reading.text === undefined ? { base64: toBase64(reading.plaintext) } : { text: reading.text }
-    out(JSON.stringify({ sensor: id, seq: reading.seq, ts: reading.ts, time: when, gateway: reading.gateway, ...body }))
+    out(JSON.stringify({ sensor: id, seq: reading.seq, ts: reading.ts, time: when, gateway: reading.gateway, gatewayPeerId: reading.gatewayPeerId, ...body }))
     return 0
   }
-  note(`${id as string}: reading ${reading.seq} at ${when}, sealed by gateway ${reading.gateway.slice(0, 16)}…`)
+  note(`${id as string}: reading ${reading.seq} at ${when}, sealed by collector ${reading.gatewayPeerId} (certified by your network's CA)`)
   out(reading.text ?? toBase64(reading.plaintext))
   return 0
 }
 
 const COMMANDS: Record<string, Command> = {
-  signup: { args: 0, options: ['kdf-iterations'], run: signup },
-  login: { args: 0, options: ['pseudonym'], run: login },
+  signup: { args: 0, options: ['kdf-iterations', 'ca-cert'], run: signup },
+  login: { args: 0, options: ['pseudonym', 'ca-cert'], run: login },
   'sensor add': { args: 1, options: [], run: sensorAdd },
   'sensor share': { args: 2, options: [], run: sensorShare },
   'sensor revoke': { args: 2, options: [], run: sensorRevoke },

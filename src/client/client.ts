@@ -5,11 +5,12 @@
  */
 import type { AccountRecord, CryptoSuite, Identity } from '../core/index.ts'
 import {
-  DEFAULT_KDF_ITERATIONS, GatemeshError, fromBase64, generateIdentity, isGatemeshError, isPseudonym,
+  DEFAULT_KDF_ITERATIONS, GatemeshError, equalBytes, fromBase64, generateIdentity, isGatemeshError, isPseudonym,
   createAccountBundle, openAccountBundle, toBase64, verifyAccountBundle, webCryptoSuite
 } from '../core/index.ts'
 import { Transport, stringField, type FetchFunction } from './http.ts'
 import { Session } from './session.ts'
+import { CollectorVerifier, certificateFingerprint, checkCaCertificate, type CertifiedCollector } from './trust.ts'
 
 export interface ClientInit {
   /** Any access gateway's base URL, e.g. `http://127.0.0.1:8080`. */
@@ -24,6 +25,11 @@ export interface ClientInit {
   allowWeakKdfForTests?: boolean
   /** Per request; default 30 s. */
   timeoutMs?: number
+  /**
+   * [ACS-19] The network's CA certificate (DER) to pin. Without it the client pins the one the
+   * first gateway it asks serves at GET /v1/network (trust on first use): sign-up and log-in ask.
+   */
+  caCertificate?: Uint8Array
 }
 
 export interface SignupResult {
@@ -31,6 +37,17 @@ export interface SignupResult {
   pseudonym: string
   /** The sealed bundle as stored: safe to keep on disk (the password opens it). */
   bundle: Uint8Array
+  /** The network's CA certificate, pinned (keep it with the bundle). */
+  caCertificate: Uint8Array
+}
+
+/** [ACS-18] [ACS-19] The network a gateway belongs to, as the client pinned it. */
+export interface NetworkInfo {
+  caCertificate: Uint8Array
+  /** SHA-256 of the DER, `AB:CD:...`: compare it out of band with what the network's operator publishes. */
+  fingerprint: string
+  /** true when this call pinned it (trust on first use); false when it matched a pinned one. */
+  firstUse: boolean
 }
 
 function decode (text: string, what: string): Uint8Array {
@@ -45,11 +62,73 @@ export class Client {
   readonly suite: CryptoSuite
   readonly transport: Transport
   private readonly init: ClientInit
+  /** [ACS-19] The pinned CA: given, or learned on first use; checked before first use. */
+  private pinned?: { der: Uint8Array, checked?: Promise<void>, verifier: CollectorVerifier }
 
   constructor (init: ClientInit) {
     this.init = init
     this.suite = init.suite ?? webCryptoSuite
     this.transport = new Transport({ gateway: init.gateway, suite: this.suite, fetch: init.fetch, timeoutMs: init.timeoutMs })
+    if (init.caCertificate !== undefined) this.pin(Uint8Array.from(init.caCertificate))
+  }
+
+  private pin (der: Uint8Array, checked?: Promise<void>): void {
+    this.pinned = { der, checked, verifier: new CollectorVerifier(der) }
+  }
+
+  /** The pinned CA certificate (DER), once given or learned. */
+  get caCertificate (): Uint8Array | undefined {
+    return this.pinned?.der
+  }
+
+  /** A CA given at construction is checked once, when first used (GM_ERR_CA_CERT_INVALID, GM_ERR_CA_CERT_EXPIRED). */
+  private async checkedPin (): Promise<NonNullable<Client['pinned']> | undefined> {
+    const pinned = this.pinned
+    if (pinned === undefined) return undefined
+    pinned.checked ??= checkCaCertificate(pinned.der)
+    await pinned.checked
+    return pinned
+  }
+
+  /**
+   * [ACS-18] [ACS-19] The CA certificate the gateway serves, compared with the pinned one
+   * (GM_ERR_CLIENT_CA_MISMATCH when it differs), or pinned when none is (trust on first use).
+   */
+  async network (): Promise<NetworkInfo> {
+    const pinned = await this.checkedPin()
+    const answer = await this.transport.request('GET', '/v1/network')
+    const served = decode(stringField(answer, 'caCertificate'), 'The CA certificate')
+    const fingerprint = await certificateFingerprint(this.suite, served)
+    if (pinned !== undefined) return await this.matchPinned(pinned.der, served, fingerprint)
+    const checked = checkCaCertificate(served)
+    try {
+      await checked
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'The gateway\'s CA certificate is not a valid CA certificate.', { cause: err })
+    }
+    // another call may have pinned one meanwhile: the first pin stays, and this answer must match it
+    if (this.pinned !== undefined) return await this.matchPinned(this.pinned.der, served, fingerprint)
+    this.pin(served, checked)
+    return { caCertificate: served, fingerprint, firstUse: true }
+  }
+
+  private async matchPinned (pinned: Uint8Array, served: Uint8Array, fingerprint: string): Promise<NetworkInfo> {
+    if (!equalBytes(pinned, served)) {
+      const expected = await certificateFingerprint(this.suite, pinned)
+      throw new GatemeshError('GM_ERR_CLIENT_CA_MISMATCH', `It serves the CA with SHA-256 fingerprint ${fingerprint}; the pinned one is ${expected}.`)
+    }
+    return { caCertificate: pinned, fingerprint, firstUse: false }
+  }
+
+  /**
+   * [ENV-10] `gw` sealed a reading at `ts`: is it a collector the pinned CA certified then?
+   * Without a pinned CA the gateway's is pinned first (trust on first use).
+   */
+  async verifyCollector (gw: Uint8Array, certificate: Uint8Array, ts: number): Promise<CertifiedCollector> {
+    if (this.pinned === undefined) await this.network()
+    const pinned = await this.checkedPin()
+    if (pinned === undefined) throw new GatemeshError('GM_ERR_CLIENT_READING_UNAUTHENTIC', 'No CA certificate is pinned.')
+    return await pinned.verifier.verify(gw, certificate, ts)
   }
 
   /** The gateway's base URL as used. */
@@ -63,6 +142,8 @@ export class Client {
 
   /** [ACS-3] New keys, a bundle sealed under the password, stored through the gateway. */
   async signup (password: string): Promise<SignupResult> {
+    // [ACS-19] the network first: nothing is stored at a gateway of another network
+    const { caCertificate } = await this.network()
     const identity = await generateIdentity(this.suite)
     const bundle = await createAccountBundle(this.suite, identity, password, {
       iterations: this.init.kdfIterations ?? DEFAULT_KDF_ITERATIONS,
@@ -70,7 +151,7 @@ export class Client {
     })
     const answer = await this.transport.request('POST', '/v1/accounts', { body: { bundle: toBase64(bundle) } })
     if (answer.pseudonym !== identity.pseudonym) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'The gateway stored another pseudonym.')
-    return { identity, pseudonym: identity.pseudonym, bundle }
+    return { identity, pseudonym: identity.pseudonym, bundle, caCertificate }
   }
 
   /**
@@ -93,8 +174,9 @@ export class Client {
     return { bundle, account }
   }
 
-  /** [ACS-5] Fetches the bundle and opens it here with the password. */
+  /** [ACS-5] [ACS-19] Checks (or pins) the network's CA, fetches the bundle and opens it here with the password. */
   async login (pseudonym: string, password: string): Promise<Session> {
+    await this.network()
     const { bundle } = await this.account(pseudonym)
     return await this.resume(bundle, password, pseudonym)
   }

@@ -10,7 +10,10 @@ export const CLIENT_ERRORS = defineErrors({
   GM_ERR_CLIENT_BAD_RESPONSE: { status: 502, message: 'The gateway answered with something unexpected or unverifiable.' },
   GM_ERR_CLIENT_SELF: { status: 400, message: 'The owner is always on a sensor\'s access list; share with someone else.' },
   GM_ERR_CLIENT_NOT_SHARED: { status: 404, message: 'The pseudonym is not on the sensor\'s access list.' },
-  GM_ERR_CLIENT_SENSOR_EXISTS: { status: 409, message: 'You have already registered this sensor; sharing and revoking change who may read it.' }
+  GM_ERR_CLIENT_SENSOR_EXISTS: { status: 409, message: 'You have already registered this sensor; sharing and revoking change who may read it.' },
+  GM_ERR_CLIENT_CA_MISMATCH: { status: 502, message: 'The gateway belongs to another network: its CA certificate is not the one pinned.' },
+  GM_ERR_CLIENT_READING_UNAUTHENTIC: { status: 502, message: 'The reading was not sealed by a collector that the pinned CA certified: it is refused.' },
+  GM_ERR_CLIENT_READING_MISMATCH: { status: 502, message: 'The reading is of another sensor than the one asked for (replayed or misfiled): it is refused.' }
 })
 
 export type ClientErrorCode = keyof typeof CLIENT_ERRORS

@@ -3,7 +3,9 @@
  * the latest reading. Browser-safe (fetch + WebCrypto); all cryptography runs here.
  */
 export { Client, createClient } from './client.ts'
-export type { ClientInit, SignupResult } from './client.ts'
+export type { ClientInit, NetworkInfo, SignupResult } from './client.ts'
+export { CollectorVerifier, certificateFingerprint, checkCaCertificate } from './trust.ts'
+export type { CertifiedCollector } from './trust.ts'
 export { Session } from './session.ts'
 export type { LatestReading, SensorSummary, SharedSensorSummary } from './session.ts'
 export { parseGatewayUrl, remoteError } from './http.ts'

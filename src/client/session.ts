@@ -5,7 +5,7 @@
 import type { Identity, Reader, SensorInfo } from '../core/index.ts'
 import {
   EnvelopeOpener, GatemeshError, createSensorCredential, createSensorRecord, fromBase64, fromUtf8,
-  isGatemeshError, isSensorId, toBase64, toHex, verifySensorRecord
+  isGatemeshError, isSensorId, toBase64, toHex, verifyEnvelope, verifySensorRecord
 } from '../core/index.ts'
 import type { Client } from './client.ts'
 import { stringField } from './http.ts'
@@ -24,7 +24,9 @@ export interface LatestReading {
   seq: number
   /** Hex Ed25519 public key of the gateway that collected and sealed the reading. */
   gateway: string
-  /** That gateway's DER certificate, as the serving gateway found it in the overlay. */
+  /** That gateway's peer id; its certificate was verified against the pinned CA [ENV-10]. */
+  gatewayPeerId: string
+  /** That gateway's DER certificate: chained to the pinned CA, valid at `ts`, with the collector role. */
   gatewayCert: Uint8Array
 }
 
@@ -133,18 +135,25 @@ export class Session {
     return { owned: answer.owned as SensorSummary[], shared: answer.shared as SharedSensorSummary[] }
   }
 
-  /** [ACS-9] [ENV-7] The latest reading, fetched as ciphertext and opened here. */
+  /**
+   * [ACS-9] [ENV-7] The latest reading, fetched as ciphertext and opened here, once [ENV-10] holds:
+   * it is of the sensor asked for, and sealed by a collector the pinned CA certified at its time.
+   */
   async readLatest (id: string): Promise<LatestReading> {
     requireSensorId(id)
     const answer = await this.signed('GET', `/v1/sensors/${id}/latest`)
-    const opened = await this.opener.open(base64Field(answer, 'envelope'))
-    if (opened.header.sensor !== id) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'The reading is of another sensor.')
+    const envelope = await verifyEnvelope(this.client.suite, base64Field(answer, 'envelope'))
+    if (envelope.sensor !== id) throw new GatemeshError('GM_ERR_CLIENT_READING_MISMATCH', `The gateway served a reading of '${envelope.sensor}' for '${id}'.`)
+    const gatewayCert = base64Field(answer, 'gatewayCert')
+    const collector = await this.client.verifyCollector(envelope.gw, gatewayCert, envelope.ts)
+    const opened = await this.opener.openVerified(envelope)
     const reading: LatestReading = {
       plaintext: opened.plaintext,
       ts: opened.header.ts,
       seq: opened.header.seq,
       gateway: toHex(opened.gateway),
-      gatewayCert: base64Field(answer, 'gatewayCert')
+      gatewayPeerId: collector.peerId,
+      gatewayCert
     }
     try {
       reading.text = fromUtf8(opened.plaintext)

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { EnvelopeOpener, EnvelopeSealer, verifyEnvelope, type Recipient, type SealRequest } from './envelope.ts'
+import { EnvelopeOpener, EnvelopeSealer, readEnvelopeHeader, verifyEnvelope, type Recipient, type SealRequest } from './envelope.ts'
 import { generateIdentity, type Identity } from './identity.ts'
 import { decodeCanonical, encodeCanonical } from './encoding.ts'
 import { concat, fromUtf8, toHex, utf8 } from './bytes.ts'
@@ -30,6 +30,21 @@ for (const suite of SUITES) {
         const envelope = await verifyEnvelope(suite, sealed)
         assert.equal(envelope.wraps.length, count)
       }
+    })
+
+    it('readEnvelopeHeader gives the header and gw by form alone; openVerified opens what verifyEnvelope returned', async () => {
+      const gateway = await suite.importSigningKey(suite.randomBytes(32))
+      const reader = await generateIdentity(suite)
+      const sealed = await new EnvelopeSealer({ suite, signer: gateway }).seal({ sensor: 's-1', ts: 1764000000000, seq: 4 }, utf8('x'), [asRecipient(reader)])
+      const header = { sensor: 's-1', ts: 1764000000000, seq: 4, gw: gateway.publicKey }
+      assert.deepEqual(readEnvelopeHeader(sealed), header)
+      // the signature is not its business: a broken one still reads, and verifyEnvelope refuses it
+      const broken = Uint8Array.from(sealed); broken[broken.length - 1] = (broken[broken.length - 1] as number) ^ 1
+      assert.deepEqual(readEnvelopeHeader(broken), header)
+      await rejectsWithCode(() => verifyEnvelope(suite, broken), 'GM_ERR_BAD_SIGNATURE')
+      assert.throws(() => readEnvelopeHeader(utf8('not cbor')), err => isGatemeshError(err))
+      const opened = await new EnvelopeOpener({ suite, reader }).openVerified(await verifyEnvelope(suite, sealed))
+      assert.equal(fromUtf8(opened.plaintext), 'x')
     })
 
     it('never reuses a wrapping nonce or a data key, and rotates contexts', async () => {

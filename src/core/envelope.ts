@@ -262,9 +262,17 @@ export class EnvelopeSealer {
   }
 }
 
-/** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
-export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: { maxBytes?: number } = {}): Promise<Envelope> {
-  const outer = asStruct(decodeCanonical(encoded, { maxBytes: options.maxBytes ?? MAX_ENVELOPE_BYTES }), 'An envelope')
+/** An envelope decoded and checked for form, its signature not yet verified. */
+interface DecodedEnvelope {
+  fields: Omit<Envelope, 'sig' | 'batch'>
+  body: Uint8Array
+  sig: Uint8Array
+  proof?: { index: number, size: number, path: Uint8Array[] }
+}
+
+/** [ENV-1] [ENV-8] Decodes an envelope and checks its form; verifies nothing. */
+function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): DecodedEnvelope {
+  const outer = asStruct(decodeCanonical(encoded, { maxBytes }), 'An envelope')
   onlyKeys(outer, ['b', 'p', 's'], 'An envelope')
   const body = bytes(outer, 'b', { max: MAX_ENVELOPE_BYTES })
   const sig = bytes(outer, 's', 64)
@@ -275,7 +283,7 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
   checkHeader(struct as unknown as ReadingHeader)
   bytes(struct, 'nonce', 12)
   bytes(struct, 'ct', { max: MAX_READING_BYTES + 16 })
-  const gw = bytes(struct, 'gw', 32)
+  bytes(struct, 'gw', 32)
   if (!Array.isArray(struct.wraps) || struct.wraps.length === 0 || struct.wraps.length > MAX_RECIPIENTS) {
     throw new GatemeshError('GM_ERR_MALFORMED', 'Field \'wraps\' must list 1 to 256 wraps.')
   }
@@ -287,14 +295,31 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
     uint(wrap, 'ctr')
     bytes(wrap, 'w', 48)
   }
+  return { fields: struct as unknown as Omit<Envelope, 'sig' | 'batch'>, body, sig, proof }
+}
+
+/**
+ * [ENV-1] The header of an envelope and the key `gw` it names, checked for form only: the
+ * signature is NOT verified. For holders that bind an envelope to what carries it ([OVL-31]: a
+ * `latest` record's signer and key) and leave the signature to readers.
+ */
+export function readEnvelopeHeader (encoded: Uint8Array, options: { maxBytes?: number } = {}): ReadingHeader & { gw: Uint8Array } {
+  const { fields } = decodeEnvelope(encoded, options.maxBytes)
+  return { sensor: fields.sensor, ts: fields.ts, seq: fields.seq, gw: fields.gw }
+}
+
+/** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
+export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: { maxBytes?: number } = {}): Promise<Envelope> {
+  const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes)
+  const gw = fields.gw
   if (proof === undefined) {
     if (!await suite.verify(gw, toBeSigned(body), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-    return { ...(struct as unknown as Omit<Envelope, 'sig'>), sig }
+    return { ...fields, sig }
   }
   // [ENV-9] the proof leads from this body to the tree head that the gateway signed
   const root = await rootFromInclusionProof(suite, proof.index, proof.size, await leafHash(suite, body), proof.path)
   if (root === undefined || !await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-  return { ...(struct as unknown as Omit<Envelope, 'sig' | 'batch'>), sig, batch: { index: proof.index, size: proof.size } }
+  return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
 }
 
 /** [ENV-9] The envelope's `p`: { h: the path's hashes concatenated, i: leaf index, n: tree size }. */
@@ -350,8 +375,13 @@ export class EnvelopeOpener {
     return await pending
   }
 
+  /** [ENV-7] Verifies the envelope's signature ([ENV-6]) and opens it. */
   async open (encoded: Uint8Array): Promise<OpenedReading> {
-    const envelope = await verifyEnvelope(this.suite, encoded)
+    return await this.openVerified(await verifyEnvelope(this.suite, encoded))
+  }
+
+  /** [ENV-7] Opens an envelope that verifyEnvelope returned (so a reader can check it, [ENV-10], before decrypting). */
+  async openVerified (envelope: Envelope): Promise<OpenedReading> {
     const wrap = envelope.wraps.find(candidate => candidate.to === this.reader.pseudonym)
     if (wrap === undefined) throw new GatemeshError('GM_ERR_NOT_A_RECIPIENT')
     const header: ReadingHeader = { sensor: envelope.sensor, ts: envelope.ts, seq: envelope.seq }

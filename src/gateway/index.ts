@@ -66,7 +66,7 @@ async function getOrUndefined (overlay: OverlayNode, key: string): Promise<Uint8
 }
 
 /** Starts the collector (with the sensor directory and latest publisher) and Data Access as configured. */
-async function startServices (config: GatewayConfig, overlay: OverlayNode, suite: CryptoSuite, signer: SigningKey, seed: Uint8Array, services: Services): Promise<void> {
+async function startServices (config: GatewayConfig, overlay: OverlayNode, suite: CryptoSuite, signer: SigningKey, seed: Uint8Array, caCertificate: Uint8Array, services: Services): Promise<void> {
   if (config.services.includes('collector')) {
     services.directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
     services.latest = createLatestPublisher({
@@ -88,7 +88,8 @@ async function startServices (config: GatewayConfig, overlay: OverlayNode, suite
       dht: { get: async key => (await overlay.get(key)).value, put: async (key, value) => { await overlay.put(key, value) } },
       logger: createLogger('gatemesh:access'),
       signer,
-      certificate: () => overlay.currentCertificate()
+      certificate: () => overlay.currentCertificate(),
+      caCertificate
     }, { host: config.host, port: config.accessPort, onSensorStored: id => { directory?.invalidate(id) } })
     await services.access.start()
   }
@@ -201,7 +202,7 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     // the raw libp2p Ed25519 private key is seed(32) || public key(32)
     const seed = identity.privateKey.raw.subarray(0, 32)
     const signer = await suite.importSigningKey(seed)
-    await startServices(config, overlay, suite, signer, seed, services)
+    await startServices(config, overlay, suite, signer, seed, identity.caCertificate as Uint8Array, services)
     admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort)
   } catch (err) {
     clearTimeout(renewTimer)

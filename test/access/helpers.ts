@@ -1,4 +1,7 @@
-/** Shared fixtures for the access-service and client tests: an in-memory DHT, a gateway key, readings. */
+/**
+ * Shared fixtures for the access-service and client tests: an in-memory DHT, a test CA (the
+ * network), certified gateway keys, readings.
+ */
 import {
   EnvelopeSealer, createAccountBundle, generateIdentity, sensorRecipients, signRecord, signRequest, toBase64, utf8, verifySensorRecord
 } from '../../src/core/index.ts'
@@ -7,6 +10,8 @@ import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { createAccessService } from '../../src/gateway/access/index.ts'
 import type { AccessDht, AccessService, AccessServiceInit } from '../../src/gateway/access/index.ts'
+import { createCertificateAuthority, issueGatewayCertificate, rawPublicKeyToPeerId } from '../../src/pki/index.ts'
+import type { CaKeys, Role } from '../../src/pki/index.ts'
 
 export const suite = createNodeCryptoSuite()
 export const WEAK = { iterations: 1000, allowWeakKdf: true }
@@ -25,22 +30,57 @@ export class MemoryDht implements AccessDht {
   }
 }
 
+let network: Promise<CaKeys> | undefined
+
+/** The tests' network: one CA per test process. */
+export async function networkCa (): Promise<CaKeys> {
+  network ??= createCertificateAuthority({ name: 'gatemesh test CA' })
+  return await network
+}
+
+/** Another network's CA (a fresh one per call). */
+export async function otherCa (): Promise<CaKeys> {
+  return await createCertificateAuthority({ name: 'another network' })
+}
+
+export interface CertifiedKey {
+  /** The gateway's Ed25519 key (its libp2p key), as a core SigningKey. */
+  signer: SigningKey
+  peerId: string
+  /** Its certificate, DER, from `ca` with `roles`. */
+  certificate: Uint8Array
+}
+
+/** A fresh gateway key and its certificate from `ca`. */
+export async function certifiedKey (ca: CaKeys, roles: Role[], init: { validityMs?: number, now?: Date } = {}): Promise<CertifiedKey> {
+  const signer = await suite.importSigningKey(suite.randomBytes(32))
+  const peerId = rawPublicKeyToPeerId(signer.publicKey)
+  const { der } = await issueGatewayCertificate(ca, { publicKey: signer.publicKey, peerId, roles, ...init })
+  return { signer, peerId, certificate: der }
+}
+
 export interface Fixture {
   dht: MemoryDht
   service: AccessService
+  /** The gateway's key: it signs index and (in putReading) latest records, and seals readings. */
   gateway: SigningKey
+  /** Its certificate (collector and access unless asked otherwise). */
+  certificate: Uint8Array
+  /** The CA it trusts and serves at GET /v1/network. */
+  ca: CaKeys
   url: string
 }
 
-/** A sign-up limit no test reaches unless it means to ([ACS-18]); suites that pass their own init get the default. */
+/** A sign-up limit no test reaches unless it means to ([ACS-21]); suites that pass their own init get the default. */
 export const ROOMY_SIGNUPS = { burst: 1000, perHour: 3600 }
 
-export async function startService (init: AccessServiceInit = { allowWeakKdfForTests: true, signupLimit: ROOMY_SIGNUPS }, dht = new MemoryDht()): Promise<Fixture> {
-  const gateway = await suite.importSigningKey(suite.randomBytes(32))
+export async function startService (init: AccessServiceInit = { allowWeakKdfForTests: true, signupLimit: ROOMY_SIGNUPS }, dht = new MemoryDht(), options: { ca?: CaKeys, roles?: Role[] } = {}): Promise<Fixture> {
+  const ca = options.ca ?? await networkCa()
+  const { signer: gateway, certificate } = await certifiedKey(ca, options.roles ?? ['collector', 'access'])
   const logger = createLogger('test:access', { level: process.env.GATEMESH_LOG_LEVEL ?? 'silent' })
-  const service = createAccessService({ suite, dht, logger, signer: gateway, certificate: utf8('test certificate') }, init)
+  const service = createAccessService({ suite, dht, logger, signer: gateway, certificate, caCertificate: ca.certificate }, init)
   await service.start()
-  return { dht, service, gateway, url: service.url }
+  return { dht, service, gateway, certificate, ca, url: service.url }
 }
 
 export async function newUser (): Promise<{ identity: Identity, bundle: Uint8Array }> {
@@ -59,14 +99,18 @@ export async function call (url: string, method: string, path: string, options: 
   return { status: response.status, body: await response.json() as Record<string, unknown>, headers: headers }
 }
 
-/** What a collector does: seal a reading for the sensor's current list, put a `latest` record. */
-export async function putReading (fixture: Fixture, sensorId: string, seq: number, reading: string): Promise<void> {
-  const held = fixture.dht.values.get(`/gm-sensor/${sensorId}`)
+/** An envelope of `sensorId` sealed by `sealer` for the sensor's current list (as held in `dht`). */
+export async function sealFor (dht: MemoryDht, sealer: SigningKey, header: { sensor: string, seq: number, ts?: number }, reading: string): Promise<Uint8Array> {
+  const held = dht.values.get(`/gm-sensor/${header.sensor}`)
   if (held === undefined) throw new Error('no sensor record')
   const info = await verifySensorRecord(suite, held)
-  const sealer = new EnvelopeSealer({ suite, signer: fixture.gateway })
-  const envelope = await sealer.seal({ sensor: sensorId, ts: Date.now(), seq }, utf8(reading), sensorRecipients(info))
-  const record = await signRecord(suite, fixture.gateway, { type: 'latest', key: sensorId, seq, body: { envelope, gatewayCert: utf8('test certificate') } })
+  return await new EnvelopeSealer({ suite, signer: sealer }).seal({ sensor: header.sensor, ts: header.ts ?? Date.now(), seq: header.seq }, utf8(reading), sensorRecipients(info))
+}
+
+/** What a collector does: seal a reading for the sensor's current list, put a `latest` record. */
+export async function putReading (fixture: Fixture, sensorId: string, seq: number, reading: string): Promise<void> {
+  const envelope = await sealFor(fixture.dht, fixture.gateway, { sensor: sensorId, seq }, reading)
+  const record = await signRecord(suite, fixture.gateway, { type: 'latest', key: sensorId, seq, body: { envelope, gatewayCert: fixture.certificate } })
   await fixture.dht.put(`/gm-latest/${sensorId}`, record)
 }
 

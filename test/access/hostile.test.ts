@@ -26,7 +26,7 @@ async function signedGet (fx: Fixture, user: Identity, path: string): Promise<{ 
   return { status: response.status, code: body.code, retryAfter: response.headers.get('retry-after') }
 }
 
-describe('sign-up flood [ACS-18]', () => {
+describe('sign-up flood [ACS-21]', () => {
   it('takes 10 sign-ups at once from one address by default, then answers 429 with Retry-After', async () => {
     const fx = await startService({ allowWeakKdfForTests: true })
     try {
@@ -61,7 +61,7 @@ describe('sign-up flood [ACS-18]', () => {
   })
 })
 
-describe('account size [ACS-19]', () => {
+describe('account size [ACS-22]', () => {
   it('refuses a valid, signed bundle over 1 024 bytes with GM_ERR_TOO_LARGE and stores nothing', async () => {
     const fx = await startService()
     try {

@@ -8,7 +8,7 @@ import {
 } from '../../src/core/index.ts'
 import type { Identity } from '../../src/core/index.ts'
 import { createAccessIndex, openAccessIndex } from '../../src/gateway/access/index.ts'
-import { call, newUser, putReading, startService, suite, toBase64, WEAK } from './helpers.ts'
+import { call, newUser, putReading, sealFor, startService, suite, toBase64, WEAK } from './helpers.ts'
 import type { Fixture, MemoryDht } from './helpers.ts'
 
 async function sensorRecord (owner: Identity, id: string, seq: number, readers: Identity[] = []): Promise<string> {
@@ -110,6 +110,38 @@ describe('access service', () => {
     assert.deepEqual([none.status, none.body.code], [404, 'GM_ERR_SENSOR_NOT_FOUND'])
   })
 
+  it('serves the CA certificate of its network, unsigned [ACS-18]', async () => {
+    const res = await call(fx.url, 'GET', '/v1/network')
+    assert.equal(res.status, 200)
+    assert.deepEqual(Object.keys(res.body), ['caCertificate'])
+    assert.deepEqual(fromBase64(res.body.caCertificate as string), fx.ca.certificate)
+  })
+
+  it('refuses a latest record whose envelope another key sealed, or of another sensor [ACS-9] [OVL-31]', async () => {
+    // users of their own, so the listings of the other tests stay as they are
+    const [owner, reader] = await Promise.all([newUser(), newUser()])
+    for (const user of [owner, reader]) assert.equal((await call(fx.url, 'POST', '/v1/accounts', { body: { bundle: toBase64(user.bundle) } })).status, 201)
+    for (const id of ['vault-5', 'vault-6']) {
+      const put = await call(fx.url, 'PUT', `/v1/sensors/${id}`, { body: { record: await sensorRecord(owner.identity, id, 1, [reader.identity]) }, signer: owner.identity })
+      assert.equal(put.status, 201)
+    }
+    const latest = async (envelope: Uint8Array): Promise<{ status: number, body: Record<string, unknown> }> => {
+      // the DHT here does not validate: the service must
+      fx.dht.values.set('/gm-latest/vault-5', await signRecord(suite, fx.gateway, { type: 'latest', key: 'vault-5', seq: 3, body: { envelope, gatewayCert: fx.certificate } }))
+      return await call(fx.url, 'GET', '/v1/sensors/vault-5/latest', { signer: reader.identity })
+    }
+    // the control: sealed by the certified collector that signs the record
+    assert.equal((await latest(await sealFor(fx.dht, fx.gateway, { sensor: 'vault-5', seq: 3 }, 'genuine'))).status, 200)
+    // sealed by a key without any certificate, vouched for by the collector's record
+    const stranger = await suite.importSigningKey(suite.randomBytes(32))
+    const forged = await latest(await sealFor(fx.dht, stranger, { sensor: 'vault-5', seq: 3 }, 'fabricated'))
+    assert.deepEqual([forged.status, forged.body.code], [404, 'GM_ERR_NO_READING'])
+    assert.match(forged.body.message as string, /does not verify/)
+    // a genuine envelope of another sensor
+    const misfiled = await latest(await sealFor(fx.dht, fx.gateway, { sensor: 'vault-6', seq: 3 }, 'elsewhere'))
+    assert.deepEqual([misfiled.status, misfiled.body.code], [404, 'GM_ERR_NO_READING'])
+  })
+
   it('serves the latest envelope to readers only, and never a replayed request', async () => {
     await call(fx.url, 'PUT', '/v1/sensors/meter-2', { body: { record: await sensorRecord(alice, 'meter-2', 1, [bob]) }, signer: alice })
     const empty = await call(fx.url, 'GET', '/v1/sensors/meter-2/latest', { signer: alice })
@@ -119,7 +151,7 @@ describe('access service', () => {
     const read = await call(fx.url, 'GET', '/v1/sensors/meter-2/latest', { signer: bob })
     assert.equal(read.status, 200)
     assert.equal(read.body.seq, 7)
-    assert.equal(fromUtf8(fromBase64(read.body.gatewayCert as string)), 'test certificate')
+    assert.deepEqual(fromBase64(read.body.gatewayCert as string), fx.certificate)
     const opened = await new EnvelopeOpener({ suite, reader: { pseudonym: bob.pseudonym, agreementKey: bob.agreementKey } }).open(fromBase64(read.body.envelope as string))
     assert.equal(fromUtf8(opened.plaintext), '{"kWh":12.5}')
     assert.equal(opened.header.ts, read.body.ts)
@@ -205,7 +237,7 @@ describe('access service', () => {
 
   it('serves its OpenAPI document and answers unknown routes with a code', async () => {
     const doc = await (await fetch(`${fx.url}/openapi.json`)).json() as { paths: Record<string, unknown> }
-    assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/accounts', '/v1/accounts/{pseudonym}', '/v1/sensors', '/v1/sensors/{id}', '/v1/sensors/{id}/latest'])
+    assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/accounts', '/v1/accounts/{pseudonym}', '/v1/network', '/v1/sensors', '/v1/sensors/{id}', '/v1/sensors/{id}/latest'])
     const preflight = await fetch(`${fx.url}/v1/sensors/x/latest`, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'GET' } })
     assert.equal(preflight.status, 204)
     assert.equal(preflight.headers.get('access-control-allow-origin'), '*')

@@ -3,9 +3,9 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
-import { createAccountBundle, generateIdentity } from '../../src/core/index.ts'
+import { createAccountBundle, generateIdentity, signRecord } from '../../src/core/index.ts'
 import { openInChromium, type BrowserHarness } from '../support/browser.ts'
-import { MemoryDht, call, putReading, startService, suite, toBase64 } from '../access/helpers.ts'
+import { MemoryDht, call, certifiedKey, putReading, sealFor, startService, suite, toBase64 } from '../access/helpers.ts'
 import type { Fixture } from '../access/helpers.ts'
 import type { BrowserApi } from './browser-entry.ts'
 
@@ -48,5 +48,12 @@ describe('client in headless Chromium', () => {
     assert.equal(await inPage(harness, 'readLatest', 'window-4'), 'open')
     assert.deepEqual((await inPage(harness, 'list')).owned.map(s => s.id), ['window-4'])
     assert.equal(await inPage(harness, 'errorOf', 'no-such-sensor'), 'GM_ERR_SENSOR_NOT_FOUND')
+
+    // [ENV-10] a reading sealed by a gateway certified for access only (the service serves it:
+    // record and envelope agree) is refused in the browser too
+    const accessOnly = await certifiedKey(a.ca, ['access'])
+    const envelope = await sealFor(a.dht, accessOnly.signer, { sensor: 'window-4', seq: 4 }, 'fabricated')
+    a.dht.values.set('/gm-latest/window-4', await signRecord(suite, accessOnly.signer, { type: 'latest', key: 'window-4', seq: 4, body: { envelope, gatewayCert: accessOnly.certificate } }))
+    assert.equal(await inPage(harness, 'errorOf', 'window-4'), 'GM_ERR_CLIENT_READING_UNAUTHENTIC')
   })
 })

@@ -7,8 +7,19 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { MemoryDht, putReading, startService } from '../access/helpers.ts'
+import { createHash } from 'node:crypto'
+import { MemoryDht, certifiedKey, otherCa, putReading, sealFor, startService, toBase64 } from '../access/helpers.ts'
 import type { Fixture } from '../access/helpers.ts'
+import { startRogueGateway } from './rogue-gateway.ts'
+
+/** As `openssl x509 -fingerprint -sha256` prints it. */
+function fingerprint (der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':')
+}
+
+function pem (der: Uint8Array): string {
+  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`
+}
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 const KDF = ['--kdf-iterations', '600000']
@@ -63,7 +74,11 @@ describe('gatemesh user commands', () => {
     // Only the sealed bundle is on disk, readable by its owner only.
     const sessionFile = join(aliceHome, 'session.json')
     assert.equal((await stat(sessionFile)).mode & 0o777, 0o600)
-    assert.deepEqual(Object.keys(JSON.parse(await readFile(sessionFile, 'utf8'))).sort(), ['bundle', 'gateway', 'pseudonym', 'v'])
+    const saved = JSON.parse(await readFile(sessionFile, 'utf8')) as Record<string, string>
+    assert.deepEqual(Object.keys(saved).sort(), ['bundle', 'ca', 'gateway', 'pseudonym', 'v'])
+    // [ACS-20] the network's CA, pinned on first use, and its fingerprint shown
+    assert.deepEqual(Buffer.from(saved.ca as string, 'base64'), Buffer.from(a.ca.certificate))
+    assert.match(alice.stderr, new RegExp(`network CA \\(SHA-256\\): ${fingerprint(a.ca.certificate)} \\(trusted on first use`))
 
     const common = ['--home', aliceHome, '--password-file', alicePasswordFile]
     const add = await gatemesh(['sensor', 'add', 'barn-1', ...common])
@@ -96,6 +111,66 @@ describe('gatemesh user commands', () => {
     const again = await gatemesh(['read', 'latest', 'barn-1', '--json', '--home', elsewhere, '--password-file', alicePasswordFile])
     assert.equal(again.code, 0, again.stderr)
     assert.equal(JSON.parse(again.stdout).text, 'humidity=61%')
+  })
+
+  it('pins the CA given with --ca-cert or GATEMESH_CA_CERT, and refuses another network\'s gateway and unauthentic readings', async () => {
+    const foreign = await startService({}, new MemoryDht(), { ca: await otherCa() })
+    const rogue = await startRogueGateway(a.url)
+    try {
+      const ourCa = join(dir, 'ca.crt')
+      const theirCa = join(dir, 'other-ca.der')
+      await writeFile(ourCa, pem(a.ca.certificate))
+      await writeFile(theirCa, foreign.ca.certificate)
+      const home = join(dir, 'pinned')
+      const env = { GATEMESH_PASSWORD: 'pinned secret' }
+      const up = await gatemesh(['signup', '--gateway', a.url, '--home', home, '--ca-cert', ourCa, ...KDF], env)
+      assert.equal(up.code, 0, up.stderr)
+      assert.match(up.stderr, new RegExp(`network CA \\(SHA-256\\): ${fingerprint(a.ca.certificate)} \\(as given\\)`))
+      const pseudonym = up.stdout.trim()
+
+      // a gateway of another network: refused at sign-up (nothing stored), log-in and later commands
+      const foreignUp = await gatemesh(['signup', '--gateway', foreign.url, '--home', join(dir, 'nowhere'), ...KDF], { ...env, GATEMESH_CA_CERT: ourCa })
+      assert.equal(foreignUp.code, 1)
+      assert.match(foreignUp.stderr.split('\n')[0] as string, /\(GM_ERR_CLIENT_CA_MISMATCH\)$/)
+      assert.equal([...foreign.dht.values.keys()].some(k => k.startsWith('/gm-account/')), false)
+      const wrongPin = await gatemesh(['login', '--gateway', a.url, '--pseudonym', pseudonym, '--home', join(dir, 'nowhere'), '--ca-cert', theirCa], env)
+      assert.equal(wrongPin.code, 1)
+      assert.match(wrongPin.stderr.split('\n')[0] as string, /\(GM_ERR_CLIENT_CA_MISMATCH\)$/)
+      const elsewhere = await gatemesh(['sensor', 'list', '--home', home, '--gateway', foreign.url], env)
+      assert.equal(elsewhere.code, 1)
+      assert.match(elsewhere.stderr, /\(GM_ERR_CLIENT_CA_MISMATCH\)\n {2}This gateway belongs to another network/)
+
+      // a reading the rogue made up, sealed by a gateway certified for access only: never shown
+      const add = await gatemesh(['sensor', 'add', 'silo-3', '--home', home], env)
+      assert.equal(add.code, 0, add.stderr)
+      await putReading(a, 'silo-3', 1, 'genuine level 40%')
+      const accessOnly = await certifiedKey(a.ca, ['access'])
+      const ts = Date.now()
+      const envelope = await sealFor(a.dht, accessOnly.signer, { sensor: 'silo-3', seq: 2, ts }, 'fabricated level 0%')
+      rogue.answers.latest = () => ({ envelope: toBase64(envelope), seq: 2, ts, gatewayCert: toBase64(accessOnly.certificate) })
+      const fake = await gatemesh(['read', 'latest', 'silo-3', '--home', home, '--gateway', rogue.url], env)
+      assert.equal(fake.code, 1)
+      assert.equal(fake.stdout, '')
+      assert.match(fake.stderr.split('\n')[0] as string, /\(GM_ERR_CLIENT_READING_UNAUTHENTIC\)$/)
+      assert.equal(fake.stderr.includes('fabricated'), false)
+      rogue.answers.latest = undefined
+      const genuine = await gatemesh(['read', 'latest', 'silo-3', '--home', home, '--gateway', rogue.url], env)
+      assert.equal(genuine.code, 0, genuine.stderr)
+      assert.equal(genuine.stdout, 'genuine level 40%\n')
+      assert.match(genuine.stderr, /sealed by collector 12D3KooW\w+ \(certified by your network's CA\)/)
+
+      // a session file from before pinning pins the CA at its next command, and says so
+      const sessionFile = join(home, 'session.json')
+      const { ca: _ca, ...older } = JSON.parse(await readFile(sessionFile, 'utf8')) as Record<string, string>
+      await writeFile(sessionFile, JSON.stringify(older), { mode: 0o600 })
+      const upgraded = await gatemesh(['sensor', 'list', '--home', home], env)
+      assert.equal(upgraded.code, 0, upgraded.stderr)
+      assert.match(upgraded.stderr, /trusted on first use/)
+      assert.equal(JSON.parse(await readFile(sessionFile, 'utf8')).ca, toBase64(a.ca.certificate))
+    } finally {
+      await rogue.close()
+      await foreign.service.stop()
+    }
   })
 
   it('prompts for the password on a terminal without echoing it', async () => {

@@ -3,7 +3,7 @@
 // when the certificate lacks the collector role or belongs to another key.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { isGatemeshError } from '../../src/core/index.ts'
+import { EnvelopeSealer, generateIdentity, isGatemeshError, utf8 } from '../../src/core/index.ts'
 import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
 import { createCertificateAuthority, issueGatewayCertificate, rawPublicKeyToPeerId } from '../../src/pki/index.ts'
 import { createCertificateTrust, createRecordVerifier } from '../../src/gateway/trust.ts'
@@ -27,11 +27,17 @@ describe('latest record', () => {
       revocations: () => undefined
     })
     const validate = validators['gm-latest'] as (key: Uint8Array, value: Uint8Array) => Promise<void>
-    const reading = { sensorId: 'greenhouse-7', ts: 1764000000000, seq: 1764000000000000, envelope: new Uint8Array([1, 2, 3]) }
+    const owner = await generateIdentity(suite)
+    const header = { sensor: 'greenhouse-7', ts: 1764000000000, seq: 1764000000000000 }
+    const envelope = await new EnvelopeSealer({ suite, signer }).seal(header, utf8('21.5'), [{ id: owner.pseudonym, publicKey: owner.encPub }])
+    const reading = { sensorId: header.sensor, ts: header.ts, seq: header.seq, envelope }
     const key = new TextEncoder().encode(latestKey(reading.sensorId))
     await validate(key, await createLatestRecord(suite, signer, collector.der, reading))
     await assert.rejects(validate(key, await createLatestRecord(suite, signer, accessOnly.der, reading)), err => isGatemeshError(err, 'GM_ERR_RECORD_NOT_COLLECTOR'))
     await assert.rejects(validate(key, await createLatestRecord(suite, other, collector.der, reading)), err => isGatemeshError(err, 'GM_ERR_RECORD_NOT_COLLECTOR'))
+    // [OVL-31] a collector's record carrying an envelope that another key sealed
+    const foreign = await new EnvelopeSealer({ suite, signer: other }).seal(header, utf8('99'), [{ id: owner.pseudonym, publicKey: owner.encPub }])
+    await assert.rejects(validate(key, await createLatestRecord(suite, signer, collector.der, { ...reading, envelope: foreign })), err => isGatemeshError(err, 'GM_ERR_RECORD_SIGNER'))
     await assert.rejects(validate(new TextEncoder().encode(latestKey('another')), await createLatestRecord(suite, signer, collector.der, reading)), err => isGatemeshError(err))
   })
 })

@@ -8,7 +8,13 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { EnvelopeOpener, isGatemeshError, openRecord, signRequest, webCryptoSuite, MIN_KDF_ITERATIONS } from '../../src/core/index.ts'
+import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import {
+  EnvelopeOpener, EnvelopeSealer, isGatemeshError, openRecord, sensorRecipients, signRecord, signRequest, toBase64, utf8, verifySensorRecord,
+  webCryptoSuite, MIN_KDF_ITERATIONS
+} from '../../src/core/index.ts'
+import { enroll } from '../../src/pki/index.ts'
+import { startRogueGateway } from '../client/rogue-gateway.ts'
 import { createClient } from '../../src/client/index.ts'
 import { startNetwork } from '../../src/demo/network.ts'
 import type { Identity } from '../../src/core/index.ts'
@@ -177,6 +183,41 @@ describe('end to end: the data path over a CA and three gateways', { timeout: 17
     assert.equal(http.body.code, 'GM_ERR_SENSOR_CREDENTIAL')
     const mqtt = await mqttReading(g1, forged, { marker: marker() })
     assert.notEqual(mqtt.code, 0, 'mosquitto_pub must fail on a refused CONNACK')
+  })
+
+  it('readers pinned the network\'s CA; a rogue access gateway\'s reading and a collector vouching for another key\'s envelope are refused [ENV-10] [OVL-31]', async () => {
+    const caDer = Buffer.from((await readFile(join(net.caDir, 'ca.crt'), 'utf8')).replace(/-----[^-]+-----|\s/g, ''), 'base64')
+    const fresh = client(g2)
+    assert.equal((await fresh.network()).firstUse, true)
+    assert.deepEqual(Buffer.from(fresh.caCertificate as Uint8Array), caDer)
+
+    // a gateway key the real CA certified for access only, sealing a reading of its own for the sensor's readers
+    const token = (await net.ca('token', '--roles', 'access')).trim()
+    const key = await generateKeyPair('Ed25519')
+    const enrolled = await enroll({ caUrl: net.caUrl, token, privateKey: key })
+    const signer = await suite.importSigningKey(key.raw.subarray(0, 32))
+    const sensor = await verifySensorRecord(suite, new Uint8Array(await (await fetch(`${g3.ready.admin}/v1/dht/gm-sensor/${SENSOR}`)).arrayBuffer()))
+    const ts = Date.now()
+    const fake = await new EnvelopeSealer({ suite, signer }).seal({ sensor: SENSOR, ts, seq: ts * 1000 }, utf8(JSON.stringify({ temperature: -40, marker: marker() })), sensorRecipients(sensor))
+    const rogue = await startRogueGateway(g3.ready.access as string)
+    try {
+      const bob = await createClient({ gateway: rogue.url, caCertificate: caDer }).resume(ids.bob.bundle, password.bob)
+      rogue.answers.latest = () => ({ envelope: toBase64(fake), seq: ts * 1000, ts, gatewayCert: toBase64(enrolled.certificate) })
+      await assert.rejects(bob.readLatest(SENSOR), err => isGatemeshError(err, 'GM_ERR_CLIENT_READING_UNAUTHENTIC'))
+      // the control: the genuine reading through the same patched gateway
+      rogue.answers.latest = undefined
+      assert.equal(typeof ((await bob.readLatest(SENSOR)).json as { marker?: unknown }).marker, 'string')
+    } finally {
+      await rogue.close()
+    }
+
+    // g1's own key and certificate vouching for that envelope: the overlay refuses the record
+    const g1Key = privateKeyFromProtobuf(await readFile(join(g1.dir, 'peer.key')))
+    const g1Signer = await suite.importSigningKey(g1Key.raw.subarray(0, 32))
+    const record = await signRecord(suite, g1Signer, { type: 'latest', key: SENSOR, seq: 1, body: { envelope: fake, gatewayCert: new Uint8Array(await readFile(join(g1.dir, 'certificate.der'))) } })
+    const put = await fetch(`${g2.ready.admin}/v1/dht/gm-latest/${SENSOR}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(record) })
+    assert.equal((await put.json() as { code?: string }).code, 'GM_ERR_RECORD_SIGNER')
+    assert.equal(put.status, 403)
   })
 
   it('a replayed signed request is refused', async () => {

@@ -1,5 +1,5 @@
 /** Signed test records for the gatemesh namespaces, made with src/core. */
-import { createAccountBundle, createSensorRecord, decodeCanonical, generateIdentity, MIN_KDF_ITERATIONS, signRecord } from '../../src/core/index.ts'
+import { EnvelopeSealer, createAccountBundle, createSensorRecord, decodeCanonical, generateIdentity, MIN_KDF_ITERATIONS, signRecord } from '../../src/core/index.ts'
 import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
 import type { Identity } from '../../src/core/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -38,11 +38,18 @@ export async function sensorRecord (owner: Identity, sensorId: string, seq: numb
   return await signRecord(suite, init.signer.signingKey, { type: 'sensor', key: sensorId, seq, body })
 }
 
-/** A latest reading signed with a gateway's libp2p key (raw = seed || public). */
+/**
+ * A latest reading signed with a gateway's libp2p key (raw = seed || public), carrying an envelope
+ * that key sealed for the sensor ([COL-21], [OVL-31]).
+ */
 export async function latestRecord (gatewayKey: PrivateKey, gatewayCert: Uint8Array, sensorId: string, seq: number): Promise<Uint8Array> {
   const signer = await suite.importSigningKey(gatewayKey.raw.subarray(0, 32))
-  return await signRecord(suite, signer, { type: 'latest', key: sensorId, seq, body: { gatewayCert, reading: new Uint8Array([1, 2, 3]) } })
+  const reader = await readerIdentity
+  const envelope = await new EnvelopeSealer({ suite, signer }).seal({ sensor: sensorId, ts: Date.now(), seq }, new Uint8Array([1, 2, 3]), [{ id: reader.pseudonym, publicKey: reader.encPub }])
+  return await signRecord(suite, signer, { type: 'latest', key: sensorId, seq, body: { envelope, gatewayCert } })
 }
+
+const readerIdentity = generateIdentity(suite)
 
 /** The same record with one signature byte flipped. */
 export function corrupt (bytes: Uint8Array): Uint8Array {

@@ -7,7 +7,7 @@ import { GatemeshError, verifyAccountBundle } from '../../core/index.ts'
 import { dhtGet, dhtPut, keys, type AccessDht } from './dht.ts'
 
 /**
- * [ACS-19] The largest bundle the service stores. A genuine one is about 460 bytes (two 32-byte
+ * [ACS-22] The largest bundle the service stores. A genuine one is about 460 bytes (two 32-byte
  * public keys, the KDF parameters, 93 bytes of ciphertext, a 52-character key, the signature);
  * the overlay's own limit for an account record is 4 KiB ([OVL-11], [ACC-4]).
  */

@@ -29,8 +29,8 @@ export const createAccountSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['bundle'],
-    // [ACS-19] at most 1 024 bytes once decoded (GM_ERR_TOO_LARGE); the schema stops far longer text.
-    properties: { bundle: base64('The account record [ACC-1], canonical CBOR, at most 1 024 bytes [ACS-19].', 2048) }
+    // [ACS-22] at most 1 024 bytes once decoded (GM_ERR_TOO_LARGE); the schema stops far longer text.
+    properties: { bundle: base64('The account record [ACC-1], canonical CBOR, at most 1 024 bytes [ACS-22].', 2048) }
   },
   response: { 201: { type: 'object', required: ['pseudonym'], properties: { pseudonym: PSEUDONYM } }, ...errors }
 } as const
@@ -108,6 +108,19 @@ export const latestSchema = {
         ts: { type: 'integer', description: 'The reading\'s time, ms since the epoch.' },
         gatewayCert: { type: 'string', description: 'DER certificate of the collecting gateway, base64.' }
       }
+    },
+    ...errors
+  }
+} as const
+
+export const networkSchema = {
+  summary: 'The CA certificate of the network this gateway belongs to [ACS-18]',
+  description: 'Unsigned. Clients pin it at sign-up and log-in and check every reading\'s collector against it [ENV-10].',
+  response: {
+    200: {
+      type: 'object',
+      required: ['caCertificate'],
+      properties: { caCertificate: { type: 'string', description: 'The CA\'s self-signed certificate [CA-1], DER, base64.' } }
     },
     ...errors
   }

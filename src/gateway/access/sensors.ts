@@ -4,7 +4,7 @@
  * [ACS-7] .. [ACS-10], [ACS-13]
  */
 import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
-import { GatemeshError, isGatemeshError, mayRead, openRecord, verifyEnvelope, verifySensorRecord } from '../../core/index.ts'
+import { GatemeshError, equalBytes, isGatemeshError, mayRead, openRecord, verifyEnvelope, verifySensorRecord } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { AccessIndexer } from './access-index.ts'
 import { dhtGet, dhtPut, keys, type AccessDht } from './dht.ts'
@@ -120,6 +120,8 @@ export class SensorRegistry {
       // [ENV-6] The envelope's signature and header are checked without any key; the client opens it.
       const opened = await verifyEnvelope(this.components.suite, envelope)
       if (opened.sensor !== sensorId) throw new GatemeshError('GM_ERR_MALFORMED', 'The envelope is for another sensor.')
+      // [ACS-9] [OVL-31] the certified collector that signed the record sealed the envelope itself.
+      if (!equalBytes(opened.gw, record.signer)) throw new GatemeshError('GM_ERR_RECORD_SIGNER', 'The envelope was sealed by another key than the record\'s signer.')
       return { envelope, seq: opened.seq, ts: opened.ts, gatewayCert }
     } catch (err) {
       if (!isGatemeshError(err)) throw err

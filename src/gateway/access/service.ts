@@ -15,7 +15,7 @@ import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
 import { DEFAULT_SIGNUP_LIMIT, SignupLimiter, type SignupLimit } from './signup-limit.ts'
-import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, putSensorSchema } from './schemas.ts'
+import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
 import './errors.ts'
 
 export interface AccessServiceComponents {
@@ -26,6 +26,8 @@ export interface AccessServiceComponents {
   signer?: SigningKey
   /** The gateway's DER certificate (or a function giving the current one, as it changes on renewal), carried in every access-index record it signs. */
   certificate?: Uint8Array | (() => Uint8Array)
+  /** The DER certificate of the CA this gateway trusts (its network's), served at GET /v1/network [ACS-18]. */
+  caCertificate: Uint8Array
 }
 
 export interface AccessServiceInit {
@@ -42,7 +44,7 @@ export interface AccessServiceInit {
   maxNonces?: number
   /** Nonces remembered at most for one account [REQ-6]; default 1 000 (a sustained ~16 signed requests a second). */
   maxNoncesPerAccount?: number
-  /** Sign-ups per source address [ACS-18]; default 10 at once, 60 an hour. */
+  /** Sign-ups per source address [ACS-21]; default 10 at once, 60 an hour. */
   signupLimit?: SignupLimit
   /**
    * Told the id of every sensor whose record this service stored, once stored: the composition
@@ -113,7 +115,7 @@ export class AccessService {
     return keyId
   }
 
-  /** [ACS-18] Takes a sign-up from the source address's bucket, before the body is even read. */
+  /** [ACS-21] Takes a sign-up from the source address's bucket, before the body is even read. */
   private readonly limitSignups = async (request: FastifyRequest): Promise<void> => {
     this.signups.take(request.ip)
   }
@@ -137,7 +139,7 @@ export class AccessService {
       void reply.header('access-control-allow-origin', '*')
       void reply.header('access-control-expose-headers', 'content-type')
     })
-    // [ACS-18] [REQ-6] A refusal that says when to retry carries it as Retry-After (RFC 9110 §10.2.3).
+    // [ACS-21] [REQ-6] A refusal that says when to retry carries it as Retry-After (RFC 9110 §10.2.3).
     app.addHook('onError', async (_request, reply, error) => {
       const seconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
       if (typeof seconds === 'number' && Number.isSafeInteger(seconds) && seconds > 0) void reply.header('retry-after', String(seconds))
@@ -157,6 +159,10 @@ export class AccessService {
       else request.log.info({ code: error.code }, 'request refused')
       void reply.code(error.status).type('application/json').send(JSON.stringify(error.toJSON()))
     })
+
+    // [ACS-18] the network's CA, for clients to pin [ENV-10]
+    const network = { caCertificate: toBase64(this.components.caCertificate) }
+    app.get('/v1/network', { schema: networkSchema }, async () => network)
 
     // [ACS-3]
     app.post<{ Body: { bundle: string } }>('/v1/accounts', { schema: createAccountSchema, onRequest: this.limitSignups }, async (request, reply) => {

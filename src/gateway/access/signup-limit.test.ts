@@ -1,4 +1,4 @@
-// [ACS-18] The sign-up token bucket, per source address, with a fake clock.
+// [ACS-21] The sign-up token bucket, per source address, with a fake clock.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import './errors.ts'

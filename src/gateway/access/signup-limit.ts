@@ -1,5 +1,5 @@
 /**
- * [ACS-18] Sign-up is unsigned and costs the client almost nothing (a bundle only claims the
+ * [ACS-21] Sign-up is unsigned and costs the client almost nothing (a bundle only claims the
  * password derivation it names; nobody can check the client ran it), while every account costs
  * the overlay a record on up to k peers. So each source address gets a token bucket of sign-ups:
  * `burst` at once, `perHour` sustained. IPv4 addresses count one by one; IPv6 addresses by their

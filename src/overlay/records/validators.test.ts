@@ -3,7 +3,8 @@ import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encode, rfc8949EncodeOptions } from 'cborg'
-import { derivePseudonym, generateIdentity, isGatemeshError, openRecord, signRecord, GatemeshError } from '../../core/index.ts'
+import { EnvelopeSealer, derivePseudonym, generateIdentity, isGatemeshError, openRecord, signRecord, utf8, GatemeshError } from '../../core/index.ts'
+import type { SigningKey } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import '../errors.ts'
 import { createValidators } from './validators.ts'
@@ -25,6 +26,13 @@ const trust: CertificateTrust = {
     if (tag !== 'crl') throw new GatemeshError('GM_ERR_CRL_UNTRUSTED')
     return { der, number: Number(n), thisUpdate: new Date(), nextUpdate: new Date(), serials: new Set() }
   }
+}
+
+const reader = await generateIdentity(suite)
+
+/** An [ENV-1] envelope of `sensor` sealed by `signer`. */
+async function sealed (signer: SigningKey, sensor: string): Promise<Uint8Array> {
+  return await new EnvelopeSealer({ suite, signer }).seal({ sensor, ts: Date.now(), seq: 1 }, utf8('21.5'), [{ id: reader.pseudonym, publicKey: reader.encPub }])
 }
 
 function setup (now = Date.now) {
@@ -106,11 +114,29 @@ describe('record validators', () => {
     const key = await generateKeyPair('Ed25519')
     const peerId = peerIdFromPrivateKey(key).toString()
     const signer = await suite.importSigningKey(key.raw.subarray(0, 32))
+    const envelope = await sealed(signer, 's1')
     const reading = async (cert: string): Promise<Uint8Array> =>
-      await signRecord(suite, signer, { type: 'latest', key: 's1', seq: 1, body: { gatewayCert: enc.encode(cert) } })
+      await signRecord(suite, signer, { type: 'latest', key: 's1', seq: 1, body: { envelope, gatewayCert: enc.encode(cert) } })
     assert.equal(await code('/gm-latest/s1', await reading(`${peerId}|collector,access`)), 'accepted')
     assert.equal(await code('/gm-latest/s1', await reading(`${peerId}|access`)), 'GM_ERR_RECORD_NOT_COLLECTOR')
     assert.equal(await code('/gm-latest/s1', await reading('12D3KooWother|collector')), 'GM_ERR_RECORD_NOT_COLLECTOR')
+  })
+
+  it('latest readings: the envelope was sealed by the record\'s signer, for the sensor the key names [OVL-31]', async () => {
+    const { code } = setup()
+    const key = await generateKeyPair('Ed25519')
+    const peerId = peerIdFromPrivateKey(key).toString()
+    const collector = await suite.importSigningKey(key.raw.subarray(0, 32))
+    const stranger = await suite.importSigningKey(suite.randomBytes(32))
+    const record = async (body: Record<string, unknown>, k = 's1'): Promise<Uint8Array> =>
+      await signRecord(suite, collector, { type: 'latest', key: k, seq: 1, body: { gatewayCert: enc.encode(`${peerId}|collector`), ...body } })
+    assert.equal(await code('/gm-latest/s1', await record({ envelope: await sealed(collector, 's1') })), 'accepted')
+    // a certified collector vouching for an envelope sealed by a key without a certificate
+    assert.equal(await code('/gm-latest/s1', await record({ envelope: await sealed(stranger, 's1') })), 'GM_ERR_RECORD_SIGNER')
+    // a genuine envelope of another sensor filed under this one
+    assert.equal(await code('/gm-latest/s1', await record({ envelope: await sealed(collector, 's2') })), 'GM_ERR_RECORD_KEY_MISMATCH')
+    assert.equal(await code('/gm-latest/s1', await record({})), 'GM_ERR_MALFORMED')
+    assert.equal(await code('/gm-latest/s1', await record({ envelope: new Uint8Array([1, 2, 3]) })), 'GM_ERR_MALFORMED')
   })
 
   it('access indexes: keyed by a pseudonym, signed by any gateway whose certificate grants the access role; newer seq wins', async () => {

@@ -6,7 +6,7 @@
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { decode } from 'cborg'
-import { GatemeshError, equalBytes, isPseudonym } from '../../core/index.ts'
+import { GatemeshError, equalBytes, isPseudonym, readEnvelopeHeader } from '../../core/index.ts'
 import { CRL_KEY, NAMESPACES, RECORD_TYPES, parseKey } from './keys.ts'
 import { compareRecords, readVersion } from './versions.ts'
 import type { HeldRecords } from './held.ts'
@@ -85,9 +85,15 @@ export function createValidators (components: ValidatorComponents, init: Validat
       bytesField(owner, 'encPub')
       if (!equalBytes(rec.signer, bytesField(owner, 'sigPub'))) throw new GatemeshError('GM_ERR_RECORD_SIGNER', 'A sensor is signed by body.owner.sigPub.')
     },
-    // [OVL-17] a latest reading is signed by a certified gateway holding the collector role.
-    [NAMESPACES.latest]: async (rec) => {
+    // [OVL-17] a latest reading is signed by a certified gateway holding the collector role;
+    // [OVL-31] the envelope it carries was sealed by that very gateway ([ENV-6] `gw` is the
+    // record's signer) for the sensor the key names. The envelope's own signature is the readers'
+    // to check ([ENV-10]); the record's signature already covers its bytes.
+    [NAMESPACES.latest]: async (rec, id) => {
       await requireRole(rec, 'collector', 'GM_ERR_RECORD_NOT_COLLECTOR')
+      const header = readEnvelopeHeader(bytesField(rec.body, 'envelope'))
+      if (!equalBytes(header.gw, rec.signer)) throw new GatemeshError('GM_ERR_RECORD_SIGNER', 'The envelope was sealed by another key than the record\'s signer.')
+      if (header.sensor !== id) throw new GatemeshError('GM_ERR_RECORD_KEY_MISMATCH', 'The envelope is of another sensor than the key names.')
     },
     // [OVL-18] an access index is { sensors, gatewayCert }, keyed by a pseudonym and signed by a
     // certified gateway holding the access role; any such gateway may sign the next one.
