@@ -119,7 +119,7 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
       const presented = Buffer.from(credential, 'utf8')
       // the proof is passed on only once the credential is known to be the proven one
       const same = proof !== undefined && proof.credential.length === presented.length && timingSafeEqual(proof.credential, presented)
-      const info = await ingest.authenticate(sensorId, credential, same ? { credential, verifier: proof.verifier } : undefined)
+      const info = await ingest.authenticate(sensorId, credential, same ? proof.verifier : undefined)
       if (!same || proof.verifier !== info.verifier) {
         if (proofs === undefined) proven.set(socket, proofs = new Map())
         if (proofs.size >= MAX_PROOFS_PER_CONNECTION) proofs.clear()

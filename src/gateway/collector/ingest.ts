@@ -15,7 +15,7 @@ import type { CollectedReading, Journal, JournalHandle, JournaledReading } from 
 import type { RateLimiter } from './rate-limit.ts'
 import type { ReadingSealer } from './seal-pool.ts'
 import { SealingDispatch } from './sealing.ts'
-import { SensorAuthenticator, type ProvenCredential } from './sensor-auth.ts'
+import { SensorAuthenticator } from './sensor-auth.ts'
 import type { Sequencer } from './sequencer.ts'
 import type { SensorDirectory } from './types.ts'
 
@@ -63,8 +63,8 @@ export class Ingest {
   }
 
   /** [COL-8] The sensor's verified record when the credential matches its verifier (sensor-auth.ts). */
-  async authenticate (sensorId: string, credential: unknown, proven?: ProvenCredential): Promise<SensorInfo> {
-    return await this.auth.authenticate(sensorId, credential, proven)
+  async authenticate (sensorId: string, credential: unknown, provenVerifier?: Uint8Array): Promise<SensorInfo> {
+    return await this.auth.authenticate(sensorId, credential, provenVerifier)
   }
 
   /** The current record of a sensor already authenticated ([COL-11]: picks up access-list changes). */

@@ -6,12 +6,6 @@ import { GatemeshError, checkSensorCredential, equalBytes, isGatemeshError, isSe
 import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
 import type { SensorDirectory } from './types.ts'
 
-/** A credential a connection saw match `verifier` before. */
-export interface ProvenCredential {
-  credential: string
-  verifier: Uint8Array
-}
-
 export class SensorAuthenticator {
   private readonly suite: CryptoSuite
   private readonly sensors: SensorDirectory
@@ -22,15 +16,15 @@ export class SensorAuthenticator {
   }
 
   /**
-   * [COL-8] The sensor's verified record when the credential matches its verifier. `proven`: a
-   * credential that the caller saw match `verifier` before, on the same connection; the same
-   * credential against the same verifier needs no hash again (a replaced credential, a new
-   * verifier, is checked afresh).
+   * [COL-8] The sensor's verified record when the credential matches its verifier.
+   * `provenVerifier`: the caller has checked (in constant time) that `credential` is one it saw
+   * match this verifier before, on the same connection; against the same verifier it needs no
+   * hash again (a new verifier, a replaced credential, is checked afresh).
    */
-  async authenticate (sensorId: string, credential: unknown, proven?: ProvenCredential): Promise<SensorInfo> {
+  async authenticate (sensorId: string, credential: unknown, provenVerifier?: Uint8Array): Promise<SensorInfo> {
     if (!isSensorId(sensorId)) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'Sensor ids are 1 to 128 of [A-Za-z0-9._-].')
     const info = this.cached(sensorId) ?? await this.sensor(sensorId)
-    if (proven !== undefined && proven.credential === credential && equalBytes(proven.verifier, info.verifier)) return info
+    if (provenVerifier !== undefined && equalBytes(provenVerifier, info.verifier)) return info
     if (!await checkSensorCredential(this.suite, info.verifier, credential)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
     return info
   }
