@@ -15,7 +15,6 @@ import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
 import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, putSensorSchema } from './schemas.ts'
-import './errors.ts'
 
 export interface AccessServiceComponents {
   suite: CryptoSuite

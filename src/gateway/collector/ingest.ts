@@ -4,7 +4,6 @@
  * for the sensor's access list as it was at acceptance, hand it to the latest sink and the
  * hand-offs, and release its journal row. [COL-7] .. [COL-14] [COL-24]
  */
-import './errors.ts'
 import { GatemeshError, MAX_READING_BYTES, isGatemeshError, checkSensorCredential, equalBytes, isSensorId, sensorRecipients } from '../../core/index.ts'
 import type { CryptoSuite, Recipient, SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'

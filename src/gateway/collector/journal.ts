@@ -22,7 +22,6 @@
  * its last one's.
  * WAL checkpoints run in a worker thread (checkpointer.ts), off the commit path.
  */
-import './errors.ts'
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
