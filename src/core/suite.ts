@@ -54,4 +54,9 @@ export interface CryptoSuite {
   importAgreementKey (secret: Uint8Array): Promise<AgreementKey>
   /** X25519(secret, peer public); throws GM_ERR_BAD_KEY for a malformed or low-order peer key. */
   x25519 (key: AgreementKey, peerPublicKey: Uint8Array): Promise<Uint8Array>
+  /**
+   * The same X25519 private key as a WebCrypto CryptoKey (usage deriveBits), for HPKE: @hpke/core
+   * runs on WebCrypto whatever the suite (hpke.ts).
+   */
+  agreementCryptoKey (key: AgreementKey): Promise<CryptoKey>
 }

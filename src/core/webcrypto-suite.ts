@@ -121,6 +121,9 @@ export function createWebCryptoSuite (webCrypto: Crypto = globalThis.crypto): Cr
       } catch (err) {
         throw new GatemeshError('GM_ERR_BAD_KEY', 'The X25519 agreement failed.', { cause: err })
       }
+    },
+    async agreementCryptoKey (key) {
+      return (key as WebAgreementKey).key
     }
   }
 }

@@ -158,6 +158,10 @@ export function createNodeCryptoSuite (): CryptoSuite {
       } catch (err) {
         throw new GatemeshError('GM_ERR_BAD_KEY', 'The X25519 agreement failed.', { cause: err })
       }
+    },
+    async agreementCryptoKey (key) {
+      // node:crypto's CryptoKey type knows more key usages than the DOM's; the object is the same.
+      return (key as NodeAgreementKey).key.toCryptoKey({ name: 'X25519' }, false, ['deriveBits']) as unknown as CryptoKey
     }
   }
 }
