@@ -1,5 +1,6 @@
-// Holds the error codes, the source and docs/ERRORS.md together: every code the source names is
-// declared once with defineErrors, and every declared code is documented with its HTTP status.
+// Holds the error codes, the source and docs/ERRORS.md together: every part's errors.ts table is
+// in the registry that src/core/errors.ts builds (before any part's module is imported here), every
+// code the source names is declared once, and every declared code is documented with its status.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -22,9 +23,22 @@ function documented (): Map<string, number> {
 
 describe('error codes', () => {
   it('every code is declared, documented with its status, and used codes exist', async () => {
+    // Read before any part's errors.ts is imported: the registry must not depend on imports.
+    const declared = new Map(registeredErrors())
     const files = sources(join(root, 'src'))
-    for (const file of files.filter(f => /(^|\/)errors\.ts$/.test(f))) await import(pathToFileURL(file).href)
-    const declared = registeredErrors()
+    for (const file of files.filter(f => /(^|\/)errors\.ts$/.test(f) && !f.endsWith('src/core/errors.ts'))) {
+      const name = relative(root, file)
+      // A part's table imports only core/error-table.ts: data only, and no import cycle through the core.
+      const imports = [...readFileSync(file, 'utf8').matchAll(/^import .* from '([^']+)'/gm)].map(m => m[1])
+      assert.deepEqual(imports.map(i => i?.replace(/^(\.\.\/)+/, '')), ['core/error-table.ts'], `${name} imports only core/error-table.ts`)
+      const tables = Object.values(await import(pathToFileURL(file).href) as Record<string, unknown>)
+      assert.ok(tables.length > 0, `${name} exports its table`)
+      for (const table of tables as Array<Record<string, unknown>>) {
+        for (const [code, spec] of Object.entries(table)) {
+          assert.equal(declared.get(code), spec, `${name} declares ${code}, which the registry (src/core/errors.ts ERROR_TABLES) lacks`)
+        }
+      }
+    }
     const docs = documented()
     assert.ok(declared.size > 20, 'the registry should hold every part\'s codes')
     for (const [code, spec] of declared) {

@@ -4,7 +4,6 @@
  * the state as it was. The HTTP service (server.ts) and the CLI (src/cli/ca.ts) both call this.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import './errors.ts'
 import { GatemeshError, isGatemeshError } from '../core/errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import {

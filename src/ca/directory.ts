@@ -5,7 +5,6 @@
  */
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import './errors.ts'
 import { GatemeshError } from '../core/errors.ts'
 import { createCertificateAuthority, importCaPrivateKey, loadCaCertificate } from '../pki/index.ts'
 import type { CaKeys } from '../pki/index.ts'

@@ -4,7 +4,7 @@
  * the enrollment wire (tokens, requests, certificates) are part of the protocol and live in
  * src/pki/errors.ts.
  */
-import { defineErrors } from '../core/errors.ts'
+import { defineErrors } from '../core/error-table.ts'
 
 export const CA_ERRORS = defineErrors({
   GM_ERR_CA_NO_ROLES: { status: 400, message: 'An enrollment token must grant at least one known role.' },

@@ -5,7 +5,6 @@
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { GatemeshError, isGatemeshError } from '../core/errors.ts'
-import './errors.ts'
 import { createLogger } from '../platform/logger.ts'
 import { CertificateAuthority, createCaServer, formatDuration, initCa, parseDuration } from '../ca/index.ts'
 import { ROLES, isRole } from '../pki/index.ts'

@@ -3,7 +3,6 @@
  * group lives in its own module and is loaded on demand so that `gatemesh ca` never loads libp2p.
  */
 import { isGatemeshError } from '../core/index.ts'
-import './errors.ts'
 
 type CommandGroup = (argv: string[]) => Promise<number>
 

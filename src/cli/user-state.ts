@@ -8,7 +8,6 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { GatemeshError, fromBase64, isPseudonym, toBase64 } from '../core/index.ts'
-import './errors.ts'
 
 export interface SavedSession {
   gateway: string

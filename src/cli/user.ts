@@ -10,7 +10,6 @@ import { GatemeshError, isGatemeshError, toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
 import type { NetworkInfo, Session } from '../client/index.ts'
 import { homeDirectory, loadSession, readCaCertificate, readPassword, saveSession } from './user-state.ts'
-import './errors.ts'
 
 export const USER_USAGE = `usage:
   gatemesh signup --gateway URL [--kdf-iterations N] [--ca-cert FILE]

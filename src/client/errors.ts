@@ -2,7 +2,7 @@
  * The client library's own error codes. A refusal from a gateway keeps the gateway's code (see
  * docs/PROTOCOL.md); these are the failures only a client can see.
  */
-import { defineErrors } from '../core/errors.ts'
+import { defineErrors } from '../core/error-table.ts'
 
 export const CLIENT_ERRORS = defineErrors({
   GM_ERR_CLIENT_GATEWAY_URL: { status: 400, message: 'The gateway URL is not an http(s) URL.' },

@@ -4,7 +4,6 @@
  */
 import type { CryptoSuite, Identity } from '../core/index.ts'
 import { GatemeshError, concat, fromUtf8, signRequest, utf8 } from '../core/index.ts'
-import './errors.ts'
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>
 

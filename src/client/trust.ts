@@ -8,7 +8,6 @@
 import type { CryptoSuite } from '../core/index.ts'
 import { GatemeshError, isGatemeshError, toHex } from '../core/index.ts'
 import { loadCaCertificate, rawPublicKeyToPeerId, verifyGatewayCertificate } from '../pki/index.ts'
-import './errors.ts'
 
 /** Verified collector certificates remembered per verifier (parsing X.509 costs milliseconds). */
 const MAX_CACHED = 64

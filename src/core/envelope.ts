@@ -148,8 +148,8 @@ export class EnvelopeSealer {
 
   /** [ENV-3] One HPKE sender context per recipient; its exported key wraps data keys. */
   private async setup (recipient: Recipient): Promise<SenderContext> {
-    const { enc, context } = await setupBaseSender(this.suite, AES_256_GCM, recipient.publicKey, HPKE_INFO)
-    const wrapKey = await this.suite.importAeadKey(await contextExport(this.suite, context, EXPORT_CONTEXT, 32))
+    const { enc, context } = await setupBaseSender(AES_256_GCM, recipient.publicKey, HPKE_INFO, this.suite.randomBytes(32))
+    const wrapKey = await this.suite.importAeadKey(await contextExport(context, EXPORT_CONTEXT, 32))
     return { enc, wrapKey, counter: 0, created: this.now() }
   }
 
@@ -367,7 +367,7 @@ export class EnvelopeOpener {
     let pending = this.wrapKeys.get(id)
     if (pending === undefined) {
       pending = setupBaseRecipient(this.suite, AES_256_GCM, enc, this.reader.agreementKey, HPKE_INFO)
-        .then(async context => await this.suite.importAeadKey(await contextExport(this.suite, context, EXPORT_CONTEXT, 32)))
+        .then(async context => await this.suite.importAeadKey(await contextExport(context, EXPORT_CONTEXT, 32)))
       if (this.wrapKeys.size >= this.maxCached) this.wrapKeys.clear()
       this.wrapKeys.set(id, pending)
       pending.catch(() => this.wrapKeys.delete(id))

@@ -1,36 +1,27 @@
 /**
  * Every failure gatemesh reports carries a stable code (`GM_ERR_...`). Each part of gatemesh
- * declares its codes in one table passed to `defineErrors`; docs/ERRORS.md lists every code, and
- * a test (test/error-codes.test.ts) holds the tables, the source and the document together.
+ * declares its codes in one table (`defineErrors` in the part's errors.ts); this module lists
+ * every table by name and builds from them the one registry that GatemeshError reads, so a code
+ * has its status and message whatever a program happened to import. docs/ERRORS.md lists every
+ * code, and test/error-codes.test.ts holds the tables, this list, the source and the document
+ * together (a part's errors.ts missing here fails it).
+ *
+ * The part tables are the one place where the core imports from above it: they are data only,
+ * each importing nothing but ./error-table.ts, so no part's code comes with them.
  */
+import { defineErrors, type ErrorCode, type ErrorSpec, type ErrorTable } from './error-table.ts'
+import { PKI_ERRORS } from '../pki/errors.ts'
+import { CA_ERRORS } from '../ca/errors.ts'
+import { OVERLAY_ERRORS } from '../overlay/errors.ts'
+import { GATEWAY_ERRORS } from '../gateway/errors.ts'
+import { COLLECTOR_ERRORS } from '../gateway/collector/errors.ts'
+import { ACCESS_ERRORS } from '../gateway/access/errors.ts'
+import { CLIENT_ERRORS } from '../client/errors.ts'
+import { CLI_ERRORS } from '../cli/errors.ts'
+import { PIPELINE_ERRORS } from '../gateway/pipeline/errors.ts'
+import { HTTP_ERRORS } from '../platform/errors.ts'
 
-export type ErrorCode = `GM_ERR_${string}`
-
-export interface ErrorSpec {
-  /** HTTP status that a service answers with when this error reaches a client. */
-  readonly status: number
-  /** One sentence on what went wrong, for people. */
-  readonly message: string
-}
-
-export type ErrorTable = Readonly<Record<ErrorCode, ErrorSpec>>
-
-const registry = new Map<string, ErrorSpec>()
-
-/** Registers a part's error codes; a code may be declared once only. Returns the table. */
-export function defineErrors<T extends ErrorTable> (table: T): T {
-  for (const [code, spec] of Object.entries(table)) {
-    const known = registry.get(code)
-    if (known !== undefined && known !== spec) throw new Error(`error code ${code} is declared twice`)
-    registry.set(code, spec)
-  }
-  return table
-}
-
-/** Every code declared so far, with its spec. */
-export function registeredErrors (): ReadonlyMap<string, ErrorSpec> {
-  return registry
-}
+export { defineErrors, type ErrorCode, type ErrorSpec, type ErrorTable }
 
 export const CORE_ERRORS = defineErrors({
   // Encoding and input shape
@@ -71,6 +62,43 @@ export const CORE_ERRORS = defineErrors({
 })
 
 export type CoreErrorCode = keyof typeof CORE_ERRORS
+
+/** Every part's error table, by part. */
+export const ERROR_TABLES: Readonly<Record<string, ErrorTable>> = {
+  core: CORE_ERRORS,
+  pki: PKI_ERRORS,
+  ca: CA_ERRORS,
+  overlay: OVERLAY_ERRORS,
+  gateway: GATEWAY_ERRORS,
+  collector: COLLECTOR_ERRORS,
+  access: ACCESS_ERRORS,
+  client: CLIENT_ERRORS,
+  cli: CLI_ERRORS,
+  pipeline: PIPELINE_ERRORS,
+  http: HTTP_ERRORS
+}
+
+/** One map of the tables' codes; a code declared in two tables is refused. */
+export function buildErrorRegistry (tables: Readonly<Record<string, ErrorTable>>): ReadonlyMap<string, ErrorSpec> {
+  const registry = new Map<string, ErrorSpec>()
+  const owner = new Map<string, string>()
+  for (const [part, table] of Object.entries(tables)) {
+    for (const [code, spec] of Object.entries(table)) {
+      const first = owner.get(code)
+      if (first !== undefined) throw new Error(`error code ${code} is declared twice (${first}, ${part})`)
+      owner.set(code, part)
+      registry.set(code, spec)
+    }
+  }
+  return registry
+}
+
+const registry = buildErrorRegistry(ERROR_TABLES)
+
+/** Every code of every part, with its spec. */
+export function registeredErrors (): ReadonlyMap<string, ErrorSpec> {
+  return registry
+}
 
 export interface GatemeshErrorOptions {
   cause?: unknown

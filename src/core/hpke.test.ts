@@ -1,8 +1,10 @@
-// HPKE against RFC 9180 Appendix A.1 (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode).
+// HPKE (@hpke/core through hpke.ts) against RFC 9180 Appendix A.1 (DHKEM(X25519, HKDF-SHA256),
+// HKDF-SHA256, AES-128-GCM, base mode), with the recipient's key held by each CryptoSuite.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { fromHex, toHex } from './bytes.ts'
-import { AES_128_GCM, AES_256_GCM, computeNonce, contextExport, contextOpen, contextSeal, deriveKeyPair, setupBaseRecipient, setupBaseSender } from './hpke.ts'
+import { CipherSuite, DhkemX25519HkdfSha256, ExportOnly, HkdfSha256 } from '@hpke/core'
+import { AES_128_GCM, AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { SUITES } from '../../test/support/suites.ts'
 import { rejectsWithCode } from '../../test/support/assert-error.ts'
 
@@ -31,39 +33,54 @@ const A1 = {
   ]
 }
 
+const bytes = (buffer: ArrayBuffer): Uint8Array => new Uint8Array(buffer)
+const countAad = (seq: number): Uint8Array => new TextEncoder().encode(`Count-${seq}`)
+
+describe('HPKE RFC 9180 A.1 key derivation (@hpke/core)', () => {
+  it('derives both key pairs from their input keying material', async () => {
+    const kem = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new ExportOnly() }).kem
+    for (const [ikm, sk, pk] of [[A1.ikmE, A1.skEm, A1.pkEm], [A1.ikmR, A1.skRm, A1.pkRm]] as const) {
+      const pair = await kem.deriveKeyPair(fromHex(ikm))
+      assert.equal(toHex(bytes(await kem.serializePrivateKey(pair.privateKey))), sk)
+      assert.equal(toHex(bytes(await kem.serializePublicKey(pair.publicKey))), pk)
+    }
+  })
+})
+
 for (const suite of SUITES) {
-  describe(`HPKE RFC 9180 A.1 (${suite.name})`, () => {
-    it('derives both key pairs', async () => {
-      const e = await deriveKeyPair(suite, fromHex(A1.ikmE))
-      assert.equal(toHex(e.secret), A1.skEm)
-      assert.equal(toHex(e.key.publicKey), A1.pkEm)
-      const r = await deriveKeyPair(suite, fromHex(A1.ikmR))
-      assert.equal(toHex(r.secret), A1.skRm)
-      assert.equal(toHex(r.key.publicKey), A1.pkRm)
-    })
-
-    it('sender and recipient reach the published key schedule, ciphertexts and exports', async () => {
-      const { enc, context } = await setupBaseSender(suite, AES_128_GCM, fromHex(A1.pkRm), fromHex(A1.info), fromHex(A1.ikmE))
+  describe(`HPKE RFC 9180 A.1 (recipient key in ${suite.name})`, () => {
+    it('sender and recipient reach the published encapsulation, ciphertexts and exports', async () => {
+      const { enc, context } = await setupBaseSender(AES_128_GCM, fromHex(A1.pkRm), fromHex(A1.info), fromHex(A1.ikmE))
       assert.equal(toHex(enc), A1.pkEm)
-      assert.equal(toHex(context.key), A1.key)
-      assert.equal(toHex(context.baseNonce), A1.baseNonce)
-      assert.equal(toHex(context.exporterSecret), A1.exporterSecret)
       const recipient = await suite.importAgreementKey(fromHex(A1.skRm))
+      assert.equal(toHex(recipient.publicKey), A1.pkRm)
       const opened = await setupBaseRecipient(suite, AES_128_GCM, enc, recipient, fromHex(A1.info))
-      assert.equal(toHex(opened.exporterSecret), A1.exporterSecret)
-      for (const v of A1.encryptions) {
-        assert.equal(toHex(computeNonce(context, v.seq)), v.nonce)
-        assert.equal(toHex(await contextSeal(suite, context, v.seq, fromHex(v.aad), fromHex(A1.pt))), v.ct)
-        assert.equal(toHex(await contextOpen(suite, opened, v.seq, fromHex(v.aad), fromHex(v.ct))), A1.pt)
+      // The vectors give sequence numbers 0, 1, 255 and 256: seal and open every one in between,
+      // with the vectors' associated data ("Count-<seq>"), as the contexts count them.
+      const expected = new Map(A1.encryptions.map(v => [v.seq, v]))
+      for (let seq = 0; seq <= 256; seq++) {
+        const ct = bytes(await context.seal(fromHex(A1.pt), countAad(seq)))
+        const vector = expected.get(seq)
+        if (vector !== undefined) {
+          assert.equal(toHex(countAad(seq)), vector.aad)
+          assert.equal(toHex(ct), vector.ct, `ciphertext ${seq}`)
+          // The key schedule's published key and nonce for this sequence number give that ciphertext.
+          assert.equal(toHex(await suite.aeadSeal(fromHex(A1.key), fromHex(vector.nonce), fromHex(A1.pt), countAad(seq))), vector.ct)
+        }
+        assert.equal(toHex(bytes(await opened.open(ct, countAad(seq)))), A1.pt)
       }
-      for (const v of A1.exports) assert.equal(toHex(await contextExport(suite, opened, fromHex(v.context), 32)), v.value)
+      for (const v of A1.exports) {
+        assert.equal(toHex(await contextExport(context, fromHex(v.context), 32)), v.value)
+        assert.equal(toHex(await contextExport(opened, fromHex(v.context), 32)), v.value)
+      }
     })
 
-    it('refuses low-order and malformed encapsulations', async () => {
+    it('refuses low-order and malformed keys with GM_ERR_BAD_KEY', async () => {
       const recipient = await suite.importAgreementKey(fromHex(A1.skRm))
-      await rejectsWithCode(() => setupBaseRecipient(suite, AES_256_GCM, new Uint8Array(32), recipient, new Uint8Array(0)), 'GM_ERR_BAD_KEY')
-      await rejectsWithCode(() => setupBaseRecipient(suite, AES_256_GCM, new Uint8Array(16), recipient, new Uint8Array(0)), 'GM_ERR_BAD_KEY')
-      await rejectsWithCode(() => setupBaseSender(suite, AES_256_GCM, new Uint8Array(32), new Uint8Array(0)), 'GM_ERR_BAD_KEY')
+      await rejectsWithCode(() => setupBaseRecipient(suite, AES_256_GCM, new Uint8Array(32), recipient, new Uint8Array(0)), 'GM_ERR_BAD_KEY', 'a low-order encapsulation')
+      await rejectsWithCode(() => setupBaseRecipient(suite, AES_256_GCM, new Uint8Array(16), recipient, new Uint8Array(0)), 'GM_ERR_BAD_KEY', 'a short encapsulation')
+      await rejectsWithCode(() => setupBaseSender(AES_256_GCM, new Uint8Array(32), new Uint8Array(0), suite.randomBytes(32)), 'GM_ERR_BAD_KEY', 'a low-order recipient key')
+      await rejectsWithCode(() => setupBaseSender(AES_256_GCM, new Uint8Array(31), new Uint8Array(0), suite.randomBytes(32)), 'GM_ERR_BAD_KEY', 'a short recipient key')
     })
   })
 }

@@ -30,7 +30,6 @@ export interface CryptoSuite {
   /** Cryptographically secure random bytes. */
   randomBytes (length: number): Uint8Array
   sha256 (data: Uint8Array): Promise<Uint8Array>
-  hmacSha256 (key: Uint8Array, data: Uint8Array): Promise<Uint8Array>
   pbkdf2Sha256 (password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Promise<Uint8Array>
   /** Prepares a 16- or 32-byte AES key for AES-GCM. */
   importAeadKey (raw: Uint8Array): Promise<AeadKey>
@@ -52,6 +51,9 @@ export interface CryptoSuite {
   verify (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>
   /** An X25519 key from its 32-byte scalar (RFC 7748; clamped on use). */
   importAgreementKey (secret: Uint8Array): Promise<AgreementKey>
-  /** X25519(secret, peer public); throws GM_ERR_BAD_KEY for a malformed or low-order peer key. */
-  x25519 (key: AgreementKey, peerPublicKey: Uint8Array): Promise<Uint8Array>
+  /**
+   * The same X25519 private key as a WebCrypto CryptoKey (usage deriveBits), for HPKE: @hpke/core
+   * runs on WebCrypto whatever the suite (hpke.ts).
+   */
+  agreementCryptoKey (key: AgreementKey): Promise<CryptoKey>
 }

@@ -65,10 +65,6 @@ export function createWebCryptoSuite (webCrypto: Crypto = globalThis.crypto): Cr
     async sha256 (data) {
       return new Uint8Array(await subtle.digest('SHA-256', buf(data)))
     },
-    async hmacSha256 (key, data) {
-      const k = await subtle.importKey('raw', buf(key.length === 0 ? new Uint8Array(32) : key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
-      return new Uint8Array(await subtle.sign('HMAC', k, buf(data)))
-    },
     async pbkdf2Sha256 (password, salt, iterations, length) {
       const k = await subtle.importKey('raw', buf(password), 'PBKDF2', false, ['deriveBits'])
       return new Uint8Array(await subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: buf(salt), iterations }, k, length * 8))
@@ -113,14 +109,8 @@ export function createWebCryptoSuite (webCrypto: Crypto = globalThis.crypto): Cr
       const agreement: WebAgreementKey = { kind: 'agreement', key, publicKey: await publicFromPrivate(key) }
       return agreement
     },
-    async x25519 (key, peerPublicKey) {
-      requireLength(peerPublicKey, [32], 'An X25519 public key')
-      try {
-        const peer = await subtle.importKey('raw', buf(peerPublicKey), { name: 'X25519' }, false, [])
-        return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: peer }, (key as WebAgreementKey).key, 256))
-      } catch (err) {
-        throw new GatemeshError('GM_ERR_BAD_KEY', 'The X25519 agreement failed.', { cause: err })
-      }
+    async agreementCryptoKey (key) {
+      return (key as WebAgreementKey).key
     }
   }
 }

@@ -13,7 +13,6 @@
  */
 import Fastify from 'fastify'
 import { isGatemeshError } from '../core/index.ts'
-import './errors.ts'
 import { assertRole } from '../overlay/index.ts'
 import type { OverlayNode } from '../overlay/index.ts'
 import type { FastifyInstance } from 'fastify'

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { isGatemeshError } from '../core/index.ts'
-import './errors.ts'
 import { DEFAULTS, parseGatewayConfig } from './config.ts'
 
 describe('gateway configuration', () => {

@@ -1,5 +1,5 @@
 /** The gateway's own error codes (the composition root and `gatemesh gateway start`). */
-import { defineErrors } from '../core/index.ts'
+import { defineErrors } from '../core/error-table.ts'
 
 export const GATEWAY_ERRORS = defineErrors({
   GM_ERR_GATEWAY_CONFIG: { status: 400, message: 'The gateway configuration is invalid.' },

@@ -2,7 +2,7 @@
  * The overlay's error codes. Every failure of the certificate gate, the record namespaces and the
  * revocation sync has its own stable code; docs/PROTOCOL.md lists them.
  */
-import { defineErrors } from '../core/index.ts'
+import { defineErrors } from '../core/error-table.ts'
 
 export const OVERLAY_ERRORS = defineErrors({
   GM_ERR_OVERLAY_CONFIG: { status: 400, message: 'The overlay configuration is invalid.' },

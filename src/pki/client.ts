@@ -3,7 +3,6 @@
  * certificate and to fetch the CRL. Errors that the CA answers with keep their code.
  */
 import type { PrivateKey } from '@libp2p/interface'
-import './errors.ts'
 import { GatemeshError, registeredErrors } from '../core/errors.ts'
 import type { ErrorCode } from '../core/errors.ts'
 import { createCertificateRequest } from './request.ts'

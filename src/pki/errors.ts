@@ -3,7 +3,7 @@
  * protocol that the CA service and its clients share (a code crosses the wire as `{ code, message }`,
  * so both sides must know it). The CA's local codes live in src/ca/errors.ts.
  */
-import { defineErrors } from '../core/errors.ts'
+import { defineErrors } from '../core/error-table.ts'
 
 export const PKI_ERRORS = defineErrors({
   // Gateway certificates [CA-6]

@@ -5,7 +5,6 @@
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import './errors.ts'
 import { GatemeshError } from '../core/errors.ts'
 import { ED25519 } from './x509.ts'
 

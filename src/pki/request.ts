@@ -4,7 +4,6 @@
  * bounds how long a request can be replayed.
  */
 import type { PrivateKey } from '@libp2p/interface'
-import './errors.ts'
 import { GatemeshError } from '../core/errors.ts'
 import { ED25519, x509 } from './x509.ts'
 import { libp2pKeyToCryptoKeyPair, rawPublicKeyToPeerId, spkiToRawPublicKey } from './keys.ts'

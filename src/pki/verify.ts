@@ -3,7 +3,6 @@
  * certificate. Every failure has its own code (src/pki/errors.ts); bad input never throws anything
  * but a GatemeshError.
  */
-import './errors.ts'
 import { GatemeshError } from '../core/errors.ts'
 import type { ErrorCode } from '../core/errors.ts'
 import { x509 } from './x509.ts'

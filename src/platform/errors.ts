@@ -1,5 +1,5 @@
 /** Error codes of the HTTP transport every gatemesh service shares ([HTTP-1] .. [HTTP-3]). */
-import { defineErrors } from '../core/errors.ts'
+import { defineErrors } from '../core/error-table.ts'
 
 export const HTTP_ERRORS = defineErrors({
   GM_ERR_HTTP_MALFORMED: { status: 400, message: 'The HTTP request is not well formed (request line, headers, or the percent-encoding or length of a path segment).' },

@@ -4,7 +4,6 @@
  * without a `GM_ERR_` code and no client holds a connection longer than the rules allow. A
  * service registers its routes, parsers and error handler on what `createHttpServer` returns.
  */
-import './errors.ts'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify from 'fastify'

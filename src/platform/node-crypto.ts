@@ -11,7 +11,6 @@ import type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from '../core/sui
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
 
 interface NodeAeadKey extends AeadKey { readonly key: nodeCrypto.KeyObject, readonly algorithm: nodeCrypto.CipherGCMTypes }
 interface NodeSigningKey extends SigningKey { readonly key: nodeCrypto.KeyObject }
@@ -94,9 +93,6 @@ export function createNodeCryptoSuite (): CryptoSuite {
       return sha256Sync(data)
     },
     sha256Sync,
-    async hmacSha256 (key, data) {
-      return new Uint8Array(nodeCrypto.createHmac('sha256', key).update(data).digest())
-    },
     async pbkdf2Sha256 (password, salt, iterations, length) {
       return await new Promise((resolve, reject) => {
         nodeCrypto.pbkdf2(password, salt, iterations, length, 'sha256', (err, out) => {
@@ -150,14 +146,9 @@ export function createNodeCryptoSuite (): CryptoSuite {
       const agreement: NodeAgreementKey = { kind: 'agreement', key, publicKey: rawPublic(key) }
       return agreement
     },
-    async x25519 (key, peerPublicKey) {
-      requireLength(peerPublicKey, [32], 'An X25519 public key')
-      try {
-        const peer = nodeCrypto.createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerPublicKey]), format: 'der', type: 'spki' })
-        return new Uint8Array(nodeCrypto.diffieHellman({ privateKey: (key as NodeAgreementKey).key, publicKey: peer }))
-      } catch (err) {
-        throw new GatemeshError('GM_ERR_BAD_KEY', 'The X25519 agreement failed.', { cause: err })
-      }
+    async agreementCryptoKey (key) {
+      // node:crypto's CryptoKey type knows more key usages than the DOM's; the object is the same.
+      return (key as NodeAgreementKey).key.toCryptoKey({ name: 'X25519' }, false, ['deriveBits']) as unknown as CryptoKey
     }
   }
 }

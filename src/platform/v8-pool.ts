@@ -4,7 +4,7 @@
  * already keeps its cores busy with the event loop and the sealing threads; on a 2-core machine
  * the 4 helpers only compete with them for a core. With one, the MQTT PUBACK p99 at 5 000
  * readings/s was 6.4 ms against 7.2, and 7.1 against 9.3 in a later comparison (medians of 3 and
- * 4 interleaved 15 s runs), and the gateway used ~6 % less CPU (docs/ARCHITECTURE.md). This is a
+ * 4 interleaved 15 s runs), and the gateway used ~6 % less CPU (docs/PERFORMANCE.md). This is a
  * process flag: it has to be given when Node starts, so the launchers that start gateways (the
  * demo network, the benchmarks) pass it.
  */

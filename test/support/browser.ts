@@ -31,8 +31,10 @@ export async function openInChromium (entry: string): Promise<BrowserHarness> {
   })
   const html = '<!doctype html><meta charset="utf-8"><title>gatemesh test</title><script type="module" src="/entry.js"></script>'
   const server: Server = createServer((req, res) => {
-    if (req.url === '/entry.js') {
-      readFile(join(outDir, 'entry.js')).then(body => res.writeHead(200, { 'content-type': 'text/javascript' }).end(body), () => res.writeHead(500).end())
+    // entry.js and the chunks it imports (a dependency's dynamic import becomes a chunk of its own).
+    const script = /^\/([A-Za-z0-9_.-]+\.js)$/.exec(req.url ?? '')?.[1]
+    if (script !== undefined) {
+      readFile(join(outDir, script)).then(body => res.writeHead(200, { 'content-type': 'text/javascript' }).end(body), () => res.writeHead(404).end())
     } else {
       res.writeHead(200, { 'content-type': 'text/html' }).end(html)
     }

@@ -3,7 +3,7 @@
  * service answers is `{ code, message }` with the code's HTTP status; the codes of src/core
  * (signed requests, records) pass through unchanged.
  */
-import { defineErrors } from '../../core/errors.ts'
+import { defineErrors } from '../../core/error-table.ts'
 
 export const ACCESS_ERRORS = defineErrors({
   GM_ERR_ACCESS_REQUEST_MALFORMED: { status: 400, message: 'The request is not JSON or does not match the route\'s schema.' },

@@ -16,7 +16,6 @@ import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
 import { DEFAULT_SIGNUP_LIMIT, SignupLimiter, type SignupLimit } from './signup-limit.ts'
 import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
-import './errors.ts'
 
 export interface AccessServiceComponents {
   suite: CryptoSuite

@@ -1,7 +1,6 @@
 // [ACS-21] The sign-up token bucket, per source address, with a fake clock.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import './errors.ts'
 import { SignupLimiter, sourceOf } from './signup-limit.ts'
 
 function outcome (limiter: SignupLimiter, address: string): string {

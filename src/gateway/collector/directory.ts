@@ -3,7 +3,6 @@
  * and negative answers for a TTL, coalesces concurrent look-ups of one id, never lets an older
  * record replace a newer one, and never caches a failure for longer than `failureTtlMs`. [COL-10]
  */
-import './errors.ts'
 import { GatemeshError, isGatemeshError, verifySensorRecord } from '../../core/index.ts'
 import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
 import type { SensorDirectory } from './types.ts'

@@ -1,5 +1,5 @@
 /** The collector's error codes (HTTP and MQTT ingest). Documented in docs/PROTOCOL.md. */
-import { defineErrors } from '../../core/errors.ts'
+import { defineErrors } from '../../core/error-table.ts'
 
 export const COLLECTOR_ERRORS = defineErrors({
   GM_ERR_SENSOR_UNKNOWN: { status: 404, message: 'No sensor with this id is registered.' },

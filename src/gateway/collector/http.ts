@@ -3,7 +3,6 @@
  * <credential>`; one reading or a batch; 202 once the readings are journaled. [COL-1] .. [COL-5]
  * JSON Schema on every route; the OpenAPI document at /openapi.json.
  */
-import './errors.ts'
 import { timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'

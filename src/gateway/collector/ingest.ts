@@ -6,7 +6,6 @@
  * releases its journal row once all of them hold it), and at start recover what a previous run
  * left (recover below). [COL-7] .. [COL-14] [COL-24]
  */
-import './errors.ts'
 import { GatemeshError, MAX_READING_BYTES, isGatemeshError } from '../../core/index.ts'
 import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'

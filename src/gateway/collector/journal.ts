@@ -20,7 +20,6 @@
  * a group's window runs from its first reading's delivery to the commit after its last one's.
  * WAL checkpoints run in a worker thread (checkpointer.ts), off the commit path.
  */
-import './errors.ts'
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'

@@ -3,7 +3,6 @@
  * and password = its credential, and publishes readings to `sensors/<sensorId>/readings` with
  * QoS 0 or 1; a QoS 1 PUBACK leaves only once the reading is journaled. [COL-15] .. [COL-19]
  */
-import './errors.ts'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { GatemeshError, MAX_READING_BYTES, equalBytes, isGatemeshError, isSensorId } from '../../core/index.ts'

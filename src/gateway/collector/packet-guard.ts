@@ -4,7 +4,6 @@
  * stream past, and refuses the stream as soon as a packet announces more than `maxBytes`.
  * Aedes 1.2 would otherwise buffer a packet of up to 256 MB before any hook sees it.
  */
-import './errors.ts'
 import { GatemeshError } from '../../core/index.ts'
 
 export class PacketSizeGuard {

@@ -6,7 +6,6 @@
  * integers, duplicate keys, `-0` and white space reach the readers as sent. [COL-3] An HTTP batch
  * keeps the bytes of each of its elements, found by `batchSpans`.
  */
-import './errors.ts'
 import { GatemeshError, MAX_READING_BYTES } from '../../core/index.ts'
 
 /** [COL-18] Arrays and objects nest at most this deep in a reading (`[[1]]` is 2 deep). */

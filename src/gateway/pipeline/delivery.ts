@@ -13,7 +13,6 @@
  */
 import { GatemeshError, isGatemeshError } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
-import './errors.ts'
 import type { ReadingSink, SealedReading } from './types.ts'
 
 export const DEFAULT_DELIVERY = {

@@ -1,5 +1,5 @@
 /** The pipeline's error codes (docs/ERRORS.md). */
-import { defineErrors } from '../../core/index.ts'
+import { defineErrors } from '../../core/error-table.ts'
 
 export const PIPELINE_ERRORS = defineErrors({
   GM_ERR_SINK_TIMEOUT: { status: 503, message: 'A reading sink did not settle a batch in time; the readings stay journaled and are delivered again.' },

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { encode } from 'cborg'
 import { isGatemeshError } from '../../core/index.ts'
-import '../errors.ts'
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES } from './protocol.ts'
 
 function code (fn: () => unknown): string {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isGatemeshError } from '../../core/index.ts'
-import '../errors.ts'
 import { parseKey, recordKey } from './keys.ts'
 
 describe('DHT keys', () => {
