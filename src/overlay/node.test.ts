@@ -12,7 +12,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { derivePseudonym, equalBytes, generateIdentity, GatemeshError, openRecord, signRecord } from '../core/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
 import { createOverlayNode, encodeCrlValue } from './index.ts'
-import type { CertificateTrust, OverlayNode, RecordVerifier } from './index.ts'
+import type { CertificateTrust, OverlayNode, RecordVerifier, Role } from './index.ts'
 
 const suite = createNodeCryptoSuite()
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
@@ -53,13 +53,13 @@ async function until (check: () => boolean | Promise<boolean>, what: string, ms 
 describe('overlay node with a fake CA', { timeout: 90_000 }, () => {
   const dirs: string[] = []
   const nodes: OverlayNode[] = []
-  const make = async (serial: string, init: { issuer?: string, trust?: CertificateTrust, bootstrap?: string[] } = {}): Promise<OverlayNode> => {
+  const make = async (serial: string, init: { issuer?: string, trust?: CertificateTrust, bootstrap?: string[], services?: Role[] } = {}): Promise<OverlayNode> => {
     const dir = await mkdtemp(join(tmpdir(), 'gm-node-'))
     dirs.push(dir)
     const privateKey = await generateKeyPair('Ed25519')
     const cert = new TextEncoder().encode(`${init.issuer ?? 'fake-ca'}|${peerIdFromPrivateKey(privateKey).toString()}|${serial}`)
     const node = await createOverlayNode({ privateKey, trust: init.trust ?? trust, records }, {
-      dataDir: dir, certificate: cert, bootstrap: init.bootstrap, exchangeTimeout: 2000, crlInterval: 500
+      dataDir: dir, certificate: cert, bootstrap: init.bootstrap, services: init.services, exchangeTimeout: 2000, crlInterval: 500
     })
     await node.start()
     nodes.push(node)
@@ -69,9 +69,10 @@ describe('overlay node with a fake CA', { timeout: 90_000 }, () => {
   let b: OverlayNode
 
   before(async () => {
-    a = await make('a1')
-    b = await make('b1', { bootstrap: a.addresses() })
-    await until(() => a.routingTable().includes(b.peerId) && b.routingTable().includes(a.peerId), 'a and b to admit each other')
+    // both certificates grant collector and persistence; a runs persistence, b the collector
+    a = await make('a1', { services: ['persistence'] })
+    b = await make('b1', { bootstrap: a.addresses(), services: ['collector', 'access'] })
+    await until(() => a.dhtPeers().includes(b.peerId) && b.dhtPeers().includes(a.peerId), 'a and b to admit each other')
   })
 
   after(async () => {
@@ -86,26 +87,33 @@ describe('overlay node with a fake CA', { timeout: 90_000 }, () => {
     assert.equal(put.accepted, 1)
     assert.ok(equalBytes((await b.get(`/gm-account/${alice.pseudonym}`, { local: true })).value, value))
     assert.ok(equalBytes((await b.get(`/gm-account/${alice.pseudonym}`)).value, value))
-    assert.deepEqual((await b.findPeersByRole('persistence', '/gm-sensor/s', 5)).map(c => c.peerId).sort(), [a.peerId, b.peerId].sort())
+  })
+
+  it('finds a peer by role only for a service it runs and its certificate grants [OVL-31]', async () => {
+    assert.deepEqual((await b.findPeersByRole('persistence', '/gm-sensor/s', 5)).map(c => c.peerId), [a.peerId], 'b is granted persistence but does not run it')
+    assert.deepEqual((await a.findPeersByRole('collector', '/gm-sensor/s', 5)).map(c => c.peerId), [b.peerId], 'a is granted the collector but does not run it')
+    assert.deepEqual(await a.findPeersByRole('access', '/gm-sensor/s', 5), [], 'b runs access, but its certificate does not grant it')
+    assert.deepEqual(b.services(), ['collector'])
+    assert.deepEqual(a.verifiedPeers().find(p => p.peerId === b.peerId)?.services, ['collector'])
   })
 
   it('a peer whose certificate is from another issuer is refused and never enters a routing table', async () => {
     const rejected: string[] = []
-    a.libp2p.services.gate.addEventListener('peer:rejected', evt => { rejected.push(evt.detail.peerId) })
+    a.addEventListener('peer:rejected', evt => { rejected.push(evt.detail.peerId) })
     const c = await make('c1', { issuer: 'evil-ca', trust: permissive, bootstrap: a.addresses() })
     await until(() => rejected.includes(c.peerId), 'a to refuse c')
-    assert.ok(!a.routingTable().includes(c.peerId))
+    assert.ok(!a.dhtPeers().includes(c.peerId))
     assert.ok(!a.verifiedPeers().some(p => p.peerId === c.peerId))
     await assert.rejects(c.get('/gm-crl/ca'), (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_RECORD_NOT_FOUND')
   })
 
   it('a newer CRL, put by one peer, expels the revoked peer from the others', async () => {
     const d = await make('d1', { bootstrap: a.addresses() })
-    await until(() => a.routingTable().includes(d.peerId) && b.routingTable().includes(d.peerId), 'd to join')
+    await until(() => a.dhtPeers().includes(d.peerId) && b.dhtPeers().includes(d.peerId), 'd to join')
     const crl = await trust.verifyRevocationList(new TextEncoder().encode('crl|1|d1'))
     await a.put('/gm-crl/ca', encodeCrlValue(crl))
     await until(() => b.currentRevocationList()?.number === 1, 'b to adopt the CRL')
-    await until(() => !a.routingTable().includes(d.peerId) && !b.routingTable().includes(d.peerId), 'd to be expelled')
+    await until(() => !a.dhtPeers().includes(d.peerId) && !b.dhtPeers().includes(d.peerId), 'd to be expelled')
     assert.ok(!b.verifiedPeers().some(p => p.peerId === d.peerId))
     // a stale CRL is refused
     await assert.rejects(a.put('/gm-crl/ca', encodeCrlValue(await trust.verifyRevocationList(new TextEncoder().encode('crl|0|')))),
