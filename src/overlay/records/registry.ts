@@ -22,7 +22,7 @@ export interface NamespaceDefinition {
 /** kad-dht's built-in namespaces, which gatemesh never stores. */
 const KAD_DEFAULTS = ['pk', 'ipns']
 
-const refuse: ValidateFn = () => { throw new GatemeshError('GM_ERR_RECORD_KEY', 'Unknown namespace.') }
+const refuse: ValidateFn = async () => { throw new GatemeshError('GM_ERR_RECORD_KEY', 'Unknown namespace.') }
 
 export class NamespaceRegistry {
   private readonly definitions = new Map<string, NamespaceDefinition>()
