@@ -19,7 +19,10 @@ const MAIN = join(ROOT, 'src/cli/main.ts')
 
 export interface GatewaySpec {
   name: string
+  /** The services it runs (`--services`). */
   services: Role[]
+  /** The roles its certificate grants (the enrollment token's); default: its services. */
+  roles?: Role[]
 }
 
 export interface Ready {
@@ -128,7 +131,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   const tokens = new Map<string, string>()
   for (const spec of init.gateways) {
     if (!await exists(join(init.dir, spec.name, 'certificate.der'))) {
-      tokens.set(spec.name, (await ca('token', '--roles', spec.services.join(','))).trim())
+      tokens.set(spec.name, (await ca('token', '--roles', (spec.roles ?? spec.services).join(','))).trim())
     }
   }
 

@@ -2,7 +2,7 @@
  * The local admin surface: HTTP on 127.0.0.1 only, for operators and tests. Never exposed on
  * other interfaces; it carries no secrets.
  *
- *   GET  /v1/status                   peer id, addresses, routing table, verified peers, CRL number
+ *   GET  /v1/status                   peer id, addresses, services, DHT peers (`routingTable`), verified peers, CRL number
  *   PUT  /v1/dht/<namespace>/<id>     body: the raw record (application/octet-stream) -> {accepted, contacted}
  *   GET  /v1/dht/<namespace>/<id>     the raw record; ?local=1 reads this peer's copy only;
  *                                     header x-gatemesh-contacted: peers the lookup queried
@@ -38,8 +38,10 @@ export async function startAdmin (overlay: OverlayNode, port: number): Promise<A
   app.get('/v1/status', async () => ({
     peerId: overlay.peerId,
     addrs: overlay.addresses(),
-    routingTable: overlay.routingTable(),
-    verifiedPeers: overlay.verifiedPeers().map(c => ({ peerId: c.peerId, roles: c.roles })),
+    services: overlay.services(),
+    // verified peers connected on the DHT protocol (the overlay's own table; kad-dht's is private)
+    routingTable: overlay.dhtPeers(),
+    verifiedPeers: overlay.verifiedPeers().map(c => ({ peerId: c.peerId, roles: c.roles, services: c.services })),
     crl: overlay.currentRevocationList()?.number ?? null
   }))
 
@@ -68,7 +70,7 @@ export async function startAdmin (overlay: OverlayNode, port: number): Promise<A
   }, async (req) => {
     assertRole(req.query.role)
     const peers = await overlay.findPeersByRole(req.query.role, req.query.key, req.query.count ?? 3)
-    return { peers: peers.map(c => ({ peerId: c.peerId, roles: c.roles })) }
+    return { peers: peers.map(c => ({ peerId: c.peerId, roles: c.roles, services: c.services })) }
   })
 
   app.post('/v1/crl/sync', async () => {

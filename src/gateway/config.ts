@@ -60,7 +60,8 @@ const FIELDS = {
 type FieldName = keyof typeof FIELDS
 
 export const DEFAULTS = {
-  services: ['collector', 'access', 'persistence', 'stream'] as Role[],
+  // the services this build implements (persistence and stream are planned): gateway/index.ts SERVICES
+  services: ['collector', 'access'] as Role[],
   data: '.gatemesh/gateway',
   listen: ['/ip4/0.0.0.0/tcp/4001'],
   crlInterval: 20_000,
@@ -78,7 +79,8 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --ca URL                 the CA's enrollment service (GATEMESH_CA)
   --token T                one-time enrollment token, first start only (GATEMESH_TOKEN)
   --bootstrap ADDR         a peer to join through; repeat for more (GATEMESH_BOOTSTRAP, comma-separated)
-  --services LIST          collector,access,persistence,stream (GATEMESH_SERVICES)
+  --services LIST          the services to run: collector,access (GATEMESH_SERVICES; default both;
+                           persistence and stream are planned, not in this build)
   --data DIR               key, certificate and datastore (GATEMESH_DATA; default ${DEFAULTS.data})
   --listen ADDR            listen multiaddr; repeat for more (GATEMESH_LISTEN; default ${DEFAULTS.listen[0]})
   --announce ADDR          multiaddr to announce instead (GATEMESH_ANNOUNCE)

@@ -1,7 +1,7 @@
 /**
  * The gateway's composition root: identity (key, enrollment, renewal), the overlay node, the
- * services its configuration enables (collector with the latest publisher, Data Access) and the
- * local admin surface. Wiring happens here and nowhere else.
+ * services its configuration enables (one table, SERVICES: the collector with the latest
+ * publisher, Data Access) and the local admin surface. Wiring happens here and nowhere else.
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -14,16 +14,13 @@ import { createAccessService } from './access/index.ts'
 import { startAdmin } from './admin.ts'
 import { createCachedSensorDirectory, createCollector } from './collector/index.ts'
 import { createLatestPublisher } from './latest/index.ts'
-import type { AccessService } from './access/index.ts'
-import type { CachedSensorDirectory, Collector } from './collector/index.ts'
-import type { LatestPublisher } from './latest/index.ts'
 import type { CryptoSuite, SigningKey } from '../core/index.ts'
 import { enrollIdentity, loadIdentity, renewIdentity } from './identity.ts'
 import { createCertificateTrust, createRecordVerifier } from './trust.ts'
 import type { AdminServer } from './admin.ts'
 import type { GatewayConfig } from './config.ts'
 import type { StoredIdentity } from './identity.ts'
-import type { OverlayNode, CertificateTrust } from '../overlay/index.ts'
+import type { OverlayNode, CertificateTrust, Role } from '../overlay/index.ts'
 
 export { parseGatewayConfig, USAGE, DEFAULTS } from './config.ts'
 export type { GatewayConfig } from './config.ts'
@@ -43,11 +40,29 @@ export interface Gateway {
   stop: () => Promise<void>
 }
 
-interface Services {
-  collector?: Collector
-  latest?: LatestPublisher
-  directory?: CachedSensorDirectory
-  access?: AccessService
+/**
+ * The service contract. A service is made by `createX(components, init)`: it may register its
+ * DHT namespaces and libp2p protocols with the overlay then ([OVL-32], [OVL-34]; the overlay is
+ * not started yet), and is started once the overlay runs and stopped before the overlay stops.
+ */
+export interface GatewayService {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  /** Told about a renewed gateway certificate (DER). */
+  setCertificate?: (der: Uint8Array) => void
+}
+
+/** What the composition root hands every service. */
+export interface GatewayServiceComponents {
+  overlay: OverlayNode
+  suite: CryptoSuite
+  /** The gateway's libp2p Ed25519 key as a core SigningKey, and its 32-byte seed. */
+  signer: SigningKey
+  seed: Uint8Array
+  /** The DER certificate of the network's CA (served to clients to pin, [ACS-18]). */
+  caCertificate: Uint8Array
+  /** Between services: `sensor:stored` (detail: the sensor id) when Data Access stored a sensor record. */
+  events: EventTarget
 }
 
 function serviceUrl (scheme: string, host: string, port: number | undefined): string {
@@ -65,41 +80,97 @@ async function getOrUndefined (overlay: OverlayNode, key: string): Promise<Uint8
   }
 }
 
-/** Starts the collector (with the sensor directory and latest publisher) and Data Access as configured. */
-async function startServices (config: GatewayConfig, overlay: OverlayNode, suite: CryptoSuite, signer: SigningKey, seed: Uint8Array, caCertificate: Uint8Array, services: Services): Promise<void> {
-  if (config.services.includes('collector')) {
-    services.directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
-    services.latest = createLatestPublisher({
-      suite, signer, certificate: overlay.currentCertificate(), put: async (key, value) => await overlay.put(key, value), logger: createLogger('gatemesh:latest')
-    })
-    services.latest.start()
-    services.collector = createCollector({ suite, signingSeed: seed, sensors: services.directory, sinks: [services.latest], logger: createLogger('gatemesh:collector') }, {
-      dataDir: config.data,
-      http: { host: config.host, port: config.httpPort },
-      mqtt: { host: config.host, port: config.mqttPort },
-      sealWorkers: config.sealWorkers
-    })
-    await services.collector.start()
-  }
-  if (config.services.includes('access')) {
-    const directory = services.directory
-    services.access = createAccessService({
-      suite,
-      dht: { get: async key => (await overlay.get(key)).value, put: async (key, value) => { await overlay.put(key, value) } },
-      logger: createLogger('gatemesh:access'),
-      signer,
-      certificate: () => overlay.currentCertificate(),
-      caCertificate
-    }, { host: config.host, port: config.accessPort, onSensorStored: id => { directory?.invalidate(id) } })
-    await services.access.start()
+/** The Data Collector: the cached sensor directory, the latest publisher and HTTP and MQTT ingest. */
+function createCollectorService ({ overlay, suite, signer, seed, events }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { http: string, mqtt: string } } {
+  const directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
+  // a sensor record Data Access stored invalidates our cached copy at once
+  events.addEventListener('sensor:stored', evt => { directory.invalidate((evt as CustomEvent<string>).detail) })
+  const latest = createLatestPublisher({
+    suite, signer, certificate: overlay.currentCertificate(), put: async (key, value) => await overlay.put(key, value), logger: createLogger('gatemesh:latest')
+  })
+  const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest], logger: createLogger('gatemesh:collector') }, {
+    dataDir: config.data,
+    http: { host: config.host, port: config.httpPort },
+    mqtt: { host: config.host, port: config.mqttPort },
+    sealWorkers: config.sealWorkers
+  })
+  let latestStarted = false
+  return {
+    async start () {
+      latest.start()
+      latestStarted = true
+      await collector.start()
+    },
+    async stop () {
+      // the collector first (it drains into the latest publisher), then the publisher's puts
+      await collector.stop().catch((err: unknown) => { log.warn({ err }, 'collector stop failed') })
+      if (latestStarted) await latest.stop().catch((err: unknown) => { log.warn({ err }, 'latest publisher stop failed') })
+    },
+    setCertificate (der) { latest.setCertificate(der) },
+    endpoints: () => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
   }
 }
 
-async function stopServices (services: Services): Promise<void> {
-  // the collector first (it drains into the latest publisher), then the publisher's puts
-  await services.collector?.stop().catch((err: unknown) => { log.warn({ err }, 'collector stop failed') })
-  await services.latest?.stop().catch((err: unknown) => { log.warn({ err }, 'latest publisher stop failed') })
-  await services.access?.stop().catch((err: unknown) => { log.warn({ err }, 'access stop failed') })
+/** Data Access: accounts, sensors and readings over HTTP (section 8 of PROTOCOL.md). */
+function createAccessGatewayService ({ overlay, suite, signer, caCertificate, events }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { url: () => string } {
+  const access = createAccessService({
+    suite,
+    dht: { get: async key => (await overlay.get(key)).value, put: async (key, value) => { await overlay.put(key, value) } },
+    logger: createLogger('gatemesh:access'),
+    signer,
+    certificate: () => overlay.currentCertificate(),
+    caCertificate
+  }, { host: config.host, port: config.accessPort, onSensorStored: id => { events.dispatchEvent(new CustomEvent('sensor:stored', { detail: id })) } })
+  return {
+    start: async () => { await access.start() },
+    stop: async () => { await access.stop().catch((err: unknown) => { log.warn({ err }, 'access stop failed') }) },
+    url: () => serviceUrl('http', config.host, Number(new URL(access.url).port))
+  }
+}
+
+/**
+ * Every service this build implements, by the role it serves, in start order (stop order too).
+ * A role the certificate may grant but no entry implements (persistence, stream) cannot be asked
+ * for: `--services` naming it is GM_ERR_GATEWAY_CONFIG at start.
+ */
+const SERVICES = {
+  collector: createCollectorService,
+  access: createAccessGatewayService
+} satisfies Partial<Record<Role, (components: GatewayServiceComponents, config: GatewayConfig) => GatewayService>>
+
+type ServiceName = keyof typeof SERVICES
+type RunningServices = { [K in ServiceName]?: ReturnType<typeof SERVICES[K]> }
+
+/** The roles whose service this build runs. */
+export const IMPLEMENTED_SERVICES = Object.keys(SERVICES) as ServiceName[]
+
+function implemented (role: Role): role is ServiceName {
+  return Object.hasOwn(SERVICES, role)
+}
+
+/** Refuses a configuration that asks for a service this build does not implement. */
+export function assertServicesImplemented (services: readonly Role[]): void {
+  const missing = services.filter(role => !implemented(role))
+  if (missing.length > 0) {
+    throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `No service of this build implements ${missing.join(', ')} (it runs ${IMPLEMENTED_SERVICES.join(', ')}): remove ${missing.length === 1 ? 'it' : 'them'} from --services.`)
+  }
+}
+
+/** Creates the configured services in table order; they may register with the (not yet started) overlay. */
+function createServices (config: GatewayConfig, components: GatewayServiceComponents): { running: RunningServices, order: GatewayService[] } {
+  const running: RunningServices = {}
+  const order: GatewayService[] = []
+  for (const name of IMPLEMENTED_SERVICES) {
+    if (!config.services.includes(name)) continue
+    const service = SERVICES[name](components, config)
+    Object.assign(running, { [name]: service })
+    order.push(service)
+  }
+  return { running, order }
+}
+
+async function stopServices (services: GatewayService[]): Promise<void> {
+  for (const service of services) await service.stop().catch((err: unknown) => { log.warn({ err }, 'service stop failed') })
 }
 
 const log = createLogger('gatemesh:gateway')
@@ -146,9 +217,16 @@ async function obtainCertificate (config: GatewayConfig, caUrl: string | undefin
 }
 
 export async function startGateway (config: GatewayConfig): Promise<Gateway> {
+  // before anything else: a service this build does not implement is a configuration error
+  assertServicesImplemented(config.services)
   const stored = await loadIdentity(config.data)
   const caUrl = await rememberCa(config.data, config.ca)
   const { identity, trust, notAfter } = await obtainCertificate(config, caUrl, stored)
+  // roles come from the certificate: a service the CA did not grant runs, but peers neither find
+  // it by role [OVL-31] nor accept what it signs for that role
+  const granted = (await trust.verifyCertificate(identity.certificate as Uint8Array, { peerId: identity.peerId })).roles
+  const ungranted = config.services.filter(s => !granted.includes(s))
+  if (ungranted.length > 0) log.warn({ services: ungranted, granted }, 'services not granted by the certificate')
 
   const overlay = await createOverlayNode({
     privateKey: identity.privateKey,
@@ -158,6 +236,8 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
   }, {
     dataDir: config.data,
     certificate: identity.certificate as Uint8Array,
+    // [OVL-31] advertised to every peer: the services this gateway runs
+    services: config.services,
     listen: config.listen,
     announce: config.announce,
     bootstrap: config.bootstrap,
@@ -165,13 +245,9 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     republishInterval: config.republishInterval,
     exchangeTimeout: config.exchangeTimeout
   })
-  await overlay.start()
-  // roles come from the certificate: a service the CA did not grant runs, but peers will not route to it
-  const granted = (await trust.verifyCertificate(identity.certificate as Uint8Array, { peerId: identity.peerId })).roles
-  const ungranted = config.services.filter(s => !granted.includes(s))
-  if (ungranted.length > 0) log.warn({ services: ungranted, granted }, 'services not granted by the certificate')
 
-  const services: Services = {}
+  const started: GatewayService[] = []
+  let running: RunningServices | undefined
   // renew before expiry, then keep renewing
   let renewTimer: ReturnType<typeof setTimeout> | undefined
   let current = identity
@@ -183,7 +259,7 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
       void renewIdentity(config.data, current, caUrl).then(async renewed => {
         current = renewed
         await overlay.setCertificate(renewed.certificate as Uint8Array)
-        services.latest?.setCertificate(renewed.certificate as Uint8Array)
+        for (const service of started) service.setCertificate?.(renewed.certificate as Uint8Array)
         const cert = await trust.verifyCertificate(renewed.certificate as Uint8Array, { peerId: renewed.peerId })
         log.info({ notAfter: cert.notAfter.toISOString() }, 'certificate renewed')
         scheduleRenewal(cert.notAfter)
@@ -194,7 +270,6 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     }, Math.min(delay, MAX_TIMER))
     renewTimer.unref?.()
   }
-  scheduleRenewal(notAfter)
 
   let admin: AdminServer | undefined
   try {
@@ -202,11 +277,19 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     // the raw libp2p Ed25519 private key is seed(32) || public key(32)
     const seed = identity.privateKey.raw.subarray(0, 32)
     const signer = await suite.importSigningKey(seed)
-    await startServices(config, overlay, suite, signer, seed, identity.caCertificate as Uint8Array, services)
+    // services are made before the overlay starts, so that they can register with it
+    const created = createServices(config, { overlay, suite, signer, seed, caCertificate: identity.caCertificate as Uint8Array, events: new EventTarget() })
+    running = created.running
+    await overlay.start()
+    scheduleRenewal(notAfter)
+    for (const service of created.order) {
+      started.push(service)
+      await service.start()
+    }
     admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort)
   } catch (err) {
     clearTimeout(renewTimer)
-    await stopServices(services)
+    await stopServices(started)
     await overlay.stop()
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
@@ -218,13 +301,11 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     config,
     overlay,
     admin,
-    collector: services.collector === undefined
-      ? undefined
-      : { http: serviceUrl('http', config.host, services.collector.httpPort), mqtt: serviceUrl('mqtt', config.host, services.collector.mqttPort) },
-    access: services.access === undefined ? undefined : serviceUrl('http', config.host, Number(new URL(services.access.url).port)),
+    collector: running?.collector?.endpoints(),
+    access: running?.access?.url(),
     stop: async () => {
       clearTimeout(renewTimer)
-      await stopServices(services)
+      await stopServices(started)
       await admin?.close()
       await overlay.stop()
     }
@@ -235,9 +316,9 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
 export async function waitForPeers (overlay: OverlayNode, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    const n = overlay.routingTable().length
+    const n = overlay.dhtPeers().length
     if (n > 0) return n
     await new Promise(resolve => setTimeout(resolve, 100))
   }
-  return overlay.routingTable().length
+  return overlay.dhtPeers().length
 }

@@ -1,6 +1,7 @@
 /**
  * The overlay's durable datastore: LevelDB under `<dataDir>/datastore`, holding the DHT records
- * this peer stores (so they survive a restart) and libp2p's peer store. [OVL-25]
+ * this peer stores (kad-dht's copy and the overlay's own, records/held.ts), so they survive a
+ * restart. libp2p's peer store stays in memory. [OVL-25]
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'

@@ -7,6 +7,7 @@ import { defineErrors } from '../core/error-table.ts'
 export const OVERLAY_ERRORS = defineErrors({
   GM_ERR_OVERLAY_CONFIG: { status: 400, message: 'The overlay configuration is invalid.' },
   GM_ERR_OVERLAY_NOT_STARTED: { status: 503, message: 'The overlay node is not running.' },
+  GM_ERR_OVERLAY_REGISTERED: { status: 409, message: 'A DHT namespace or a protocol of that name is already registered.' },
 
   // Certificate gate [OVL-1..OVL-8]
   GM_ERR_CERT_MISSING: { status: 401, message: 'The peer presented no certificate.' },

@@ -2,33 +2,33 @@
  * The overlay node: js-libp2p (TCP, Noise, Yamux) with kad-dht in server mode on the private
  * protocol `/gatemesh/kad/1.0.0` [OVL-9], guarded by the certificate gate, with a durable
  * datastore, CRL sync and republishing.
+ *
+ * Services extend it through its public interface only [OVL-32..OVL-34]: before `start()` they
+ * register DHT namespaces (`registerNamespace`) and, at any time, libp2p protocols (`handle`),
+ * whose streams reach them only from verified peers; they open streams with `dialProtocol`, to
+ * verified peers only. Extra libp2p services (gossipsub, say) are configuration
+ * (`init.libp2pServices`). The libp2p node itself stays private.
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { kadDHT, MessageType } from '@libp2p/kad-dht'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import { MessageType } from '@libp2p/kad-dht'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { MemoryDatastore } from 'datastore-core'
-import { createLibp2p } from 'libp2p'
+import { TypedEventEmitter } from 'main-event'
 import { GatemeshError } from '../core/index.ts'
-import { createLogger } from '../platform/logger.ts'
-import { keepDialableAddresses } from './address-mapper.ts'
 import { openDatastore } from './datastore.ts'
-import { certificateGate, guardComponents } from './gate/index.ts'
-import { createHeldRecords, createValidators, keyBytes, parseKey, selectors, DHT_DATASTORE_PREFIX } from './records/index.ts'
+import { gateStreamHandler } from './gate/index.ts'
+import { CORE_SERVICES, createOverlayLibp2p } from './libp2p.ts'
+import { NamespaceRegistry, builtinNamespaces, createHeldRecords, createValidators, keyBytes, recordingDatastore } from './records/index.ts'
 import { Republisher } from './republish.ts'
 import { CrlSync, RevocationState } from './revocation/index.ts'
 import { findPeersByRole } from './roles.ts'
-import type { CertificateGate } from './gate/index.ts'
-import type { OverlayComponents, Role, VerifiedCertificate, VerifiedRevocationList } from './types.ts'
-import type { Identify } from '@libp2p/identify'
-import type { KadDHT, KadDHTComponents, QueryEvent } from '@libp2p/kad-dht'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import { ROLES } from './types.ts'
+import type { CoreServices, Libp2pServiceFactory } from './libp2p.ts'
+import type { HeldRecordStore, NamespaceDefinition } from './records/index.ts'
+import type { OverlayComponents, Role, VerifiedPeer, VerifiedRevocationList } from './types.ts'
+import type { QueryEvent } from '@libp2p/kad-dht'
+import type { AbortOptions, Libp2p, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
 import type { LevelDatastore } from 'datastore-level'
 
 export interface OverlayInit {
@@ -36,6 +36,15 @@ export interface OverlayInit {
   dataDir: string
   /** Our certificate (DER) from the gatemesh CA. */
   certificate: Uint8Array
+  /** The services this peer runs, advertised to every peer it verifies. [OVL-31] Default none. */
+  services?: Role[]
+  /** Register the built-in namespaces (accounts, sensors, latest, access, CRL); default true. */
+  builtinNamespaces?: boolean
+  /**
+   * Extra libp2p services by name, as in libp2p's `services` map (for example
+   * `{ pubsub: gossipsub() }`); each sees components guarded by the certificate gate. [OVL-33]
+   */
+  libp2pServices?: Record<string, Libp2pServiceFactory>
   listen?: string[]
   announce?: string[]
   bootstrap?: string[]
@@ -62,85 +71,191 @@ export interface PutResult {
   contacted: number
 }
 
-interface RoutingTableInternals {
-  kb?: { toIterable: () => Iterable<{ peerId: PeerId }> }
-  remove: (peer: PeerId) => Promise<void>
-  addEventListener: (type: 'peer:add', listener: () => void) => void
+/** Handles a stream of a service's protocol, opened by `peer` (verified). [OVL-32] */
+export type ServiceStreamHandler = (stream: Stream, peer: VerifiedPeer) => void | Promise<void>
+
+export interface OverlayEvents {
+  'peer:verified': CustomEvent<VerifiedPeer>
+  'peer:rejected': CustomEvent<{ peerId: string, code: string }>
 }
 
-type Services = { identify: Identify, ping: unknown, gate: CertificateGate, dht: KadDHT }
-
-export class OverlayNode {
-  readonly libp2p: Libp2p<Services>
+export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
   readonly revocations: RevocationState
   private readonly components: OverlayComponents
   private readonly init: OverlayInit
+  private readonly prefix: string
+  private readonly self: PeerId
   private readonly datastore: LevelDatastore
-  private readonly validators: ReturnType<typeof createValidators>
+  private readonly held: HeldRecordStore
+  private readonly namespaces = new NamespaceRegistry()
+  private readonly protocols = new Map<string, { handler: ServiceStreamHandler, options?: StreamHandlerOptions }>()
   private readonly crlSync: CrlSync
   private readonly republisher: Republisher
-  private readonly log = createLogger('gatemesh:overlay')
+  /** [OVL-9] verified peers that speak our DHT protocol, from libp2p's public topology events. */
+  private readonly dhtPeerIds = new Set<string>()
+  private libp2p: Libp2p<CoreServices> | undefined
   private certificate: Uint8Array
-  private selfCertificate: VerifiedCertificate | undefined
+  private selfPeer: VerifiedPeer | undefined
   private bootstrapTimer: ReturnType<typeof setTimeout> | undefined
   private knownPeers: string[] = []
   private running = false
+  private firstPeerSeen = false
 
-  constructor (libp2p: Libp2p<Services>, datastore: LevelDatastore, revocations: RevocationState, validators: ReturnType<typeof createValidators>, components: OverlayComponents, init: OverlayInit) {
-    this.libp2p = libp2p
+  constructor (datastore: LevelDatastore, components: OverlayComponents, init: OverlayInit) {
+    super()
     this.datastore = datastore
-    this.revocations = revocations
-    this.validators = validators
     this.components = components
     this.init = init
+    this.prefix = init.protocolPrefix ?? '/gatemesh'
+    this.self = peerIdFromPrivateKey(components.privateKey)
     this.certificate = init.certificate
-    const held = createHeldRecords(datastore, DHT_DATASTORE_PREFIX)
+    this.revocations = new RevocationState()
+    this.held = createHeldRecords(datastore)
+    if (init.builtinNamespaces !== false) {
+      const validators = createValidators({
+        trust: components.trust,
+        records: components.records,
+        held: this.held,
+        revocations: () => this.revocations.current()
+      }, {
+        maxRecordBytes: init.maxRecordBytes,
+        onRevocationList: list => { this.revocations.offer(list) }
+      })
+      for (const definition of builtinNamespaces(validators)) this.namespaces.register(definition)
+    }
     this.crlSync = new CrlSync({
       trust: components.trust,
-      revocations,
+      revocations: this.revocations,
       fetchRevocationList: components.fetchRevocationList,
       dhtGet: async key => await this.get(new TextDecoder().decode(key)).then(r => r.value, () => undefined),
       dhtPut: async (key, value) => { await this.put(new TextDecoder().decode(key), value) },
-      localGet: async key => await held.get(key),
-      recheck: async () => { await this.libp2p.services.gate.recheck() }
+      localGet: async key => await this.held.get(key),
+      recheck: async () => { await this.libp2p?.services.gate.recheck() }
     }, { interval: init.crlInterval })
     this.republisher = new Republisher({
-      datastore,
+      held: this.held,
       validate: async (key, value) => { await this.validate(key, value) },
       publish: async (key, value) => { await this.publish(key, value) }
     }, { interval: init.republishInterval })
   }
 
-  get peerId (): string { return this.libp2p.peerId.toString() }
+  get peerId (): string { return this.self.toString() }
 
   addresses (): string[] {
-    return this.libp2p.getMultiaddrs().map(ma => ma.toString())
+    return this.libp2p?.getMultiaddrs().map(ma => ma.toString()) ?? []
   }
 
   currentCertificate (): Uint8Array { return this.certificate }
 
   /** Uses a renewed certificate from now on (new connections present it). */
   async setCertificate (der: Uint8Array): Promise<void> {
-    this.selfCertificate = await this.components.trust.verifyCertificate(der, { peerId: this.peerId })
+    const cert = await this.components.trust.verifyCertificate(der, { peerId: this.peerId })
+    this.selfPeer = { ...cert, services: this.advertised(cert.roles) }
     this.certificate = der
   }
 
+  /**
+   * Adds a DHT namespace: records under `/<prefix>/<id>` are stored and served by this peer when
+   * `validate` accepts them, `select` picks among several. Only before `start()`. [OVL-34]
+   */
+  registerNamespace (definition: NamespaceDefinition): void {
+    this.namespaces.register(definition)
+  }
+
+  /** The registered namespace prefixes. */
+  namespacePrefixes (): string[] { return this.namespaces.prefixes() }
+
+  /**
+   * Handles a service protocol (under the overlay's protocol prefix). A stream reaches `handler`
+   * only from a peer whose certificate has verified; from any other it is aborted. [OVL-32]
+   */
+  async handle (protocol: string, handler: ServiceStreamHandler, options?: StreamHandlerOptions): Promise<void> {
+    if (typeof protocol !== 'string' || !protocol.startsWith(`${this.prefix}/`)) {
+      throw new GatemeshError('GM_ERR_OVERLAY_CONFIG', `A service protocol lives under ${this.prefix}/.`)
+    }
+    if (this.protocols.has(protocol) || this.coreProtocols().includes(protocol)) {
+      throw new GatemeshError('GM_ERR_OVERLAY_REGISTERED', `The protocol ${protocol} is already handled.`)
+    }
+    this.protocols.set(protocol, { handler, options })
+    if (this.libp2p !== undefined) await this.register(this.libp2p, protocol)
+  }
+
+  async unhandle (protocol: string): Promise<void> {
+    if (!this.protocols.delete(protocol)) return
+    await this.libp2p?.unhandle(protocol)
+  }
+
+  /** Opens a stream of `protocol` to a peer, once its certificate has verified (connecting first if needed). [OVL-32] */
+  async dialProtocol (peerId: string, protocol: string, options: AbortOptions = {}): Promise<Stream> {
+    const libp2p = this.started()
+    let peer: PeerId
+    try {
+      peer = peerIdFromString(peerId)
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_PEER_NOT_VERIFIED', 'Not a peer id.', { cause: err })
+    }
+    await libp2p.services.gate.ensureVerified(peer, options)
+    return await libp2p.dialProtocol(peer, protocol, options)
+  }
+
+  /** An extra libp2p service configured in `init.libp2pServices`. [OVL-33] */
+  service<T = unknown> (name: string): T {
+    const libp2p = this.started()
+    if (this.init.libp2pServices?.[name] === undefined) throw new GatemeshError('GM_ERR_OVERLAY_CONFIG', `No libp2p service named ${name}.`)
+    return libp2p.services[name] as T
+  }
+
   async start (): Promise<void> {
+    if (this.libp2p !== undefined) throw new GatemeshError('GM_ERR_OVERLAY_CONFIG', 'The overlay node was started already.')
     this.knownPeers = await loadKnownPeers(this.init.dataDir)
-    this.selfCertificate = await this.components.trust.verifyCertificate(this.certificate, { peerId: this.peerId })
+    const cert = await this.components.trust.verifyCertificate(this.certificate, { peerId: this.peerId })
       .catch((err: unknown) => { throw new GatemeshError('GM_ERR_CERT_REJECTED', 'Our own certificate does not verify.', { cause: err }) })
+    this.selfPeer = { ...cert, services: this.advertised(cert.roles) }
     await this.crlSync.restore()
-    await this.libp2p.start()
-    this.running = true
-    const gate = this.libp2p.services.gate
-    const routingTable = this.routingTableInternals()
-    // [OVL-24] a revoked or refused peer leaves the routing table and the peer store at once.
+    this.namespaces.close()
+    const libp2p = await createOverlayLibp2p({
+      privateKey: this.components.privateKey,
+      listen: this.init.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+      announce: this.init.announce ?? [],
+      protocolPrefix: this.prefix,
+      maxConnections: this.init.maxConnections,
+      kBucketSize: this.init.kBucketSize,
+      querySelfInterval: this.init.querySelfInterval,
+      gate: {
+        trust: this.components.trust,
+        revocations: this.revocations,
+        certificate: () => this.certificate,
+        services: () => this.selfPeer?.services ?? [],
+        exchangeTimeout: this.init.exchangeTimeout
+      },
+      validators: this.namespaces.validators(),
+      selectors: this.namespaces.selectors(),
+      datastore: recordingDatastore(this.datastore, this.held, key => this.isRegisteredKey(key)),
+      extraServices: this.init.libp2pServices ?? {}
+    })
+    this.libp2p = libp2p
+    for (const protocol of this.protocols.keys()) await this.register(libp2p, protocol)
+    const gate = libp2p.services.gate
+    gate.addEventListener('peer:verified', evt => { this.safeDispatchEvent('peer:verified', { detail: evt.detail }) })
+    // [OVL-24] a revoked or refused peer leaves our table of DHT peers and the peer store at once.
     gate.addEventListener('peer:rejected', evt => {
-      const peerId = this.libp2p.getPeers().find(p => p.toString() === evt.detail.peerId) ?? undefined
-      void this.forget(evt.detail.peerId, peerId)
+      this.dhtPeerIds.delete(evt.detail.peerId)
+      void libp2p.peerStore.delete(peerIdFromString(evt.detail.peerId)).catch(() => {})
+      this.safeDispatchEvent('peer:rejected', { detail: evt.detail })
     })
     this.revocations.addEventListener('update', () => { void gate.recheck() })
-    routingTable.addEventListener('peer:add', () => { this.onFirstPeer() })
+    // identify runs only once a peer has verified [OVL-5], so a peer the topology reports as
+    // speaking the DHT protocol is a verified one
+    await libp2p.register(`${this.prefix}/kad/1.0.0`, {
+      onConnect: peerId => {
+        if (gate.certificateOf(peerId) === undefined) return
+        this.dhtPeerIds.add(peerId.toString())
+        this.onFirstPeer()
+      },
+      onDisconnect: peerId => { this.dhtPeerIds.delete(peerId.toString()) }
+    })
+    await libp2p.start()
+    this.running = true
     await this.crlSync.start()
     await this.republisher.start()
     this.bootstrap(0)
@@ -149,19 +264,17 @@ export class OverlayNode {
   async stop (): Promise<void> {
     this.running = false
     clearTimeout(this.bootstrapTimer)
-    await saveKnownPeers(this.init.dataDir, this.libp2p).catch(() => {})
+    const libp2p = this.libp2p
+    if (libp2p !== undefined) await saveKnownPeers(this.init.dataDir, libp2p).catch(() => {})
     await this.republisher.stop()
     await this.crlSync.stop()
-    await this.libp2p.stop()
+    await libp2p?.stop()
     await this.datastore.close()
   }
 
   /** Validates a record exactly as a remote peer would (including the held-record check). */
   async validate (key: Uint8Array, value: Uint8Array): Promise<void> {
-    const { namespace } = parseKey(key)
-    const validator = this.validators[namespace]
-    if (validator === undefined) throw new GatemeshError('GM_ERR_RECORD_KEY')
-    await validator(key, value)
+    await this.namespaces.validate(key, value)
   }
 
   /**
@@ -170,28 +283,28 @@ export class OverlayNode {
    * and is republished); a peer alone in the overlay keeps the record locally.
    */
   async put (key: string, value: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PutResult> {
-    this.assertRunning()
+    this.started()
     const bytes = keyBytes(key)
     await this.validate(bytes, value)
     const result = await this.publish(bytes, value, options)
-    if (result.accepted === 0 && this.routingTable().length > 0) throw new GatemeshError('GM_ERR_DHT_PUT_FAILED')
+    if (result.accepted === 0 && this.dhtPeerIds.size > 0) throw new GatemeshError('GM_ERR_DHT_PUT_FAILED')
     return result
   }
 
   /** Reads the newest valid record for a key: our copy only when `local`, else a DHT lookup. */
   async get (key: string, options: { local?: boolean, signal?: AbortSignal } = {}): Promise<LookupResult> {
-    this.assertRunning()
+    const libp2p = this.started()
     const bytes = keyBytes(key)
-    parseKey(bytes)
+    this.namespaces.parse(bytes)
     if (options.local === true) {
-      const value = await createHeldRecords(this.datastore).get(bytes)
+      const value = await this.held.get(bytes)
       if (value === undefined) throw new GatemeshError('GM_ERR_RECORD_NOT_FOUND')
       await this.validate(bytes, value)
       return { value, contacted: 0 }
     }
     const contacted = new Set<string>()
     let value: Uint8Array | undefined
-    for await (const event of this.libp2p.services.dht.get(bytes, { signal: options.signal })) {
+    for await (const event of libp2p.services.dht.get(bytes, { signal: options.signal })) {
       countContact(event, contacted)
       if (event.name === 'VALUE') value = event.value
     }
@@ -199,29 +312,33 @@ export class OverlayNode {
     return { value, contacted: contacted.size }
   }
 
-  /** The verified peers with `role` nearest `key` (ourselves included when we hold the role). */
-  async findPeersByRole (role: Role, key: string, count = 3): Promise<VerifiedCertificate[]> {
-    this.assertRunning()
-    const dht = this.libp2p.services.dht
-    const gate = this.libp2p.services.gate
+  /** The verified peers running the service `role` nearest `key` (ourselves included when we run it). [OVL-30] [OVL-31] */
+  async findPeersByRole (role: Role, key: string, count = 3): Promise<VerifiedPeer[]> {
+    const libp2p = this.started()
+    const dht = libp2p.services.dht
+    const gate = libp2p.services.gate
     return await findPeersByRole({
       closestPeers: async function * (k) {
         for await (const event of dht.getClosestPeers(k)) if (event.name === 'FINAL_PEER') yield event.peer.id
       },
       certificateOf: async peerId => await gate.ensureVerified(peerId, { signal: AbortSignal.timeout(10_000) }),
       verifiedPeers: () => gate.verifiedPeers(),
-      self: () => this.selfCertificate
+      self: () => this.selfPeer
     }, role, keyBytes(key), count)
   }
 
-  /** Peer ids in our routing table. */
-  routingTable (): string[] {
-    const kb = this.routingTableInternals().kb
-    return kb === undefined ? [] : [...kb.toIterable()].map(p => p.peerId.toString())
+  /** Verified peers we are connected to that speak our DHT protocol (the overlay's own table, not kad-dht's k-buckets). */
+  dhtPeers (): string[] {
+    return [...this.dhtPeerIds]
   }
 
-  verifiedPeers (): VerifiedCertificate[] {
-    return this.libp2p.services.gate.verifiedPeers()
+  verifiedPeers (): VerifiedPeer[] {
+    return this.libp2p?.services.gate.verifiedPeers() ?? []
+  }
+
+  /** The services this peer advertises (those it runs that its certificate grants). */
+  services (): Role[] {
+    return this.selfPeer?.services ?? []
   }
 
   currentRevocationList (): VerifiedRevocationList | undefined {
@@ -237,54 +354,71 @@ export class OverlayNode {
     return await this.republisher.republishAll()
   }
 
+  private advertised (granted: Role[]): Role[] {
+    const wanted = new Set(this.init.services ?? [])
+    return ROLES.filter(role => wanted.has(role) && granted.includes(role))
+  }
+
+  private isRegisteredKey (key: Uint8Array): boolean {
+    try {
+      this.namespaces.parse(key)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private coreProtocols (): string[] {
+    return [`${this.prefix}/kad/1.0.0`, `${this.prefix}/cert/1.0.0`, `${this.prefix}/id/1.0.0`, `${this.prefix}/ping/1.0.0`]
+  }
+
+  private async register (libp2p: Libp2p<CoreServices>, protocol: string): Promise<void> {
+    const entry = this.protocols.get(protocol)
+    if (entry === undefined) return
+    await libp2p.handle(protocol, gateStreamHandler(libp2p.services.gate, async (stream, _connection, peer) => { await entry.handler(stream, peer) }), entry.options)
+  }
+
   private async publish (key: Uint8Array, value: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PutResult> {
+    const libp2p = this.started()
     const contacted = new Set<string>()
     let accepted = 0
-    for await (const event of this.libp2p.services.dht.put(key, value, { signal: options.signal }) as AsyncIterable<QueryEvent>) {
+    for await (const event of libp2p.services.dht.put(key, value, { signal: options.signal }) as AsyncIterable<QueryEvent>) {
       countContact(event, contacted)
       if (event.name === 'PEER_RESPONSE' && event.messageType === MessageType.PUT_VALUE) accepted++
     }
     return { accepted, contacted: contacted.size }
   }
 
-  private async forget (id: string, peerId: PeerId | undefined): Promise<void> {
-    const target = peerId ?? peerIdFromString(id)
-    await this.routingTableInternals().remove(target).catch(() => {})
-    await this.libp2p.peerStore.delete(target).catch(() => {})
-  }
-
-  private routingTableInternals (): RoutingTableInternals {
-    return (this.libp2p.services.dht as unknown as { routingTable: RoutingTableInternals }).routingTable
-  }
-
-  private firstPeerSeen = false
   private onFirstPeer (): void {
-    if (this.firstPeerSeen) return
+    const libp2p = this.libp2p
+    if (this.firstPeerSeen || libp2p === undefined) return
     this.firstPeerSeen = true
     // [OVL-9] look ourselves up as soon as we know one peer, to fill the routing table
-    void this.libp2p.services.dht.refreshRoutingTable().catch(() => {})
+    void libp2p.services.dht.refreshRoutingTable().catch(() => {})
     void (async () => {
-      for await (const _ of this.libp2p.services.dht.getClosestPeers(this.libp2p.peerId.toMultihash().bytes)) { /* drain */ }
+      for await (const _ of libp2p.services.dht.getClosestPeers(this.self.toMultihash().bytes)) { /* drain */ }
     })().catch(() => {})
   }
 
   /** Dials every bootstrap address until one peer is verified; retries with backoff. [OVL-9] */
   private bootstrap (attempt: number): void {
     const addresses = [...new Set([...(this.init.bootstrap ?? []), ...this.knownPeers])]
-    if (addresses.length === 0 || !this.running) return
+    const libp2p = this.libp2p
+    if (addresses.length === 0 || !this.running || libp2p === undefined) return
     this.bootstrapTimer = setTimeout(() => {
       void (async () => {
         await Promise.allSettled(addresses.map(async addr => {
-          const connection = await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
-          return await this.libp2p.services.gate.waitVerified(connection.remotePeer)
+          const connection = await libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+          return await libp2p.services.gate.waitVerified(connection.remotePeer)
         }))
-        if (this.libp2p.services.gate.verifiedPeers().length === 0) this.bootstrap(attempt + 1)
+        if (libp2p.services.gate.verifiedPeers().length === 0) this.bootstrap(attempt + 1)
       })().catch(() => { this.bootstrap(attempt + 1) })
     }, attempt === 0 ? 0 : Math.min(5000, 250 * 2 ** attempt))
   }
 
-  private assertRunning (): void {
-    if (!this.running) throw new GatemeshError('GM_ERR_OVERLAY_NOT_STARTED')
+  private started (): Libp2p<CoreServices> {
+    if (!this.running || this.libp2p === undefined) throw new GatemeshError('GM_ERR_OVERLAY_NOT_STARTED')
+    return this.libp2p
   }
 }
 
@@ -306,7 +440,7 @@ async function loadKnownPeers (dataDir: string): Promise<string[]> {
   }
 }
 
-async function saveKnownPeers (dataDir: string, libp2p: Libp2p<Services>): Promise<void> {
+async function saveKnownPeers (dataDir: string, libp2p: Libp2p<CoreServices>): Promise<void> {
   const addrs: string[] = []
   for (const cert of libp2p.services.gate.verifiedPeers().slice(0, 32)) {
     const peer = await libp2p.peerStore.get(peerIdFromString(cert.peerId)).catch(() => undefined)
@@ -322,84 +456,22 @@ function countContact (event: QueryEvent, contacted: Set<string>): void {
   if (event.name === 'SEND_QUERY') contacted.add(event.to.toString())
 }
 
-/** Builds (but does not start) an overlay node. */
+/** Builds (but does not start) an overlay node: register namespaces and protocols, then `start()`. */
 export async function createOverlayNode (components: OverlayComponents, init: OverlayInit): Promise<OverlayNode> {
   if (typeof init.dataDir !== 'string' || init.dataDir === '') throw new GatemeshError('GM_ERR_OVERLAY_CONFIG', 'dataDir is required.')
-  const listen = init.listen ?? ['/ip4/127.0.0.1/tcp/0']
-  for (const addr of [...listen, ...(init.bootstrap ?? []), ...(init.announce ?? [])]) {
+  for (const addr of [...(init.listen ?? []), ...(init.bootstrap ?? []), ...(init.announce ?? [])]) {
     try {
       multiaddr(addr)
     } catch (err) {
       throw new GatemeshError('GM_ERR_OVERLAY_CONFIG', `Not a multiaddr: ${addr}`, { cause: err })
     }
   }
-  const prefix = init.protocolPrefix ?? '/gatemesh'
+  for (const role of init.services ?? []) {
+    if (!(ROLES as readonly string[]).includes(role)) throw new GatemeshError('GM_ERR_OVERLAY_CONFIG', `Not a role: ${String(role)}`)
+  }
+  for (const name of Object.keys(init.libp2pServices ?? {})) {
+    if ((CORE_SERVICES as readonly string[]).includes(name)) throw new GatemeshError('GM_ERR_OVERLAY_CONFIG', `The libp2p service name ${name} is the overlay's own.`)
+  }
   const datastore = await openDatastore(init.dataDir)
-  const revocations = new RevocationState()
-  const validators = createValidators({
-    trust: components.trust,
-    records: components.records,
-    held: createHeldRecords(datastore, DHT_DATASTORE_PREFIX),
-    revocations: () => revocations.current()
-  }, {
-    maxRecordBytes: init.maxRecordBytes,
-    onRevocationList: list => { revocations.offer(list) }
-  })
-  let gate: CertificateGate | undefined
-  // set once libp2p exists; the services' closures read them later
-  const late: { node?: OverlayNode, identify?: Identify } = {}
-  const libp2p = await createLibp2p({
-    start: false,
-    privateKey: components.privateKey,
-    // the peer store lives in memory (a LevelDB peer store cost ~5 % CPU per idle gateway at 25
-    // peers); only the DHT's records go to disk, through the datastore kad-dht is given below
-    datastore: new MemoryDatastore(),
-    addresses: { listen, announce: init.announce ?? [] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionGater: {
-      denyDialPeer: peerId => gate?.isDenied(peerId) ?? false,
-      denyInboundEncryptedConnection: peerId => gate?.isDenied(peerId) ?? false,
-      denyOutboundEncryptedConnection: peerId => gate?.isDenied(peerId) ?? false
-    },
-    // keep-alive pings on our own protocol prefix, less often than the default 10 s
-    connectionMonitor: { protocolPrefix: prefix.replace(/^\//, ''), pingInterval: 30_000 },
-    // many peers share 127.0.0.1 in tests and on one LAN host
-    connectionManager: {
-      inboundConnectionThreshold: 10_000,
-      maxIncomingPendingConnections: 512,
-      maxConnections: init.maxConnections ?? 300
-    },
-    services: {
-      // [OVL-5] identify is run by the gate, after the certificate has verified
-      identify: identify({ protocolPrefix: prefix.replace(/^\//, ''), runOnConnectionOpen: false }),
-      ping: ping({ protocolPrefix: prefix.replace(/^\//, '') }),
-      gate: (c: Parameters<ReturnType<typeof certificateGate>>[0]): CertificateGate => {
-        gate = certificateGate({
-          trust: components.trust,
-          revocations,
-          certificate: () => late.node?.currentCertificate() ?? init.certificate,
-          identify: async connection => await late.identify?.identify(connection),
-          exchangeTimeout: init.exchangeTimeout
-        })(c)
-        return gate
-      },
-      dht: (c: KadDHTComponents & { gate: CertificateGate }) => kadDHT({
-        protocol: `${prefix}/kad/1.0.0`,
-        clientMode: false,
-        peerInfoMapper: keepDialableAddresses,
-        validators,
-        selectors,
-        kBucketSize: init.kBucketSize,
-        querySelfInterval: init.querySelfInterval ?? 60_000,
-        allowQueryWithZeroPeers: true,
-        datastorePrefix: DHT_DATASTORE_PREFIX,
-        logPrefix: 'gatemesh:kad'
-      })(guardComponents(c, () => c.gate, datastore))
-    }
-  })
-  late.identify = libp2p.services.identify
-  late.node = new OverlayNode(libp2p as unknown as Libp2p<Services>, datastore, revocations, validators, components, init)
-  return late.node
+  return new OverlayNode(datastore, components, init)
 }

@@ -4,16 +4,15 @@
  * the peers now closest to its key, so records outlive churn: when peers leave, the new closest
  * peers receive copies. A record that no longer validates (expired, revoked signer) is dropped.
  */
-import { Record as Libp2pRecord } from '@libp2p/kad-dht'
 import { createLogger } from '../platform/logger.ts'
-import { DHT_DATASTORE_PREFIX } from './records/index.ts'
+import type { HeldRecordStore } from './records/index.ts'
 import type { Startable } from '@libp2p/interface'
-import type { Datastore, Key } from 'interface-datastore'
 
 export const DEFAULT_REPUBLISH_INTERVAL = 60 * 60 * 1000
 
 export interface RepublisherComponents {
-  datastore: Datastore
+  /** The records this peer holds (the overlay's own copy, records/held.ts). */
+  held: HeldRecordStore
   validate: (key: Uint8Array, value: Uint8Array) => Promise<void>
   publish: (key: Uint8Array, value: Uint8Array) => Promise<void>
 }
@@ -48,23 +47,16 @@ export class Republisher implements Startable {
 
   /** Republishes every held record once; returns how many were republished. */
   async republishAll (): Promise<number> {
-    const held: Array<{ dsKey: Key, key: Uint8Array, value: Uint8Array }> = []
-    for await (const { key: dsKey, value } of this.components.datastore.query({ prefix: `${DHT_DATASTORE_PREFIX}/record` })) {
-      try {
-        const record = Libp2pRecord.deserialize(value)
-        held.push({ dsKey, key: record.key, value: record.value })
-      } catch {
-        await quietly(async () => { await this.components.datastore.delete(dsKey) })
-      }
-    }
+    const held: Array<{ key: Uint8Array, value: Uint8Array }> = []
+    for await (const record of this.components.held.all()) held.push(record)
     let count = 0
-    for (const { dsKey, key, value } of held) {
+    for (const { key, value } of held) {
       if (!this.running) break
       try {
         await this.components.validate(key, value)
       } catch (err) {
         this.log.debug({ err }, 'dropping a held record that no longer validates')
-        await quietly(async () => { await this.components.datastore.delete(dsKey) })
+        await this.components.held.delete(key)
         continue
       }
       try {
@@ -85,13 +77,5 @@ export class Republisher implements Startable {
         .finally(() => { this.schedule() })
     }, this.interval)
     this.timer.unref?.()
-  }
-}
-
-async function quietly (fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn()
-  } catch {
-    // best effort
   }
 }

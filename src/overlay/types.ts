@@ -18,6 +18,14 @@ export interface VerifiedCertificate {
   notAfter: Date
 }
 
+/**
+ * A peer whose certificate verified, with the services it runs: those its hello advertised that
+ * its certificate also grants. [OVL-31] A peer is found by role only for these.
+ */
+export interface VerifiedPeer extends VerifiedCertificate {
+  services: Role[]
+}
+
 export interface VerifiedRevocationList {
   der: Uint8Array
   number: number

@@ -105,7 +105,7 @@ describe('end to end: the data path over a CA and three gateways', { timeout: 17
       gateways: [
         { name: 'g1', services: ['collector', 'access'] },
         { name: 'g2', services: ['collector', 'access'] },
-        { name: 'g3', services: ['collector', 'access', 'persistence', 'stream'] }
+        { name: 'g3', services: ['collector', 'access'], roles: ['collector', 'access', 'persistence', 'stream'] }
       ],
       gatewayArgs: ['--admin-port', '0', '--crl-interval', '2000', '--exchange-timeout', '3000'],
       env: { GATEMESH_LOG_LEVEL: 'debug' }

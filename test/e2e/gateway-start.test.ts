@@ -40,11 +40,27 @@ describe('gateway start with services', { timeout: 60_000 }, () => {
 
   it('runs no collector and no access service unless enabled', async () => {
     const data = await seeded()
-    const gw = await spawnReady([...BASE, '--data', data, '--services', 'persistence'])
+    const gw = await spawnReady([...BASE, '--data', data, '--services', ''])
     const ready = gw.ready as unknown as { collector: unknown, access: unknown }
     assert.equal(ready.collector, null)
     assert.equal(ready.access, null)
     assert.equal(await gw.stop(), 0)
+  })
+
+  it('a service no part of this build implements (persistence, stream) is refused at start: exit 2 with GM_ERR_GATEWAY_CONFIG', async () => {
+    // the certificate grants all four roles: the refusal is about the build, not the certificate
+    const data = await seeded()
+    for (const services of ['persistence', 'collector,stream']) {
+      const child = spawn(process.execPath, [...BASE, '--data', data, '--services', services], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEMESH_LOG_LEVEL: 'warn' } })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+      const [code] = await once(child, 'exit') as [number | null]
+      assert.equal(code, 2, stderr)
+      assert.match(stderr, /implements (persistence|stream) .*\(GM_ERR_GATEWAY_CONFIG\)/)
+      assert.doesNotMatch(stdout, /"ready"/)
+    }
   })
 
   it('a busy service port is a configuration error: exit 2 with GM_ERR_GATEWAY_CONFIG', async () => {

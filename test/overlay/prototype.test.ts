@@ -1,6 +1,7 @@
 /**
  * The paper's prototype as processes on 127.0.0.1: a CA and 7 gateways (4 "Raspberry Pi"
- * gateways with the collector and access roles, 3 "virtual machines" with every role).
+ * gateways with the collector and access roles, 3 "virtual machines" certified for every role).
+ * Every gateway runs the services of this build (collector and access), but g6 the collector only.
  * The CA here is the in-test CA of helpers.ts serving its CRL over HTTP the way `ca serve` does;
  * enrollment through the real CA is covered by enrollment.test.ts.
  */
@@ -55,7 +56,7 @@ describe('the certified overlay: a CA and 7 gateways', { timeout: 240_000 }, () 
     // only g0 talks to the CA: everyone else learns the CRL through the overlay
     gws.push(await startGateway({ data: dirs[0] as string, ca: caUrl }))
     const boot = dialable(gws[0]!.ready)
-    gws.push(...await Promise.all([1, 2, 3, 4, 5, 6].map(async i => await startGateway({ data: dirs[i] as string, bootstrap: [boot] }))))
+    gws.push(...await Promise.all([1, 2, 3, 4, 5, 6].map(async i => await startGateway({ data: dirs[i] as string, bootstrap: [boot], extra: i === 6 ? ['--services', 'collector'] : [] }))))
     await eventually(async () => {
       const tables = await Promise.all(gws.map(async (_, i) => (await status(admin(i))).routingTable.length))
       return tables.every(n => n === 6)
@@ -92,10 +93,17 @@ describe('the certified overlay: a CA and 7 gateways', { timeout: 240_000 }, () 
     }
   })
 
-  it('finds the persistence peers nearest a key from the roles in their certificates', async () => {
-    const res = await fetch(new URL('/v1/peers?role=persistence&key=/gm-sensor/sensor-1&count=5', admin(0)))
-    const { peers } = await res.json() as { peers: Array<{ peerId: string, roles: string[] }> }
-    assert.deepEqual(new Set(peers.map(p => p.peerId)), new Set([4, 5, 6].map(i => ids[i]!.peerId)))
+  it('finds the peers running a service nearest a key, never one whose service does not run [OVL-31]', async () => {
+    const peers = async (role: string): Promise<string[]> => {
+      const res = await fetch(new URL(`/v1/peers?role=${role}&key=/gm-sensor/sensor-1&count=10`, admin(0)))
+      assert.equal(res.status, 200)
+      return ((await res.json()) as { peers: Array<{ peerId: string }> }).peers.map(p => p.peerId)
+    }
+    // every certificate grants access; g6 does not run it
+    assert.deepEqual(new Set(await peers('access')), new Set([0, 1, 2, 3, 4, 5].map(i => ids[i]!.peerId)))
+    assert.deepEqual(new Set(await peers('collector')), new Set([0, 1, 2, 3, 4, 5, 6].map(i => ids[i]!.peerId)))
+    // g4..g6 are certified for persistence, which no service of this build implements
+    assert.deepEqual(await peers('persistence'), [])
     const bad = await fetch(new URL('/v1/peers?role=miner&key=/gm-sensor/x', admin(0)))
     assert.equal(bad.status, 400)
     assert.equal(((await bad.json()) as { code: string }).code, 'GM_ERR_ROLE_UNKNOWN')

@@ -15,7 +15,7 @@ import { createLogger } from '../../platform/logger.ts'
 import { CERT_PROTOCOL, messageChannel } from './protocol.ts'
 import type { Hello } from './protocol.ts'
 import type { RevocationState } from '../revocation/state.ts'
-import type { CertificateTrust, VerifiedCertificate } from '../types.ts'
+import type { CertificateTrust, Role, VerifiedCertificate, VerifiedPeer } from '../types.ts'
 import type { Connection, PeerId, PeerStore, Startable, Stream, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
@@ -31,6 +31,8 @@ export interface CertificateGateInit {
   revocations: RevocationState
   /** Our own certificate (DER); a function so that a renewed certificate is used at once. */
   certificate: () => Uint8Array
+  /** The services this peer runs, advertised in its hello. [OVL-31] */
+  services?: () => readonly string[]
   /** Runs identify on a connection once its peer has verified. [OVL-5] */
   identify?: (connection: Connection) => Promise<unknown>
   exchangeTimeout?: number
@@ -38,11 +40,11 @@ export interface CertificateGateInit {
 }
 
 export interface CertificateGateEvents {
-  'peer:verified': CustomEvent<VerifiedCertificate>
+  'peer:verified': CustomEvent<VerifiedPeer>
   'peer:rejected': CustomEvent<{ peerId: string, code: string }>
 }
 
-type Outcome = VerifiedCertificate | undefined
+type Outcome = VerifiedPeer | undefined
 
 export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> implements Startable {
   private readonly components: CertificateGateComponents
@@ -50,7 +52,7 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
   private readonly log = createLogger('gatemesh:overlay:gate')
   private readonly exchangeTimeout: number
   private readonly denyFor: number
-  private readonly verified = new Map<string, VerifiedCertificate>()
+  private readonly verified = new Map<string, VerifiedPeer>()
   private readonly denied = new Map<string, number>()
   private readonly inbound = new Map<string, PromiseWithResolvers<Outcome>>()
   private readonly waiters = new Map<string, Set<(outcome: Outcome) => void>>()
@@ -90,11 +92,11 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
   }
 
   /** The verified certificate of a connected peer, if any. */
-  certificateOf (peerId: PeerId | string): VerifiedCertificate | undefined {
+  certificateOf (peerId: PeerId | string): VerifiedPeer | undefined {
     return this.verified.get(peerId.toString())
   }
 
-  verifiedPeers (): VerifiedCertificate[] {
+  verifiedPeers (): VerifiedPeer[] {
     return [...this.verified.values()]
   }
 
@@ -111,7 +113,7 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
    * Resolves with the peer's certificate once it has verified on some connection; connects first
    * if there is no connection. Throws GM_ERR_PEER_NOT_VERIFIED otherwise. [OVL-6]
    */
-  async ensureVerified (peerId: PeerId, options: { signal?: AbortSignal } = {}): Promise<VerifiedCertificate> {
+  async ensureVerified (peerId: PeerId, options: { signal?: AbortSignal } = {}): Promise<VerifiedPeer> {
     const known = this.verified.get(peerId.toString())
     if (known !== undefined) return known
     if (this.isDenied(peerId)) throw new GatemeshError('GM_ERR_PEER_NOT_VERIFIED', 'The peer was refused.')
@@ -181,11 +183,15 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
   private hello (): Hello {
     const cert = this.init.certificate()
     const crl = this.init.revocations.current()?.der
-    return crl === undefined ? { v: 1, cert } : { v: 1, cert, crl }
+    const hello: Hello = { v: 1, cert }
+    if (crl !== undefined) hello.crl = crl
+    const services = this.init.services?.() ?? []
+    if (services.length > 0) hello.services = [...services]
+    return hello
   }
 
   /** Verifies a hello from `peerId`, adopting its CRL first if that is newer. [OVL-22] */
-  private async verifyHello (hello: Hello, peerId: string): Promise<VerifiedCertificate> {
+  private async verifyHello (hello: Hello, peerId: string): Promise<VerifiedPeer> {
     if (hello.crl !== undefined) {
       try {
         this.init.revocations.offer(await this.init.trust.verifyRevocationList(hello.crl))
@@ -193,12 +199,16 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
         this.log.debug({ peer: peerId, err }, 'ignoring an invalid CRL in a hello')
       }
     }
+    let cert: VerifiedCertificate
     try {
-      return await this.init.trust.verifyCertificate(hello.cert, { peerId, revocations: this.init.revocations.current(), now: new Date() })
+      cert = await this.init.trust.verifyCertificate(hello.cert, { peerId, revocations: this.init.revocations.current(), now: new Date() })
     } catch (err) {
       const revoked = isGatemeshError(err) && /REVOKED/.test(err.code)
       throw new GatemeshError(revoked ? 'GM_ERR_PEER_REVOKED' : 'GM_ERR_CERT_REJECTED', undefined, { cause: err })
     }
+    // [OVL-31] a peer runs only what it advertises, and counts only for what its certificate grants
+    const advertised = new Set(hello.services ?? [])
+    return { ...cert, services: cert.roles.filter((role: Role) => advertised.has(role)) }
   }
 
   private onConnectionOpen (evt: CustomEvent<Connection>): void {
@@ -236,7 +246,7 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
     this.verified.set(peerId, cert)
     this.notify(peerId, cert)
     this.safeDispatchEvent('peer:verified', { detail: cert })
-    this.log.debug({ peer: peerId, roles: cert.roles }, 'peer verified')
+    this.log.debug({ peer: peerId, roles: cert.roles, services: cert.services }, 'peer verified')
     // [OVL-5] identify only now, so the peer store, routing table and pubsub learn certified peers only.
     void this.init.identify?.(connection).catch((err: unknown) => {
       this.log.debug({ peer: peerId, err }, 'identify failed')
@@ -273,7 +283,7 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
     try {
       const hello = await channel.read({ signal })
       if ('error' in hello) throw new GatemeshError('GM_ERR_CERT_EXCHANGE_MALFORMED', 'A dialer must send hello.')
-      let cert: VerifiedCertificate
+      let cert: VerifiedPeer
       try {
         cert = await this.verifyHello(hello, peerId)
       } catch (err) {

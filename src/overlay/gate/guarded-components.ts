@@ -1,7 +1,7 @@
 /**
- * The components kad-dht sees: the real libp2p components, except that every way in and out of
- * the DHT first waits for the certificate gate. This replaces stream middleware (`node.use`),
- * which is broken in libp2p 3.3.11.
+ * The components kad-dht (and every extra libp2p service, [OVL-33]) sees: the real libp2p
+ * components, except that every way in and out first waits for the certificate gate. This
+ * replaces stream middleware (`node.use`), which is broken in libp2p 3.3.11.
  *
  * [OVL-6] Inbound DHT streams from a peer that has not verified are aborted: it can neither
  *         store nor fetch.
@@ -13,21 +13,30 @@ import { isPeerId } from '@libp2p/interface'
 import { GatemeshError } from '../../core/index.ts'
 import type { CertificateGate } from './certificate-gate.ts'
 import type { KadDHTComponents } from '@libp2p/kad-dht'
-import type { PeerId, StreamHandler, Topology } from '@libp2p/interface'
+import type { Connection, PeerId, Stream, StreamHandler, Topology } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { VerifiedPeer } from '../types.ts'
 import type { Datastore } from 'interface-datastore'
+
+/**
+ * [OVL-6] [OVL-32] A stream handler that sees a stream only once its peer has verified: a stream
+ * from a peer that does not verify within the exchange timeout (uncertified, refused, revoked) is
+ * aborted with GM_ERR_PEER_NOT_VERIFIED and never reaches `handler`.
+ */
+export function gateStreamHandler (gate: CertificateGate, handler: (stream: Stream, connection: Connection, peer: VerifiedPeer) => void | Promise<void>): StreamHandler {
+  return async (stream, connection) => {
+    const peer = await gate.waitVerified(connection.remotePeer)
+    if (peer === undefined) {
+      stream.abort(new GatemeshError('GM_ERR_PEER_NOT_VERIFIED'))
+      return
+    }
+    await handler(stream, connection, peer)
+  }
+}
 
 export function guardRegistrar (registrar: Registrar, gate: CertificateGate): Registrar {
   const handle: Registrar['handle'] = async (protocol, handler, options) => {
-    const guarded: StreamHandler = async (stream, connection) => {
-      const cert = await gate.waitVerified(connection.remotePeer)
-      if (cert === undefined) {
-        stream.abort(new GatemeshError('GM_ERR_PEER_NOT_VERIFIED'))
-        return
-      }
-      await handler(stream, connection)
-    }
-    await registrar.handle(protocol, guarded, options)
+    await registrar.handle(protocol, gateStreamHandler(gate, async (stream, connection) => { await handler(stream, connection) }), options)
   }
   const register: Registrar['register'] = async (protocol, topology: Topology) => {
     const onConnect = topology.onConnect
@@ -87,17 +96,27 @@ export function guardPing (ping: KadDHTComponents['ping'], gate: CertificateGate
   })
 }
 
+/** What every libp2p service's components have, of what the gate guards. */
+export interface GuardableComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+}
+
 /**
- * kad-dht's components, with the registrar, connection manager and ping guarded by the gate, and
- * (when given) its own durable datastore for records. [OVL-25]
+ * A libp2p service's components (kad-dht's, or an extra service's [OVL-33]), with the registrar,
+ * the connection manager and ping (when the service has it) guarded by the gate, and (when given)
+ * a datastore of the overlay's own in place of libp2p's. [OVL-25]
  */
-export function guardComponents (components: KadDHTComponents, gate: () => CertificateGate, datastore?: Datastore): KadDHTComponents {
+export function guardComponents<T extends GuardableComponents> (components: T, gate: () => CertificateGate, datastore?: Datastore): T {
   return new Proxy(components, {
     get (target, property, receiver) {
       if (property === 'datastore' && datastore !== undefined) return datastore
       if (property === 'registrar') return guardRegistrar(target.registrar, gate())
       if (property === 'connectionManager') return guardConnectionManager(target.connectionManager, gate())
-      if (property === 'ping') return guardPing(target.ping, gate())
+      if (property === 'ping') {
+        const ping: unknown = Reflect.get(target, property, receiver)
+        return ping === undefined ? undefined : guardPing(ping as KadDHTComponents['ping'], gate())
+      }
       return Reflect.get(target, property, receiver)
     }
   })

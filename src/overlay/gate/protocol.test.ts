@@ -22,6 +22,15 @@ describe('certificate exchange messages', () => {
     assert.deepEqual(decodeMessage(encodeMessage({ v: 1, error: 'GM_ERR_CERT_REJECTED' })), { v: 1, error: 'GM_ERR_CERT_REJECTED' })
   })
 
+  it('carries the services a peer runs [OVL-31], and refuses a malformed list', () => {
+    const hello = { v: 1 as const, cert: new Uint8Array([1]), services: ['collector', 'access'] }
+    assert.deepEqual(decodeMessage(encodeMessage(hello)), hello)
+    assert.equal(code(() => decodeMessage(encode({ v: 1, cert: new Uint8Array([1]), services: 'collector' }))), 'GM_ERR_CERT_EXCHANGE_MALFORMED')
+    assert.equal(code(() => decodeMessage(encode({ v: 1, cert: new Uint8Array([1]), services: [1] }))), 'GM_ERR_CERT_EXCHANGE_MALFORMED')
+    assert.equal(code(() => decodeMessage(encode({ v: 1, cert: new Uint8Array([1]), services: ['Bad Name'] }))), 'GM_ERR_CERT_EXCHANGE_MALFORMED')
+    assert.equal(code(() => decodeMessage(encode({ v: 1, cert: new Uint8Array([1]), services: Array.from({ length: 17 }, (_, i) => `s${i}`) }))), 'GM_ERR_CERT_EXCHANGE_MALFORMED')
+  })
+
   it('refuses malformed messages with stable codes, never another exception', () => {
     assert.equal(code(() => decodeMessage(new Uint8Array([0xff, 0xff]))), 'GM_ERR_CERT_EXCHANGE_MALFORMED')
     assert.equal(code(() => decodeMessage(new Uint8Array(MAX_MESSAGE_BYTES + 1))), 'GM_ERR_CERT_EXCHANGE_MALFORMED')

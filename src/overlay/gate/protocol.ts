@@ -3,7 +3,8 @@
  *
  * One stream per connection, opened by the dialer. Each message is one varint-length-prefixed
  * canonical CBOR map of at most MAX_MESSAGE_BYTES:
- *   hello  = { v: 1, cert: bytes, crl?: bytes }   the sender's certificate (DER) and CRL (DER)
+ *   hello  = { v: 1, cert: bytes, crl?: bytes, services?: [text] }
+ *            the sender's certificate (DER), CRL (DER) and the services it runs [OVL-31]
  *   refuse = { v: 1, error: "GM_ERR_..." }         the receiver refused the sender
  * The dialer sends hello; the listener answers hello or refuse. [OVL-3]
  */
@@ -16,7 +17,11 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 export const CERT_PROTOCOL = '/gatemesh/cert/1.0.0'
 export const MAX_MESSAGE_BYTES = 64 * 1024
 
-export interface Hello { v: 1, cert: Uint8Array, crl?: Uint8Array }
+export interface Hello { v: 1, cert: Uint8Array, crl?: Uint8Array, services?: string[] }
+
+/** [OVL-31] At most this many service names, each a lower-case name of at most 32 characters. */
+export const MAX_SERVICES = 16
+const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/
 export interface Refuse { v: 1, error: ErrorCode }
 export type CertMessage = Hello | Refuse
 
@@ -39,7 +44,17 @@ export function decodeMessage (bytes: Uint8Array): CertMessage {
   if (map.cert === undefined) throw new GatemeshError('GM_ERR_CERT_MISSING')
   if (!(map.cert instanceof Uint8Array) || map.cert.length === 0) throw new GatemeshError('GM_ERR_CERT_EXCHANGE_MALFORMED', 'cert must be bytes.')
   if (map.crl !== undefined && !(map.crl instanceof Uint8Array)) throw new GatemeshError('GM_ERR_CERT_EXCHANGE_MALFORMED', 'crl must be bytes.')
-  return map.crl === undefined ? { v: 1, cert: map.cert } : { v: 1, cert: map.cert, crl: map.crl }
+  const hello: Hello = { v: 1, cert: map.cert }
+  if (map.crl !== undefined) hello.crl = map.crl
+  if (map.services !== undefined) hello.services = decodeServices(map.services)
+  return hello
+}
+
+function decodeServices (value: unknown): string[] {
+  if (!Array.isArray(value) || value.length > MAX_SERVICES || !value.every(s => typeof s === 'string' && SERVICE_NAME.test(s))) {
+    throw new GatemeshError('GM_ERR_CERT_EXCHANGE_MALFORMED', 'services must be a list of service names.')
+  }
+  return [...new Set(value as string[])]
 }
 
 export interface MessageChannel {

@@ -1,38 +1,91 @@
 /**
- * Reads the record this peer already holds for a key, straight from kad-dht's datastore layout
- * (`<prefix>/record/<base32(key)>`, a serialized libp2p record). The validators need it because
- * kad-dht's PUT handler stores whatever validates without asking the selector. [OVL-13]
+ * The records this peer holds, in the overlay's own part of the datastore
+ * (`/gatemesh/held/<base32(key)>` → the record's value). [OVL-25] The validators need the held
+ * record because kad-dht's PUT handler stores whatever validates without asking the selector
+ * [OVL-13]; republishing [OVL-26] walks them.
+ *
+ * The overlay does not read kad-dht's datastore layout. kad-dht is given a datastore that passes
+ * every call through and, when kad-dht stores a value that is a DHT record (the libp2p `Record`,
+ * the DHT's wire format) whose key is under a registered namespace, keeps a copy here.
  */
 import { Record as Libp2pRecord } from '@libp2p/kad-dht'
 import { Key } from 'interface-datastore'
+import { fromString as fromBase32 } from 'uint8arrays/from-string'
 import { toString as toBase32 } from 'uint8arrays/to-string'
 import type { Datastore } from 'interface-datastore'
 
-export const DHT_DATASTORE_PREFIX = '/dht'
-
-export function recordDatastoreKey (key: Uint8Array, prefix = DHT_DATASTORE_PREFIX): Key {
-  return new Key(`${prefix}/record/${toBase32(key, 'base32')}`, false)
-}
+const PREFIX = '/gatemesh/held'
 
 export interface HeldRecords {
   /** The value held for `key`, or undefined; never throws for a missing or corrupt entry. */
   get (key: Uint8Array): Promise<Uint8Array | undefined>
 }
 
-export function createHeldRecords (datastore: Datastore, prefix = DHT_DATASTORE_PREFIX): HeldRecords {
+export interface HeldRecordStore extends HeldRecords {
+  put (key: Uint8Array, value: Uint8Array): Promise<void>
+  delete (key: Uint8Array): Promise<void>
+  /** Every held record. */
+  all (): AsyncIterable<{ key: Uint8Array, value: Uint8Array }>
+}
+
+function heldKey (key: Uint8Array): Key {
+  return new Key(`${PREFIX}/${toBase32(key, 'base32')}`, false)
+}
+
+export function createHeldRecords (datastore: Datastore): HeldRecordStore {
   return {
     async get (key) {
-      let raw: Uint8Array
       try {
-        raw = await datastore.get(recordDatastoreKey(key, prefix))
+        return await datastore.get(heldKey(key))
       } catch {
         return undefined
       }
+    },
+    async put (key, value) {
+      await datastore.put(heldKey(key), value)
+    },
+    async delete (key) {
       try {
-        return Libp2pRecord.deserialize(raw).value
+        await datastore.delete(heldKey(key))
       } catch {
-        return undefined
+        // already gone
+      }
+    },
+    async * all () {
+      for await (const { key, value } of datastore.query({ prefix: PREFIX })) {
+        let bytes: Uint8Array
+        try {
+          bytes = fromBase32(key.toString().slice(PREFIX.length + 1), 'base32')
+        } catch {
+          continue
+        }
+        yield { key: bytes, value }
       }
     }
   }
+}
+
+/**
+ * The datastore kad-dht is given: `datastore` itself, except that a DHT record kad-dht writes
+ * whose key `keep` accepts is also written to `held`.
+ */
+export function recordingDatastore (datastore: Datastore, held: HeldRecordStore, keep: (key: Uint8Array) => boolean): Datastore {
+  const put: Datastore['put'] = async (key, value, options) => {
+    const written = await datastore.put(key, value, options)
+    let record: Libp2pRecord | undefined
+    try {
+      record = Libp2pRecord.deserialize(value)
+    } catch {
+      record = undefined
+    }
+    if (record !== undefined && keep(record.key)) await held.put(record.key, record.value)
+    return written
+  }
+  return new Proxy(datastore, {
+    get (target, property, receiver) {
+      if (property === 'put') return put
+      const value: unknown = Reflect.get(target, property, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
 }

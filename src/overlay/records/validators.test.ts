@@ -121,7 +121,7 @@ describe('record validators', () => {
     assert.equal(await code('/gm-latest/s1', await reading('12D3KooWother|collector')), 'GM_ERR_RECORD_NOT_COLLECTOR')
   })
 
-  it('latest readings: the envelope was sealed by the record\'s signer, for the sensor the key names [OVL-31]', async () => {
+  it('latest readings: the envelope was sealed by the record\'s signer, for the sensor the key names [OVL-35]', async () => {
     const { code } = setup()
     const key = await generateKeyPair('Ed25519')
     const peerId = peerIdFromPrivateKey(key).toString()

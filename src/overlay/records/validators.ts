@@ -86,7 +86,7 @@ export function createValidators (components: ValidatorComponents, init: Validat
       if (!equalBytes(rec.signer, bytesField(owner, 'sigPub'))) throw new GatemeshError('GM_ERR_RECORD_SIGNER', 'A sensor is signed by body.owner.sigPub.')
     },
     // [OVL-17] a latest reading is signed by a certified gateway holding the collector role;
-    // [OVL-31] the envelope it carries was sealed by that very gateway ([ENV-6] `gw` is the
+    // [OVL-35] the envelope it carries was sealed by that very gateway ([ENV-6] `gw` is the
     // record's signer) for the sensor the key names. The envelope's own signature is the readers'
     // to check ([ENV-10]); the record's signature already covers its bytes.
     [NAMESPACES.latest]: async (rec, id) => {
