@@ -276,7 +276,7 @@ export async function run (options: IngestOptions = {}): Promise<IngestResults> 
   const logger = createLogger('gatemesh:bench', { level: 'warn' })
   const latest = createLatestPublisher({ suite, signer, certificate: new Uint8Array(64), put: async () => {}, logger })
   latest.start()
-  const collector = createCollector({ suite, signingSeed: seed, sensors: createCachedSensorDirectory({ suite, fetch: async id => records.get(id) }), sinks: [latest, { name: 'count', deliver: async readings => { handed += readings.length } }], logger },
+  const collector = createCollector({ suite, signingSeed: seed, sensors: createCachedSensorDirectory({ suite, fetch: async id => records.get(id) }), sinks: [latest, { name: 'count', retriesItself: true, deliver: async readings => { handed += readings.length } }], logger },
     { dataDir: join(dir, 'data'), http: { port: 0 }, mqtt: { port: 0 }, rateLimit: { perSecond: 1e6, burst: 1e6 }, maxPending: 100_000, sealWorkers: options.sealWorkers })
   await collector.start()
 

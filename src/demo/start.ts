@@ -112,7 +112,8 @@ say(`  mosquitto_pub -h ${mqtt.hostname} -p ${mqtt.port} -u ${demo.sensorId} -P 
 say('\nread it back, decrypted on your side, from another gateway (small-3):')
 say(`  export GATEMESH_HOME=${home} GATEMESH_PASSWORD='${demo.password}'`)
 // npx puts the project's Node 24 first on PATH, whatever Node the shell has
-say(`  npx gatemesh login --gateway ${reader.ready.access} --pseudonym ${demo.pseudonym}`)
+// pinning the network's CA from its file, not from the first gateway asked ([ACS-20])
+say(`  npx gatemesh login --gateway ${reader.ready.access} --pseudonym ${demo.pseudonym} --ca-cert ${shown(join(net.caDir, 'ca.crt'))}`)
 say(`  npx gatemesh read latest ${demo.sensorId}`)
 say('  (`npx gatemesh --help` lists every command)')
 say('\nCtrl-C stops everything.')

@@ -2,7 +2,8 @@
  * The local admin surface: HTTP on 127.0.0.1 only, for operators and tests. Never exposed on
  * other interfaces; it carries no secrets.
  *
- *   GET  /v1/status                   peer id, addresses, services, DHT peers (`routingTable`), verified peers, CRL number
+ *   GET  /v1/status                   peer id, addresses, services, DHT peers (`routingTable`), verified peers, CRL number,
+ *                                     and each service's counters (`serviceStatus`: the collector's readings awaiting sinks)
  *   PUT  /v1/dht/<namespace>/<id>     body: the raw record (application/octet-stream) -> {accepted, contacted}
  *   GET  /v1/dht/<namespace>/<id>     the raw record; ?local=1 reads this peer's copy only;
  *                                     header x-gatemesh-contacted: peers the lookup queried
@@ -26,7 +27,12 @@ function keyFrom (wildcard: string | undefined): string {
   return `/${wildcard ?? ''}`
 }
 
-export async function startAdmin (overlay: OverlayNode, port: number): Promise<AdminServer> {
+export interface AdminInit {
+  /** Each running service's counters, by service name. */
+  serviceStatus?: () => Record<string, unknown>
+}
+
+export async function startAdmin (overlay: OverlayNode, port: number, init: AdminInit = {}): Promise<AdminServer> {
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
   app.setErrorHandler((err: Error, _req, reply) => {
@@ -42,7 +48,8 @@ export async function startAdmin (overlay: OverlayNode, port: number): Promise<A
     // verified peers connected on the DHT protocol (the overlay's own table; kad-dht's is private)
     routingTable: overlay.dhtPeers(),
     verifiedPeers: overlay.verifiedPeers().map(c => ({ peerId: c.peerId, roles: c.roles, services: c.services })),
-    crl: overlay.currentRevocationList()?.number ?? null
+    crl: overlay.currentRevocationList()?.number ?? null,
+    serviceStatus: init.serviceStatus?.() ?? {}
   }))
 
   app.put<{ Params: { '*': string } }>('/v1/dht/*', async (req) => {

@@ -50,6 +50,8 @@ export interface GatewayService {
   stop: () => Promise<void>
   /** Told about a renewed gateway certificate (DER). */
   setCertificate?: (der: Uint8Array) => void
+  /** The service's counters, for the admin status (no secrets, no readings). */
+  status?: () => Record<string, unknown>
 }
 
 /** What the composition root hands every service. */
@@ -107,6 +109,8 @@ function createCollectorService ({ overlay, suite, signer, seed, events }: Gatew
       if (latestStarted) await latest.stop().catch((err: unknown) => { log.warn({ err }, 'latest publisher stop failed') })
     },
     setCertificate (der) { latest.setCertificate(der) },
+    // [COL-14] readings awaiting the sinks, and each sink's counters
+    status: () => ({ delivery: collector.deliveryStats() ?? null }),
     endpoints: () => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
   }
 }
@@ -286,7 +290,11 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
       started.push(service)
       await service.start()
     }
-    admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort)
+    const serviceStatus = (): Record<string, unknown> => Object.fromEntries(Object.entries(running ?? {}).flatMap(([name, service]) => {
+      const status = (service as GatewayService).status
+      return status === undefined ? [] : [[name, status()]]
+    }))
+    admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort, { serviceStatus })
   } catch (err) {
     clearTimeout(renewTimer)
     await stopServices(started)

@@ -249,7 +249,6 @@ describe('access service', () => {
 
 describe('access service over an overlay-shaped DHT', () => {
   it('reads "not found" as no value, survives an unknown index namespace, answers 503 when the overlay fails', async () => {
-    await import('../../src/overlay/errors.ts')
     const { GatemeshError } = await import('../../src/core/index.ts')
     const values = new Map<string, Uint8Array>()
     let broken = false

@@ -59,6 +59,13 @@ describe('a gateway killed right after a PUBACK', { timeout: 120_000 }, () => {
         seen = fromUtf8((await opener.open((latest.body as { envelope: Uint8Array }).envelope)).plaintext)
         return seen === last
       }, 20_000, `the last acknowledged reading as the latest (last seen: ${seen})`)
+      // the admin status counts what the latest sink settled, and nothing is left awaiting it
+      let delivery: { held: number, sinks: Record<string, { delivered: number }> } | undefined
+      await eventually(async () => {
+        const status = await (await fetch(new URL('/v1/status', second.ready.admin as string))).json() as { serviceStatus: { collector: { delivery: typeof delivery } } }
+        delivery = status.serviceStatus.collector.delivery
+        return delivery !== undefined && delivery.held === 0 && (delivery.sinks.latest?.delivered ?? 0) > 0
+      }, 10_000, `the recovered readings settled by the latest sink (status: ${JSON.stringify(delivery)})`)
     } finally {
       await second.stop()
     }

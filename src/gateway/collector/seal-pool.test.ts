@@ -128,15 +128,16 @@ describe('seal pool', () => {
   })
 
   it('fails what a dying thread held, and goes on with a new thread', async () => {
-    const pool = new SealPool({ seed: seed.slice(), workers: 1, logger })
+    const started: Array<{ terminate: () => Promise<number> }> = []
+    const pool = new SealPool({ seed: seed.slice(), workers: 1, logger, onThreadStarted: thread => { started.push(thread) } })
     pools.push(pool)
     await pool.start()
-    const threads = (pool as unknown as { threads: Array<{ worker: { terminate: () => Promise<number> } }> }).threads
+    assert.equal(started.length, 1)
     // 20 full batches are posted at once (a full batch is posted without waiting for the next
     // turn), and the thread is told to stop in the same turn: it cannot seal 640 readings
     // (~35 ms of work) before it stops, so some are held when it dies
     const inFlight = Array.from({ length: 640 }, async (_, i) => await pool.seal({ sensor: 's', ts: 1, seq: i }, utf8(String(i)), recipients))
-    await threads[0]?.worker.terminate()
+    await started[0]?.terminate()
     const outcomes = await Promise.allSettled(inFlight)
     const failed = outcomes.filter(o => o.status === 'rejected')
     assert.ok(failed.length > 0, 'the dying thread held readings')
@@ -145,10 +146,11 @@ describe('seal pool', () => {
       if (o.status === 'fulfilled') assert.equal(fromUtf8((await openers[0]!.open(o.value)).plaintext), String(i))
     }
     // while the new thread starts, readings wait for it
-    assert.equal(threads.length, 0)
+    assert.equal(pool.stats().threads, 0)
     const envelope = await pool.seal({ sensor: 's', ts: 1, seq: 2 }, utf8('2'), recipients)
     assert.equal(fromUtf8((await openers[0]!.open(envelope)).plaintext), '2')
-    assert.equal(threads.length, 1)
+    assert.equal(pool.stats().threads, 1)
+    assert.equal(started.length, 2, 'a new thread replaced it')
   })
 
   it('refuses to seal once closed', async () => {

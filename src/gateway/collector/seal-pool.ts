@@ -65,6 +65,11 @@ export interface SealPoolInit {
    * and fuller messages mean fewer signatures ([ENV-9]) and fewer thread wake-ups.
    */
   batchWindowMs?: number
+  /**
+   * Told of each sealing thread once it is ready, with the means to stop it: for a supervisor
+   * (and the test that kills a thread to see its readings failed and the thread replaced).
+   */
+  onThreadStarted?: (thread: { terminate: () => Promise<number> }) => void
   logger: Logger
 }
 
@@ -119,7 +124,7 @@ interface Thread {
 }
 
 export class SealPool implements ReadingSealer {
-  private readonly init: Required<SealPoolInit>
+  private readonly init: Required<Omit<SealPoolInit, 'onThreadStarted'>> & Pick<SealPoolInit, 'onThreadStarted'>
   private readonly threads: Thread[] = []
   private queue: Item[] = []
   private flushScheduled = false
@@ -170,6 +175,7 @@ export class SealPool implements ReadingSealer {
     worker.on('error', (err: Error) => { this.init.logger.error({ code: 'GM_ERR_COLLECTOR_INTERNAL', reason: err.message }, 'sealing thread failed') })
     worker.on('exit', () => { this.lost(thread) })
     worker.unref()
+    this.init.onThreadStarted?.({ terminate: async () => await worker.terminate() })
     return thread
   }
 

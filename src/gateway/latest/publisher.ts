@@ -4,11 +4,12 @@
  * and at most one put per interval per sensor; the newest seq wins; a failed put is retried with
  * exponential backoff unless a newer reading replaced it. [COL-20] .. [COL-22]
  *
- * A reading sink ([COL-14]): `deliver` settles once, for each sensor of the batch, a record at
- * least as new as the batch's newest reading of it is in the DHT (a put succeeded, or was refused
- * because a newer record is held); it rejects when the put covering it fails, and the delivery
- * gives the batch again later. Until then the readings stay journaled, so a crash between the
- * acknowledgement and the put loses nothing ([COL-7]).
+ * A reading sink that retries by itself ([COL-14]): `deliver` settles once, for each sensor of
+ * the batch, a record at least as new as the batch's newest reading of it is in the DHT (a put
+ * succeeded, or was refused because a newer record is held). A failed put is retried here
+ * ([COL-22]), and the batch waits for it; it rejects only when the publisher stops. Until it
+ * settles the readings stay journaled, so a crash between the acknowledgement and the put loses
+ * nothing ([COL-7]). It keeps only each sensor's newest reading, so the others die young.
  */
 import { isGatemeshError, signRecord } from '../../core/index.ts'
 import type { CryptoSuite, SigningKey } from '../../core/index.ts'
@@ -152,7 +153,7 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
       } catch (err) {
         // [COL-22] a newer record already held: nothing to retry
         if (isGatemeshError(err, 'GM_ERR_STALE_RECORD')) { confirm(state, reading.seq); return }
-        failWaiters(state, reading.seq, err)
+        // the deliveries waiting for this put wait for its retry
         state.failures++
         const backoff = Math.min(maxBackoffMs, intervalMs * 2 ** state.failures)
         state.retryAt = now() + backoff / 2 + Math.random() * backoff / 2
@@ -171,9 +172,9 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
     settleWaiters(state, state.confirmed, undefined)
   }
 
-  /** The put covering the waiters up to `seq` failed: their deliveries fail, and will come again. */
-  function failWaiters (state: SensorState, seq: number, err: unknown): void {
-    settleWaiters(state, seq, err)
+  /** The publisher stops: the deliveries still waiting fail (their readings stay journaled). */
+  function failWaiters (state: SensorState, err: unknown): void {
+    settleWaiters(state, Infinity, err)
   }
 
   /** Settles the waiters of seq `upTo` or less (readings may come out of seq order): resolved, or rejected with `err`. */
@@ -247,6 +248,7 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
   return {
     start () { stopped = false },
     name: 'latest',
+    retriesItself: true,
     // [COL-20] newest wins; a fast sensor costs at most one put per interval
     offer,
     async deliver (readings) {
@@ -281,7 +283,7 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
       draining = undefined
       due.length = 0
       const err = new GatemeshError('GM_ERR_SINK_STOPPED')
-      for (const state of states.values()) failWaiters(state, Infinity, err)
+      for (const state of states.values()) failWaiters(state, err)
       states.clear()
       dirty.clear()
     },

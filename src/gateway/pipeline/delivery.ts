@@ -6,7 +6,11 @@
  * pool settles a thread's whole message in one turn, so a batch is usually one message). A sink
  * that rejects a batch, throws, or does not settle it within `timeoutMs` is given the batch again
  * after a back-off (doubling from `retryMinMs` to `retryMaxMs`, with jitter) for as long as the
- * delivery runs; the other sinks are not asked again. Meanwhile the readings stay journaled: a
+ * delivery runs; the other sinks are not asked again. A sink that retries by itself
+ * (`retriesItself`) is given each batch once: when every sink does, the delivery keeps only the
+ * batch's journal handles, not its readings, which then die young (a reading kept for the
+ * ~200 ms of the latest publisher's interval outlived two scavenges and lengthened the PUBACK
+ * tail). Meanwhile the readings stay journaled: a
  * crash or a stop leaves them to the next start, which seals and delivers them again (sinks take
  * a reading twice as once). What the delivery holds is bounded: past `maxHeld` readings awaiting
  * a sink, `full` is true and the collector refuses new readings ([COL-9]).
@@ -47,6 +51,7 @@ export interface DeliveryStats {
 }
 
 interface Batch<H> {
+  /** Emptied once given, when every sink retries by itself. */
   readings: SealedReading[]
   handles: H[]
   /** Sinks that have not settled the batch yet. */
@@ -75,12 +80,15 @@ export class Delivery<H> {
   private readonly retries = new Set<ReturnType<typeof setTimeout>>()
   private readonly idle: Array<() => void> = []
   private stopped = false
+  /** Every sink retries by itself: a batch's readings are not kept once given. */
+  private readonly keepNone: boolean
 
   constructor (components: DeliveryComponents<H>, init: DeliveryInit = {}) {
     this.release = components.release
     this.logger = components.logger
     this.init = { ...DEFAULT_DELIVERY, ...init }
     this.sinks = components.sinks.map(sink => ({ sink, delivered: 0, failedBatches: 0, timedOut: 0, failing: false }))
+    this.keepNone = this.sinks.every(s => s.sink.retriesItself === true)
     const names = new Set(this.sinks.map(s => s.sink.name))
     if (names.size !== this.sinks.length) throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', 'Two reading sinks have the same name.')
   }
@@ -116,6 +124,7 @@ export class Delivery<H> {
     this.readings = []
     this.handles = []
     for (const state of this.sinks) this.attempt(batch, state, 0)
+    if (this.keepNone) batch.readings = []
   }
 
   private attempt (batch: Batch<H>, state: SinkState, failures: number): void {
@@ -127,7 +136,11 @@ export class Delivery<H> {
       if (err === undefined) this.succeeded(batch, state)
       else this.failed(batch, state, failures, err)
     }
-    const timer = setTimeout(() => { settle(new GatemeshError('GM_ERR_SINK_TIMEOUT')) }, this.init.timeoutMs)
+    const timer = setTimeout(() => {
+      // a sink that retries by itself is waited for, not asked again
+      if (state.sink.retriesItself === true) this.late(batch, state)
+      else settle(new GatemeshError('GM_ERR_SINK_TIMEOUT'))
+    }, this.init.timeoutMs)
     timer.unref()
     let pending: Promise<void>
     try {
@@ -139,8 +152,16 @@ export class Delivery<H> {
     pending.then(() => { settle() }, settle)
   }
 
+  /** A sink that retries by itself has not settled a batch in time: counted and logged, still awaited. */
+  private late (batch: Batch<H>, state: SinkState): void {
+    state.timedOut++
+    if (state.failing) return
+    state.failing = true
+    this.logger.warn({ sink: state.sink.name, code: 'GM_ERR_SINK_TIMEOUT', readings: batch.handles.length }, 'reading sink has not settled a batch in time; its readings stay journaled until it does')
+  }
+
   private succeeded (batch: Batch<H>, state: SinkState): void {
-    state.delivered += batch.readings.length
+    state.delivered += batch.handles.length
     if (state.failing) {
       state.failing = false
       this.logger.info({ sink: state.sink.name }, 'reading sink delivers again')
@@ -158,9 +179,10 @@ export class Delivery<H> {
     if (code === 'GM_ERR_SINK_TIMEOUT') state.timedOut++
     if (!state.failing) {
       state.failing = true
-      this.logger.warn({ sink: state.sink.name, code, readings: batch.readings.length }, 'reading sink failed; its readings stay journaled and are delivered again')
+      this.logger.warn({ sink: state.sink.name, code, readings: batch.handles.length }, 'reading sink failed; its readings stay journaled and are delivered again')
     }
-    if (this.stopped) return
+    // one that retries by itself fails a batch only as it stops: the next start delivers it
+    if (this.stopped || state.sink.retriesItself === true) return
     const backoff = Math.min(this.init.retryMaxMs, this.init.retryMinMs * 2 ** failures)
     const retry = setTimeout(() => {
       this.retries.delete(retry)

@@ -28,4 +28,12 @@ export interface ReadingSink {
   deliver: (readings: readonly SealedReading[]) => Promise<void>
   /** Hurries what `deliver` waits on (a stop is waiting); optional. */
   flush?: () => Promise<void>
+  /**
+   * True when the sink keeps, of every reading it is given, what it still needs until it holds
+   * it, retries on its own, and settles each batch once it holds it (rejecting only when it
+   * stops). The delivery then gives each batch once and keeps none of its readings, so that they
+   * die young on the event loop; a batch not settled in time is counted and logged, and stays
+   * journaled until the sink settles it.
+   */
+  readonly retriesItself?: boolean
 }
