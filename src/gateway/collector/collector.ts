@@ -6,9 +6,9 @@
  */
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { setFlagsFromString } from 'node:v8'
 import { EnvelopeSealer } from '../../core/index.ts'
 import { createLogger } from '../../platform/logger.ts'
+import { turnOffPretenuring } from '../../platform/v8-pretenuring.ts'
 import { Delivery, type DeliveryStats } from '../pipeline/index.ts'
 import type { FastifyInstance } from 'fastify'
 import { createHttpIngest } from './http.ts'
@@ -96,18 +96,8 @@ export function createCollector (components: CollectorComponents, init: Collecto
     async start () {
       if (started) return
       started = true
-      // V8's allocation-site pretenuring, off for the whole process once a collector starts. V8
-      // moves an allocation site's objects straight to the old generation once most of them survive
-      // a scavenge. At the start of a load it did so, in about half the runs, for some site on the
-      // readings' path (not identified; not the seal pool's queue entries, which were tried as
-      // class instances). Each such object, dead but in the old generation until the next full GC,
-      // kept the young closures, contexts and promises it pointed to alive through every scavenge.
-      // At 5 000 PUBACKs/s the event loop's isolate then promoted 250-400 KB per scavenge (5 KB
-      // otherwise) and ran mark-compacts of 12-20 ms, which land in the PUBACK tail. With the flag
-      // off, 15 runs of 15 promoted 4-5 KB per scavenge and ran no mark-compact (--trace-gc-nvp
-      // with bench/ingest.ts --puback-at 5000); V8 reads the flag at each scavenge, so setting it
-      // at run time works.
-      setFlagsFromString('--no-allocation-site-pretenuring')
+      // the readings' garbage must die young: see platform/v8-pretenuring.ts
+      turnOffPretenuring()
       const workers = init.sealWorkers ?? DEFAULT_SEAL_WORKERS
       // a number of threads the operator chose is kept as it is
       const maxWorkers = init.sealWorkers ?? DEFAULT_MAX_SEAL_WORKERS

@@ -109,7 +109,7 @@ interface Thread {
    * promoted ~450 KB per scavenge, nearly every reading's garbage, and ran a mark-compact of
    * 7-20 ms every few seconds, the PUBACK tail. With an array, runs promote 5-65 KB per
    * scavenge (--trace-gc-nvp); the runs that still promoted 250-400 KB did so through V8's
-   * pretenuring, which the collector turns off (collector.ts, start). What is left of the PUBACK
+   * pretenuring, which the collector turns off (platform/v8-pretenuring.ts). What is left of the PUBACK
    * tail at 5 000/s is CPU contention, not GC (ARCHITECTURE.md, Data Collector).
    */
   inFlight: Array<{ id: number, items: Item[] }>
