@@ -140,6 +140,23 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
   // set once the broker is created (the sessions' QoS 2 receipts ask its store)
   let held: (client: AedesClient, messageId: number) => Promise<boolean> = async () => false
 
+  /** [COL-7] Journals one published reading of an authenticated session; resolves once committed. */
+  const journal = (session: { sensorId: string, verifier: Uint8Array }, payload: Buffer | string): Promise<unknown> => {
+    let plaintext: Uint8Array
+    try {
+      plaintext = checkPayload(payload)
+      ingest.admit(session.sensorId, 1)
+    } catch (err) { return Promise.reject(err) }
+    const accept = async (info: SensorInfo): Promise<unknown> => {
+      // [COL-16] a credential replaced since CONNECT ends the session
+      if (!equalBytes(info.verifier, session.verifier)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
+      return await ingest.accept(info, [plaintext])
+    }
+    // the sensor's record, fresh in the directory's cache, at once: no look-up's promises
+    const cached = ingest.cachedSensor(session.sensorId)
+    return cached !== undefined ? accept(cached) : ingest.sensor(session.sensorId).then(accept)
+  }
+
   const broker = await Aedes.createBroker({
     connectTimeout: 10_000,
     heartbeatInterval: 3_600_000,
@@ -178,23 +195,10 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
       }
       if (session === undefined) { refuse(new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')); return }
       if (packet.topic !== readingTopic(session.sensorId)) { refuse(new GatemeshError('GM_ERR_MQTT_TOPIC')); return }
-      const journal = (): Promise<unknown> => {
-        let plaintext: Uint8Array
-        try {
-          plaintext = checkPayload(packet.payload)
-          ingest.admit(session.sensorId, 1)
-        } catch (err) { return Promise.reject(err) }
-        const accept = async (info: SensorInfo): Promise<unknown> => {
-          // [COL-16] a credential replaced since CONNECT ends the session
-          if (!equalBytes(info.verifier, session.verifier)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
-          return await ingest.accept(info, [plaintext])
-        }
-        // the sensor's record, fresh in the directory's cache, at once: no look-up's promises
-        const cached = ingest.cachedSensor(session.sensorId)
-        return cached !== undefined ? accept(cached) : ingest.sensor(session.sensorId).then(accept)
-      }
       // [COL-17] a QoS 2 packet id received again before its PUBREL is journaled once
-      const accepted = packet.qos === 2 && packet.messageId !== undefined ? session.qos2.receive(packet.messageId, journal) : journal()
+      const accepted = packet.qos === 2 && packet.messageId !== undefined
+        ? session.qos2.receive(packet.messageId, async () => await journal(session, packet.payload))
+        : journal(session, packet.payload)
       accepted.then(() => {
         // the broker keeps nothing: no retained copy, no plaintext in its queues
         packet.retain = false
