@@ -138,13 +138,12 @@ describe('delivery', () => {
     assert.deepEqual(r2.handles, [])
   })
 
-  it('gives a sink that retries by itself each batch once, keeps none of its readings, and waits past the time-out', async () => {
+  it('gives a sink that retries by itself each batch once, and waits for it past the time-out', async () => {
     const a = Object.assign(gatedSink('a'), { retriesItself: true })
     const r = released()
     const delivery = new Delivery<number>({ sinks: [a], release: r.release, logger }, { timeoutMs: 5, retryMinMs: 1, retryMaxMs: 1 })
     delivery.push(reading(1), 1)
     await once(a.events, 'call')
-    const given = a.calls[0]?.readings
     while (delivery.stats().sinks.a?.timedOut === 0) await new Promise(resolve => setImmediate(resolve))
     assert.equal(delivery.stats().sinks.a?.failing, true)
     assert.equal(a.calls.length, 1, 'not given again after the time-out')
@@ -153,7 +152,6 @@ describe('delivery', () => {
     a.calls[0]?.settle()
     await done
     assert.deepEqual(r.handles, [1])
-    assert.deepEqual(given?.map(x => x.seq), [1])
     assert.equal(delivery.stats().sinks.a?.failing, false)
   })
 
