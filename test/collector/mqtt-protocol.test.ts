@@ -11,15 +11,8 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { createSensorCredential, createSensorRecord, fromUtf8, verifySensorRecord } from '../../src/core/index.ts'
 import { readingTopic } from '../../src/gateway/collector/index.ts'
 import { startFixture, type Fixture } from './helpers.ts'
+import mqtt, { type MqttClient } from 'mqtt'
 
-interface MqttClient {
-  publishAsync: (topic: string, payload: string | Buffer, options: { qos: 0 | 1 | 2 }) => Promise<unknown>
-  endAsync: (force?: boolean) => Promise<void>
-  on: (event: 'close' | 'error', listener: (...args: unknown[]) => void) => unknown
-  connected: boolean
-}
-interface Mqtt { connectAsync: (url: string, options: Record<string, unknown>, allowRetries?: boolean) => Promise<MqttClient> }
-const mqtt: Mqtt = await import('mqtt' as string).then(m => (m.default ?? m) as Mqtt)
 const run = promisify(execFile)
 
 /** A second sensor of the same owner, with a credential of its own. */

@@ -9,15 +9,8 @@ import { fromUtf8 } from '../../src/core/index.ts'
 import { readingTopic } from '../../src/gateway/collector/index.ts'
 import { MAX_READING_DEPTH } from '../../src/gateway/collector/reading-text.ts'
 import { post, startFixture, url, type Fixture } from './helpers.ts'
+import mqtt, { type MqttClient } from 'mqtt'
 
-interface MqttClient {
-  publishAsync: (topic: string, payload: string | Buffer, options: { qos: 0 | 1 | 2 }) => Promise<unknown>
-  endAsync: (force?: boolean) => Promise<void>
-  on: (event: 'close' | 'error', listener: (...args: unknown[]) => void) => unknown
-  connected: boolean
-}
-interface Mqtt { connectAsync: (url: string, options: Record<string, unknown>, allowRetries?: boolean) => Promise<MqttClient> }
-const mqtt: Mqtt = await import('mqtt' as string).then(m => (m.default ?? m) as Mqtt)
 
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth)
 
