@@ -23,6 +23,8 @@ export interface GatewaySpec {
   services: Role[]
   /** The roles its certificate grants (the enrollment token's); default: its services. */
   roles?: Role[]
+  /** Extra `gateway start` arguments for this gateway (after the network's `gatewayArgs`). */
+  args?: string[]
 }
 
 export interface Ready {
@@ -42,6 +44,8 @@ export interface RunningGateway extends GatewaySpec {
   ready: Ready
   /** SIGTERM, and SIGKILL after `timeoutMs`; resolves with the exit code. */
   stop: (timeoutMs?: number) => Promise<number | null>
+  /** SIGKILL at once (a crash); resolves once the process is gone. */
+  kill: () => Promise<void>
 }
 
 export interface NetworkInit {
@@ -64,6 +68,11 @@ export interface Network {
   created: boolean
   /** Runs `gatemesh ca <args>` against the network's CA directory, resolving with its stdout. */
   ca: (...args: string[]) => Promise<string>
+  /**
+   * Starts one more gateway joining the running network (through the first gateway), or starts
+   * again one that was stopped or killed (same name, same data directory: no new enrollment).
+   */
+  start: (spec: GatewaySpec) => Promise<RunningGateway>
   /** Stops the gateways, then the CA; resolves with their exit codes (gateways first, in order). */
   stop: () => Promise<Array<number | null>>
 }
@@ -152,9 +161,10 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const dir = join(init.dir, spec.name)
       const log = join(logs, `${spec.name}.log`)
       const args = ['gateway', 'start', '--data', dir, '--ca', caUrl, '--services', spec.services.join(','),
-        '--listen', '/ip4/127.0.0.1/tcp/0', '--host', '127.0.0.1', ...(init.gatewayArgs ?? [])]
+        '--listen', '/ip4/127.0.0.1/tcp/0', '--host', '127.0.0.1', ...(init.gatewayArgs ?? []), ...(spec.args ?? [])]
       const token = tokens.get(spec.name)
       if (token !== undefined) args.push('--token', token)
+      tokens.delete(spec.name)
       if (bootstrap !== undefined) args.push('--bootstrap', bootstrap)
       const c = spawnLogged(args, log, env)
       children.push(c)
@@ -166,7 +176,15 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
           return undefined
         }
       }, readyTimeoutMs, `gateway ${spec.name}`)
-      return { ...spec, dir, log, child: c.child, ready, stop: async (timeoutMs = 15_000) => await stopChild(c, timeoutMs) }
+      return {
+        ...spec,
+        dir,
+        log,
+        child: c.child,
+        ready,
+        stop: async (timeoutMs = 15_000) => await stopChild(c, timeoutMs),
+        kill: async () => { c.child.kill('SIGKILL'); await c.exited }
+      }
     }
 
     const [first, ...rest] = init.gateways
@@ -176,7 +194,18 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const bootstrap = seed.ready.addrs[0]
       gateways.push(...await Promise.all(rest.map(async spec => await startOne(spec, bootstrap))))
     }
-    return { dir: init.dir, caDir, caUrl, gateways, created, ca, stop }
+    const start = async (spec: GatewaySpec): Promise<RunningGateway> => {
+      if (!await exists(join(init.dir, spec.name, 'certificate.der'))) {
+        tokens.set(spec.name, (await ca('token', '--roles', (spec.roles ?? spec.services).join(','))).trim())
+      }
+      const through = gateways.find(g => g.name !== spec.name && g.child.exitCode === null && g.child.signalCode === null)
+      const running = await startOne(spec, through?.ready.addrs[0])
+      const at = gateways.findIndex(g => g.name === spec.name)
+      if (at >= 0) gateways[at] = running
+      else gateways.push(running)
+      return running
+    }
+    return { dir: init.dir, caDir, caUrl, gateways, created, ca, start, stop }
   } catch (err) {
     await stop()
     throw err
