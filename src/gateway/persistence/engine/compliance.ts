@@ -225,6 +225,11 @@ export function storageEngineCompliance (init: ComplianceInit): void {
       assert.equal(await engine.deleteBefore('s1', B1 * 3), 1)
       assert.deepEqual((await engine.checkpoints('s1', 0, 10)).map(c => c.bucket), [3])
       assert.equal(await engine.deleteBefore('nobody', B1), 0)
+      // a sensor with nothing left is no longer listed
+      await engine.append([readingOf('s3', A, 5)])
+      assert.deepEqual(await engine.sensors(undefined, 10), ['s1', 's2', 's3'])
+      assert.equal(await engine.deleteBefore('s3', 6), 1)
+      assert.deepEqual(await engine.sensors(undefined, 10), ['s1', 's2'])
     })
 
     withEngine('sizeBytes grows as readings are stored', async engine => {

@@ -73,7 +73,8 @@ export function checkCheckpoints (checkpoints: unknown): asserts checkpoints is 
     checkSeq(cp.bucket, 'bucket')
     if (cp.bucket > Math.floor(MAX_SEQ / CHECKPOINT_BUCKET)) throw malformed('bucket is past the last seq\'s bucket.')
     checkSeq(cp.part, 'part')
-    if (cp.part > 0xffff_ffff) throw malformed('part is at most 2^32-1.')
+    // as many parts as µs in a bucket: (bucket, part) maps to one µs in a time-keyed engine [PER-22]
+    if (cp.part >= CHECKPOINT_BUCKET) throw malformed('part is below 60 000 000.')
     checkBytes(cp.bytes, 'A checkpoint', MAX_CHECKPOINT_BYTES)
   }
 }
