@@ -1,5 +1,5 @@
 /**
- * Argument checks every engine runs before it touches its store ([PER-21]): a caller's bad
+ * Argument checks every engine runs before it touches its store ([PER-23]): a caller's bad
  * argument is refused with GM_ERR_MALFORMED (or GM_ERR_TOO_LARGE) before anything is written, so
  * it can never leave a half-written batch or a row that a later read would misplace.
  */
