@@ -24,9 +24,11 @@ export interface InfluxdOptions {
   binary?: string
   /** How long to wait for the server to answer /ping, ms (default 30 000). */
   readyTimeout?: number
+  /** Extra settings of the [http] section, e.g. { 'max-row-limit': 5 }. */
+  http?: Record<string, number | string | boolean>
 }
 
-function config (dir: string): string {
+function config (dir: string, http: Record<string, number | string | boolean>): string {
   return `reporting-disabled = true
 bind-address = "127.0.0.1:0"
 [meta]
@@ -42,7 +44,7 @@ bind-address = "127.0.0.1:0"
   enabled = true
   bind-address = "127.0.0.1:0"
   log-enabled = false
-[continuous_queries]
+${Object.entries(http).map(([key, value]) => `  ${key} = ${JSON.stringify(value)}\n`).join('')}[continuous_queries]
   enabled = false
 [subscriber]
   enabled = false
@@ -59,7 +61,7 @@ export async function startInfluxd (options: InfluxdOptions = {}): Promise<Influ
   const readyTimeout = options.readyTimeout ?? 30_000
   const dir = mkdtempSync(join(tmpdir(), 'gm-influxd-'))
   const configPath = join(dir, 'influxdb.conf')
-  writeFileSync(configPath, config(dir))
+  writeFileSync(configPath, config(dir, options.http ?? {}))
   const child = spawn(binary, ['run', '-config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   const stop = async (): Promise<void> => {

@@ -53,8 +53,8 @@ const STATEMENTS_PER_REQUEST = 256
 /** Line protocol bytes per write request (influxd's default max-body-size is 25 MB). */
 const WRITE_CHUNK_BYTES = 8 * 1024 * 1024
 
-interface RawSeries { name: string, columns: string[], values?: unknown[][], tags?: Record<string, string> }
-interface RawResult { statement_id: number, series?: RawSeries[], error?: string }
+interface RawSeries { name: string, columns: string[], values?: unknown[][], tags?: Record<string, string>, partial?: boolean }
+interface RawResult { statement_id: number, series?: RawSeries[], error?: string, partial?: boolean }
 
 function engineError (detail: string, cause?: unknown): GatemeshError {
   return isGatemeshError(cause) ? cause : new GatemeshError('GM_ERR_PERSISTENCE_ENGINE', detail, { cause })
@@ -72,6 +72,8 @@ const quote = (text: string): string => escape.stringLit(text)
 function rowsOf (result: RawResult | undefined): Array<Record<string, unknown>> {
   if (result === undefined) throw engineError('InfluxDB answered fewer results than statements.')
   if (typeof result.error === 'string') throw engineError(`InfluxDB: ${result.error}`)
+  // a server with [http] max-row-limit set cuts results: never take a cut answer for the whole
+  if (result.partial === true || result.series?.some(s => s.partial === true) === true) throw engineError('InfluxDB cut the result (its [http] max-row-limit); set it to 0.')
   const rows: Array<Record<string, unknown>> = []
   for (const series of result.series ?? []) {
     for (const values of series.values ?? []) {
