@@ -288,6 +288,7 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
       const statements: string[] = []
       if (ties) statements.push(`SELECT env, seq, gw ${where} AND time = ${ns(after.seq)}`)
       if (lo < hi) statements.push(`SELECT env, seq, gw ${where} AND time >= ${ns(lo)} AND time < ${ns(hi)} ORDER BY time ${asc ? 'ASC' : 'DESC'} LIMIT ${limit}`)
+      opened()
       if (statements.length === 0) return []
       const results = await query(statements)
       const order = (a: HistoryKey, b: HistoryKey): number => asc ? compareKeys(a, b) : compareKeys(b, a)
@@ -311,6 +312,7 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
     async checkpoints (sensor: string, fromBucket: number, toBucket: number): Promise<StoredCheckpoint[]> {
       checkSensor(sensor)
       checkBucketRange(fromBucket, toBucket)
+      opened()
       if (fromBucket > toBucket) return []
       const [result] = await query([`SELECT bucket, part, bytes, gw FROM checkpoint WHERE sensor = ${quote(sensor)} AND time >= ${ns(checkpointTime(fromBucket, 0))} AND time < ${ns(checkpointTime(toBucket + 1, 0))}`])
       return rowsOf(result).map(row => {
@@ -323,6 +325,7 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
       checkSensor(sensor)
       checkBound(fromSeq, 'fromSeq')
       checkBound(toSeq, 'toSeq')
+      opened()
       if (fromSeq >= toSeq) return []
       const [result] = await query([`SELECT seq, gw FROM reading WHERE sensor = ${quote(sensor)} AND time >= ${ns(fromSeq)} AND time < ${ns(toSeq)}`])
       return rowsOf(result).map(row => {
@@ -334,6 +337,7 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
     async get (sensor: string, keys: readonly HistoryKey[]): Promise<StoredReading[]> {
       checkSensor(sensor)
       checkKeys(keys)
+      opened()
       if (keys.length === 0) return []
       // no IN in InfluxQL 1.6: one point lookup per key, sent STATEMENTS_PER_REQUEST at a time
       const results = await query(keys.map(k => `SELECT env, seq, gw FROM reading WHERE sensor = ${quote(sensor)} AND gw = ${quote(hexOf(k.gw))} AND time = ${ns(k.seq)}`))
@@ -385,6 +389,7 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
 
     async certificates (gws: readonly Uint8Array[]): Promise<Array<{ gw: Uint8Array, der: Uint8Array }>> {
       checkGwList(gws)
+      opened()
       if (gws.length === 0) return []
       const results = await query(gws.map(gw => `SELECT der, gw FROM cert WHERE gw = ${quote(hexOf(gw))}`))
       return results.flatMap(result => rowsOf(result).map(row => {

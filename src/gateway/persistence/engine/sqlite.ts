@@ -164,6 +164,7 @@ export function createSqliteEngine (init: SqliteEngineInit): StorageEngine {
 
     async append (readings: readonly StoredReading[]): Promise<AppendResult> {
       checkReadings(readings)
+      opened()
       if (readings.length === 0) return { stored: 0, duplicates: 0 }
       const stored = transaction(st => {
         let count = 0
@@ -175,6 +176,7 @@ export function createSqliteEngine (init: SqliteEngineInit): StorageEngine {
 
     async putCheckpoints (checkpoints: readonly StoredCheckpoint[]): Promise<number> {
       checkCheckpoints(checkpoints)
+      opened()
       if (checkpoints.length === 0) return 0
       return transaction(st => {
         let count = 0
@@ -186,6 +188,7 @@ export function createSqliteEngine (init: SqliteEngineInit): StorageEngine {
     async range (query: RangeQuery): Promise<StoredReading[]> {
       checkRangeQuery(query)
       const { sensor, fromSeq, toSeq, after, limit } = query
+      opened()
       if (fromSeq >= toSeq) return []
       return read(st => {
         const args: SQLInputValue[] = after === undefined ? [sensor, fromSeq, toSeq, limit] : [sensor, fromSeq, toSeq, after.seq, after.gw, limit]
@@ -207,6 +210,7 @@ export function createSqliteEngine (init: SqliteEngineInit): StorageEngine {
       checkSensor(sensor)
       checkBound(fromSeq, 'fromSeq')
       checkBound(toSeq, 'toSeq')
+      opened()
       if (fromSeq >= toSeq) return []
       return read(st => (st.ids.all(sensor, fromSeq, toSeq) as unknown as HistoryKey[]).map(k => ({ seq: k.seq, gw: k.gw })))
     },
