@@ -61,6 +61,8 @@ export interface AccessServiceInit {
 }
 
 const DEFAULT_BODY_LIMIT = 128 * 1024
+/** [PER-50] The codes of a history source that reach the caller as they are; any other failure is GM_ERR_HISTORY_NO_REPLICA. */
+const PASSED_ON = new Set(['GM_ERR_HISTORY_NO_REPLICA', 'GM_ERR_HISTORY_REPLICA_UNKNOWN', 'GM_ERR_HISTORY_UNAVAILABLE', 'GM_ERR_BUSY'])
 
 /** Maps anything thrown to a GatemeshError with a client-facing code. */
 function toGatemeshError (err: FastifyError | GatemeshError): GatemeshError {
@@ -228,7 +230,7 @@ export class AccessService {
       } catch (err) {
         // [PER-50] a replica that fails is the persistence service's trouble, not this caller's: a
         // 503 with a code, never a 500, nor a replica's own code passed on as if the request were wrong
-        if (isGatemeshError(err) && err.code.startsWith('GM_ERR_HISTORY_')) throw err
+        if (isGatemeshError(err) && PASSED_ON.has(err.code)) throw err
         throw new GatemeshError('GM_ERR_HISTORY_NO_REPLICA', undefined, { cause: err })
       }
       return historyAnswer(sensorId, query, page)
