@@ -15,12 +15,4 @@ export const PERSISTENCE_ERRORS = defineErrors({
   GM_ERR_PERSISTENCE_INTERNAL: { status: 500, message: 'The persistence peer failed unexpectedly.' },
   GM_ERR_PERSISTENCE_OUTBOX: { status: 500, message: 'The persistence outbox could not be written or read.' },
   GM_ERR_PERSISTENCE_OUTBOX_FULL: { status: 503, message: 'The persistence outbox is full; readings wait in the journal until replicas confirm what it holds.' }
-=======
-/** The persistence service's error codes. Documented in docs/ERRORS.md. */
-import { defineErrors } from '../../core/error-table.ts'
-
-export const PERSISTENCE_ERRORS = defineErrors({
-  // engines
-  GM_ERR_PERSISTENCE_ENGINE: { status: 503, message: 'The persistence storage engine failed or cannot be reached.' }
->>>>>>> p15-engines
 })
