@@ -19,6 +19,7 @@ import { ACCESS_ERRORS } from '../gateway/access/errors.ts'
 import { CLIENT_ERRORS } from '../client/errors.ts'
 import { CLI_ERRORS } from '../cli/errors.ts'
 import { PIPELINE_ERRORS } from '../gateway/pipeline/errors.ts'
+import { PERSISTENCE_ERRORS } from '../gateway/persistence/errors.ts'
 import { HTTP_ERRORS } from '../platform/errors.ts'
 
 export { defineErrors, type ErrorCode, type ErrorSpec, type ErrorTable }
@@ -75,6 +76,7 @@ export const ERROR_TABLES: Readonly<Record<string, ErrorTable>> = {
   client: CLIENT_ERRORS,
   cli: CLI_ERRORS,
   pipeline: PIPELINE_ERRORS,
+  persistence: PERSISTENCE_ERRORS,
   http: HTTP_ERRORS
 }
 
