@@ -10,7 +10,9 @@ import { NAMESPACES, createOverlayNode, recordKey } from '../overlay/index.ts'
 import { fetchRevocationList } from '../pki/index.ts'
 import { createLogger } from '../platform/logger.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
-import { createAccessService } from './access/index.ts'
+import { createAccessService, createReplicaHistorySource } from './access/index.ts'
+import type { HistorySource } from './access/index.ts'
+import { request as persistenceRequest } from './persistence/protocol.ts'
 import { startAdmin } from './admin.ts'
 import { createCachedSensorDirectory, createCollector } from './collector/index.ts'
 import { createLatestPublisher } from './latest/index.ts'
@@ -115,9 +117,36 @@ function createCollectorService ({ overlay, suite, signer, seed, events }: Gatew
   }
 }
 
+/** [PER-3] Persistence peers holding a sensor's history. */
+const HISTORY_REPLICAS = 3
+
+/**
+ * [PER-50] History for Data Access: the sensor's replicas ([PER-3], nearest first), each asked
+ * with the persistence protocol's `range` op ([PER-2]) until one answers.
+ */
+function historySource (overlay: OverlayNode): HistorySource {
+  return createReplicaHistorySource({
+    findReplicas: async id => (await overlay.findPeersByRole('persistence', recordKey(NAMESPACES.sensor, id), HISTORY_REPLICAS)).map(peer => peer.peerId),
+    range: async (peerId, sensor, query) => {
+      const answer = await persistenceRequest(overlay, peerId, {
+        op: 'range',
+        sensor,
+        fromSeq: query.fromSeq,
+        toSeq: query.toSeq,
+        order: query.order,
+        ...(query.after === undefined ? {} : { after: [query.after.seq, query.after.gw] }),
+        limit: query.limit
+      })
+      return { envs: answer.envs, cps: answer.cps, certs: answer.certs, more: answer.more }
+    },
+    logger: createLogger('gatemesh:access:history')
+  })
+}
+
 /** Data Access: accounts, sensors and readings over HTTP (section 8 of PROTOCOL.md). */
 function createAccessGatewayService ({ overlay, suite, signer, caCertificate, events }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { url: () => string } {
   const access = createAccessService({
+    history: historySource(overlay),
     suite,
     dht: { get: async key => (await overlay.get(key)).value, put: async (key, value) => { await overlay.put(key, value) } },
     logger: createLogger('gatemesh:access'),
