@@ -15,3 +15,4 @@ export { signRequest, RequestVerifier, SIGNATURE_LABEL, type RequestToSign, type
 export { AES_128_GCM, AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender, type HpkeAead, type HpkeContext, type HpkeRecipientContext, type HpkeSenderContext } from './hpke.ts'
 export { checkSensorCredential, createSensorCredential, createSensorRecord, isSensorId, mayRead, sensorRecipients, sensorVerifier, verifySensorRecord, MAX_READERS, SENSOR_RECORD_TYPE, type Reader, type SensorInfo, type SensorRecordInit } from './sensor.ts'
 export { checkpointBucket, openCheckpoint, signCheckpoint, CHECKPOINT_BUCKET, CHECKPOINT_VERSION, MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_SEQS, type CheckpointBody, type CheckpointLink, type OpenedCheckpoint } from './checkpoint.ts'
+export { compareHistoryKeys, verifyHistoryPage, type HistoryKey, type HistoryOrder, type HistoryPageInput, type HistoryPageVerdict } from './history.ts'
