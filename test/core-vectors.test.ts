@@ -20,7 +20,8 @@ for (const suite of SUITES) {
         recordKey: KAT_INPUTS.reading.sensor,
         envelope1ByAlice: KAT_INPUTS.reading.plaintext,
         envelope2ByBob: `${KAT_INPUTS.reading.seq + 1}:${KAT_INPUTS.reading.plaintext}`,
-        envelopeBatch1Of3ByBob: `${KAT_INPUTS.reading.seq + 3}:${KAT_INPUTS.reading.plaintext}`
+        envelopeBatch1Of3ByBob: `${KAT_INPUTS.reading.seq + 3}:${KAT_INPUTS.reading.plaintext}`,
+        checkpointSeqs: `${KAT_INPUTS.checkpoint.bucket}.1:${KAT_INPUTS.checkpoint.seqs.join(',')}`
       })
     })
   })

@@ -14,3 +14,4 @@ export { EnvelopeSealer, EnvelopeOpener, readEnvelopeHeader, verifyEnvelope, ENV
 export { signRequest, RequestVerifier, SIGNATURE_LABEL, type RequestToSign, type RequestToVerify, type RequestVerifierInit, type SignedRequestHeaders } from './requests.ts'
 export { AES_128_GCM, AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender, type HpkeAead, type HpkeContext, type HpkeRecipientContext, type HpkeSenderContext } from './hpke.ts'
 export { checkSensorCredential, createSensorCredential, createSensorRecord, isSensorId, mayRead, sensorRecipients, sensorVerifier, verifySensorRecord, MAX_READERS, SENSOR_RECORD_TYPE, type Reader, type SensorInfo, type SensorRecordInit } from './sensor.ts'
+export { checkpointBucket, openCheckpoint, signCheckpoint, CHECKPOINT_BUCKET, CHECKPOINT_VERSION, MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_SEQS, type CheckpointBody, type CheckpointLink, type OpenedCheckpoint } from './checkpoint.ts'

@@ -6,7 +6,7 @@
  */
 import {
   createAccountBundle, EnvelopeOpener, EnvelopeSealer, fromHex, fromUtf8, identityFromSecrets, openAccountBundle,
-  openRecord, signRecord, signRequest, toHex, utf8, type CryptoSuite
+  openCheckpoint, openRecord, signCheckpoint, signRecord, signRequest, toHex, utf8, type CryptoSuite
 } from '../../src/core/index.ts'
 
 /** A suite whose randomBytes is a fixed, reproducible stream (xorshift32); everything else is the suite's. */
@@ -35,6 +35,8 @@ export const KAT_INPUTS = {
   password: 'correct horse battery staple',
   iterations: 1000,
   reading: { sensor: 'greenhouse-7', ts: 1764000000000, seq: 42, plaintext: '{"temperature":21.5,"humidity":40}' },
+  // [PER-10] a late part (part 1) of the bucket of 2025-11-24T16:00:00Z, linked to a previous checkpoint
+  checkpoint: { bucket: 29_400_000, seqs: [1_764_000_000_000_000, 1_764_000_000_500_001, 1_764_000_059_999_999], prevHash: '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff' },
   request: { method: 'POST', url: '/v1/sensors/greenhouse-7/access?notify=1', body: '{"grant":"bob"}', created: 1764000000, nonce: 'bm9uY2Utbm9uY2Utbm9uY2U' }
 } as const
 
@@ -56,6 +58,8 @@ export async function computeKnownAnswers (baseSuite: CryptoSuite): Promise<Know
   const batch = await sealer.sealBatch([2, 3, 4].map(k => ({ header: { sensor, ts: ts + k * 1000, seq: seq + k }, plaintext: utf8(plaintext), recipients })))
   const batched = batch[1]
   if (batched === undefined || !('envelope' in batched)) throw new Error('the batch vector was not sealed')
+  const { bucket, seqs, prevHash } = KAT_INPUTS.checkpoint
+  const checkpoint = await signCheckpoint(suite, gateway, { sensor, gw: gateway.publicKey, bucket, part: 1, prev: { bucket, part: 0, h: fromHex(prevHash) }, seqs: [...seqs] })
   const { method, url, body, created, nonce } = KAT_INPUTS.request
   const headers = await signRequest(suite, { keyId: alice.pseudonym, key: alice.signingKey }, { method, url, body: utf8(body) }, { created, nonce })
   return {
@@ -69,6 +73,8 @@ export async function computeKnownAnswers (baseSuite: CryptoSuite): Promise<Know
     envelope1: toHex(envelope1),
     envelope2: toHex(envelope2),
     envelopeBatch1Of3: toHex(batched.envelope),
+    checkpoint: toHex(checkpoint),
+    checkpointHash: toHex((await openCheckpoint(suite, checkpoint)).hash),
     requestContentDigest: headers['content-digest'],
     requestSignatureInput: headers['signature-input'],
     requestSignature: headers.signature
@@ -83,11 +89,13 @@ export async function openKnownAnswers (suite: CryptoSuite, answers: KnownAnswer
   const byAlice = await new EnvelopeOpener({ suite, reader: alice }).open(fromHex(answers.envelope1 as string))
   const byBob = await new EnvelopeOpener({ suite, reader: bob }).open(fromHex(answers.envelope2 as string))
   const batchByBob = await new EnvelopeOpener({ suite, reader: bob }).open(fromHex(answers.envelopeBatch1Of3 as string))
+  const checkpoint = await openCheckpoint(suite, fromHex(answers.checkpoint as string))
   return {
     alicePseudonym: alice.pseudonym,
     recordKey: record.key,
     envelope1ByAlice: fromUtf8(byAlice.plaintext),
     envelope2ByBob: `${byBob.header.seq}:${fromUtf8(byBob.plaintext)}`,
-    envelopeBatch1Of3ByBob: `${batchByBob.header.seq}:${fromUtf8(batchByBob.plaintext)}`
+    envelopeBatch1Of3ByBob: `${batchByBob.header.seq}:${fromUtf8(batchByBob.plaintext)}`,
+    checkpointSeqs: `${checkpoint.bucket}.${checkpoint.part}:${checkpoint.seqs.join(',')}`
   }
 }
