@@ -14,7 +14,8 @@ import {
   type PersistenceHandler, type PersistenceRequest, type PersistenceResponse, type RangeRequest, type RangeResponse,
   type Rejected, type SensorsRequest, type SensorsResponse, type StoreRequest, type StoreResponse, type WireKey
 } from './protocol.ts'
-import { StoreVerifier, hex, mayPush, peerKey } from './verify.ts'
+import type { StoreVerifier} from './verify.ts';
+import { hex, mayPush, peerKey } from './verify.ts'
 
 /** [PER-30] Repair buckets: one hour of seq. */
 export const REPAIR_BUCKET = 3_600_000_000

@@ -13,6 +13,8 @@ import { StoreVerifier } from './verify.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import type { CertificateTrust, OverlayNode } from '../../overlay/index.ts'
 import type { StorageEngine } from './engine/types.ts'
+import type { PersistenceRequest, PersistenceResponse, StoreRequest, StoreResponse } from './protocol.ts'
+import type { VerifiedPeer } from '../../overlay/index.ts'
 
 export interface PersistenceServiceComponents {
   overlay: Pick<OverlayNode, 'handle' | 'unhandle' | 'get' | 'currentRevocationList'>
@@ -32,6 +34,8 @@ export interface PersistenceService {
   start: () => Promise<void>
   stop: () => Promise<void>
   status: () => Record<string, unknown>
+  /** A store asked in-process (this gateway's own collector, when it is a replica): as over the wire. */
+  store: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
   readonly engine: StorageEngine
 }
 
@@ -65,7 +69,8 @@ export function createPersistenceService (components: PersistenceServiceComponen
     if (size.bytes >= init.maxBytes) throw new GatemeshError('GM_ERR_PERSISTENCE_FULL')
   }
   const handler = createHandler({ suite, engine, verifier, assertRoom, onStored: n => { stored += n } })
-  const handle = serve(async (request, peer, signal) => {
+  const answer = async (request: PersistenceRequest, peer: VerifiedPeer, signal: AbortSignal): Promise<PersistenceResponse> => {
+    if (!running) throw new GatemeshError('GM_ERR_PERSISTENCE_UNREACHABLE', 'The persistence service is not running.')
     requests++
     try {
       return await handler(request, peer, signal)
@@ -75,10 +80,12 @@ export function createPersistenceService (components: PersistenceServiceComponen
       log.debug({ op: request.op, peer: peer.peerId, code: err.code }, 'persistence request refused')
       throw err
     }
-  }, { onError: err => { log.warn({ err }, 'persistence request failed') } })
+  }
+  const handle = serve(answer, { onError: err => { log.warn({ err }, 'persistence request failed') } })
 
   return {
     engine,
+    store: async (request, peer) => await answer(request, peer, AbortSignal.timeout(10_000)) as StoreResponse,
     async start () {
       await engine.open()
       await overlay.handle(PERSISTENCE_PROTOCOL, handle, { maxInboundStreams: 256, runOnLimitedConnection: false })
