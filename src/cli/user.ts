@@ -9,6 +9,7 @@ import type { ParseArgsConfig } from 'node:util'
 import { GatemeshError, formatRetention, isGatemeshError, parseRetention, toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
 import type { NetworkInfo, Session } from '../client/index.ts'
+import { joinRelativeTimes, parseHistoryArgs, printHistory } from './history.ts'
 import { homeDirectory, loadSession, readCaCertificate, readPassword, saveSession } from './user-state.ts'
 
 export const USER_USAGE = `usage:
@@ -28,6 +29,11 @@ export const USER_USAGE = `usage:
          R (retention): how long persistence peers keep its readings: a duration (90m, 12h,
          30d; 1 minute to 36525d) or 'forever'; default 30d.
   gatemesh read latest ID [--json]     the latest reading, decrypted here
+  gatemesh read history ID [--from T] [--to T] [--limit N] [--order asc|desc] [--format table|json|csv]
+         readings in a range, each page verified (checkpoints, collector certificates) and
+         decrypted here; T is ISO 8601, ms since the epoch, 'now', or -30m, -1h, -7d (default
+         --from: an hour before --to; --to: a minute from now); --limit N prints at most N
+         readings (default all); json prints one object per line
 
 common options:
   --home DIR            where the session is kept (default $GATEMESH_HOME or ~/.gatemesh)
@@ -44,6 +50,11 @@ const OPTIONS: ParseArgsConfig['options'] = {
   'ca-cert': { type: 'string' },
   retention: { type: 'string' },
   json: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  limit: { type: 'string' },
+  order: { type: 'string' },
+  format: { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 }
 
@@ -72,6 +83,10 @@ const HINTS: Record<string, string> = {
   GM_ERR_CLIENT_SENSOR_EXISTS: "'gatemesh sensor share|revoke ID PSEUDONYM' change who may read it; its credential was shown once, when it was added.",
   GM_ERR_CLIENT_CA_MISMATCH: 'This gateway belongs to another network than the CA you pinned: use a gateway of your network (--gateway URL), or log in again (with --ca-cert FILE) if your network changed its CA.',
   GM_ERR_CLIENT_READING_UNAUTHENTIC: 'No collector certified by your network sealed this reading: it was not shown. Try another gateway (--gateway URL) and tell the network\'s operator.',
+  GM_ERR_HISTORY_TAMPERED: 'Every replica asked served a page that failed verification: nothing past the last reading printed is trusted. Tell the network\'s operator.',
+  GM_ERR_HISTORY_INCOMPLETE: 'Every replica asked withheld readings or checkpoints of this range. Tell the network\'s operator, or try again later.',
+  GM_ERR_HISTORY_NO_REPLICA: 'No persistence peer holding this sensor answered; try again shortly, or another gateway (--gateway URL).',
+  GM_ERR_HISTORY_UNAVAILABLE: 'This gateway does not reach the persistence service: use another gateway (--gateway URL).',
   GM_ERR_CLIENT_READING_MISMATCH: 'The gateway served a reading of another sensor: it was not shown. Try another gateway (--gateway URL) and tell the network\'s operator.'
 }
 
@@ -230,6 +245,12 @@ async function readLatest (values: Values, [id]: string[]): Promise<number> {
   return 0
 }
 
+async function readHistory (values: Values, [id]: string[]): Promise<number> {
+  // the arguments first: a usage error before the password is asked for
+  const args = parseHistoryArgs(values, Date.now())
+  return await printHistory(await session(values), id as string, args, { out, err: text => { process.stderr.write(text) }, tty: process.stderr.isTTY })
+}
+
 const COMMANDS: Record<string, Command> = {
   signup: { args: 0, options: ['kdf-iterations', 'ca-cert'], run: signup },
   login: { args: 0, options: ['pseudonym', 'ca-cert'], run: login },
@@ -239,7 +260,8 @@ const COMMANDS: Record<string, Command> = {
   'sensor share': { args: 2, options: [], run: sensorShare },
   'sensor revoke': { args: 2, options: [], run: sensorRevoke },
   'sensor list': { args: 0, options: ['json'], run: sensorList },
-  'read latest': { args: 1, options: ['json'], run: readLatest }
+  'read latest': { args: 1, options: ['json'], run: readLatest },
+  'read history': { args: 1, options: ['from', 'to', 'limit', 'order', 'format'], run: readHistory }
 }
 
 /** Runs one user command; `words` are the command words, e.g. ['sensor', 'add']. */
@@ -256,7 +278,7 @@ async function dispatch (group: string, argv: string[]): Promise<number> {
     if (command === undefined) throw usageError(sub === undefined ? `'${group}' needs a command.` : `Unknown command '${name}'.`)
     let parsed
     try {
-      parsed = parseArgs({ args: sub === undefined ? argv : argv.slice(1), options: OPTIONS, allowPositionals: true, strict: true })
+      parsed = parseArgs({ args: joinRelativeTimes(sub === undefined ? argv : argv.slice(1)), options: OPTIONS, allowPositionals: true, strict: true })
     } catch (err) {
       throw usageError(err instanceof Error ? err.message : String(err))
     }

@@ -51,9 +51,10 @@ export class Transport {
    * Sends a request to `path` (e.g. `/v1/sensors/s1`) and resolves to the JSON answer. With a
    * signer the request is signed as the signer's pseudonym.
    */
-  async request (method: string, path: string, options: { body?: unknown, signer?: Identity } = {}): Promise<Record<string, unknown>> {
+  async request (method: string, path: string, options: { body?: unknown, signer?: Identity, query?: Record<string, string | undefined>, maxBytes?: number } = {}): Promise<Record<string, unknown>> {
     const target = new URL(this.gateway.href)
     target.pathname = `${this.gateway.pathname.replace(/\/+$/, '')}${path}`
+    for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined) target.searchParams.set(name, value)
     const text = options.body === undefined ? undefined : JSON.stringify(options.body)
     // The digest is over the UTF-8 bytes that fetch sends for this string.
     const body = text === undefined ? undefined : utf8(text)
@@ -71,7 +72,7 @@ export class Transport {
     }
     let parsed: unknown
     try {
-      parsed = JSON.parse(await readBounded(response, MAX_ANSWER_BYTES))
+      parsed = JSON.parse(await readBounded(response, options.maxBytes ?? MAX_ANSWER_BYTES))
     } catch (err) {
       if (err instanceof GatemeshError) throw err
       throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `HTTP ${response.status}, not JSON.`, { cause: err })

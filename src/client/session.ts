@@ -8,6 +8,8 @@ import {
   isGatemeshError, isSensorId, toBase64, toHex, verifyEnvelope, verifySensorRecord
 } from '../core/index.ts'
 import type { Client } from './client.ts'
+import { HistoryReader, type HistoryOptions } from './history.ts'
+import { verifyHistoryPage } from './history-verify.ts'
 import { stringField } from './http.ts'
 
 export interface SensorSummary { id: string, seq: number, readers: string[] }
@@ -183,5 +185,22 @@ export class Session {
       // not UTF-8: bytes only
     }
     return reading
+  }
+
+  /**
+   * [PER-53] The sensor's readings in a range, in order, as an async iterable across pages: each
+   * page verified ([PER-12], [ENV-10]) before its readings are opened; a page that fails is asked
+   * again from another replica ([PER-54]). `reader.stats` counts pages, retries, misbehaving
+   * replicas and readings this user cannot open.
+   */
+  history (id: string, options: HistoryOptions = {}): HistoryReader {
+    requireSensorId(id)
+    return new HistoryReader({
+      suite: this.client.suite,
+      fetchPage: async (query, maxBytes) => await this.client.transport.request('GET', `/v1/sensors/${id}/history`, { signer: this.identity, query, maxBytes }),
+      verifyPage: verifyHistoryPage,
+      verifyCollector: async (gw, certificate, ts) => await this.client.verifyCollector(gw, certificate, ts),
+      open: async envelope => await this.opener.openVerified(envelope)
+    }, id, options)
   }
 }

@@ -147,6 +147,25 @@ for (const suite of SUITES) {
       await rejectsWithCode(() => opener.open(encodeCanonical({ b: a!.b, s: a!.s })), 'GM_ERR_BAD_SIGNATURE')
     })
 
+    it('verifiedBatches: a batch signature is verified once; a forged member still fails [ENV-9]', async () => {
+      const gateway = await suite.importSigningKey(suite.randomBytes(32))
+      const reader = await generateIdentity(suite)
+      const outcomes = await new EnvelopeSealer({ suite, signer: gateway }).sealBatch(Array.from({ length: 8 }, (_, i) => ({ header: { sensor: 'c', ts: 10, seq: i }, plaintext: utf8(`r${i}`), recipients: [asRecipient(reader)] })))
+      const sealed = outcomes.map(o => (o as { envelope: Uint8Array }).envelope)
+      let verifies = 0
+      const counting = { ...suite, verify: async (k: Uint8Array, m: Uint8Array, sig: Uint8Array) => { verifies++; return await suite.verify(k, m, sig) } }
+      const verifiedBatches = new Set<string>()
+      for (const e of sealed) await verifyEnvelope(counting, e, { verifiedBatches })
+      assert.equal(verifies, 1, 'one Ed25519 verification for the batch')
+      // a body altered under the same proof and signature leads to another tree head: verified, refused
+      const a = decodeCanonical(sealed[0] as Uint8Array) as { b: Uint8Array, p: unknown, s: Uint8Array }
+      const body = Uint8Array.from(a.b); body[body.length - 1] = (body[body.length - 1] as number) ^ 1
+      await rejectsWithCode(() => verifyEnvelope(counting, encodeCanonical({ ...a, b: body }), { verifiedBatches }), ['GM_ERR_BAD_SIGNATURE', 'GM_ERR_MALFORMED'])
+      // a forged signature with a held tree head is not in the set either
+      const sig = Uint8Array.from(a.s); sig[0] = (sig[0] as number) ^ 1
+      await rejectsWithCode(() => verifyEnvelope(counting, encodeCanonical({ ...a, s: sig }), { verifiedBatches }), 'GM_ERR_BAD_SIGNATURE')
+    })
+
     it('detects a change to any byte and refuses malformed input with gatemesh codes', async () => {
       const gateway = await suite.importSigningKey(suite.randomBytes(32))
       const sealer = new EnvelopeSealer({ suite, signer: gateway })

@@ -15,7 +15,7 @@
  */
 import type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
 import { GatemeshError } from './errors.ts'
-import { concat, counterNonce, equalBytes, uint64be, utf8 } from './bytes.ts'
+import { concat, counterNonce, equalBytes, toHex, uint64be, utf8 } from './bytes.ts'
 import { decodeCanonical, encodeCanonical } from './encoding.ts'
 import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
@@ -308,8 +308,19 @@ export function readEnvelopeHeader (encoded: Uint8Array, options: { maxBytes?: n
   return { sensor: fields.sensor, ts: fields.ts, seq: fields.seq, gw: fields.gw }
 }
 
+export interface VerifyEnvelopeOptions {
+  maxBytes?: number
+  /**
+   * [ENV-9] Batch signatures that verified already, kept by the caller across the envelopes of
+   * one batch (a replica verifying a push): an envelope whose proof leads to a (gw, size, tree
+   * head, signature) in the set is not verified again, and one that verifies adds its own. The
+   * inclusion proof is still checked for every envelope; only the Ed25519 verification is shared.
+   */
+  verifiedBatches?: Set<string>
+}
+
 /** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
-export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: { maxBytes?: number } = {}): Promise<Envelope> {
+export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: VerifyEnvelopeOptions = {}): Promise<Envelope> {
   const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes)
   const gw = fields.gw
   if (proof === undefined) {
@@ -318,7 +329,13 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
   }
   // [ENV-9] the proof leads from this body to the tree head that the gateway signed
   const root = await rootFromInclusionProof(suite, proof.index, proof.size, await leafHash(suite, body), proof.path)
-  if (root === undefined || !await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  const cache = options.verifiedBatches
+  const key = cache === undefined ? '' : `${toHex(gw)}.${proof.size}.${toHex(root)}.${toHex(sig)}`
+  if (cache === undefined || !cache.has(key)) {
+    if (!await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+    cache?.add(key)
+  }
   return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
 }
 

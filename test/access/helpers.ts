@@ -9,7 +9,7 @@ import type { Identity, SigningKey } from '../../src/core/index.ts'
 import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { createAccessService } from '../../src/gateway/access/index.ts'
-import type { AccessDht, AccessService, AccessServiceInit } from '../../src/gateway/access/index.ts'
+import type { AccessDht, AccessService, AccessServiceInit, HistorySource } from '../../src/gateway/access/index.ts'
 import { createCertificateAuthority, issueGatewayCertificate, rawPublicKeyToPeerId } from '../../src/pki/index.ts'
 import type { CaKeys, Role } from '../../src/pki/index.ts'
 
@@ -74,11 +74,11 @@ export interface Fixture {
 /** A sign-up limit no test reaches unless it means to ([ACS-21]); suites that pass their own init get the default. */
 export const ROOMY_SIGNUPS = { burst: 1000, perHour: 3600 }
 
-export async function startService (init: AccessServiceInit = { allowWeakKdfForTests: true, signupLimit: ROOMY_SIGNUPS }, dht = new MemoryDht(), options: { ca?: CaKeys, roles?: Role[] } = {}): Promise<Fixture> {
+export async function startService (init: AccessServiceInit = { allowWeakKdfForTests: true, signupLimit: ROOMY_SIGNUPS }, dht = new MemoryDht(), options: { ca?: CaKeys, roles?: Role[], history?: HistorySource, now?: () => number } = {}): Promise<Fixture> {
   const ca = options.ca ?? await networkCa()
   const { signer: gateway, certificate } = await certifiedKey(ca, options.roles ?? ['collector', 'access'])
   const logger = createLogger('test:access', { level: process.env.GATEMESH_LOG_LEVEL ?? 'silent' })
-  const service = createAccessService({ suite, dht, logger, signer: gateway, certificate, caCertificate: ca.certificate }, init)
+  const service = createAccessService({ suite, dht, logger, signer: gateway, certificate, caCertificate: ca.certificate, history: options.history, now: options.now }, init)
   await service.start()
   return { dht, service, gateway, certificate, ca, url: service.url }
 }

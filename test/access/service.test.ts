@@ -237,7 +237,7 @@ describe('access service', () => {
 
   it('serves its OpenAPI document and answers unknown routes with a code', async () => {
     const doc = await (await fetch(`${fx.url}/openapi.json`)).json() as { paths: Record<string, unknown> }
-    assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/accounts', '/v1/accounts/{pseudonym}', '/v1/network', '/v1/sensors', '/v1/sensors/{id}', '/v1/sensors/{id}/latest'])
+    assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/accounts', '/v1/accounts/{pseudonym}', '/v1/network', '/v1/sensors', '/v1/sensors/{id}', '/v1/sensors/{id}/history', '/v1/sensors/{id}/latest'])
     const preflight = await fetch(`${fx.url}/v1/sensors/x/latest`, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'GET' } })
     assert.equal(preflight.status, 204)
     assert.equal(preflight.headers.get('access-control-allow-origin'), '*')

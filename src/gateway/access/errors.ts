@@ -21,7 +21,13 @@ export const ACCESS_ERRORS = defineErrors({
   GM_ERR_SENSOR_ID_MISMATCH: { status: 400, message: 'The record is for another sensor id than the URL names.' },
   GM_ERR_NOT_OWNER: { status: 403, message: 'Only the sensor\'s owner may store its record.' },
   GM_ERR_FORBIDDEN: { status: 403, message: 'The caller is neither the owner nor on the sensor\'s access list.' },
-  GM_ERR_NO_READING: { status: 404, message: 'The sensor has no reading yet.' }
+  GM_ERR_NO_READING: { status: 404, message: 'The sensor has no reading yet.' },
+  // history [PER-50]..[PER-52]
+  GM_ERR_HISTORY_BAD_RANGE: { status: 400, message: 'The history range is not valid: from and to are ms since the epoch, from before to.' },
+  GM_ERR_HISTORY_BAD_CURSOR: { status: 400, message: 'The history cursor is not one this service made, or belongs to another sensor, range or order.' },
+  GM_ERR_HISTORY_UNAVAILABLE: { status: 503, message: 'This gateway cannot reach the persistence service; ask another access gateway.' },
+  GM_ERR_HISTORY_NO_REPLICA: { status: 503, message: 'No replica of the sensor\'s history answered; try again shortly.' },
+  GM_ERR_HISTORY_REPLICA_UNKNOWN: { status: 404, message: 'The replica asked for is not one of the sensor\'s replicas.' }
 })
 
 export type AccessErrorCode = keyof typeof ACCESS_ERRORS

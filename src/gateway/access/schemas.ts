@@ -125,3 +125,51 @@ export const networkSchema = {
     ...errors
   }
 } as const
+
+const DECIMAL_MS = { type: 'string', pattern: '^(0|[1-9][0-9]{0,15})$' } as const
+const BASE64URL = { type: 'string', pattern: '^[A-Za-z0-9_-]*$' } as const
+const PAGE_BOUND = {
+  type: 'object',
+  required: ['seq'],
+  properties: {
+    seq: { type: 'integer', description: 'A seq [PER-1].' },
+    gw: { ...BASE64URL, description: 'The collector key of a reading\'s key (base64url); absent for a bound of the range.' }
+  }
+} as const
+
+export const historySchema = {
+  summary: 'A page of a sensor\'s history, as ciphertext, from one of its replicas [PER-50]',
+  description: `${SIGNED} Readings ordered by (seq, gw) [PER-1]; the client verifies the page against the checkpoints [PER-12] and the certificates [ENV-10], then opens the envelopes.`,
+  headers: signedHeaders,
+  params: sensorParams,
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      from: { ...DECIMAL_MS, description: 'Start of the range, ms since the epoch, inclusive (default: one hour ago).' },
+      to: { ...DECIMAL_MS, description: 'End of the range, ms since the epoch, exclusive (default: one minute from now).' },
+      limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', description: 'Readings at most in this page, 1 to 5000 (default 1000).' },
+      order: { type: 'string', enum: ['asc', 'desc'], description: 'Oldest first (default) or newest first.' },
+      cursor: { ...BASE64URL, minLength: 1, maxLength: 512, description: 'The `next` of the previous page; it carries the range and order [PER-51].' },
+      replica: { type: 'string', pattern: '^[1-9A-HJ-NP-Za-km-z]{30,128}$', description: 'Peer id of the replica to ask (one of `replicas`).' }
+    }
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['sensor', 'replica', 'replicas', 'readings', 'checkpoints', 'certificates', 'lo', 'hi'],
+      properties: {
+        sensor: SENSOR_ID,
+        replica: { type: 'string', description: 'Peer id of the replica that answered.' },
+        replicas: { type: 'array', items: { type: 'string' }, description: 'Peer ids of the sensor\'s replicas, nearest first [PER-3].' },
+        readings: { type: 'array', items: BASE64URL, description: 'Envelopes [ENV-1], base64url, in order.' },
+        checkpoints: { type: 'array', items: BASE64URL, description: 'Signed checkpoints [PER-10], base64url.' },
+        certificates: { type: 'array', items: BASE64URL, description: 'DER certificates of the collectors, base64url.' },
+        lo: { ...PAGE_BOUND, description: 'Where the page starts (exclusive when it has gw) [PER-52].' },
+        hi: { ...PAGE_BOUND, description: 'Where the page ends (inclusive when it has gw) [PER-52].' },
+        next: { ...BASE64URL, description: 'Cursor of the next page; absent on the last.' }
+      }
+    },
+    ...errorResponses(400, 401, 403, 404, 503)
+  }
+} as const

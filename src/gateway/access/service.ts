@@ -15,7 +15,8 @@ import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
 import { DEFAULT_SIGNUP_LIMIT, SignupLimiter, type SignupLimit } from './signup-limit.ts'
-import { createAccountSchema, getAccountSchema, getSensorSchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
+import { historyAnswer, parseHistoryQuery, type HistoryQueryString, type HistorySource } from './history.ts'
+import { createAccountSchema, getAccountSchema, getSensorSchema, historySchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
 
 export interface AccessServiceComponents {
   suite: CryptoSuite
@@ -27,6 +28,13 @@ export interface AccessServiceComponents {
   certificate?: Uint8Array | (() => Uint8Array)
   /** The DER certificate of the CA this gateway trusts (its network's), served at GET /v1/network [ACS-18]. */
   caCertificate: Uint8Array
+  /**
+   * [PER-50] Asks the sensor's replicas for a page of history. Absent: the history route answers
+   * GM_ERR_HISTORY_UNAVAILABLE (503).
+   */
+  history?: HistorySource
+  /** The clock, ms since the epoch (default Date.now): the default history range ends at it. */
+  now?: () => number
 }
 
 export interface AccessServiceInit {
@@ -53,6 +61,8 @@ export interface AccessServiceInit {
 }
 
 const DEFAULT_BODY_LIMIT = 128 * 1024
+/** [PER-50] The codes of a history source that reach the caller as they are; any other failure is GM_ERR_HISTORY_NO_REPLICA. */
+const PASSED_ON = new Set(['GM_ERR_HISTORY_NO_REPLICA', 'GM_ERR_HISTORY_REPLICA_UNKNOWN', 'GM_ERR_HISTORY_UNAVAILABLE', 'GM_ERR_BUSY'])
 
 /** Maps anything thrown to a GatemeshError with a client-facing code. */
 function toGatemeshError (err: FastifyError | GatemeshError): GatemeshError {
@@ -204,6 +214,26 @@ export class AccessService {
       const caller = await this.caller(request)
       const latest = await this.sensors.latest(caller, request.params.id)
       return { envelope: toBase64(latest.envelope), seq: latest.seq, ts: latest.ts, gatewayCert: toBase64(latest.gatewayCert) }
+    })
+
+    // [PER-50] a page of history from one of the sensor's replicas, for the owner and readers only
+    app.get<{ Params: { id: string }, Querystring: HistoryQueryString }>('/v1/sensors/:id/history', { schema: historySchema }, async (request) => {
+      const caller = await this.caller(request)
+      const sensorId = request.params.id
+      await this.sensors.get(caller, sensorId)
+      const query = parseHistoryQuery(sensorId, request.query, (this.components.now ?? Date.now)())
+      const source = this.components.history
+      if (source === undefined) throw new GatemeshError('GM_ERR_HISTORY_UNAVAILABLE')
+      let page
+      try {
+        page = await source(sensorId, query, request.query.replica)
+      } catch (err) {
+        // [PER-50] a replica that fails is the persistence service's trouble, not this caller's: a
+        // 503 with a code, never a 500, nor a replica's own code passed on as if the request were wrong
+        if (isGatemeshError(err) && PASSED_ON.has(err.code)) throw err
+        throw new GatemeshError('GM_ERR_HISTORY_NO_REPLICA', undefined, { cause: err })
+      }
+      return historyAnswer(sensorId, query, page)
     })
   }
 

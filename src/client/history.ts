@@ -1,0 +1,321 @@
+/**
+ * Reading a sensor's history [PER-53]..[PER-55]: pages fetched from any access gateway
+ * ([PER-50]), each verified against its collectors' checkpoints ([PER-12]) and certificates
+ * ([ENV-10]) before a reading of it is opened; a page that fails is asked again from another of
+ * the sensor's replicas, and the one that served it is reported.
+ */
+import type { CryptoSuite, Envelope, OpenedReading } from '../core/index.ts'
+import { GatemeshError, fromBase64Url, fromUtf8, isGatemeshError, readEnvelopeHeader, toHex } from '../core/index.ts'
+import type { HistoryPageVerifier } from './history-verify.ts'
+import type { CertifiedCollector } from './trust.ts'
+
+/** [PER-50] Largest page an access gateway serves. */
+export const HISTORY_PAGE_MAX = 5000
+/** An answer of 5 000 envelopes with their checkpoints and certificates, as base64url JSON (a replica's frame is at most 8 MiB). */
+const MAX_PAGE_ANSWER_BYTES = 12 * 1024 * 1024
+/** Without `to`: now plus a minute; without `from`: an hour before now (the route's defaults, [PER-50]). */
+const DEFAULT_AHEAD_MS = 60_000
+const DEFAULT_SPAN_MS = 3_600_000
+const MAX_TIME_MS = Math.floor(Number.MAX_SAFE_INTEGER / 1000)
+/** The failures of a page that its replica answers for ([PER-54]). */
+const REPLICA_FAULTS = new Set(['GM_ERR_HISTORY_TAMPERED', 'GM_ERR_HISTORY_INCOMPLETE', 'GM_ERR_CLIENT_READING_UNAUTHENTIC', 'GM_ERR_CLIENT_READING_MISMATCH'])
+
+export interface HistoryOptions {
+  /** Start of the range, inclusive: ms since the epoch or a Date (default: an hour ago). */
+  from?: number | Date
+  /** End of the range, exclusive (default: a minute from now). */
+  to?: number | Date
+  /** Readings to yield at most (default: every reading in the range). */
+  limit?: number
+  order?: 'asc' | 'desc'
+  /** Readings per page, 1 to 5 000 (default 1 000). */
+  pageSize?: number
+  /** Told of every replica that served a page failing verification ([PER-54]). */
+  onReplicaMisbehaved?: (report: ReplicaMisbehaviour) => void
+  /** Told after every verified page. */
+  onPage?: (progress: HistoryProgress) => void
+}
+
+export interface ReplicaMisbehaviour {
+  /** Peer id of the replica that served the page. */
+  replica: string
+  /** GM_ERR_HISTORY_TAMPERED, GM_ERR_HISTORY_INCOMPLETE, GM_ERR_CLIENT_READING_UNAUTHENTIC or GM_ERR_CLIENT_READING_MISMATCH. */
+  code: string
+  detail: string
+}
+
+export interface HistoryProgress {
+  pages: number
+  readings: number
+  /** Peer id of the replica whose page was verified. */
+  replica: string
+  /** How far the range has been read, 0..1 (by seq). */
+  fraction: number
+  /** More pages follow. */
+  more: boolean
+}
+
+export interface HistoryReading {
+  sensor: string
+  seq: number
+  /** ms since the epoch (authenticated). */
+  ts: number
+  /** Hex Ed25519 key of the collector that sealed it. */
+  gateway: string
+  /** Its peer id; its certificate was verified against the pinned CA at `ts` [ENV-10]. */
+  gatewayPeerId: string
+  /** The plaintext; undefined when the reading is not readable by this user (see notReadable). */
+  value: Uint8Array | undefined
+  text?: string
+  json?: unknown
+  /**
+   * Why `value` is undefined: GM_ERR_NOT_A_RECIPIENT (sealed before this user was given access,
+   * or after it was taken away, [ENV-5]) or GM_ERR_DECRYPT_FAILED.
+   */
+  notReadable?: 'GM_ERR_NOT_A_RECIPIENT' | 'GM_ERR_DECRYPT_FAILED'
+}
+
+export interface HistoryStats {
+  pages: number
+  readings: number
+  notReadable: number
+  /** Pages asked again from another replica. */
+  retries: number
+  /** Pages that failed verification. */
+  misbehaved: number
+  /** Collectors (hex) whose newest readings no checkpoint proved complete ([PER-12] open ends). */
+  openEnds: Set<string>
+}
+
+/** What reading history needs from the session. */
+export interface HistoryComponents {
+  suite: CryptoSuite
+  /** One signed GET of the history route with this query. */
+  fetchPage: (query: Record<string, string | undefined>, maxBytes: number) => Promise<Record<string, unknown>>
+  verifyPage: HistoryPageVerifier
+  verifyCollector: (gw: Uint8Array, certificate: Uint8Array, ts: number) => Promise<CertifiedCollector>
+  open: (envelope: Envelope) => Promise<OpenedReading>
+  now?: () => number
+}
+
+interface Page { replica: string, replicas: string[], readings: Uint8Array[], checkpoints: Uint8Array[], certificates: Uint8Array[], next?: string }
+
+function badResponse (detail: string, cause?: unknown): GatemeshError {
+  return new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', detail, cause === undefined ? undefined : { cause })
+}
+
+function strings (answer: Record<string, unknown>, name: string): string[] {
+  const value = answer[name]
+  if (!Array.isArray(value) || !value.every(item => typeof item === 'string')) throw badResponse(`Field '${name}' is not a list of strings.`)
+  return value as string[]
+}
+
+function binaries (answer: Record<string, unknown>, name: string): Uint8Array[] {
+  return strings(answer, name).map(text => {
+    try {
+      return fromBase64Url(text)
+    } catch (err) {
+      throw badResponse(`Field '${name}' holds something other than base64url.`, err)
+    }
+  })
+}
+
+function parsePage (answer: Record<string, unknown>): Page {
+  if (typeof answer.replica !== 'string') throw badResponse('Field \'replica\' is missing.')
+  if (answer.next !== undefined && typeof answer.next !== 'string') throw badResponse('Field \'next\' is not a string.')
+  return {
+    replica: answer.replica,
+    replicas: strings(answer, 'replicas'),
+    readings: binaries(answer, 'readings'),
+    checkpoints: binaries(answer, 'checkpoints'),
+    certificates: binaries(answer, 'certificates'),
+    ...(answer.next === undefined ? {} : { next: answer.next })
+  }
+}
+
+function time (value: number | Date | undefined, fallback: number, name: string): number {
+  const ms = value instanceof Date ? value.getTime() : value ?? fallback
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_TIME_MS) throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', `'${name}' must be a time from 1970 to ${new Date(MAX_TIME_MS).toISOString()}.`)
+  return ms
+}
+
+/**
+ * [PER-53] An async iterable of a sensor's readings in the range, in order, across pages. Each
+ * page is verified before any of its readings is yielded. Iterating twice reads twice.
+ */
+export class HistoryReader implements AsyncIterable<HistoryReading> {
+  readonly sensorId: string
+  readonly from: number
+  readonly to: number
+  readonly order: 'asc' | 'desc'
+  readonly stats: HistoryStats = { pages: 0, readings: 0, notReadable: 0, retries: 0, misbehaved: 0, openEnds: new Set() }
+  private readonly components: HistoryComponents
+  private readonly options: HistoryOptions
+
+  constructor (components: HistoryComponents, sensorId: string, options: HistoryOptions = {}) {
+    this.components = components
+    this.sensorId = sensorId
+    this.options = options
+    const now = (components.now ?? Date.now)()
+    this.to = time(options.to, Math.min(now + DEFAULT_AHEAD_MS, MAX_TIME_MS), 'to')
+    this.from = time(options.from, Math.max(0, now - DEFAULT_SPAN_MS), 'from')
+    if (this.from >= this.to) throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', `'from' (${new Date(this.from).toISOString()}) must be before 'to' (${new Date(this.to).toISOString()}).`)
+    this.order = options.order ?? 'asc'
+    if (this.order !== 'asc' && this.order !== 'desc') throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', 'The order is asc or desc.')
+    const { limit, pageSize } = options
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', 'The limit is a positive integer.')
+    if (pageSize !== undefined && (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > HISTORY_PAGE_MAX)) throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', `The page size is 1 to ${HISTORY_PAGE_MAX}.`)
+  }
+
+  async * [Symbol.asyncIterator] (): AsyncIterator<HistoryReading> {
+    const fromSeq = this.from * 1000
+    const toSeq = this.to * 1000
+    let remaining = this.options.limit ?? Infinity
+    let cursor: string | undefined
+    let lo: { seq: number, gw: Uint8Array } | undefined
+    let preferred: string | undefined
+    while (remaining > 0) {
+      const size = Math.min(this.options.pageSize ?? 1000, remaining)
+      const { page, envelopes, collectors, hi } = await this.verifiedPage(cursor, lo, size, preferred)
+      this.stats.pages++
+      // after a misbehaving replica, keep to the one that answered honestly
+      if (this.stats.misbehaved > 0) preferred = page.replica
+      for (const [index, envelope] of envelopes.entries()) {
+        if (remaining <= 0) break
+        remaining--
+        this.stats.readings++
+        yield await this.reading(envelope, collectors[index] as CertifiedCollector)
+      }
+      const last = hi?.seq
+      const fraction = last === undefined ? 1 : this.order === 'asc' ? (last - fromSeq) / (toSeq - fromSeq) : (toSeq - last) / (toSeq - fromSeq)
+      this.options.onPage?.({ pages: this.stats.pages, readings: this.stats.readings, replica: page.replica, fraction, more: page.next !== undefined })
+      if (page.next === undefined || hi === undefined) break
+      cursor = page.next
+      lo = hi
+    }
+  }
+
+  /** [PER-54] A page that verifies: from the replica the gateway picks, else from the others in turn. */
+  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], hi?: { seq: number, gw: Uint8Array } }> {
+    const tried = new Set<string>()
+    let replica = preferred
+    let fault: GatemeshError | undefined
+    for (;;) {
+      const query = cursor === undefined
+        ? { from: String(this.from), to: String(this.to), order: this.order, limit: String(size), replica }
+        : { cursor, limit: String(size), replica }
+      let page: Page
+      try {
+        page = parsePage(await this.components.fetchPage(query, MAX_PAGE_ANSWER_BYTES))
+      } catch (err) {
+        // the replica asked for by name could not be reached: the next one, if any is left
+        if (replica === undefined || !isGatemeshError(err, 'GM_ERR_HISTORY_NO_REPLICA')) throw err
+        tried.add(replica)
+        replica = this.nextReplica(tried, undefined)
+        if (replica === undefined) throw fault ?? err
+        continue
+      }
+      tried.add(page.replica)
+      this.lastReplicas = page.replicas
+      try {
+        return { page, ...await this.verify(page, lo) }
+      } catch (err) {
+        if (!isGatemeshError(err) || !REPLICA_FAULTS.has(err.code)) throw err
+        fault = err
+        this.stats.misbehaved++
+        const report = { replica: page.replica, code: err.code, detail: err.message }
+        try {
+          this.options.onReplicaMisbehaved?.(report)
+        } catch {
+          // a listener's failure is not the page's
+        }
+        replica = this.nextReplica(tried, page.replicas)
+        if (replica === undefined) throw err
+        this.stats.retries++
+      }
+    }
+  }
+
+  private lastReplicas: string[] = []
+
+  private nextReplica (tried: Set<string>, replicas: string[] | undefined): string | undefined {
+    return (replicas ?? this.lastReplicas).find(peer => !tried.has(peer))
+  }
+
+  /** [PER-12] then [ENV-10] for every reading's collector. */
+  private async verify (page: Page, lo: { seq: number, gw: Uint8Array } | undefined): Promise<{ envelopes: Envelope[], collectors: CertifiedCollector[], hi?: { seq: number, gw: Uint8Array } }> {
+    let hi: { seq: number, gw: Uint8Array } | undefined
+    if (page.next !== undefined) {
+      const last = page.readings.at(-1)
+      if (last === undefined) throw new GatemeshError('GM_ERR_HISTORY_INCOMPLETE', 'A page with no readings says more follow.')
+      try {
+        const header = readEnvelopeHeader(last)
+        hi = { seq: header.seq, gw: header.gw }
+      } catch (err) {
+        throw new GatemeshError('GM_ERR_HISTORY_TAMPERED', 'The page\'s last reading is not an envelope.', { cause: err })
+      }
+    }
+    const verdict = await this.components.verifyPage(this.components.suite, {
+      sensor: this.sensorId,
+      fromSeq: this.from * 1000,
+      toSeq: this.to * 1000,
+      order: this.order,
+      ...(lo === undefined ? {} : { lo }),
+      ...(hi === undefined ? {} : { hi }),
+      envelopes: page.readings,
+      checkpoints: page.checkpoints
+    })
+    for (const gw of verdict.openEnds) this.stats.openEnds.add(toHex(gw))
+    const collectors: CertifiedCollector[] = []
+    const chosen = new Map<string, Uint8Array>()
+    for (const envelope of verdict.envelopes) {
+      // [ENV-10] 1: verifyPage held every envelope to the sensor; 2: a certificate from the page
+      collectors.push(await this.certify(envelope, page.certificates, chosen))
+    }
+    return { envelopes: verdict.envelopes, collectors, hi }
+  }
+
+  /** [ENV-10] The page's certificate that certifies `gw` as a collector at the reading's time. */
+  private async certify (envelope: Envelope, certificates: Uint8Array[], chosen: Map<string, Uint8Array>): Promise<CertifiedCollector> {
+    const key = toHex(envelope.gw)
+    const known = chosen.get(key)
+    const candidates = known === undefined ? certificates : [known, ...certificates.filter(c => c !== known)]
+    let failure: unknown
+    for (const certificate of candidates) {
+      try {
+        const collector = await this.components.verifyCollector(envelope.gw, certificate, envelope.ts)
+        chosen.set(key, certificate)
+        return collector
+      } catch (err) {
+        failure = err
+      }
+    }
+    throw new GatemeshError('GM_ERR_CLIENT_READING_UNAUTHENTIC', `Reading ${envelope.seq} came with no certificate that certifies its collector ${key} under the pinned CA at ${new Date(envelope.ts).toISOString()}.`, failure === undefined ? undefined : { cause: failure })
+  }
+
+  /** [ENV-7] Opened here; a reading this user holds no wrap for is yielded without a value ([PER-53]). */
+  private async reading (envelope: Envelope, collector: CertifiedCollector): Promise<HistoryReading> {
+    const reading: HistoryReading = { sensor: envelope.sensor, seq: envelope.seq, ts: envelope.ts, gateway: toHex(envelope.gw), gatewayPeerId: collector.peerId, value: undefined }
+    try {
+      reading.value = (await this.components.open(envelope)).plaintext
+    } catch (err) {
+      if (isGatemeshError(err, 'GM_ERR_NOT_A_RECIPIENT') || isGatemeshError(err, 'GM_ERR_DECRYPT_FAILED')) {
+        reading.notReadable = err.code as HistoryReading['notReadable']
+        this.stats.notReadable++
+        return reading
+      }
+      throw err
+    }
+    try {
+      reading.text = fromUtf8(reading.value)
+      try {
+        reading.json = JSON.parse(reading.text)
+      } catch {
+        // not JSON: text only
+      }
+    } catch {
+      // not UTF-8: bytes only
+    }
+    return reading
+  }
+}

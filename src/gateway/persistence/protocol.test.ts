@@ -1,0 +1,75 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { encode } from 'cborg'
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_FRAME_BYTES, MAX_STORE_ENVELOPES } from './protocol.ts'
+import type { PersistenceRequest } from './protocol.ts'
+
+const gw = new Uint8Array(32).fill(7)
+
+function refused (fn: () => unknown, code = 'GM_ERR_PERSISTENCE_BAD_REQUEST'): void {
+  assert.throws(fn, (err: { code?: string }) => err.code === code)
+}
+
+describe('persistence protocol codec [PER-2]', () => {
+  it('round-trips every op', () => {
+    const requests: PersistenceRequest[] = [
+      { op: 'store', certs: [new Uint8Array([1])], envs: [new Uint8Array([2, 3])], cps: [] },
+      { op: 'range', sensor: 's-1', fromSeq: 0, toSeq: 10, order: 'desc', after: [5, gw], limit: 100 },
+      { op: 'range', sensor: 's-1', fromSeq: 0, toSeq: 10, order: 'asc', limit: 1 },
+      { op: 'digest', sensor: 's-1', fromBucket: 3, toBucket: 4 },
+      { op: 'ids', sensor: 's-1', fromSeq: 1, toSeq: 1 },
+      { op: 'fetch', sensor: 's-1', ids: [[1, gw]] },
+      { op: 'sensors', limit: 10, after: 'a' }
+    ]
+    for (const r of requests) assert.deepEqual(decodeRequest(encodeRequest(r)), r)
+  })
+
+  it('refuses hostile request frames with GM_ERR_PERSISTENCE_BAD_REQUEST', () => {
+    const hostile: unknown[] = [
+      'not a map', [1, 2], null, 42,
+      { op: 'drop-table' },
+      { op: 'store', certs: [], envs: [] },
+      { op: 'store', certs: [], envs: ['text'], cps: [] },
+      { op: 'store', certs: [], envs: [new Uint8Array(0)], cps: [] },
+      { op: 'store', certs: [], envs: Array.from({ length: MAX_STORE_ENVELOPES + 1 }, () => new Uint8Array(1)), cps: [] },
+      { op: 'store', certs: [], envs: [], cps: [], extra: 1 },
+      { op: 'range', sensor: '../etc', fromSeq: 0, toSeq: 1, order: 'asc', limit: 1 },
+      { op: 'range', sensor: 's', fromSeq: 2, toSeq: 1, order: 'asc', limit: 1 },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 1, order: 'up', limit: 1 },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 1, order: 'asc', limit: 0 },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 1, order: 'asc', limit: 10_001 },
+      { op: 'range', sensor: 's', fromSeq: -1, toSeq: 1, order: 'asc', limit: 1 },
+      { op: 'range', sensor: 's', fromSeq: 0.5, toSeq: 1, order: 'asc', limit: 1 },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 2 ** 53, order: 'asc', limit: 1 },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 1, order: 'asc', limit: 1, after: [1, new Uint8Array(31)] },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 1, order: 'asc', limit: 1, after: [1] },
+      { op: 'digest', sensor: 's', fromBucket: 0, toBucket: 10_000 },
+      { op: 'fetch', sensor: 's', ids: [[1, 'gw']] },
+      { op: 'fetch', sensor: 's', ids: Array.from({ length: 4097 }, () => [1, gw]) },
+      { op: 'sensors', limit: 0 },
+      { op: 'sensors', limit: 5, after: 7 }
+    ]
+    for (const value of hostile) refused(() => decodeRequest(encode(value)))
+    // not CBOR, truncated, trailing bytes, oversized
+    refused(() => decodeRequest(new Uint8Array([0xff, 0x00])))
+    refused(() => decodeRequest(encode({ op: 'sensors', limit: 5 }).subarray(0, 5)))
+    refused(() => decodeRequest(new Uint8Array([...encode({ op: 'sensors', limit: 5 }), 0])))
+    refused(() => decodeRequest(new Uint8Array(MAX_FRAME_BYTES + 1)))
+    // duplicate keys
+    const dup = new Uint8Array([0xa2, 0x62, 0x6f, 0x70, 0x61, 0x78, 0x62, 0x6f, 0x70, 0x61, 0x79])
+    refused(() => decodeRequest(dup))
+  })
+
+  it('decodes answers and turns a refusal into its code', () => {
+    const stored = decodeResponse('store', encodeResponse({ ok: true, stored: 2, duplicates: 1, rejected: [{ i: 0, kind: 'env', code: 'GM_ERR_BAD_SIGNATURE' }] }))
+    assert.equal(stored.stored, 2)
+    assert.deepEqual(stored.rejected, [{ i: 0, kind: 'env', code: 'GM_ERR_BAD_SIGNATURE' }])
+    refused(() => decodeResponse('store', encodeResponse({ ok: false, code: 'GM_ERR_PERSISTENCE_FULL', message: 'full' })), 'GM_ERR_PERSISTENCE_FULL')
+    // a hostile answer is a bad request, never a crash
+    refused(() => decodeResponse('range', encode({ ok: true, envs: [], cps: [], certs: [] })))
+    refused(() => decodeResponse('digest', encode({ ok: true, buckets: [[1, 2, new Uint8Array(3)]] })))
+    refused(() => decodeResponse('store', encode({ ok: 'yes' })))
+    refused(() => decodeResponse('ids', encode({ ok: true, ids: [[1, gw, 3]], more: false })))
+    refused(() => decodeResponse('store', encode({ ok: false, code: 'rm -rf', message: 1 })))
+  })
+})

@@ -1,0 +1,89 @@
+/**
+ * What a replica checks before it stores anything ([PER-2] `store`): the collecting gateway's
+ * certificate (valid now, certified for collector, not revoked by the overlay's current CRL),
+ * the sensor's record in the overlay, and who pushes it. The envelope's and checkpoint's own
+ * signatures are checked by the store handler (verifyEnvelope, openCheckpoint).
+ */
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import { GatemeshError, isGatemeshError, toHex } from '../../core/index.ts'
+import type { CertificateTrust, VerifiedPeer, VerifiedRevocationList } from '../../overlay/index.ts'
+
+/** A sensor known (or not) this long before the overlay is asked again. */
+const SENSOR_KNOWN_MS = 5 * 60_000
+const SENSOR_UNKNOWN_MS = 10_000
+const SENSOR_CACHE_SIZE = 100_000
+
+export interface StoreVerifierComponents {
+  trust: CertificateTrust
+  revocations: () => VerifiedRevocationList | undefined
+  /** Whether the overlay holds a record for the sensor (a DHT lookup). */
+  sensorExists: (sensorId: string) => Promise<boolean>
+  now?: () => number
+}
+
+/** The Ed25519 key (32 bytes) a peer id names. */
+export function peerKey (peerId: string): Uint8Array {
+  const key = peerIdFromString(peerId).publicKey
+  if (key === undefined || key.type !== 'Ed25519') throw new GatemeshError('GM_ERR_PERSISTENCE_FORBIDDEN', 'The peer has no Ed25519 key.')
+  return key.raw
+}
+
+/** The peer id of a gateway's Ed25519 key. */
+export function gwPeerId (gw: Uint8Array): string {
+  return peerIdFromPublicKey(publicKeyFromRaw(gw)).toString()
+}
+
+/** [PER-2] A collector pushes only its own items; a persistence peer (repair) any certified collector's. */
+export function mayPush (pusher: VerifiedPeer, pusherKeyHex: string, gwHex: string): boolean {
+  return pusher.services.includes('persistence') || pusherKeyHex === gwHex
+}
+
+export class StoreVerifier {
+  private readonly components: StoreVerifierComponents
+  private readonly now: () => number
+  private readonly sensors = new Map<string, { known: boolean, until: number, pending?: Promise<boolean> }>()
+
+  constructor (components: StoreVerifierComponents) {
+    this.components = components
+    this.now = components.now ?? Date.now
+  }
+
+  /**
+   * [PER-2] The gateway `gw`'s certificate `der` is the CA's, for gw's peer id, valid now, not
+   * revoked and certified for collector. Throws GM_ERR_PERSISTENCE_CERT_REJECTED otherwise.
+   */
+  async checkCollector (gw: Uint8Array, der: Uint8Array | undefined): Promise<void> {
+    if (der === undefined) throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', 'No certificate of the collecting gateway was given or is held.')
+    let cert
+    try {
+      cert = await this.components.trust.verifyCertificate(der, { peerId: gwPeerId(gw), revocations: this.components.revocations(), now: new Date(this.now()) })
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', isGatemeshError(err) ? `(${err.code})` : undefined, { cause: err })
+    }
+    if (!cert.roles.includes('collector')) throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', 'The certificate does not grant collector.')
+  }
+
+  /** [PER-2] The sensor's record is in the overlay (cached: 5 min when found, 10 s when not). */
+  async checkSensor (sensorId: string): Promise<void> {
+    const t = this.now()
+    let entry = this.sensors.get(sensorId)
+    if (entry === undefined || (entry.pending === undefined && entry.until <= t)) {
+      if (this.sensors.size >= SENSOR_CACHE_SIZE) this.sensors.delete(this.sensors.keys().next().value as string)
+      const pending = this.components.sensorExists(sensorId).catch(() => false)
+      entry = { known: false, until: 0, pending }
+      this.sensors.set(sensorId, entry)
+      const known = await pending
+      entry.known = known
+      entry.until = this.now() + (known ? SENSOR_KNOWN_MS : SENSOR_UNKNOWN_MS)
+      entry.pending = undefined
+    } else if (entry.pending !== undefined) {
+      await entry.pending
+    }
+    if (!entry.known) throw new GatemeshError('GM_ERR_PERSISTENCE_SENSOR_UNKNOWN', `(${sensorId})`)
+  }
+}
+
+export function hex (bytes: Uint8Array): string {
+  return toHex(bytes)
+}
