@@ -44,7 +44,7 @@ export interface GatewayConfig {
   replicas: number
   /** [PER-4] W: replicas that confirm a reading before the collector's outbox lets it go. */
   writeQuorum: number
-  /** [PER-40] The persistence service's storage limit in bytes; undefined: none. */
+  /** [PER-2] The persistence service's storage limit in bytes; undefined: none. */
   persistenceMaxBytes?: number
   /** [PER-5] The collector's persistence outbox bound in bytes. */
   outboxMaxBytes: number

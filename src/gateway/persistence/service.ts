@@ -26,7 +26,7 @@ export interface PersistenceServiceComponents {
 }
 
 export interface PersistenceServiceInit {
-  /** Storage limit of the engine in bytes; past it `store` is GM_ERR_PERSISTENCE_FULL ([PER-40]). Undefined: none. */
+  /** Storage limit of the engine in bytes; past it `store` is GM_ERR_PERSISTENCE_FULL ([PER-2]). Undefined: none. */
   maxBytes?: number
 }
 
