@@ -42,6 +42,23 @@ describe('gateway configuration', () => {
     assert.equal(parseGatewayConfig([], { GATEMESH_SEAL_WORKERS: '3' }).sealWorkers, 3)
   })
 
+  it('takes the persistence settings: engine, InfluxDB, R, W and the bounds [PER-3] [PER-5] [PER-20]', () => {
+    const defaults = parseGatewayConfig([], {})
+    assert.equal(defaults.persistenceEngine, 'sqlite')
+    assert.equal(defaults.replicas, 3)
+    assert.equal(defaults.writeQuorum, 2)
+    assert.equal(defaults.outboxMaxBytes, 1024 ** 3)
+    assert.equal(defaults.persistenceMaxBytes, undefined)
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    writeFileSync(join(dir, 'c.json'), JSON.stringify({ influxDatabase: 'hist', 'influx-password': 'from-file' }))
+    const c = parseGatewayConfig(['--persistence-engine', 'influxdb', '--influx-url', 'http://127.0.0.1:8086', '--replicas', '5', '--write-quorum', '3', '--config', join(dir, 'c.json')],
+      { GATEMESH_INFLUX_USERNAME: 'u', GATEMESH_OUTBOX_MAX_BYTES: '2097152', GATEMESH_PERSISTENCE_MAX_BYTES: '4194304' })
+    assert.deepEqual([c.persistenceEngine, c.influxUrl, c.influxDatabase, c.influxUsername, c.influxPassword, c.replicas, c.writeQuorum, c.outboxMaxBytes, c.persistenceMaxBytes],
+      ['influxdb', 'http://127.0.0.1:8086', 'hist', 'u', 'from-file', 5, 3, 2097152, 4194304])
+    // W defaults to at most R
+    assert.equal(parseGatewayConfig(['--replicas', '1'], {}).writeQuorum, 1)
+  })
+
   it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'bad.json'), '{not json')
@@ -52,7 +69,10 @@ describe('gateway configuration', () => {
       [['--nope'], {}], [['positional'], {}], [['--config', join(dir, 'bad.json')], {}], [['--config', join(dir, 'unknown.json')], {}],
       [['--config', join(dir, 'array.json')], {}], [['--config', join(dir, 'absent.json')], {}], [[], { GATEMESH_REPUBLISH_INTERVAL: 'soon' }],
       [['--http-port', '65536'], {}], [['--mqtt-port', '-1'], {}], [[], { GATEMESH_ACCESS_PORT: 'eighty' }], [['--host', 'not a host'], {}], [['--host', ''], {}],
-      [['--seal-workers', '65'], {}], [[], { GATEMESH_SEAL_WORKERS: 'many' }]
+      [['--seal-workers', '65'], {}], [[], { GATEMESH_SEAL_WORKERS: 'many' }],
+      [['--persistence-engine', 'mysql'], {}], [['--persistence-engine', 'influxdb'], {}], [['--influx-url', 'ftp://x'], {}],
+      [['--replicas', '0'], {}], [['--replicas', '17'], {}], [['--replicas', '2', '--write-quorum', '3'], {}], [[], { GATEMESH_WRITE_QUORUM: 'two' }],
+      [['--outbox-max-bytes', '1000'], {}], [['--persistence-max-bytes', '-5'], {}]
     ]
     for (const [argv, env] of cases) {
       assert.throws(() => parseGatewayConfig(argv, env), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))

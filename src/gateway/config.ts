@@ -34,6 +34,20 @@ export interface GatewayConfig {
   accessPort: number
   /** Collector sealing threads ([COL-23]); undefined = one per core beyond the first, 1 to 4, more while sealing is behind (up to one per core, at most 4); 0 seals on the event loop. */
   sealWorkers?: number
+  /** [PER-20] The persistence service's storage engine. */
+  persistenceEngine: 'sqlite' | 'influxdb'
+  influxUrl?: string
+  influxDatabase: string
+  influxUsername?: string
+  influxPassword?: string
+  /** [PER-3] R: replicas per sensor. */
+  replicas: number
+  /** [PER-4] W: replicas that confirm a reading before the collector's outbox lets it go. */
+  writeQuorum: number
+  /** [PER-2] The persistence service's storage limit in bytes; undefined: none. */
+  persistenceMaxBytes?: number
+  /** [PER-5] The collector's persistence outbox bound in bytes. */
+  outboxMaxBytes: number
 }
 
 /** name: [kind, env var]. Lists accept repeated flags, or commas in env and strings. */
@@ -54,13 +68,22 @@ const FIELDS = {
   'http-port': ['int', 'GATEMESH_HTTP_PORT'],
   'mqtt-port': ['int', 'GATEMESH_MQTT_PORT'],
   'access-port': ['int', 'GATEMESH_ACCESS_PORT'],
-  'seal-workers': ['int', 'GATEMESH_SEAL_WORKERS']
+  'seal-workers': ['int', 'GATEMESH_SEAL_WORKERS'],
+  'persistence-engine': ['string', 'GATEMESH_PERSISTENCE_ENGINE'],
+  'influx-url': ['string', 'GATEMESH_INFLUX_URL'],
+  'influx-database': ['string', 'GATEMESH_INFLUX_DATABASE'],
+  'influx-username': ['string', 'GATEMESH_INFLUX_USERNAME'],
+  'influx-password': ['string', 'GATEMESH_INFLUX_PASSWORD'],
+  replicas: ['int', 'GATEMESH_REPLICAS'],
+  'write-quorum': ['int', 'GATEMESH_WRITE_QUORUM'],
+  'persistence-max-bytes': ['int', 'GATEMESH_PERSISTENCE_MAX_BYTES'],
+  'outbox-max-bytes': ['int', 'GATEMESH_OUTBOX_MAX_BYTES']
 } as const
 
 type FieldName = keyof typeof FIELDS
 
 export const DEFAULTS = {
-  // the services this build implements (persistence and stream are planned): gateway/index.ts SERVICES
+  // the default services (stream is planned; persistence is asked for explicitly): gateway/index.ts SERVICES
   services: ['collector', 'access'] as Role[],
   data: '.gatemesh/gateway',
   listen: ['/ip4/0.0.0.0/tcp/4001'],
@@ -71,7 +94,12 @@ export const DEFAULTS = {
   host: '127.0.0.1',
   httpPort: 0,
   mqttPort: 0,
-  accessPort: 0
+  accessPort: 0,
+  persistenceEngine: 'sqlite' as const,
+  influxDatabase: 'gatemesh',
+  replicas: 3,
+  writeQuorum: 2,
+  outboxMaxBytes: 1024 * 1024 * 1024
 }
 
 export const USAGE = `usage: gatemesh gateway start [options]
@@ -79,8 +107,8 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --ca URL                 the CA's enrollment service (GATEMESH_CA)
   --token T                one-time enrollment token, first start only (GATEMESH_TOKEN)
   --bootstrap ADDR         a peer to join through; repeat for more (GATEMESH_BOOTSTRAP, comma-separated)
-  --services LIST          the services to run: collector,access (GATEMESH_SERVICES; default both;
-                           persistence and stream are planned, not in this build)
+  --services LIST          the services to run: collector,access,persistence (GATEMESH_SERVICES;
+                           default collector,access; stream is planned, not in this build)
   --data DIR               key, certificate and datastore (GATEMESH_DATA; default ${DEFAULTS.data})
   --listen ADDR            listen multiaddr; repeat for more (GATEMESH_LISTEN; default ${DEFAULTS.listen[0]})
   --announce ADDR          multiaddr to announce instead (GATEMESH_ANNOUNCE)
@@ -96,6 +124,16 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --seal-workers N         collector threads that seal readings (GATEMESH_SEAL_WORKERS; default: one per
                            core beyond the first, 1 to 4, more while sealing is behind, up to
                            one per core and at most 4; 0 = seal on the event loop)
+  --persistence-engine E   persistence storage: sqlite or influxdb (GATEMESH_PERSISTENCE_ENGINE; default sqlite)
+  --influx-url URL         InfluxDB 1.x server for --persistence-engine influxdb (GATEMESH_INFLUX_URL)
+  --influx-database NAME   InfluxDB database (GATEMESH_INFLUX_DATABASE; default ${DEFAULTS.influxDatabase})
+  --influx-username U      InfluxDB user (GATEMESH_INFLUX_USERNAME)
+  --influx-password P      InfluxDB password (GATEMESH_INFLUX_PASSWORD; prefer the env or config file)
+  --replicas R             persistence replicas per sensor (GATEMESH_REPLICAS; default ${DEFAULTS.replicas})
+  --write-quorum W         replicas that confirm a reading before the collector lets it go
+                           (GATEMESH_WRITE_QUORUM; default ${DEFAULTS.writeQuorum}; at most R)
+  --persistence-max-bytes N  the persistence peer's storage limit (GATEMESH_PERSISTENCE_MAX_BYTES; default none)
+  --outbox-max-bytes N     the collector's persistence outbox bound (GATEMESH_OUTBOX_MAX_BYTES; default 1 GiB)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
 
@@ -216,6 +254,43 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     httpPort: pick('http-port', port) ?? DEFAULTS.httpPort,
     mqttPort: pick('mqtt-port', port) ?? DEFAULTS.mqttPort,
     accessPort: pick('access-port', port) ?? DEFAULTS.accessPort,
-    sealWorkers: pick('seal-workers', sealWorkers)
+    sealWorkers: pick('seal-workers', sealWorkers),
+    ...persistenceConfig(pick, str)
+  }
+}
+
+function persistenceConfig (pick: <T>(name: FieldName, convert: (v: unknown, n: string) => T) => T | undefined, str: (v: unknown, n: string) => string): Pick<GatewayConfig, 'persistenceEngine' | 'influxUrl' | 'influxDatabase' | 'influxUsername' | 'influxPassword' | 'replicas' | 'writeQuorum' | 'persistenceMaxBytes' | 'outboxMaxBytes'> {
+  const engine = pick('persistence-engine', str) ?? DEFAULTS.persistenceEngine
+  if (engine !== 'sqlite' && engine !== 'influxdb') throw bad('--persistence-engine must be sqlite or influxdb.')
+  const influxUrl = pick('influx-url', str)
+  if (influxUrl !== undefined) {
+    let url: URL
+    try { url = new URL(influxUrl) } catch { throw bad('--influx-url must be an http(s) URL.') }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('--influx-url must be an http(s) URL.')
+  }
+  if (engine === 'influxdb' && influxUrl === undefined) throw bad('--persistence-engine influxdb needs --influx-url.')
+  const count = (v: unknown, n: string): number => {
+    const k = toInt(v, n)
+    if (k < 1 || k > 16) throw bad(`${n} must be 1 to 16.`)
+    return k
+  }
+  const replicas = pick('replicas', count) ?? DEFAULTS.replicas
+  const writeQuorum = pick('write-quorum', count) ?? Math.min(DEFAULTS.writeQuorum, replicas)
+  if (writeQuorum > replicas) throw bad('--write-quorum must not exceed --replicas.')
+  const size = (v: unknown, n: string): number => {
+    const k = toInt(v, n)
+    if (k < 1024 * 1024) throw bad(`${n} must be at least 1 MiB (1048576).`)
+    return k
+  }
+  return {
+    persistenceEngine: engine,
+    influxUrl,
+    influxDatabase: pick('influx-database', str) ?? DEFAULTS.influxDatabase,
+    influxUsername: pick('influx-username', str),
+    influxPassword: pick('influx-password', str),
+    replicas,
+    writeQuorum,
+    persistenceMaxBytes: pick('persistence-max-bytes', size),
+    outboxMaxBytes: pick('outbox-max-bytes', size) ?? DEFAULTS.outboxMaxBytes
   }
 }

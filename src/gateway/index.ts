@@ -1,7 +1,7 @@
 /**
  * The gateway's composition root: identity (key, enrollment, renewal), the overlay node, the
- * services its configuration enables (one table, SERVICES: the collector with the latest
- * publisher, Data Access) and the local admin surface. Wiring happens here and nowhere else.
+ * services its configuration enables (one table, SERVICES: persistence, the collector with the
+ * latest publisher and the persistence sink, Data Access) and the local admin surface. Wiring happens here and nowhere else.
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -14,13 +14,17 @@ import { createAccessService } from './access/index.ts'
 import { startAdmin } from './admin.ts'
 import { createCachedSensorDirectory, createCollector } from './collector/index.ts'
 import { createLatestPublisher } from './latest/index.ts'
+import { createPersistenceService, createPersistenceSink, request as persistenceRequest } from './persistence/index.ts'
+import { createSqliteEngine } from './persistence/engine/sqlite.ts'
+import { createInfluxEngine } from './persistence/engine/influxdb.ts'
+import type { StoreRequest, StoreResponse, StorageEngine } from './persistence/index.ts'
 import type { CryptoSuite, SigningKey } from '../core/index.ts'
 import { enrollIdentity, loadIdentity, renewIdentity } from './identity.ts'
 import { createCertificateTrust, createRecordVerifier } from './trust.ts'
 import type { AdminServer } from './admin.ts'
 import type { GatewayConfig } from './config.ts'
 import type { StoredIdentity } from './identity.ts'
-import type { OverlayNode, CertificateTrust, Role } from '../overlay/index.ts'
+import type { OverlayNode, CertificateTrust, Role, VerifiedPeer } from '../overlay/index.ts'
 
 export { parseGatewayConfig, USAGE, DEFAULTS } from './config.ts'
 export type { GatewayConfig } from './config.ts'
@@ -65,6 +69,10 @@ export interface GatewayServiceComponents {
   caCertificate: Uint8Array
   /** Between services: `sensor:stored` (detail: the sensor id) when Data Access stored a sensor record. */
   events: EventTarget
+  /** The gateway's CA trust (certificate checks bound to the network's CA). */
+  trust: CertificateTrust
+  /** What a service offers the others of this gateway in-process (a persistence peer is its own collector's replica). */
+  local: { persistenceStore?: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse> }
 }
 
 function serviceUrl (scheme: string, host: string, port: number | undefined): string {
@@ -83,34 +91,51 @@ async function getOrUndefined (overlay: OverlayNode, key: string): Promise<Uint8
 }
 
 /** The Data Collector: the cached sensor directory, the latest publisher and HTTP and MQTT ingest. */
-function createCollectorService ({ overlay, suite, signer, seed, events }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { http: string, mqtt: string } } {
+function createCollectorService ({ overlay, suite, signer, seed, events, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { http: string, mqtt: string } } {
   const directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
   // a sensor record Data Access stored invalidates our cached copy at once
   events.addEventListener('sensor:stored', evt => { directory.invalidate((evt as CustomEvent<string>).detail) })
   const latest = createLatestPublisher({
     suite, signer, certificate: overlay.currentCertificate(), put: async (key, value) => await overlay.put(key, value), logger: createLogger('gatemesh:latest')
   })
-  const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest], logger: createLogger('gatemesh:collector') }, {
+  // [PER-4] every collector hands its readings to persistence too; they wait in the outbox while
+  // the network has no persistence peers
+  const persistence = createPersistenceSink({
+    suite,
+    signer,
+    certificate: () => overlay.currentCertificate(),
+    // [PER-3] the R persistence peers nearest the sensor record's DHT key
+    replicasOf: async (sensorId, count) => await overlay.findPeersByRole('persistence', recordKey(NAMESPACES.sensor, sensorId), count),
+    send: async (peer, request) => peer.peerId === overlay.peerId && local.persistenceStore !== undefined
+      ? await local.persistenceStore(request, peer)
+      : await persistenceRequest(overlay, peer.peerId, request),
+    logger: createLogger('gatemesh:persistence-sink')
+  }, { dataDir: config.data, replicas: config.replicas, writeQuorum: config.writeQuorum, outboxMaxBytes: config.outboxMaxBytes })
+  const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence], logger: createLogger('gatemesh:collector') }, {
     dataDir: config.data,
     http: { host: config.host, port: config.httpPort },
     mqtt: { host: config.host, port: config.mqttPort },
     sealWorkers: config.sealWorkers
   })
   let latestStarted = false
+  let persistenceStarted = false
   return {
     async start () {
       latest.start()
       latestStarted = true
+      await persistence.start()
+      persistenceStarted = true
       await collector.start()
     },
     async stop () {
-      // the collector first (it drains into the latest publisher), then the publisher's puts
+      // the collector first (it drains into the sinks), then the publisher's puts and the outbox
       await collector.stop().catch((err: unknown) => { log.warn({ err }, 'collector stop failed') })
       if (latestStarted) await latest.stop().catch((err: unknown) => { log.warn({ err }, 'latest publisher stop failed') })
+      if (persistenceStarted) await persistence.stop().catch((err: unknown) => { log.warn({ err }, 'persistence sink stop failed') })
     },
     setCertificate (der) { latest.setCertificate(der) },
-    // [COL-14] readings awaiting the sinks, and each sink's counters
-    status: () => ({ delivery: collector.deliveryStats() ?? null }),
+    // [COL-14] readings awaiting the sinks, and each sink's counters; [PER-5] the outbox
+    status: () => ({ delivery: collector.deliveryStats() ?? null, persistence: persistenceStarted ? persistence.status() : null }),
     endpoints: () => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
   }
 }
@@ -132,12 +157,33 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
   }
 }
 
+/** [PER-20] The storage engine the configuration names (not opened). */
+function createEngine (config: GatewayConfig): StorageEngine {
+  if (config.persistenceEngine === 'influxdb') {
+    return createInfluxEngine({ url: config.influxUrl as string, database: config.influxDatabase, username: config.influxUsername, password: config.influxPassword })
+  }
+  return createSqliteEngine({ path: join(config.data, 'persistence.db') })
+}
+
+/** Persistence: a replica of the sensors it is among the R nearest persistence peers of ([PER-2], [PER-3]). */
+function createPersistenceGatewayService ({ overlay, suite, trust, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService {
+  const service = createPersistenceService({ overlay, suite, trust, engine: createEngine(config), logger: createLogger('gatemesh:persistence') }, { maxBytes: config.persistenceMaxBytes })
+  local.persistenceStore = async (request, peer) => await service.store(request, peer)
+  return {
+    start: async () => { await service.start() },
+    stop: async () => { await service.stop().catch((err: unknown) => { log.warn({ err }, 'persistence stop failed') }) },
+    status: () => service.status()
+  }
+}
+
 /**
- * Every service this build implements, by the role it serves, in start order (stop order too).
- * A role the certificate may grant but no entry implements (persistence, stream) cannot be asked
- * for: `--services` naming it is GM_ERR_GATEWAY_CONFIG at start.
+ * Every service this build implements, by the role it serves, in start order (stop order too):
+ * persistence first, so that a full peer's collector finds its own replica running. A role the
+ * certificate may grant but no entry implements (stream) cannot be asked for: `--services`
+ * naming it is GM_ERR_GATEWAY_CONFIG at start.
  */
 const SERVICES = {
+  persistence: createPersistenceGatewayService,
   collector: createCollectorService,
   access: createAccessGatewayService
 } satisfies Partial<Record<Role, (components: GatewayServiceComponents, config: GatewayConfig) => GatewayService>>
@@ -282,7 +328,7 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     const seed = identity.privateKey.raw.subarray(0, 32)
     const signer = await suite.importSigningKey(seed)
     // services are made before the overlay starts, so that they can register with it
-    const created = createServices(config, { overlay, suite, signer, seed, caCertificate: identity.caCertificate as Uint8Array, events: new EventTarget() })
+    const created = createServices(config, { overlay, suite, signer, seed, caCertificate: identity.caCertificate as Uint8Array, events: new EventTarget(), trust, local: {} })
     running = created.running
     await overlay.start()
     scheduleRenewal(notAfter)

@@ -4,16 +4,17 @@ import { isGatemeshError } from '../core/index.ts'
 import { DEFAULTS, IMPLEMENTED_SERVICES, assertServicesImplemented, parseGatewayConfig } from './index.ts'
 
 describe('the gateway\'s service table', () => {
-  it('is what runs by default: collector and access', () => {
-    assert.deepEqual(IMPLEMENTED_SERVICES, ['collector', 'access'])
-    assert.deepEqual(DEFAULTS.services, IMPLEMENTED_SERVICES)
-    assert.deepEqual(parseGatewayConfig([], {}).services, IMPLEMENTED_SERVICES)
+  it('implements persistence, collector and access (in start order); collector and access run by default', () => {
+    assert.deepEqual(IMPLEMENTED_SERVICES, ['persistence', 'collector', 'access'])
+    assert.deepEqual(DEFAULTS.services, ['collector', 'access'])
+    assert.deepEqual(parseGatewayConfig([], {}).services, ['collector', 'access'])
+    assertServicesImplemented(['persistence'])
   })
 
   it('refuses a role no service of this build implements, naming it, with GM_ERR_GATEWAY_CONFIG', () => {
     assertServicesImplemented(['collector', 'access'])
     assertServicesImplemented([])
-    for (const services of [['persistence'], ['collector', 'stream']] as const) {
+    for (const services of [['stream'], ['collector', 'persistence', 'stream']] as const) {
       assert.throws(() => { assertServicesImplemented(services) }, (err: unknown) => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG') && err.message.includes(services.at(-1) as string))
     }
   })

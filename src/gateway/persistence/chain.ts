@@ -72,11 +72,11 @@ export class ChainSigner {
         const head = outbox.head(sensor)
         let part = outbox.nextPart(sensor, bucket)
         // part 0 once the bucket is closed (plus grace); a late part at once
-        if (part === 0 && !all && nowSeq < (bucket + 1) * CHECKPOINT_BUCKET + this.graceMs * 1000) continue
-        // readings of a bucket older than the head's, never signed: a late part all the same
-        if (part === 0 && head !== null && bucket <= head.bucket) part = 1
+        if (part === 0 && (head === null || bucket > head.lastPartZero) && !all && nowSeq < (bucket + 1) * CHECKPOINT_BUCKET + this.graceMs * 1000) continue
+        // [PER-10] part-0 buckets strictly increase: a bucket at or before the last part 0 gets a late part
+        if (part === 0 && head !== null && bucket <= head.lastPartZero) part = 1
         const taken = [...seqs].sort((a, b) => a - b)
-        let prev = head
+        let prev = head?.link ?? null
         for (let at = 0; at < taken.length; at += MAX_CHECKPOINT_SEQS) {
           const chunk = taken.slice(at, at + MAX_CHECKPOINT_SEQS)
           const bytes = await signCheckpoint(suite, signer, { sensor, gw: signer.publicKey, bucket, part, prev, seqs: chunk })

@@ -2,7 +2,7 @@
  * The replica's answers to the persistence protocol's requests ([PER-2]): store (verify every
  * envelope and checkpoint, then append the valid ones durably), range (a page with the
  * checkpoints [PER-12] needs and the certificates of their gateways), fetch, ids, digest and
- * sensors (for repair, [PER-30]).
+ * sensors (for repair).
  */
 import { GatemeshError, checkpointBucket, concat, equalBytes, isGatemeshError, openCheckpoint, uint64be, verifyEnvelope } from '../../core/index.ts'
 import type { CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
@@ -14,9 +14,10 @@ import {
   type PersistenceHandler, type PersistenceRequest, type PersistenceResponse, type RangeRequest, type RangeResponse,
   type Rejected, type SensorsRequest, type SensorsResponse, type StoreRequest, type StoreResponse, type WireKey
 } from './protocol.ts'
-import { StoreVerifier, hex, mayPush, peerKey } from './verify.ts'
+import type { StoreVerifier} from './verify.ts';
+import { hex, mayPush, peerKey } from './verify.ts'
 
-/** [PER-30] Repair buckets: one hour of seq. */
+/** [PER-2] Repair buckets (digest): one hour of seq. */
 export const REPAIR_BUCKET = 3_600_000_000
 /** Room left in a response frame for its envelopes once checkpoints and certificates are in. */
 const FRAME_BUDGET = MAX_FRAME_BYTES - 64 * 1024
@@ -271,7 +272,7 @@ async function ids ({ engine }: HandlerComponents, request: IdsRequest): Promise
   return { ok: true, ids: keys.slice(0, MAX_IDS).map((k): WireKey => [k.seq, k.gw]), more }
 }
 
-/** [PER-30] [PER-31] digest: per repair bucket held, its count and SHA-256 over `uint64be(seq) || gw` of its ids in order. */
+/** [PER-2] digest: per repair bucket held, its count and SHA-256 over `uint64be(seq) || gw` of its ids in order. */
 async function digest ({ suite, engine }: HandlerComponents, request: DigestRequest): Promise<DigestResponse> {
   const buckets: Array<[number, number, Uint8Array]> = []
   const toSeq = Math.min(Number.MAX_SAFE_INTEGER, (request.toBucket + 1) * REPAIR_BUCKET)
@@ -287,7 +288,7 @@ async function digest ({ suite, engine }: HandlerComponents, request: DigestRequ
   return { ok: true, buckets }
 }
 
-/** [PER-31] The hash of a repair bucket's ids. */
+/** [PER-2] The hash of a repair bucket's ids: SHA-256 over `uint64be(seq) || gw` of each, in (seq, gw) order. */
 export async function bucketHash (suite: CryptoSuite, keys: readonly HistoryKey[]): Promise<Uint8Array> {
   return await suite.sha256(concat(...keys.flatMap(k => [uint64be(k.seq), k.gw])))
 }

@@ -90,7 +90,7 @@ export class Outbox {
         CREATE TABLE IF NOT EXISTS envs (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, seq INTEGER NOT NULL, written INTEGER NOT NULL, env BLOB NOT NULL, UNIQUE (sensor, seq));
         CREATE TABLE IF NOT EXISTS cps (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, bucket INTEGER NOT NULL, part INTEGER NOT NULL, written INTEGER NOT NULL, cp BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS unsigned (sensor TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (sensor, seq)) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS heads (sensor TEXT PRIMARY KEY, bucket INTEGER NOT NULL, part INTEGER NOT NULL, hash BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS heads (sensor TEXT PRIMARY KEY, bucket INTEGER NOT NULL, part INTEGER NOT NULL, hash BLOB NOT NULL, zero INTEGER);
         CREATE TABLE IF NOT EXISTS parts (sensor TEXT NOT NULL, bucket INTEGER NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (sensor, bucket)) WITHOUT ROWID;`)
       this.db = db
       this.statements = {
@@ -100,8 +100,8 @@ export class Outbox {
         deleteCp: db.prepare('DELETE FROM cps WHERE id = ?'),
         insertCp: db.prepare('INSERT INTO cps (sensor, bucket, part, written, cp) VALUES (?, ?, ?, ?, ?)'),
         deleteUnsigned: db.prepare('DELETE FROM unsigned WHERE sensor = ? AND seq = ?'),
-        head: db.prepare('SELECT bucket, part, hash FROM heads WHERE sensor = ?'),
-        setHead: db.prepare('INSERT INTO heads (sensor, bucket, part, hash) VALUES (?, ?, ?, ?) ON CONFLICT (sensor) DO UPDATE SET bucket = excluded.bucket, part = excluded.part, hash = excluded.hash'),
+        head: db.prepare('SELECT bucket, part, hash, zero FROM heads WHERE sensor = ?'),
+        setHead: db.prepare('INSERT INTO heads (sensor, bucket, part, hash, zero) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sensor) DO UPDATE SET bucket = excluded.bucket, part = excluded.part, hash = excluded.hash, zero = max(coalesce(heads.zero, -1), coalesce(excluded.zero, -1))'),
         nextPart: db.prepare('SELECT next FROM parts WHERE sensor = ? AND bucket = ?'),
         setNextPart: db.prepare('INSERT INTO parts (sensor, bucket, next) VALUES (?, ?, ?) ON CONFLICT (sensor, bucket) DO UPDATE SET next = excluded.next'),
         envBytes: db.prepare('SELECT env FROM envs WHERE id = ?'),
@@ -181,10 +181,10 @@ export class Outbox {
     return row?.env ?? row?.cp
   }
 
-  /** [PER-11] A sensor's chain head: the last checkpoint it signed. */
-  head (sensor: string): CheckpointLink | null {
-    const row = this.s.head.get(sensor) as { bucket: number, part: number, hash: Uint8Array } | undefined
-    return row === undefined ? null : { bucket: row.bucket, part: row.part, h: row.hash }
+  /** [PER-11] A sensor's chain head (the last checkpoint it signed) and the last bucket whose part 0 it signed. */
+  head (sensor: string): { link: CheckpointLink, lastPartZero: number } | null {
+    const row = this.s.head.get(sensor) as { bucket: number, part: number, hash: Uint8Array, zero: number | null } | undefined
+    return row === undefined ? null : { link: { bucket: row.bucket, part: row.part, h: row.hash }, lastPartZero: row.zero ?? -1 }
   }
 
   /** The part the next checkpoint of (sensor, bucket) takes ([PER-10]: 0, then 1, 2...). */
@@ -201,7 +201,7 @@ export class Outbox {
     const s = this.s
     return this.transaction(() => {
       const result = s.insertCp.run(cp.sensor, cp.bucket, cp.part, now, cp.bytes)
-      s.setHead.run(cp.sensor, cp.bucket, cp.part, cp.hash)
+      s.setHead.run(cp.sensor, cp.bucket, cp.part, cp.hash, cp.part === 0 ? cp.bucket : null)
       s.setNextPart.run(cp.sensor, cp.bucket, cp.part + 1)
       for (const seq of cp.seqs) s.deleteUnsigned.run(cp.sensor, seq)
       return { kind: 'cp' as const, id: Number(result.lastInsertRowid), sensor: cp.sensor, size: cp.bytes.length, writtenAt: now, bytes: cp.bytes }

@@ -4,16 +4,18 @@
  * ([PER-2]) over the overlay, verifies everything it is asked to store, and keeps it in its
  * storage engine ([PER-20]).
  */
-import { isGatemeshError } from '../../core/index.ts'
+import { GatemeshError, isGatemeshError } from '../../core/index.ts'
 import { createLogger, type Logger } from '../../platform/logger.ts'
 import { createHandler } from './handlers.ts'
-import { PERSISTENCE_PROTOCOL, request, serve, type StoreResponse } from './protocol.ts'
+import { PERSISTENCE_PROTOCOL, request, serve } from './protocol.ts'
 import { createRepair, type Repair, type RepairInit } from './repair.ts'
 import { createRetention, createSensorRecords, retentionOf, type Retention } from './retention.ts'
 import { StoreVerifier } from './verify.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import type { CertificateTrust, OverlayNode } from '../../overlay/index.ts'
 import type { StorageEngine } from './engine/types.ts'
+import type { PersistenceRequest, PersistenceResponse, StoreRequest, StoreResponse } from './protocol.ts'
+import type { VerifiedPeer } from '../../overlay/index.ts'
 
 export interface PersistenceServiceComponents {
   overlay: Pick<OverlayNode, 'handle' | 'unhandle' | 'get' | 'currentRevocationList'
@@ -27,7 +29,7 @@ export interface PersistenceServiceComponents {
 }
 
 export interface PersistenceServiceInit {
-  /** Storage limit of the engine in bytes; past it `store` is GM_ERR_PERSISTENCE_FULL ([PER-40]). Undefined: none. */
+  /** Storage limit of the engine in bytes; past it `store` is GM_ERR_PERSISTENCE_FULL ([PER-2]). Undefined: none. */
   maxBytes?: number
   // repair: anti-entropy ([PER-30]) and retention sweeps ([PER-41])
   repair?: RepairInit
@@ -41,6 +43,8 @@ export interface PersistenceService {
   start: () => Promise<void>
   stop: () => Promise<void>
   status: () => Record<string, unknown>
+  /** A store asked in-process (this gateway's own collector, when it is a replica): as over the wire. */
+  store: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
   readonly engine: StorageEngine
   readonly repair: Repair
   readonly retention: Retention
@@ -67,6 +71,19 @@ export function createPersistenceService (components: PersistenceServiceComponen
   let refusals = 0
   let running = false
   const handler = createHandler({ suite, engine, verifier, assertRoom: retention.assertRoom, onStored: n => { stored += n } })
+  const answer = async (request: PersistenceRequest, peer: VerifiedPeer, signal: AbortSignal): Promise<PersistenceResponse> => {
+    if (!running) throw new GatemeshError('GM_ERR_PERSISTENCE_UNREACHABLE', 'The persistence service is not running.')
+    requests++
+    try {
+      return await handler(request, peer, signal)
+    } catch (err) {
+      refusals++
+      if (!isGatemeshError(err)) throw err
+      log.debug({ op: request.op, peer: peer.peerId, code: err.code }, 'persistence request refused')
+      throw err
+    }
+  }
+  const handle = serve(answer, { onError: err => { log.warn({ err }, 'persistence request failed') } })
   const repair = createRepair({
     overlay,
     suite,
@@ -78,20 +95,10 @@ export function createPersistenceService (components: PersistenceServiceComponen
     now: init.now,
     logger: log
   }, init.repair)
-  const handle = serve(async (request, peer, signal) => {
-    requests++
-    try {
-      return await handler(request, peer, signal)
-    } catch (err) {
-      refusals++
-      if (!isGatemeshError(err)) throw err
-      log.debug({ op: request.op, peer: peer.peerId, code: err.code }, 'persistence request refused')
-      throw err
-    }
-  }, { onError: err => { log.warn({ err }, 'persistence request failed') } })
 
   return {
     engine,
+    store: async (request, peer) => await answer(request, peer, AbortSignal.timeout(10_000)) as StoreResponse,
     async start () {
       await engine.open()
       await overlay.handle(PERSISTENCE_PROTOCOL, handle, { maxInboundStreams: 256, runOnLimitedConnection: false })

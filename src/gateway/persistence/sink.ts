@@ -120,9 +120,10 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
     bytes += item.size
     items++
     if (item.kind === 'cp') checkpoints++
+    // to the replicas known; a lookup (when stale) gives it to any new member too
     const known = sets.get(item.sensor)
-    if (known !== undefined && !isStale(known)) for (const peer of known.peers) enqueue(peer, [pending])
-    else resolve(item.sensor)
+    if (known !== undefined) for (const peer of known.peers) enqueue(peer, [pending])
+    if (known === undefined || isStale(known)) resolve(item.sensor)
   }
 
   function isStale (set: ReplicaSet): boolean {
@@ -146,11 +147,11 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
       if (!running) return
       const before = new Set(entry.peers.map(p => p.peerId))
       entry.peers = peers
-      entry.at = peers.length >= cfg.writeQuorum ? now() : now() - cfg.replicaCacheMs + 5000
+      entry.at = now()
       if (peers.length < cfg.writeQuorum) {
         if (!warnedFew) log.warn({ found: peers.length, writeQuorum: cfg.writeQuorum }, 'fewer persistence peers than the write quorum: readings wait in the outbox')
         warnedFew = true
-        setTimeout(() => { if (running && (bySensor.get(sensor)?.size ?? 0) > 0) resolve(sensor) }, 5000).unref()
+        setTimeout(() => { if (running && (bySensor.get(sensor)?.size ?? 0) > 0) resolve(sensor) }, Math.min(5000, cfg.replicaCacheMs)).unref()
       } else if (warnedFew) {
         warnedFew = false
         log.info({ found: peers.length }, 'persistence peers found: the outbox drains')
@@ -318,7 +319,7 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
     try {
       for (const item of await chain.sign(now(), all)) track(item)
     } catch (err) {
-      log.warn({ code: isGatemeshError(err) ? err.code : undefined, err: isGatemeshError(err) ? undefined : err }, 'checkpoint signing failed; retrying at the next tick')
+      log.warn({ code: isGatemeshError(err) ? err.code : undefined, err }, 'checkpoint signing failed; retrying at the next tick')
     }
   }
 
