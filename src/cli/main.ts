@@ -11,7 +11,7 @@ const GROUPS: Record<string, { summary: string, load: () => Promise<CommandGroup
   gateway: { summary: 'run a gateway (start)', load: async () => (await import('./gateway.ts')).main },
   signup: { summary: 'create an account at a gateway (keys made and sealed here)', load: async () => (await import('./user.ts')).signupMain },
   login: { summary: 'log in at a gateway (the sealed keys are opened here)', load: async () => (await import('./user.ts')).loginMain },
-  sensor: { summary: 'your sensors (add, share, revoke, list)', load: async () => (await import('./user.ts')).sensorMain },
+  sensor: { summary: 'your sensors (add, share, revoke, set-retention, show, list)', load: async () => (await import('./user.ts')).sensorMain },
   read: { summary: 'read a sensor (latest), decrypted here', load: async () => (await import('./user.ts')).readMain }
 }
 

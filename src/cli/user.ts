@@ -1,12 +1,12 @@
 /**
- * The user commands [ACS-15]: `gatemesh signup`, `login`, `sensor add|share|revoke|list`, `read
- * latest`. Thin over src/client: every key is made and used in this process, the gateway sees
+ * The user commands [ACS-15]: `gatemesh signup`, `login`, `sensor add|share|revoke|list|show|set-retention`,
+ * `read latest`. Thin over src/client: every key is made and used in this process, the gateway sees
  * the sealed bundle, signed records and ciphertext only. Usage errors exit with 2, other failures
  * with 1; every error message ends with its code.
  */
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
-import { GatemeshError, isGatemeshError, toBase64 } from '../core/index.ts'
+import { GatemeshError, formatRetention, isGatemeshError, parseRetention, toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
 import type { NetworkInfo, Session } from '../client/index.ts'
 import { homeDirectory, loadSession, readCaCertificate, readPassword, saveSession } from './user-state.ts'
@@ -18,10 +18,15 @@ export const USER_USAGE = `usage:
          fetch the account's sealed bundle and open it here
          Both pin the network's CA certificate: FILE (PEM or DER; else $GATEMESH_CA_CERT), or the
          one the gateway serves (trust on first use); its SHA-256 fingerprint is shown.
-  gatemesh sensor add ID               bind a new sensor; prints its credential (shown once)
+  gatemesh sensor add ID [--retention R]
+                                       bind a new sensor; prints its credential (shown once)
   gatemesh sensor share ID PSEUDONYM   let PSEUDONYM read the sensor
   gatemesh sensor revoke ID PSEUDONYM  stop sealing new readings for PSEUDONYM
+  gatemesh sensor set-retention ID R   keep the sensor's readings for R
+  gatemesh sensor show ID [--json]     the sensor's record: owner, readers, retention
   gatemesh sensor list [--json]        the sensors you own and those shared with you
+         R (retention): how long persistence peers keep its readings: a duration (90m, 12h,
+         30d; 1 minute to 36525d) or 'forever'; default 30d.
   gatemesh read latest ID [--json]     the latest reading, decrypted here
 
 common options:
@@ -37,6 +42,7 @@ const OPTIONS: ParseArgsConfig['options'] = {
   'password-file': { type: 'string' },
   'kdf-iterations': { type: 'string' },
   'ca-cert': { type: 'string' },
+  retention: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
 }
@@ -137,10 +143,50 @@ async function login (values: Values): Promise<number> {
   return 0
 }
 
+/** [SEN-2] `30d`, `12h`, `forever` → seconds; anything else is a usage error (exit 2). */
+function retention (value: string, what: string): number {
+  try {
+    return parseRetention(value)
+  } catch (err) {
+    throw usageError(`${what}: ${err instanceof Error ? err.message.replace(/^The input is not well formed\. /, '') : String(err)}`)
+  }
+}
+
 async function sensorAdd (values: Values, [id]: string[]): Promise<number> {
-  const { credential } = await (await session(values)).addSensor(id as string)
+  const given = text(values, 'retention')
+  const seconds = given === undefined ? undefined : retention(given, '--retention')
+  const { credential } = await (await session(values)).addSensor(id as string, { retention: seconds })
   out(credential)
-  note(`sensor ${id as string} bound. Its credential (above) is shown once: configure the sensor with it now.`)
+  note(`sensor ${id as string} bound, its readings kept ${seconds === undefined ? 'for 30d (the default)' : seconds === 0 ? 'forever' : `for ${formatRetention(seconds)}`}. Its credential (above) is shown once: configure the sensor with it now.`)
+  return 0
+}
+
+async function sensorSetRetention (values: Values, [id, value]: string[]): Promise<number> {
+  const seconds = retention(value as string, 'The retention')
+  const result = await (await session(values)).setRetention(id as string, seconds)
+  note(`${id as string}: readings kept ${seconds === 0 ? 'forever' : `for ${formatRetention(seconds)}`} (record seq ${result.seq}).`)
+  out(formatRetention(result.retentionSeconds))
+  return 0
+}
+
+async function sensorShow (values: Values, [id]: string[]): Promise<number> {
+  const info = await (await session(values)).sensor(id as string)
+  const shown = {
+    id: info.sensorId,
+    seq: info.seq,
+    owner: info.owner.pseudonym,
+    readers: info.readers.map(r => r.pseudonym),
+    retentionSeconds: info.retentionSeconds,
+    retention: formatRetention(info.retentionSeconds)
+  }
+  if (values.json === true) {
+    out(JSON.stringify(shown))
+    return 0
+  }
+  out(`sensor:    ${shown.id} (record seq ${shown.seq})`)
+  out(`owner:     ${shown.owner}`)
+  out(`readers:   ${shown.readers.length === 0 ? '-' : shown.readers.join(', ')}`)
+  out(`retention: ${shown.retention}`)
   return 0
 }
 
@@ -187,7 +233,9 @@ async function readLatest (values: Values, [id]: string[]): Promise<number> {
 const COMMANDS: Record<string, Command> = {
   signup: { args: 0, options: ['kdf-iterations', 'ca-cert'], run: signup },
   login: { args: 0, options: ['pseudonym', 'ca-cert'], run: login },
-  'sensor add': { args: 1, options: [], run: sensorAdd },
+  'sensor add': { args: 1, options: ['retention'], run: sensorAdd },
+  'sensor set-retention': { args: 2, options: [], run: sensorSetRetention },
+  'sensor show': { args: 1, options: ['json'], run: sensorShow },
   'sensor share': { args: 2, options: [], run: sensorShare },
   'sensor revoke': { args: 2, options: [], run: sensorRevoke },
   'sensor list': { args: 0, options: ['json'], run: sensorList },

@@ -86,11 +86,14 @@ export class Session {
     return typeof answer.seq === 'number' ? answer.seq : 0
   }
 
-  /** [SEN-4] [ACS-7] Binds a new sensor; the credential exists only in the result: show it once. */
-  async addSensor (id: string): Promise<{ credential: string, seq: number }> {
+  /**
+   * [SEN-4] [ACS-7] Binds a new sensor; the credential exists only in the result: show it once.
+   * [SEN-2] `retention`: seconds its readings are kept (0 forever); absent, the default (30 days).
+   */
+  async addSensor (id: string, options: { retention?: number } = {}): Promise<{ credential: string, seq: number }> {
     requireSensorId(id)
     const { credential, verifier } = await createSensorCredential(this.client.suite)
-    const record = await createSensorRecord(this.client.suite, this.identity, { sensorId: id, verifier, seq: 1 })
+    const record = await createSensorRecord(this.client.suite, this.identity, { sensorId: id, verifier, seq: 1, retention: options.retention })
     try {
       return { credential, seq: await this.store(id, record) }
     } catch (err) {
@@ -100,13 +103,25 @@ export class Session {
     }
   }
 
-  /** The current record, which must be ours, and a new one with the given readers and seq + 1. */
-  private async rewrite (id: string, change: (readers: Reader[]) => Reader[]): Promise<{ seq: number, readers: string[] }> {
+  /**
+   * The current record, which must be ours, and a new one with seq + 1: the readers `change`
+   * gives and the retention given, the other fields as they were ([SEN-2]).
+   */
+  private async rewrite (id: string, change: (readers: Reader[]) => Reader[], retention?: number): Promise<{ seq: number, readers: string[], retentionSeconds: number }> {
     const current = await this.sensor(id)
     if (current.owner.pseudonym !== this.pseudonym) throw new GatemeshError('GM_ERR_NOT_OWNER')
     const readers = change(current.readers)
-    const record = await createSensorRecord(this.client.suite, this.identity, { sensorId: id, verifier: current.verifier, readers, seq: current.seq + 1 })
-    return { seq: await this.store(id, record), readers: readers.map(r => r.pseudonym).sort() }
+    // a record without `retention` is rewritten without it (the same default)
+    const kept = current.record.body.retention === undefined ? undefined : current.retentionSeconds
+    const record = await createSensorRecord(this.client.suite, this.identity, { sensorId: id, verifier: current.verifier, readers, seq: current.seq + 1, retention: retention ?? kept })
+    return { seq: await this.store(id, record), readers: readers.map(r => r.pseudonym).sort(), retentionSeconds: retention ?? current.retentionSeconds }
+  }
+
+  /** [SEN-2] Sets how long the sensor's readings are kept (seconds, 0 forever): a new record. */
+  async setRetention (id: string, retention: number): Promise<{ seq: number, retentionSeconds: number }> {
+    requireSensorId(id)
+    const { seq, retentionSeconds } = await this.rewrite(id, readers => readers, retention)
+    return { seq, retentionSeconds }
   }
 
   /** [SEN-2] Grants `pseudonym` access; its public keys come from its verified account. */
@@ -115,17 +130,19 @@ export class Session {
     if (pseudonym === this.pseudonym) throw new GatemeshError('GM_ERR_CLIENT_SELF')
     const { account } = await this.client.account(pseudonym, { publicOnly: true })
     const reader: Reader = { pseudonym: account.pseudonym, sigPub: account.sigPub, encPub: account.encPub }
-    return await this.rewrite(id, readers => [...readers.filter(r => r.pseudonym !== pseudonym), reader])
+    const { seq, readers } = await this.rewrite(id, readers => [...readers.filter(r => r.pseudonym !== pseudonym), reader])
+    return { seq, readers }
   }
 
   /** [SEN-2] [ENV-5] Removes `pseudonym`: readings sealed after this are not wrapped for it. */
   async revoke (id: string, pseudonym: string): Promise<{ seq: number, readers: string[] }> {
     requireSensorId(id)
     if (pseudonym === this.pseudonym) throw new GatemeshError('GM_ERR_CLIENT_SELF')
-    return await this.rewrite(id, readers => {
+    const { seq, readers } = await this.rewrite(id, readers => {
       if (!readers.some(r => r.pseudonym === pseudonym)) throw new GatemeshError('GM_ERR_CLIENT_NOT_SHARED')
       return readers.filter(r => r.pseudonym !== pseudonym)
     })
+    return { seq, readers }
   }
 
   /** [ACS-10] The sensors this user owns and those shared with it. */

@@ -59,7 +59,11 @@ export const CORE_ERRORS = defineErrors({
   GM_ERR_REQUEST_RATE_LIMITED: { status: 429, message: 'The account sent more signed requests within the window than this service remembers for one account; retry later.' },
   GM_ERR_DIGEST_MISMATCH: { status: 400, message: 'The body does not match its Content-Digest.' },
   GM_ERR_UNKNOWN_SIGNER: { status: 401, message: 'The key id of the request names no known signer.' },
-  GM_ERR_BUSY: { status: 503, message: 'The service is overloaded; try again shortly.' }
+  GM_ERR_BUSY: { status: 503, message: 'The service is overloaded; try again shortly.' },
+
+  // History pages ([PER-12]): what a reader finds wrong with a replica's answer
+  GM_ERR_HISTORY_TAMPERED: { status: 502, message: 'The replica\'s answer was tampered with: a reading or checkpoint does not verify, is of another sensor, or is out of range or order.' },
+  GM_ERR_HISTORY_INCOMPLETE: { status: 502, message: 'The replica\'s answer leaves out what its collectors\' checkpoints prove: a reading or a checkpoint was withheld.' }
 })
 
 export type CoreErrorCode = keyof typeof CORE_ERRORS

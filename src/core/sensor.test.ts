@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { checkSensorCredential, createSensorCredential, createSensorRecord, mayRead, sensorRecipients, verifySensorRecord } from './sensor.ts'
+import { checkSensorCredential, createSensorCredential, createSensorRecord, formatRetention, mayRead, parseRetention, sensorRecipients, verifySensorRecord, DEFAULT_RETENTION_SECONDS, MAX_RETENTION_SECONDS } from './sensor.ts'
 import { generateIdentity } from './identity.ts'
 import { decodeCanonical } from './encoding.ts'
 import { signRecord } from './records.ts'
@@ -45,5 +45,49 @@ for (const suite of SUITES) {
       await rejectsWithCode(() => createSensorRecord(suite, owner!, { sensorId: 'a/b', verifier, seq: 1 }), 'GM_ERR_MALFORMED')
       await rejectsWithCode(() => createSensorRecord(suite, owner!, { sensorId: 's', readers: [bob!, bob!], verifier, seq: 1 }), 'GM_ERR_MALFORMED')
     })
+
+    it('[SEN-2] keeps a retention: absent is 30 days (records made before it stay valid), 0 is forever, bounds refused', async () => {
+      const owner = await generateIdentity(suite)
+      const { verifier } = await createSensorCredential(suite)
+      // a record without the field: the bytes of before, still valid, 30 days
+      const plain = await createSensorRecord(suite, owner, { sensorId: 's1', verifier, seq: 1 })
+      const plainBody = (decodeCanonical(plain) as { body: Record<string, unknown> }).body
+      assert.deepEqual(Object.keys(plainBody).sort(), ['owner', 'readers', 'verifier'])
+      assert.equal((await verifySensorRecord(suite, plain)).retentionSeconds, DEFAULT_RETENTION_SECONDS)
+      assert.equal(DEFAULT_RETENTION_SECONDS, 2_592_000)
+      // the same body signed by hand as an earlier version did: valid
+      const before = await signRecord(suite, owner.signingKey, { type: 'sensor', key: 's1', seq: 1, body: { owner: { sigPub: owner.sigPub, encPub: owner.encPub }, readers: [], verifier } })
+      assert.equal((await verifySensorRecord(suite, before)).retentionSeconds, DEFAULT_RETENTION_SECONDS)
+      for (const retention of [0, 60, 43_200, DEFAULT_RETENTION_SECONDS, MAX_RETENTION_SECONDS]) {
+        const bytes = await createSensorRecord(suite, owner, { sensorId: 's1', verifier, seq: 2, retention })
+        assert.equal((decodeCanonical(bytes) as { body: { retention: number } }).body.retention, retention)
+        assert.equal((await verifySensorRecord(suite, bytes)).retentionSeconds, retention)
+      }
+      for (const retention of [-1, 1, 59, MAX_RETENTION_SECONDS + 1, 1.5, Number.NaN]) {
+        await rejectsWithCode(() => createSensorRecord(suite, owner, { sensorId: 's1', verifier, seq: 2, retention }), 'GM_ERR_MALFORMED', `creating retention ${retention}`)
+      }
+      // signed by the owner with a bad retention: refused by every reader
+      for (const retention of [59, MAX_RETENTION_SECONDS + 1, '30d', -5]) {
+        const bytes = await signRecord(suite, owner.signingKey, { type: 'sensor', key: 's1', seq: 2, body: { ...plainBody, retention } })
+        await rejectsWithCode(() => verifySensorRecord(suite, bytes), 'GM_ERR_MALFORMED', `verifying retention ${String(retention)}`)
+      }
+    })
   })
 }
+
+describe('retention as people write it ([SEN-2])', () => {
+  it('parses forever and durations to seconds, within bounds, and formats them back', () => {
+    assert.equal(parseRetention('forever'), 0)
+    assert.equal(parseRetention('30d'), 2_592_000)
+    assert.equal(parseRetention('12h'), 43_200)
+    assert.equal(parseRetention('1m'), 60)
+    assert.equal(parseRetention('36525d'), MAX_RETENTION_SECONDS)
+    for (const bad of ['', '30', '59s', '36526d', 'never', '1y', '-1d', '1.5d', 'Forever']) {
+      assert.throws(() => parseRetention(bad), (err: unknown) => err instanceof Error && (err as { code?: string }).code === 'GM_ERR_MALFORMED', bad)
+    }
+    assert.equal(formatRetention(0), 'forever')
+    assert.equal(formatRetention(2_592_000), '30d')
+    assert.equal(formatRetention(43_200), '12h')
+    assert.equal(formatRetention(90), '90s')
+  })
+})

@@ -11,13 +11,20 @@ import { concat, equalBytes, toBase64Url, utf8 } from './bytes.ts'
 import { derivePseudonym, isPseudonym } from './identity.ts'
 import { openRecord, signRecord, type SignedRecord } from './records.ts'
 import { SENSOR_ID_PATTERN, MAX_RECIPIENTS, type Recipient } from './envelope.ts'
-import { asStruct, bytes, onlyKeys } from './shape.ts'
+import { asStruct, bytes, onlyKeys, optUint } from './shape.ts'
+import { formatDuration, parseDuration } from './duration.ts'
 
 export const SENSOR_RECORD_TYPE = 'sensor'
 const CREDENTIAL_DOMAIN = utf8('gatemesh/sensor-credential/v1\0')
 const CREDENTIAL_PATTERN = /^gms_[A-Za-z0-9_-]{43}$/
 /** The owner is always a recipient, so at most MAX_RECIPIENTS - 1 readers. */
 export const MAX_READERS = MAX_RECIPIENTS - 1
+/** [SEN-2] Retention of a record without `retention`: 30 days, in seconds. */
+export const DEFAULT_RETENTION_SECONDS = 30 * 86_400
+/** [SEN-2] The shortest retention but forever (0): one minute. */
+export const MIN_RETENTION_SECONDS = 60
+/** [SEN-2] The longest retention but forever (0): 100 years of 365.25 days. */
+export const MAX_RETENTION_SECONDS = 36_525 * 86_400
 
 export type Reader = PublicIdentity
 
@@ -29,6 +36,11 @@ export interface SensorInfo {
   /** SHA-256 of the credential ([SEN-4]). */
   verifier: Uint8Array
   seq: number
+  /**
+   * [SEN-2] How long persistence peers keep the sensor's readings, in seconds: the record's
+   * `retention`, DEFAULT_RETENTION_SECONDS when it has none, 0 for forever.
+   */
+  retentionSeconds: number
   record: SignedRecord
 }
 
@@ -79,6 +91,34 @@ export interface SensorRecordInit {
   verifier: Uint8Array
   /** Higher than the held record's; a grant or revocation is a new record. */
   seq: number
+  /**
+   * [SEN-2] Retention in seconds: 0 for forever, else MIN_RETENTION_SECONDS to
+   * MAX_RETENTION_SECONDS. Absent: the record has no `retention` (DEFAULT_RETENTION_SECONDS).
+   */
+  retention?: number
+}
+
+/** [SEN-2] The retention rule: 0 (forever) or one minute to 100 years, whole seconds. */
+function validRetention (value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && (value === 0 || (value >= MIN_RETENTION_SECONDS && value <= MAX_RETENTION_SECONDS))
+}
+
+/**
+ * [SEN-2] A retention as people write it: `forever`, or a duration (`90m`, `12h`, `30d`): seconds,
+ * 0 for forever. GM_ERR_MALFORMED for anything else or out of bounds.
+ */
+export function parseRetention (text: string): number {
+  if (typeof text === 'string' && text.trim() === 'forever') return 0
+  const ms = typeof text === 'string' ? parseDuration(text) : undefined
+  if (ms === undefined) throw new GatemeshError('GM_ERR_MALFORMED', `A retention is 'forever' or a duration such as 12h or 30d, not ${JSON.stringify(text)}.`)
+  const seconds = ms / 1000
+  if (!validRetention(seconds)) throw new GatemeshError('GM_ERR_MALFORMED', 'A retention is between 1 minute and 100 years (36525d), or forever.')
+  return seconds
+}
+
+/** [SEN-2] Seconds of retention as people read them: `forever`, `30d`, `12h`. */
+export function formatRetention (seconds: number): string {
+  return seconds === 0 ? 'forever' : formatDuration(seconds * 1000)
 }
 
 /** [SEN-2] The owner signs the sensor record on the client. */
@@ -90,12 +130,13 @@ export async function createSensorRecord (suite: CryptoSuite, owner: Identity, i
   for (let i = 1; i < readers.length; i++) {
     if (readers[i]?.pseudonym === readers[i - 1]?.pseudonym) throw new GatemeshError('GM_ERR_MALFORMED', 'A reader is listed twice.')
   }
-  return await signRecord(suite, owner.signingKey, {
-    type: SENSOR_RECORD_TYPE,
-    key: init.sensorId,
-    seq: init.seq,
-    body: { owner: { sigPub: owner.sigPub, encPub: owner.encPub }, readers: readers.map(readerStruct), verifier: init.verifier }
-  })
+  if (init.retention !== undefined && !validRetention(init.retention)) {
+    throw new GatemeshError('GM_ERR_MALFORMED', `A retention is 0 (forever) or ${MIN_RETENTION_SECONDS} to ${MAX_RETENTION_SECONDS} seconds.`)
+  }
+  const body: Record<string, unknown> = { owner: { sigPub: owner.sigPub, encPub: owner.encPub }, readers: readers.map(readerStruct), verifier: init.verifier }
+  // [SEN-2] absent unless given, so a record made as before is the same bytes as before
+  if (init.retention !== undefined) body.retention = init.retention
+  return await signRecord(suite, owner.signingKey, { type: SENSOR_RECORD_TYPE, key: init.sensorId, seq: init.seq, body })
 }
 
 async function parseReader (suite: CryptoSuite, value: unknown, what: string): Promise<Reader> {
@@ -112,7 +153,11 @@ export async function verifySensorRecord (suite: CryptoSuite, encoded: Uint8Arra
   const record = await openRecord(suite, encoded, { type: SENSOR_RECORD_TYPE, now: options.now, maxBytes: 64 * 1024 })
   if (!isSensorId(record.key)) throw new GatemeshError('GM_ERR_MALFORMED', 'The record key is not a sensor id.')
   const body = record.body
-  onlyKeys(body, ['owner', 'readers', 'verifier'], 'A sensor body')
+  onlyKeys(body, ['owner', 'readers', 'verifier', 'retention'], 'A sensor body')
+  const retention = optUint(body, 'retention')
+  if (retention !== undefined && !validRetention(retention)) {
+    throw new GatemeshError('GM_ERR_MALFORMED', `Field 'retention' is 0 (forever) or ${MIN_RETENTION_SECONDS} to ${MAX_RETENTION_SECONDS} seconds.`)
+  }
   const ownerStruct = asStruct(body.owner, 'Field \'owner\'')
   onlyKeys(ownerStruct, ['sigPub', 'encPub'], 'Field \'owner\'')
   const owner = await parseReader(suite, ownerStruct, 'The owner')
@@ -129,7 +174,7 @@ export async function verifySensorRecord (suite: CryptoSuite, encoded: Uint8Arra
     }
     readers.push(reader)
   }
-  return { sensorId: record.key, owner, readers, verifier: bytes(body, 'verifier', 32), seq: record.seq, record }
+  return { sensorId: record.key, owner, readers, verifier: bytes(body, 'verifier', 32), seq: record.seq, retentionSeconds: retention ?? DEFAULT_RETENTION_SECONDS, record }
 }
 
 /** Everyone a reading of this sensor is sealed for: the owner first, then the readers. */

@@ -214,4 +214,52 @@ describe('gatemesh user commands', () => {
     assert.match(hinted('GM_ERR_CLIENT_UNREACHABLE'), /No answer|--gateway URL/)
     assert.match(hinted('GM_ERR_CLIENT_SENSOR_EXISTS'), /sensor share\|revoke/)
   })
+
+  it('[SEN-2] sets a sensor\'s retention with sensor add --retention and set-retention, and shows it', async () => {
+    const home = join(dir, 'retention')
+    const env = { GATEMESH_HOME: home, GATEMESH_PASSWORD: 'retention secret' }
+    const up = await gatemesh(['signup', '--gateway', a.url, ...KDF], env)
+    assert.equal(up.code, 0, up.stderr)
+    const show = async (id: string, gateway = a.url): Promise<Record<string, unknown>> => {
+      const shown = await gatemesh(['sensor', 'show', id, '--json', '--gateway', gateway], env)
+      assert.equal(shown.code, 0, shown.stderr)
+      return JSON.parse(shown.stdout) as Record<string, unknown>
+    }
+
+    const add = await gatemesh(['sensor', 'add', 'field-9', '--retention', '12h'], env)
+    assert.equal(add.code, 0, add.stderr)
+    assert.match(add.stderr, /kept for 12h/)
+    // read back through the other gateway: the signed record, verified by the client
+    assert.deepEqual(await show('field-9', b.url), { id: 'field-9', seq: 1, owner: up.stdout.trim(), readers: [], retentionSeconds: 43_200, retention: '12h' })
+    const plain = await gatemesh(['sensor', 'add', 'field-10'], env)
+    assert.equal(plain.code, 0, plain.stderr)
+    assert.equal((await show('field-10')).retentionSeconds, 2_592_000, 'absent: the default of 30 days')
+
+    const forever = await gatemesh(['sensor', 'set-retention', 'field-9', 'forever'], env)
+    assert.equal(forever.code, 0, forever.stderr)
+    assert.equal(forever.stdout, 'forever\n')
+    assert.deepEqual(await show('field-9'), { id: 'field-9', seq: 2, owner: up.stdout.trim(), readers: [], retentionSeconds: 0, retention: 'forever' })
+    const quarter = await gatemesh(['sensor', 'set-retention', 'field-9', '90d'], env)
+    assert.equal(quarter.code, 0, quarter.stderr)
+    // sharing keeps the retention (not the default)
+    const reader = await gatemesh(['signup', '--gateway', b.url, '--home', join(dir, 'retention-reader'), ...KDF], { GATEMESH_PASSWORD: 'reader secret' })
+    assert.equal(reader.code, 0, reader.stderr)
+    const share = await gatemesh(['sensor', 'share', 'field-9', reader.stdout.trim()], env)
+    assert.equal(share.code, 0, share.stderr)
+    const shown = await show('field-9', b.url)
+    assert.equal(shown.seq, 4)
+    assert.equal(shown.retentionSeconds, 7_776_000)
+    assert.equal(shown.retention, '90d')
+    const table = await gatemesh(['sensor', 'show', 'field-9'], env)
+    assert.match(table.stdout, /^retention: 90d$/m)
+
+    // bad retentions: usage errors (exit 2), nothing stored
+    for (const args of [['sensor', 'add', 'field-11', '--retention', '10x'], ['sensor', 'add', 'field-11', '--retention', '30s'], ['sensor', 'set-retention', 'field-9', 'never'], ['sensor', 'set-retention', 'field-9', '36526d']]) {
+      const refused = await gatemesh(args, env)
+      assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`)
+      assert.match(refused.stderr.split('\n')[0] as string, /retention.*\(GM_ERR_CLI_USAGE\)$/i, args.join(' '))
+    }
+    assert.equal((await show('field-9')).seq, 4)
+    assert.equal([...a.dht.values.keys()].some(k => k.endsWith('/field-11')), false)
+  })
 })
