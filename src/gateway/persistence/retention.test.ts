@@ -7,7 +7,9 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { rejectsWithCode } from '../../../test/support/assert-error.ts'
 import { createSqliteEngine } from './engine/sqlite.ts'
-import { DEFAULT_RETENTION_SECONDS, createRetention, retentionCutoff } from './retention.ts'
+import { DEFAULT_RETENTION_SECONDS, createSensorRecord, generateIdentity, verifySensorRecord } from '../../core/index.ts'
+import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
+import { createRetention, retentionCutoff, retentionOf } from './retention.ts'
 import type { StorageEngine, StoredReading } from './engine/types.ts'
 
 const DAY_S = 86_400
@@ -56,6 +58,16 @@ describe('retention [PER-41]', () => {
     now += 2 * DAY_S * 1000
     assert.deepEqual(await retention.sweep(), { sensors: 4, deleted: 1 + 1 })
     assert.deepEqual(await daysHeld('s-7d'), [3])
+  })
+
+  it("a sensor record's retention: its `retention`, 30 days without one, 0 for forever [SEN-2]", async () => {
+    const suite = createNodeCryptoSuite()
+    const owner = await generateIdentity(suite)
+    const verifier = new Uint8Array(32)
+    const of = async (retention?: number): Promise<number> => retentionOf(await verifySensorRecord(suite, await createSensorRecord(suite, owner, { sensorId: 's', verifier, seq: 1, retention })))
+    assert.equal(await of(7 * DAY_S), 7 * DAY_S)
+    assert.equal(await of(undefined), DEFAULT_RETENTION_SECONDS)
+    assert.equal(await of(0), 0)
   })
 
   it('a sweep that fails on one sensor goes on with the others', async () => {

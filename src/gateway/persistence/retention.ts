@@ -15,8 +15,6 @@ import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
 import type { OverlayNode } from '../../overlay/index.ts'
 import type { StorageEngine } from './engine/types.ts'
 
-/** [PER-40] [SEN-2] A sensor record without `retention` keeps readings 30 days. */
-export const DEFAULT_RETENTION_SECONDS = 30 * 86_400
 const RECORD_KNOWN_MS = 5 * 60_000
 const RECORD_UNKNOWN_MS = 10_000
 const RECORD_CACHE_SIZE = 100_000
@@ -60,11 +58,9 @@ export function createSensorRecords (components: { overlay: Pick<OverlayNode, 'g
   }
 }
 
-/** [PER-40] A record's retention in seconds (0: forever). */
+/** [PER-40] A record's retention in seconds (0: forever; [SEN-2] gives 30 days to a record without one). */
 export function retentionOf (info: SensorInfo): number {
-  // SensorInfo.retentionSeconds comes with [SEN-2]'s `retention` field (core)
-  const seconds = (info as SensorInfo & { retentionSeconds?: number }).retentionSeconds
-  return seconds ?? DEFAULT_RETENTION_SECONDS
+  return info.retentionSeconds
 }
 
 /** [PER-41] The first seq kept: readings with seq below it are past retention. Undefined: keep all (forever). */
