@@ -4,21 +4,21 @@
  * checkpoints [PER-12] needs and the certificates of their gateways), fetch, ids, digest and
  * sensors (for repair).
  */
-import { GatemeshError, checkpointBucket, concat, equalBytes, isGatemeshError, openCheckpoint, uint64be, verifyEnvelope } from '../../core/index.ts'
+import { GatemeshError, checkpointBucket, equalBytes, isGatemeshError, openCheckpoint, verifyEnvelope } from '../../core/index.ts'
 import type { CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
 import type { StorageEngine, StoredCheckpoint, StoredReading, HistoryKey } from './engine/types.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 import {
-  MAX_FRAME_BYTES, MAX_IDS, encodeResponse,
+  MAX_CHECKPOINT_IDS, MAX_FRAME_BYTES, MAX_IDS, encodeResponse,
   type DigestRequest, type DigestResponse, type FetchRequest, type FetchResponse, type IdsRequest, type IdsResponse,
   type PersistenceHandler, type PersistenceRequest, type PersistenceResponse, type RangeRequest, type RangeResponse,
-  type Rejected, type SensorsRequest, type SensorsResponse, type StoreRequest, type StoreResponse, type WireKey
+  type Rejected, type SensorsRequest, type SensorsResponse, type StoreRequest, type StoreResponse, type WireCheckpointId, type WireKey
 } from './protocol.ts'
 import type { StoreVerifier} from './verify.ts';
 import { hex, mayPush, peerKey } from './verify.ts'
+import { bucketDigests, checkpointIdKey, checkpointsById, repairItems } from './repair-digest.ts'
 
-/** [PER-2] Repair buckets (digest): one hour of seq. */
-export const REPAIR_BUCKET = 3_600_000_000
+export { REPAIR_BUCKET, bucketHash } from './repair-digest.ts'
 /** Room left in a response frame for its envelopes once checkpoints and certificates are in. */
 const FRAME_BUDGET = MAX_FRAME_BYTES - 64 * 1024
 /** How far past a page the chain of one gateway is followed to prove its end ([PER-12] rule 3). */
@@ -256,6 +256,13 @@ async function fetch ({ engine }: HandlerComponents, request: FetchRequest): Pro
     const sorted = [...buckets].sort((a, b) => a - b)
     for (const cp of await engine.checkpoints(request.sensor, sorted[0] as number, sorted[sorted.length - 1] as number)) if (buckets.has(cp.bucket)) cps.push(cp)
   }
+  // [PER-33] checkpoints asked for by identity (repair of a bucket whose readings agree)
+  if (request.cps !== undefined && request.cps.length > 0) {
+    const given = new Set(cps.map(checkpointIdKey))
+    for (const cp of await checkpointsById(engine, request.sensor, request.cps.map(([bucket, part, gw]) => ({ bucket, part, gw })))) {
+      if (!given.has(checkpointIdKey(cp))) cps.push(cp)
+    }
+  }
   let envs = rows.map(r => r.envelope)
   let size = 0
   for (let n = 0; n < envs.length; n++) {
@@ -265,32 +272,25 @@ async function fetch ({ engine }: HandlerComponents, request: FetchRequest): Pro
   return { ok: true, envs, cps: cps.map(c => c.bytes), certs: await certificatesOf(engine, rows.map(r => r.gw), cps.map(c => c.gw)) }
 }
 
-/** [PER-2] ids: the (seq, gw) held in a range, in order; at most MAX_IDS, `more` when cut. */
+/**
+ * [PER-2] ids: the (seq, gw) held in a range, in order, at most MAX_IDS; and the checkpoints
+ * held whose bucket starts in it, (bucket, part, gw) in order, at most MAX_CHECKPOINT_IDS;
+ * `more` when either was cut.
+ */
 async function ids ({ engine }: HandlerComponents, request: IdsRequest): Promise<IdsResponse> {
-  const keys = await engine.ids(request.sensor, request.fromSeq, request.toSeq)
-  const more = keys.length > MAX_IDS
-  return { ok: true, ids: keys.slice(0, MAX_IDS).map((k): WireKey => [k.seq, k.gw]), more }
-}
-
-/** [PER-2] digest: per repair bucket held, its count and SHA-256 over `uint64be(seq) || gw` of its ids in order. */
-async function digest ({ suite, engine }: HandlerComponents, request: DigestRequest): Promise<DigestResponse> {
-  const buckets: Array<[number, number, Uint8Array]> = []
-  const toSeq = Math.min(Number.MAX_SAFE_INTEGER, (request.toBucket + 1) * REPAIR_BUCKET)
-  const keys = await engine.ids(request.sensor, Math.min(Number.MAX_SAFE_INTEGER, request.fromBucket * REPAIR_BUCKET), toSeq)
-  let at = 0
-  while (at < keys.length) {
-    const bucket = Math.floor((keys[at] as HistoryKey).seq / REPAIR_BUCKET)
-    let end = at
-    while (end < keys.length && Math.floor((keys[end] as HistoryKey).seq / REPAIR_BUCKET) === bucket) end++
-    buckets.push([bucket, end - at, await bucketHash(suite, keys.slice(at, end))])
-    at = end
+  const held = await repairItems(engine, request.sensor, request.fromSeq, request.toSeq)
+  const more = held.ids.length > MAX_IDS || held.cps.length > MAX_CHECKPOINT_IDS
+  return {
+    ok: true,
+    ids: held.ids.slice(0, MAX_IDS).map((k): WireKey => [k.seq, k.gw]),
+    cps: held.cps.slice(0, MAX_CHECKPOINT_IDS).map((c): WireCheckpointId => [c.bucket, c.part, c.gw]),
+    more
   }
-  return { ok: true, buckets }
 }
 
-/** [PER-2] The hash of a repair bucket's ids: SHA-256 over `uint64be(seq) || gw` of each, in (seq, gw) order. */
-export async function bucketHash (suite: CryptoSuite, keys: readonly HistoryKey[]): Promise<Uint8Array> {
-  return await suite.sha256(concat(...keys.flatMap(k => [uint64be(k.seq), k.gw])))
+/** [PER-2] digest: per repair bucket holding readings or checkpoints, their count and hash (repair-digest.ts). */
+async function digest ({ suite, engine }: HandlerComponents, request: DigestRequest): Promise<DigestResponse> {
+  return { ok: true, buckets: await bucketDigests(suite, engine, request.sensor, request.fromBucket, request.toBucket) }
 }
 
 async function sensors ({ engine }: HandlerComponents, request: SensorsRequest): Promise<SensorsResponse> {

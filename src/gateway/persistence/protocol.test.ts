@@ -19,6 +19,7 @@ describe('persistence protocol codec [PER-2]', () => {
       { op: 'digest', sensor: 's-1', fromBucket: 3, toBucket: 4 },
       { op: 'ids', sensor: 's-1', fromSeq: 1, toSeq: 1 },
       { op: 'fetch', sensor: 's-1', ids: [[1, gw]] },
+      { op: 'fetch', sensor: 's-1', ids: [], cps: [[150_000_000, 0, gw], [150_000_001, 2, gw]] },
       { op: 'sensors', limit: 10, after: 'a' }
     ]
     for (const r of requests) assert.deepEqual(decodeRequest(encodeRequest(r)), r)
@@ -46,6 +47,11 @@ describe('persistence protocol codec [PER-2]', () => {
       { op: 'digest', sensor: 's', fromBucket: 0, toBucket: 10_000 },
       { op: 'fetch', sensor: 's', ids: [[1, 'gw']] },
       { op: 'fetch', sensor: 's', ids: Array.from({ length: 4097 }, () => [1, gw]) },
+      { op: 'fetch', sensor: 's', ids: [], cps: [[1, 0]] },
+      { op: 'fetch', sensor: 's', ids: [], cps: [[1, 60_000_000, gw]] },
+      { op: 'fetch', sensor: 's', ids: [], cps: [[2 ** 53, 0, gw]] },
+      { op: 'fetch', sensor: 's', ids: [], cps: [[1, 0, new Uint8Array(31)]] },
+      { op: 'fetch', sensor: 's', ids: [], cps: Array.from({ length: 1025 }, () => [1, 0, gw]) },
       { op: 'sensors', limit: 0 },
       { op: 'sensors', limit: 5, after: 7 }
     ]
@@ -69,7 +75,11 @@ describe('persistence protocol codec [PER-2]', () => {
     refused(() => decodeResponse('range', encode({ ok: true, envs: [], cps: [], certs: [] })))
     refused(() => decodeResponse('digest', encode({ ok: true, buckets: [[1, 2, new Uint8Array(3)]] })))
     refused(() => decodeResponse('store', encode({ ok: 'yes' })))
-    refused(() => decodeResponse('ids', encode({ ok: true, ids: [[1, gw, 3]], more: false })))
+    refused(() => decodeResponse('ids', encode({ ok: true, ids: [[1, gw, 3]], cps: [], more: false })))
+    // [PER-2] ids answers the checkpoint identities too
+    assert.deepEqual(decodeResponse('ids', encodeResponse({ ok: true, ids: [[1, gw]], cps: [[3, 1, gw]], more: false })).cps, [[3, 1, gw]])
+    refused(() => decodeResponse('ids', encode({ ok: true, ids: [[1, gw]], more: false })))
+    refused(() => decodeResponse('ids', encode({ ok: true, ids: [], cps: [[3, -1, gw]], more: false })))
     refused(() => decodeResponse('store', encode({ ok: false, code: 'rm -rf', message: 1 })))
   })
 })

@@ -33,6 +33,8 @@ export const MAX_RANGE_LIMIT = 10_000
 export const MAX_FETCH_IDS = 4096
 /** An `ids` answer lists at most this many ids; `more` says the range had more. */
 export const MAX_IDS = 100_000
+/** An `ids` answer lists at most this many checkpoint identities ([PER-2]). */
+export const MAX_CHECKPOINT_IDS = 20_000
 export const MAX_DIGEST_BUCKETS = 10_000
 export const MAX_SENSORS_LIMIT = 10_000
 /** Seqs are < 2^53 ([PER-10]). */
@@ -40,12 +42,14 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER
 
 /** [PER-1] A reading's place in history: [seq, gw]. */
 export type WireKey = [number, Uint8Array]
+/** [PER-2] A checkpoint's identity within a sensor: [bucket, part, gw]. */
+export type WireCheckpointId = [number, number, Uint8Array]
 
 export interface StoreRequest { op: 'store', certs: Uint8Array[], envs: Uint8Array[], cps: Uint8Array[] }
 export interface RangeRequest { op: 'range', sensor: string, fromSeq: number, toSeq: number, order: 'asc' | 'desc', after?: WireKey, limit: number }
 export interface DigestRequest { op: 'digest', sensor: string, fromBucket: number, toBucket: number }
 export interface IdsRequest { op: 'ids', sensor: string, fromSeq: number, toSeq: number }
-export interface FetchRequest { op: 'fetch', sensor: string, ids: WireKey[] }
+export interface FetchRequest { op: 'fetch', sensor: string, ids: WireKey[], cps?: WireCheckpointId[] }
 export interface SensorsRequest { op: 'sensors', after?: string, limit: number }
 export type PersistenceRequest = StoreRequest | RangeRequest | DigestRequest | IdsRequest | FetchRequest | SensorsRequest
 export type Op = PersistenceRequest['op']
@@ -54,7 +58,7 @@ export interface Rejected { i: number, kind: 'env' | 'cp', code: ErrorCode }
 export interface StoreResponse { ok: true, stored: number, duplicates: number, rejected: Rejected[] }
 export interface RangeResponse { ok: true, envs: Uint8Array[], cps: Uint8Array[], certs: Uint8Array[], more: boolean }
 export interface DigestResponse { ok: true, buckets: Array<[number, number, Uint8Array]> }
-export interface IdsResponse { ok: true, ids: WireKey[], more: boolean }
+export interface IdsResponse { ok: true, ids: WireKey[], cps: WireCheckpointId[], more: boolean }
 export interface FetchResponse { ok: true, envs: Uint8Array[], cps: Uint8Array[], certs: Uint8Array[] }
 export interface SensorsResponse { ok: true, sensors: string[] }
 export interface ErrorResponse { ok: false, code: ErrorCode, message: string }
@@ -121,6 +125,16 @@ function wireKey (v: unknown, what: string): WireKey {
   return [seq, gw]
 }
 
+/** [PER-10] A checkpoint's bucket is that of a seq below 2^53; its part below 60 000 000 ([PER-23]). */
+function checkpointId (v: unknown, what: string): WireCheckpointId {
+  if (!Array.isArray(v) || v.length !== 3) throw bad(`${what} must be [bucket, part, gw].`)
+  const [bucket, part, gw] = v as unknown[]
+  if (typeof bucket !== 'number' || !Number.isSafeInteger(bucket) || bucket < 0 || bucket > Math.floor(MAX_SEQ / 60_000_000)) throw bad(`${what}: bucket must be a checkpoint bucket.`)
+  if (typeof part !== 'number' || !Number.isSafeInteger(part) || part < 0 || part >= 60_000_000) throw bad(`${what}: part must be an integer below 60 000 000.`)
+  if (!(gw instanceof Uint8Array) || gw.length !== 32) throw bad(`${what}: gw must be 32 bytes.`)
+  return [bucket, part, gw]
+}
+
 function seqRange (map: Fields): { fromSeq: number, toSeq: number } {
   const fromSeq = uint(map, 'fromSeq')
   const toSeq = uint(map, 'toSeq')
@@ -168,9 +182,14 @@ export function decodeRequest (bytes: Uint8Array): PersistenceRequest {
       onlyKeys(map, ['op', 'sensor', 'fromSeq', 'toSeq'])
       return { op: 'ids', sensor: sensorId(map), ...seqRange(map) }
     case 'fetch': {
-      onlyKeys(map, ['op', 'sensor', 'ids'])
+      onlyKeys(map, ['op', 'sensor', 'ids', 'cps'])
       if (!Array.isArray(map.ids) || map.ids.length > MAX_FETCH_IDS) throw bad(`Field 'ids' must list at most ${MAX_FETCH_IDS} ids.`)
-      return { op: 'fetch', sensor: sensorId(map), ids: map.ids.map((id, i) => wireKey(id, `ids[${i}]`)) }
+      const out: FetchRequest = { op: 'fetch', sensor: sensorId(map), ids: map.ids.map((id, i) => wireKey(id, `ids[${i}]`)) }
+      if (map.cps !== undefined) {
+        if (!Array.isArray(map.cps) || map.cps.length > MAX_STORE_CHECKPOINTS) throw bad(`Field 'cps' must list at most ${MAX_STORE_CHECKPOINTS} checkpoint ids.`)
+        out.cps = map.cps.map((id, i) => checkpointId(id, `cps[${i}]`))
+      }
+      return out
     }
     case 'sensors': {
       onlyKeys(map, ['op', 'after', 'limit'])
@@ -236,10 +255,11 @@ function decodeOk (op: Op, map: Fields): PersistenceResponse {
       }
     }
     case 'ids':
-      onlyKeys(map, ['ok', 'ids', 'more'])
+      onlyKeys(map, ['ok', 'ids', 'cps', 'more'])
       if (!Array.isArray(map.ids) || map.ids.length > MAX_IDS) throw bad("Field 'ids' must be a list.")
+      if (!Array.isArray(map.cps) || map.cps.length > MAX_CHECKPOINT_IDS) throw bad("Field 'cps' must be a list.")
       if (typeof map.more !== 'boolean') throw bad("Field 'more' must be a boolean.")
-      return { ok: true, ids: map.ids.map((id, i) => wireKey(id, `ids[${i}]`)), more: map.more }
+      return { ok: true, ids: map.ids.map((id, i) => wireKey(id, `ids[${i}]`)), cps: map.cps.map((id, i) => checkpointId(id, `cps[${i}]`)), more: map.more }
     case 'sensors':
       onlyKeys(map, ['ok', 'sensors'])
       if (!Array.isArray(map.sensors) || map.sensors.length > MAX_SENSORS_LIMIT) throw bad("Field 'sensors' must be a list.")

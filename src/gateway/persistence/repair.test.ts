@@ -3,11 +3,12 @@
 // handlers; the store path faked: verification is the integration test's).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { EnvelopeSealer, generateIdentity, readEnvelopeHeader, utf8 } from '../../core/index.ts'
+import { EnvelopeSealer, checkpointBucket, generateIdentity, openCheckpoint, readEnvelopeHeader, signCheckpoint, utf8 } from '../../core/index.ts'
+import type { SigningKey } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createMemoryEngineForTests } from './engine/memory.ts'
 import { REPAIR_BUCKET, createHandler } from './handlers.ts'
-import { createRepair, differingBuckets, diffIds, localDigest, repairWindows, type BucketDigestTuple } from './repair.ts'
+import { createRepair, differingBuckets, diffCheckpointIds, diffIds, localDigest, repairWindows, type BucketDigestTuple } from './repair.ts'
 import { StoreVerifier } from './verify.ts'
 import type { PersistenceRequest, ResponseOf, StoreRequest, StoreResponse } from './protocol.ts'
 import type { StorageEngine } from './engine/types.ts'
@@ -67,10 +68,12 @@ function replica (id: string): Replica {
   return { id, peer: { peerId: id, roles: ['persistence'], services: ['persistence'] } as unknown as VerifiedPeer, engine: createMemoryEngineForTests() }
 }
 
-/** The store path without verification: appends by the envelopes' headers. */
+/** The store path without the certificate and sensor checks: appends by the envelopes' headers and the checkpoints' bodies. */
 async function fakeStore (engine: StorageEngine, request: StoreRequest): Promise<StoreResponse> {
   const rows = request.envs.map(envelope => { const h = readEnvelopeHeader(envelope); return { sensor: h.sensor, gw: h.gw, seq: h.seq, envelope } })
   const result = rows.length === 0 ? { stored: 0, duplicates: 0 } : await engine.append(rows)
+  const cps = await Promise.all(request.cps.map(async bytes => { const c = await openCheckpoint(suite, bytes); return { sensor: c.sensor, gw: c.gw, bucket: c.bucket, part: c.part, bytes } }))
+  if (cps.length > 0) await engine.putCheckpoints(cps)
   return { ok: true, ...result, rejected: [] }
 }
 
@@ -90,9 +93,9 @@ function network (replicas: Replica[]): { sendFrom: (from: Replica) => <R extend
   }
 }
 
-async function sealed (sensor: string, seqs: number[]): Promise<Array<{ sensor: string, gw: Uint8Array, seq: number, envelope: Uint8Array }>> {
+async function sealed (sensor: string, seqs: number[], key?: SigningKey): Promise<Array<{ sensor: string, gw: Uint8Array, seq: number, envelope: Uint8Array }>> {
   const reader = await generateIdentity(suite)
-  const signer = await suite.importSigningKey(suite.randomBytes(32))
+  const signer = key ?? await suite.importSigningKey(suite.randomBytes(32))
   const sealer = new EnvelopeSealer({ suite, signer })
   const out = []
   for (const seq of seqs) {
@@ -184,5 +187,69 @@ describe('repair: a round between two replicas [PER-33] [PER-34]', () => {
     assert.equal(b.engine.readings().length, 1)
     const status = repair.status()
     assert.ok((status.errors as number) >= 1)
+  })
+})
+
+describe('repair: checkpoints are compared and repaired too [PER-2] [PER-31] [PER-32]', () => {
+  const seqAt = (msAgo: number, c = 0): number => (NOW - msAgo) * 1000 + c
+  /** A collector's chain over the readings' checkpoint buckets, one part-0 checkpoint per bucket. */
+  async function chain (signer: SigningKey, sensor: string, seqs: number[]): Promise<Array<{ sensor: string, gw: Uint8Array, bucket: number, part: number, bytes: Uint8Array }>> {
+    const buckets = [...new Set(seqs.map(checkpointBucket))].sort((a, b) => a - b)
+    const out = []
+    let prev: { bucket: number, part: number, h: Uint8Array } | null = null
+    for (const bucket of buckets) {
+      const bytes = await signCheckpoint(suite, signer, { sensor, gw: signer.publicKey, bucket, part: 0, prev, seqs: seqs.filter(s => checkpointBucket(s) === bucket) })
+      prev = { bucket, part: 0, h: (await openCheckpoint(suite, bytes)).hash }
+      out.push({ sensor, gw: signer.publicKey, bucket, part: 0, bytes })
+    }
+    return out
+  }
+
+  it('a bucket whose readings agree but whose checkpoints differ is a differing bucket', async () => {
+    const signer = await suite.importSigningKey(suite.randomBytes(32))
+    const a = replica('A')
+    const b = replica('B')
+    const seqs = [seqAt(5 * 60_000), seqAt(4 * 60_000), seqAt(3 * 60_000)]
+    const rows = await sealed('s1', seqs, signer)
+    const cps = await chain(signer, 's1', seqs)
+    await a.engine.append(rows); await b.engine.append(rows)
+    await a.engine.putCheckpoints(cps); await b.engine.putCheckpoints(cps.slice(0, 2))
+    const current = Math.floor(NOW * 1000 / REPAIR_BUCKET)
+    const mine = await localDigest(suite, a.engine, 's1', current - 2, current + 1)
+    const theirs = await localDigest(suite, b.engine, 's1', current - 2, current + 1)
+    assert.deepEqual(differingBuckets(mine, theirs), [Math.floor(seqs[2]! / REPAIR_BUCKET)])
+    assert.equal(mine.reduce((n, [, count]) => n + count, 0), 6, 'the count is readings and checkpoints')
+    const k = (bucket: number, part: number): { bucket: number, part: number, gw: Uint8Array } => ({ bucket, part, gw: signer.publicKey })
+    assert.deepEqual(diffCheckpointIds([k(1, 0), k(2, 0), k(2, 1)], [k(1, 0), k(3, 0)]), { missingHere: [k(3, 0)], missingThere: [k(2, 0), k(2, 1)] })
+  })
+
+  it('a replica holding every reading of a bucket but one of its checkpoints gets it: pulled by it, pushed to it', async () => {
+    const signer = await suite.importSigningKey(suite.randomBytes(32))
+    // readings 2 h, 30 min and 10 s ago (three repair buckets at most), one checkpoint each
+    const seqs = [seqAt(2 * HOUR_MS), seqAt(HOUR_MS / 2), seqAt(10_000)]
+    const rows = await sealed('s1', seqs, signer)
+    const cps = await chain(signer, 's1', seqs)
+    for (const direction of ['pull', 'push'] as const) {
+      const full = replica('F')
+      const lacking = replica('L')
+      await full.engine.append(rows); await lacking.engine.append(rows)
+      await full.engine.putCheckpoints(cps)
+      // the one that lacks them holds the readings and only the chain's first checkpoint
+      await lacking.engine.putCheckpoints(cps.slice(0, 1))
+      const net = network([full, lacking])
+      const repair = direction === 'pull' ? repairOf(lacking, [full, lacking], net) : repairOf(full, [full, lacking], net)
+      await repair.runRound()
+      const held = (await lacking.engine.checkpoints('s1', 0, Number.MAX_SAFE_INTEGER)).map(c => c.bucket).sort((x, y) => x - y)
+      assert.deepEqual(held, cps.map(c => c.bucket), `${direction}: the lacking replica holds every checkpoint`)
+      assert.equal(lacking.engine.readings().length, 3)
+      const status = repair.status()
+      assert.equal(status.errors, 0)
+      assert.equal(direction === 'pull' ? status.checkpointsPulled : status.checkpointsPushed, 2, direction)
+      assert.equal(direction === 'pull' ? status.pulled : status.pushed, 0, 'no reading moved: only checkpoints differed')
+      // and a second round finds the two alike
+      net.requests.length = 0
+      await repair.runRound()
+      assert.deepEqual(net.requests.filter(r => r.endsWith(':ids') || r.endsWith(':fetch') || r.endsWith(':store')), [])
+    }
   })
 })

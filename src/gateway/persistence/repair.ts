@@ -10,10 +10,10 @@
 import { checkpointBucket, isGatemeshError, readEnvelopeHeader } from '../../core/index.ts'
 import { NAMESPACES, recordKey } from '../../overlay/index.ts'
 import { createLogger, type Logger } from '../../platform/logger.ts'
-import { REPAIR_BUCKET, bucketHash } from './handlers.ts'
+import { REPAIR_BUCKET, bucketDigests, checkpointIdKey, checkpointsById, repairItems, type BucketDigestTuple, type CheckpointId } from './repair-digest.ts'
 import {
   MAX_DIGEST_BUCKETS, MAX_FETCH_IDS, MAX_FRAME_BYTES, MAX_SENSORS_LIMIT, MAX_STORE_CHECKPOINTS, MAX_STORE_ENVELOPES,
-  type PersistenceRequest, type ResponseOf, type StoreRequest, type StoreResponse, type WireKey
+  type PersistenceRequest, type ResponseOf, type StoreRequest, type StoreResponse, type WireCheckpointId, type WireKey
 } from './protocol.ts'
 import { hex } from './verify.ts'
 import type { CryptoSuite } from '../../core/index.ts'
@@ -79,7 +79,7 @@ export interface Repair {
   status: () => Record<string, unknown>
 }
 
-export type BucketDigestTuple = [bucket: number, count: number, hash: Uint8Array]
+export type { BucketDigestTuple } from './repair-digest.ts'
 
 /** [PER-31] The buckets whose count or hash differ, or that one side has and the other not, ascending. */
 export function differingBuckets (local: readonly BucketDigestTuple[], remote: readonly BucketDigestTuple[]): number[] {
@@ -106,19 +106,19 @@ export function diffIds (local: readonly HistoryKey[], remote: readonly HistoryK
   }
 }
 
-/** [PER-30] Digests of the repair buckets held in [fromBucket, toBucket], as the `digest` op answers them. */
-export async function localDigest (suite: CryptoSuite, engine: StorageEngine, sensor: string, fromBucket: number, toBucket: number): Promise<BucketDigestTuple[]> {
-  const keys = await engine.ids(sensor, bucketStart(fromBucket), bucketStart(toBucket + 1))
-  const out: BucketDigestTuple[] = []
-  let at = 0
-  while (at < keys.length) {
-    const bucket = repairBucket((keys[at] as HistoryKey).seq)
-    let end = at
-    while (end < keys.length && repairBucket((keys[end] as HistoryKey).seq) === bucket) end++
-    out.push([bucket, end - at, await bucketHash(suite, keys.slice(at, end))])
-    at = end
+/** [PER-32] The checkpoint identities one side holds and the other not. */
+export function diffCheckpointIds (local: readonly CheckpointId[], remote: readonly CheckpointId[]): { missingHere: CheckpointId[], missingThere: CheckpointId[] } {
+  const mine = new Set(local.map(checkpointIdKey))
+  const theirs = new Set(remote.map(checkpointIdKey))
+  return {
+    missingHere: remote.filter(c => !mine.has(checkpointIdKey(c))),
+    missingThere: local.filter(c => !theirs.has(checkpointIdKey(c)))
   }
-  return out
+}
+
+/** [PER-31] Digests of the repair buckets held in [fromBucket, toBucket] (readings and checkpoints), as the `digest` op answers them. */
+export async function localDigest (suite: CryptoSuite, engine: StorageEngine, sensor: string, fromBucket: number, toBucket: number): Promise<BucketDigestTuple[]> {
+  return await bucketDigests(suite, engine, sensor, fromBucket, toBucket)
 }
 
 export function repairBucket (seq: number): number {
@@ -154,6 +154,10 @@ function toWire (k: HistoryKey): WireKey {
   return [k.seq, k.gw]
 }
 
+function cpToWire (c: CheckpointId): WireCheckpointId {
+  return [c.bucket, c.part, c.gw]
+}
+
 function codeOf (err: unknown): string {
   return isGatemeshError(err) ? err.code : 'GM_ERR_PERSISTENCE_INTERNAL'
 }
@@ -177,7 +181,7 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
   let stopped = false
   let current: Promise<void> | undefined
   let budget = 0
-  const counts = { rounds: 0, sensorsCompared: 0, pairsCompared: 0, bucketsRepaired: 0, pulled: 0, pushed: 0, rejected: 0, errors: 0 }
+  const counts = { rounds: 0, sensorsCompared: 0, pairsCompared: 0, bucketsRepaired: 0, pulled: 0, pushed: 0, checkpointsPulled: 0, checkpointsPushed: 0, rejected: 0, errors: 0 }
   const errorCodes: Record<string, number> = {}
   let lastRoundMs: number | null = null
   let lastRoundAt: number | null = null
@@ -261,30 +265,38 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
     return Math.max(0, repairBucket(nowMs * 1000) - UNHELD_LOOKBACK_BUCKETS)
   }
 
-  /** [PER-32] All ids a peer holds in a seq range, following `more`. */
-  async function remoteIds (peer: VerifiedPeer, sensor: string, fromSeq: number, toSeq: number): Promise<HistoryKey[]> {
+  /** [PER-32] All ids and checkpoint identities a peer holds in a seq range, following `more`. */
+  async function remoteItems (peer: VerifiedPeer, sensor: string, fromSeq: number, toSeq: number): Promise<{ ids: HistoryKey[], cps: CheckpointId[] }> {
     const out = new Map<string, HistoryKey>()
+    const cps = new Map<string, CheckpointId>()
     for (let from = fromSeq; ;) {
       const answer = await send(peer.peerId, { op: 'ids', sensor, fromSeq: from, toSeq })
       for (const k of answer.ids) out.set(`${k[0]}:${hex(k[1])}`, toKey(k))
+      for (const [bucket, part, gw] of answer.cps) { const c = { bucket, part, gw }; cps.set(checkpointIdKey(c), c) }
       const last = answer.ids[answer.ids.length - 1]
       if (!answer.more || last === undefined || last[0] <= from) break
       from = last[0]
     }
-    return [...out.values()]
+    return { ids: [...out.values()], cps: [...cps.values()] }
   }
 
-  /** [PER-33] Fetches what this peer lacks and stores it through the store handler's checks. */
-  async function pull (peer: VerifiedPeer, sensor: string, keys: HistoryKey[]): Promise<void> {
+  /** Stores what a fetch answered through the store handler's checks; the readings and checkpoints newly held. */
+  async function storePulled (peer: VerifiedPeer, sensor: string, answer: ResponseOf['fetch']): Promise<void> {
+    const result = await components.storeLocal({ op: 'store', certs: answer.certs, envs: answer.envs, cps: answer.cps }, peer)
+    counts.pulled += result.stored
+    counts.checkpointsPulled += answer.cps.length - result.rejected.filter(r => r.kind === 'cp').length
+    counts.rejected += result.rejected.length
+    if (result.rejected.length > 0) log.warn({ peer: peer.peerId, sensor, rejected: result.rejected.length, code: result.rejected[0]?.code }, 'repair pull: items refused')
+  }
+
+  /** [PER-33] Fetches what this peer lacks (readings, then checkpoints by identity) and stores it through the store handler's checks. */
+  async function pull (peer: VerifiedPeer, sensor: string, keys: HistoryKey[], missingCps: CheckpointId[]): Promise<void> {
     let left = keys
     while (left.length > 0 && !components.full()) {
       const chunk = left.slice(0, MAX_FETCH_IDS)
       const answer = await send(peer.peerId, { op: 'fetch', sensor, ids: chunk.map(toWire) })
       if (answer.envs.length === 0) break
-      const result = await components.storeLocal({ op: 'store', certs: answer.certs, envs: answer.envs, cps: answer.cps }, peer)
-      counts.pulled += result.stored
-      counts.rejected += result.rejected.length
-      if (result.rejected.length > 0) log.warn({ peer: peer.peerId, sensor, rejected: result.rejected.length, code: result.rejected[0]?.code }, 'repair pull: items refused')
+      await storePulled(peer, sensor, answer)
       // the fetch may be cut to its frame: what came back is done, the rest asked again
       const got = new Set<string>()
       for (const env of answer.envs) {
@@ -297,12 +309,28 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
       if (rest.length === chunk.length) break
       left = [...rest, ...left.slice(chunk.length)]
     }
+    // the checkpoints still missing (those of the buckets fetched above came with them)
+    if (missingCps.length === 0 || components.full()) return
+    const held = new Set((await heldCheckpoints(sensor, missingCps)).map(checkpointIdKey))
+    const still = missingCps.filter(c => !held.has(checkpointIdKey(c)))
+    for (let at = 0; at < still.length && !components.full(); at += MAX_STORE_CHECKPOINTS) {
+      const answer = await send(peer.peerId, { op: 'fetch', sensor, ids: [], cps: still.slice(at, at + MAX_STORE_CHECKPOINTS).map(cpToWire) })
+      if (answer.cps.length === 0) continue
+      await storePulled(peer, sensor, answer)
+    }
   }
 
-  /** [PER-34] Pushes with `store` what the other replica lacks, with the checkpoints of their buckets and the certificates. */
-  async function push (peer: VerifiedPeer, sensor: string, keys: HistoryKey[]): Promise<void> {
+  /** The checkpoint identities held here among these. */
+  async function heldCheckpoints (sensor: string, wanted: CheckpointId[]): Promise<CheckpointId[]> {
+    return await checkpointsById(engine, sensor, wanted)
+  }
+
+  /** [PER-34] Pushes with `store` what the other replica lacks: readings with the checkpoints of their buckets, the checkpoints it lacks, the certificates. */
+  async function push (peer: VerifiedPeer, sensor: string, keys: HistoryKey[], missingCps: CheckpointId[]): Promise<void> {
     const cpBuckets = [...new Set(keys.map(k => checkpointBucket(k.seq)))].sort((a, b) => a - b)
     const cps = cpBuckets.length === 0 ? [] : (await engine.checkpoints(sensor, cpBuckets[0] as number, cpBuckets[cpBuckets.length - 1] as number)).filter(c => cpBuckets.includes(c.bucket))
+    const listed = new Set(cps.map(checkpointIdKey))
+    for (const cp of await checkpointsById(engine, sensor, missingCps.filter(c => !listed.has(checkpointIdKey(c))))) cps.push(cp)
     let cpAt = 0
     const sendStore = async (envs: Uint8Array[], gws: Map<string, Uint8Array>, bytes: number): Promise<void> => {
       const cpChunk: Uint8Array[] = []
@@ -315,6 +343,7 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
       const certs = (await engine.certificates([...gws.values()])).map(c => c.der)
       const answer = await send(peer.peerId, { op: 'store', certs, envs, cps: cpChunk })
       counts.pushed += answer.stored
+      counts.checkpointsPushed += cpChunk.length - answer.rejected.filter(r => r.kind === 'cp').length
       counts.rejected += answer.rejected.length
       if (answer.rejected.length > 0) log.warn({ peer: peer.peerId, sensor, rejected: answer.rejected.length, code: answer.rejected[0]?.code }, 'repair push: items refused')
     }
@@ -340,10 +369,11 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
     budget--
     const fromSeq = bucketStart(bucket)
     const toSeq = bucketStart(bucket + 1)
-    const [local, remote] = await Promise.all([engine.ids(sensor, fromSeq, toSeq), remoteIds(peer, sensor, fromSeq, toSeq)])
-    const { missingHere, missingThere } = diffIds(local, remote)
-    if (mayPull && missingHere.length > 0) await pull(peer, sensor, missingHere)
-    if (missingThere.length > 0) await push(peer, sensor, missingThere)
+    const [local, remote] = await Promise.all([repairItems(engine, sensor, fromSeq, toSeq), remoteItems(peer, sensor, fromSeq, toSeq)])
+    const { missingHere, missingThere } = diffIds(local.ids, remote.ids)
+    const cps = diffCheckpointIds(local.cps, remote.cps)
+    if (mayPull && missingHere.length + cps.missingHere.length > 0) await pull(peer, sensor, missingHere, cps.missingHere)
+    if (missingThere.length + cps.missingThere.length > 0) await push(peer, sensor, missingThere, cps.missingThere)
     counts.bucketsRepaired++
   }
 

@@ -49,8 +49,9 @@ export interface RangeQuery {
 export interface BucketDigest {
   /** floor(seq / REPAIR_BUCKET) ([PER-30]) */
   bucket: number
+  /** Its readings plus its checkpoints. */
   count: number
-  /** SHA-256 over the bucket's ids in (seq, gw) order, each `uint64be(seq) || gw` ([PER-31]). */
+  /** SHA-256 over the bucket's reading ids, then its checkpoint identities ([PER-2] `digest`, repair-digest.ts). */
   hash: Uint8Array
 }
 
