@@ -30,6 +30,11 @@ export interface HistoryOptions {
   order?: 'asc' | 'desc'
   /** Readings per page, 1 to 5 000 (default 1 000). */
   pageSize?: number
+  /**
+   * Peer id of the replica to ask first ([PER-50] `replica`, one of the sensor's replicas), for
+   * every page until one of its pages fails verification ([PER-54]). Default: the gateway picks.
+   */
+  replica?: string
   /** Told of every replica that served a page failing verification ([PER-54]). */
   onReplicaMisbehaved?: (report: ReplicaMisbehaviour) => void
   /** Told after every verified page. */
@@ -165,6 +170,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     const { limit, pageSize } = options
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', 'The limit is a positive integer.')
     if (pageSize !== undefined && (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > HISTORY_PAGE_MAX)) throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', `The page size is 1 to ${HISTORY_PAGE_MAX}.`)
+    if (options.replica !== undefined && (typeof options.replica !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{1,128}$/.test(options.replica))) throw new GatemeshError('GM_ERR_HISTORY_BAD_RANGE', 'The replica is a peer id.')
   }
 
   async * [Symbol.asyncIterator] (): AsyncIterator<HistoryReading> {
@@ -173,7 +179,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     let remaining = this.options.limit ?? Infinity
     let cursor: string | undefined
     let lo: { seq: number, gw: Uint8Array } | undefined
-    let preferred: string | undefined
+    let preferred = this.options.replica
     while (remaining > 0) {
       const size = Math.min(this.options.pageSize ?? 1000, remaining)
       const { page, envelopes, collectors, hi } = await this.verifiedPage(cursor, lo, size, preferred)

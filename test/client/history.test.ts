@@ -148,6 +148,25 @@ describe('client history reader', () => {
     assert.deepEqual(reports.map(r => [r.replica, r.code]), [[CROOK, 'GM_ERR_HISTORY_INCOMPLETE']])
   })
 
+  it('asks the replica named by `replica` first, for every page; a misbehaving one is left for another [PER-53] [PER-54]', async () => {
+    replicas = [[HONEST, undefined], [SPARE, undefined]]
+    asked.length = 0
+    const pages: string[] = []
+    const readings = await collect(alice.history(SENSOR, { from, to, pageSize: 4, replica: SPARE, onPage: p => pages.push(p.replica) }))
+    assert.equal(readings.length, 10)
+    assert.deepEqual(asked, [SPARE, SPARE, SPARE])
+    assert.deepEqual(pages, [SPARE, SPARE, SPARE])
+    // the one named drops a reading: reported, the page read from another, which the next pages keep to
+    replicas = [[HONEST, undefined], [CROOK, envs => envs.filter((_, i) => i !== 1)]]
+    asked.length = 0
+    const reports: ReplicaMisbehaviour[] = []
+    const again = await collect(alice.history(SENSOR, { from, to, pageSize: 4, replica: CROOK, onReplicaMisbehaved: r => reports.push(r) }))
+    assert.deepEqual(again.map(r => r.text), held.map((_, i) => `reading ${i}`))
+    assert.deepEqual(reports.map(r => [r.replica, r.code]), [[CROOK, 'GM_ERR_HISTORY_INCOMPLETE']])
+    assert.deepEqual(asked, [CROOK, HONEST, HONEST, HONEST])
+    assert.throws(() => alice.history(SENSOR, { replica: '../x' }), (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_HISTORY_BAD_RANGE')
+  })
+
   it('throws the code once every replica failed, having reported each', async () => {
     const reorder: Tamper = envs => envs.length < 2 ? envs : [envs[1] as Uint8Array, envs[0] as Uint8Array, ...envs.slice(2)]
     replicas = [[CROOK, reorder], [SPARE, reorder]]
