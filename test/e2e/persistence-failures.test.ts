@@ -34,8 +34,6 @@ const QUIET = 'pf-quiet'
 const JOINERS = ['pf-c1', 'pf-c2', 'pf-c3', 'pf-c4', 'pf-c5', 'pf-c6']
 const REPAIR = ['--repair-interval', '1500']
 
-const T0 = Date.now()
-const trace = (what: string): void => { console.error(`TRACE ${((Date.now() - T0) / 1000).toFixed(1)} ${what}`) }
 /** Polls until `check` returns a value (not undefined) or the deadline passes. */
 async function eventually<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -43,7 +41,7 @@ async function eventually<T> (what: string, check: () => Promise<T | undefined>,
   while (Date.now() < deadline) {
     try {
       const value = await check()
-      if (value !== undefined) { trace(what); return value }
+      if (value !== undefined) return value
     } catch (err) {
       last = err
     }
@@ -76,6 +74,11 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
   }
   const gw = (name: string): RunningGateway => net.gateways.find(g => g.name === name) as RunningGateway
   const peerOf = (name: string): string => gw(name).ready.peerId
+  /** A persistence peer started again on the address it listened on (as an operator restarts one): the others' dials find it at once. */
+  const again = async (name: string, args: string[] = REPAIR): Promise<RunningGateway> => {
+    const listen = (gw(name).ready.addrs.find(a => a.startsWith('/ip4/127.0.0.1/tcp/')) as string).replace(/\/p2p\/.*$/, '')
+    return await net.start({ ...spec[name] as GatewaySpec, args: [...args, '--listen', listen] })
+  }
   let alice: Session
   const credentials = new Map<string, string>()
   /** Acknowledged readings: sensor → seq → the n sent. */
@@ -149,7 +152,7 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
   /** A replica that serves every acknowledged reading itself, its pages verified ([PER-12]). */
   const servesAll = async (sensor: string, name: string): Promise<Read | undefined> => {
     const got = await read(sensor, { replica: peerOf(name) })
-    if (got.reports.length > 0 || !holdsAll(sensor, got)) { trace(`${name} not yet: ${JSON.stringify(got.reports.map(r => r.code))} ${got.seqs.length}/${acked.get(sensor)?.size}`); return undefined }
+    if (got.reports.length > 0 || !holdsAll(sensor, got)) return undefined
     assert.deepEqual([...got.replicas], [peerOf(name)], 'every page from the replica asked')
     return got
   }
@@ -170,10 +173,7 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
   const drained = async (what: string): Promise<void> => {
     await eventually(what, async () => (await outbox()).items === 0 ? true : undefined, 60_000)
   }
-  const repairStatus = async (name: string): Promise<{ pulled: number }> => {
-    const status = await (await fetch(`${gw(name).ready.admin}/v1/status`)).json() as { serviceStatus: { persistence: { repair: { pulled: number } } } }
-    return status.serviceStatus.persistence.repair
-  }
+
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'gm-e2e-pf-'))
@@ -182,7 +182,6 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
       gateways: [spec.p1, spec.p2, spec.p3, spec.col, spec.acc] as GatewaySpec[],
       gatewayArgs: ['--admin-port', '0', '--crl-interval', '2000', '--exchange-timeout', '3000']
     })
-    trace('network up')
     const client = createClient({ gateway: gw('acc').ready.access as string, kdfIterations: MIN_KDF_ITERATIONS })
     const { bundle } = await client.signup('alice failures password')
     alice = await client.resume(bundle, 'alice failures password')
@@ -208,13 +207,11 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
     await eventually('p3 holding the readings of QUIET', async () => await servesAll(QUIET, 'p3'))
     const beforeKill = ackedSeqs(MAIN).length
     await gw('p3').kill()
-    trace('p3 killed')
     const atKill = flow.count()
     await acks(flow, atKill + 8, 'readings acknowledged while p3 is down')
     // the collector stops (SIGTERM signs every bucket, [PER-11]) and starts again, p3 still down
     assert.equal(await gw('col').stop(), 0)
     await net.start(spec.col as GatewaySpec)
-    trace('col restarted')
     const afterRestart = flow.count()
     await acks(flow, afterRestart + 5, 'readings acknowledged by the restarted collector')
     await flow.stop()
@@ -228,8 +225,7 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
     // the collector lets go of what W = 2 replicas confirmed: p3 gets it only by repair
     await drained('the collector\'s outbox draining to p1 and p2')
 
-    await net.start(spec.p3 as GatewaySpec)
-    trace('p3 restarted')
+    await again('p3')
     const caughtUp = await eventually('p3 serving every acknowledged reading, its pages verified', async () => await servesAll(MAIN, 'p3'), 60_000)
     for (const seq of missed) assert.ok(caughtUp.seqs.includes(seq), `p3 holds ${seq}, missed while it was down`)
     // its checkpoints are the others': those signed while it was down too
@@ -257,7 +253,7 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
     // [PER-5] the admin status shows the backlog: W = 2 cannot be reached
     const backlog = await eventually('the outbox holding the backlog', async () => { const o = await outbox(); return o.readings >= 5 ? o : undefined })
     assert.ok(backlog.readings >= 5, JSON.stringify(backlog))
-    await Promise.all([net.start(spec.p2 as GatewaySpec), net.start(spec.p3 as GatewaySpec)])
+    await Promise.all([again('p2'), again('p3')])
     await acks(flow, flow.count() + 3, 'readings flowing after the restarts')
     await flow.stop()
     await drained('the outbox draining after the restarts')
@@ -276,8 +272,6 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
     const mine: string[] = []
     for (const sensor of JOINERS) if ((await closest(sensor, peers)).includes(p4.ready.peerId)) mine.push(sensor)
     assert.ok(mine.length > 0, 'p4 is among the 3 closest of some sensor (6 sensors, 4 peers)')
-    const expected = mine.reduce((sum, s) => sum + ackedSeqs(s).length, 0)
-    trace(`p4 up, expected ${expected}`)
     for (const sensor of mine) {
       const other = (await closest(sensor, peers)).find(p => p !== p4.ready.peerId) as string
       const otherName = ['p1', 'p2', 'p3'].find(name => peerOf(name) === other) as string
@@ -313,8 +307,7 @@ describe('end to end: persistence under failures', { timeout: 280_000 }, () => {
     } finally {
       db.close()
     }
-    trace('victim altered')
-    await net.start({ ...spec[victim] as GatewaySpec, args: ['--repair-interval', '3600000', '--persistence-max-bytes', '1048576'] })
+    await again(victim, ['--repair-interval', '3600000', '--persistence-max-bytes', '1048576'])
 
     const whole = await eventually('the whole range read with the altered replica asked first', async () => {
       const r = await read(MAIN, { replica: peerOf(victim) })
