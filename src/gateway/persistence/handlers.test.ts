@@ -12,10 +12,10 @@ import type { CheckpointLink, CryptoSuite, HistoryKey, SigningKey } from '../../
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 import { createHandler } from './handlers.ts'
-import type { StoreVerifier } from './verify.ts'
+import { gwPeerId, type StoreVerifier } from './verify.ts'
 import { createMemoryEngineForTests } from './engine/memory.ts'
-import type { StorageEngine } from './engine/types.ts'
-import type { RangeResponse } from './protocol.ts'
+import type { StorageEngine, StoredReading } from './engine/types.ts'
+import type { FetchResponse, RangeResponse, StoreResponse } from './protocol.ts'
 
 const suite: CryptoSuite = createNodeCryptoSuite()
 const SENSOR = 'greenhouse-7'
@@ -35,7 +35,7 @@ async function gateway (): Promise<Gateway> {
 
 /** A world of one sensor: what the collectors sealed and signed, all stored in one engine. */
 class World {
-  readonly engine: StorageEngine & { readings: () => Array<{ seq: number, gw: Uint8Array }> } = createMemoryEngineForTests()
+  readonly engine: StorageEngine & { readings: () => StoredReading[] } = createMemoryEngineForTests()
 
   /** Seals readings at these seqs and stores them. */
   async seal (gw: Gateway, seqs: readonly number[], plaintextBytes = 16): Promise<void> {
@@ -214,5 +214,41 @@ describe('range answers verify ([PER-2], [PER-12])', () => {
       const expected = world.keys(at(0, 0), at(4, 0)).map(keyName)
       assert.deepEqual(got.keys, order === 'asc' ? expected : expected.reverse())
     }
+  })
+})
+
+describe('certificates in answers ([PER-2], [PER-20])', () => {
+  it('a renewed collector: both certificates it pushed are kept and given with range and fetch', async () => {
+    const world = new World()
+    const a = await gateway()
+    // two certificates of gw, as opaque DER: the handler finds the key they certify by its SubjectPublicKeyInfo; the fake verifier says when each became valid
+    const spki = (serial: number): Uint8Array => Uint8Array.from([0x30, 0x01, serial, 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00, ...a.key.publicKey])
+    const first = spki(0xaa)
+    const renewed = spki(0xbb)
+    const notBefore = new Map([[toHex(first), 1_000], [toHex(renewed), 2_000]])
+    const verifier = {
+      checkCollector: async (_gw: Uint8Array, der: Uint8Array | undefined) => {
+        const t = der === undefined ? undefined : notBefore.get(toHex(der))
+        if (t === undefined) throw new Error('unknown certificate')
+        return { notBefore: new Date(t), notAfter: new Date(t + 1_000) }
+      },
+      checkSensor: async () => {}
+    } as unknown as StoreVerifier
+    const handler = createHandler({ suite, engine: world.engine, verifier, assertRoom: async () => {} })
+    const pusher = { peerId: gwPeerId(a.key.publicKey), services: ['collector'] } as unknown as VerifiedPeer
+    const signal = new AbortController().signal
+    // the collector pushes a reading with its first certificate, renews, and pushes the next with the new one
+    const sealed = new World()
+    for (const [i, der] of [first, renewed].entries()) {
+      await sealed.seal(a, [at(i, 1_000)])
+      const envs = sealed.engine.readings().filter(r => r.seq === at(i, 1_000)).map(r => r.envelope)
+      const stored = await handler({ op: 'store', certs: [der], envs, cps: [] }, pusher, signal) as StoreResponse
+      assert.deepEqual([stored.stored, stored.rejected], [1, []])
+    }
+    const range = await handler({ op: 'range', sensor: SENSOR, fromSeq: at(0, 0), toSeq: at(2, 0), order: 'asc', limit: 10 }, accessPeer, signal) as RangeResponse
+    assert.equal(range.envs.length, 2)
+    assert.deepEqual(range.certs.map(c => toHex(c)), [toHex(renewed), toHex(first)])
+    const fetched = await handler({ op: 'fetch', sensor: SENSOR, ids: [[at(0, 1_000), a.key.publicKey]] }, accessPeer, signal) as FetchResponse
+    assert.deepEqual(fetched.certs.map(toHex), [toHex(renewed), toHex(first)])
   })
 })

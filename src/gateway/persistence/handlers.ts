@@ -70,23 +70,27 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
     if (gw !== undefined) given.set(gw, der)
   }
   const gwChecks = new Map<string, Promise<ErrorCode | undefined>>()
-  const usedCerts = new Map<string, { gw: Uint8Array, der: Uint8Array }>()
+  const usedCerts = new Map<string, { gw: Uint8Array, der: Uint8Array, notBefore: number }>()
   const checkGw = async (gw: Uint8Array): Promise<ErrorCode | undefined> => {
     const key = hex(gw)
     if (!mayPush(peer, pusher, key)) return 'GM_ERR_PERSISTENCE_FORBIDDEN'
     let check = gwChecks.get(key)
     if (check === undefined) {
       check = (async () => {
-        let der = given.get(key)
-        if (der === undefined) der = (await engine.certificates([gw]))[0]?.der
-        else usedCerts.set(key, { gw, der })
-        try {
-          await verifier.checkCollector(gw, der)
-          return undefined
-        } catch (err) {
-          usedCerts.delete(key)
-          return codeOf(err)
+        // the one given, else those held (a renewed collector's newest first): one valid now
+        const der = given.get(key)
+        const candidates = der !== undefined ? [der] : (await engine.certificates([gw])).map(c => c.der)
+        let failure: unknown
+        for (const candidate of candidates.length === 0 ? [undefined] : candidates) {
+          try {
+            const { notBefore } = await verifier.checkCollector(gw, candidate)
+            if (der !== undefined) usedCerts.set(key, { gw, der, notBefore: notBefore.getTime() })
+            return undefined
+          } catch (err) {
+            failure = err
+          }
         }
+        return codeOf(failure)
       })()
       gwChecks.set(key, check)
     }
@@ -125,8 +129,8 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
     if (code !== undefined) { rejected.push({ i, kind: 'cp', code }); continue }
     checkpoints.push({ sensor: cp.sensor, gw: cp.gw, bucket: cp.bucket, part: cp.part, bytes })
   }
-  // certificates first: a held reading's gateway certificate is always held
-  for (const { gw, der } of usedCerts.values()) await engine.putCertificate(gw, der)
+  // certificates first: a held reading's gateway certificate is always held ([PER-20]: each kept beside the older ones)
+  for (const { gw, der, notBefore } of usedCerts.values()) await engine.putCertificate(gw, der, Math.max(0, notBefore))
   const result = readings.length === 0 ? { stored: 0, duplicates: 0 } : await engine.append(readings)
   if (checkpoints.length > 0) await engine.putCheckpoints(checkpoints)
   onStored?.(result.stored)
