@@ -59,6 +59,17 @@ describe('gateway configuration', () => {
     assert.equal(parseGatewayConfig(['--replicas', '1'], {}).writeQuorum, 1)
   })
 
+  it('takes the repair settings: intervals of repair rounds and retention sweeps, 0 = no storage limit [PER-30] [PER-41] [PER-42]', () => {
+    const defaults = parseGatewayConfig([], {})
+    assert.equal(defaults.repairInterval, 60_000)
+    assert.equal(defaults.retentionSweepInterval, 3_600_000)
+    const c = parseGatewayConfig(['--repair-interval', '2000', '--persistence-max-bytes', '0'], { GATEMESH_RETENTION_SWEEP_INTERVAL: '500' })
+    assert.deepEqual([c.repairInterval, c.retentionSweepInterval, c.persistenceMaxBytes], [2000, 500, undefined])
+    for (const argv of [['--repair-interval', '10'], ['--retention-sweep-interval', 'hourly'], ['--repair-interval', String(8 * 24 * 3_600_000)], ['--persistence-max-bytes', '1000']]) {
+      assert.throws(() => parseGatewayConfig(argv, {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
+    }
+  })
+
   it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'bad.json'), '{not json')

@@ -48,6 +48,11 @@ export interface GatewayConfig {
   persistenceMaxBytes?: number
   /** [PER-5] The collector's persistence outbox bound in bytes. */
   outboxMaxBytes: number
+  // repair
+  /** [PER-30] Milliseconds between the persistence service's repair rounds. */
+  repairInterval: number
+  /** [PER-41] Milliseconds between the persistence service's retention sweeps. */
+  retentionSweepInterval: number
 }
 
 /** name: [kind, env var]. Lists accept repeated flags, or commas in env and strings. */
@@ -77,7 +82,10 @@ const FIELDS = {
   replicas: ['int', 'GATEMESH_REPLICAS'],
   'write-quorum': ['int', 'GATEMESH_WRITE_QUORUM'],
   'persistence-max-bytes': ['int', 'GATEMESH_PERSISTENCE_MAX_BYTES'],
-  'outbox-max-bytes': ['int', 'GATEMESH_OUTBOX_MAX_BYTES']
+  'outbox-max-bytes': ['int', 'GATEMESH_OUTBOX_MAX_BYTES'],
+  // repair
+  'repair-interval': ['int', 'GATEMESH_REPAIR_INTERVAL'],
+  'retention-sweep-interval': ['int', 'GATEMESH_RETENTION_SWEEP_INTERVAL']
 } as const
 
 type FieldName = keyof typeof FIELDS
@@ -99,7 +107,9 @@ export const DEFAULTS = {
   influxDatabase: 'gatemesh',
   replicas: 3,
   writeQuorum: 2,
-  outboxMaxBytes: 1024 * 1024 * 1024
+  outboxMaxBytes: 1024 * 1024 * 1024,
+  repairInterval: 60_000,
+  retentionSweepInterval: 60 * 60_000
 }
 
 export const USAGE = `usage: gatemesh gateway start [options]
@@ -132,7 +142,13 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --replicas R             persistence replicas per sensor (GATEMESH_REPLICAS; default ${DEFAULTS.replicas})
   --write-quorum W         replicas that confirm a reading before the collector lets it go
                            (GATEMESH_WRITE_QUORUM; default ${DEFAULTS.writeQuorum}; at most R)
-  --persistence-max-bytes N  the persistence peer's storage limit (GATEMESH_PERSISTENCE_MAX_BYTES; default none)
+  --persistence-max-bytes N  the persistence peer's storage limit: at it, what is past retention is
+                           deleted first, then stores are refused, nothing inside retention is evicted
+                           (GATEMESH_PERSISTENCE_MAX_BYTES; default 0 = none; else at least 1 MiB)
+  --repair-interval MS     time between the persistence peer's repair rounds with the other replicas
+                           (GATEMESH_REPAIR_INTERVAL; default ${DEFAULTS.repairInterval})
+  --retention-sweep-interval MS  time between sweeps deleting readings past their sensor's retention
+                           (GATEMESH_RETENTION_SWEEP_INTERVAL; default ${DEFAULTS.retentionSweepInterval})
   --outbox-max-bytes N     the collector's persistence outbox bound (GATEMESH_OUTBOX_MAX_BYTES; default 1 GiB)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
@@ -259,7 +275,7 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
   }
 }
 
-function persistenceConfig (pick: <T>(name: FieldName, convert: (v: unknown, n: string) => T) => T | undefined, str: (v: unknown, n: string) => string): Pick<GatewayConfig, 'persistenceEngine' | 'influxUrl' | 'influxDatabase' | 'influxUsername' | 'influxPassword' | 'replicas' | 'writeQuorum' | 'persistenceMaxBytes' | 'outboxMaxBytes'> {
+function persistenceConfig (pick: <T>(name: FieldName, convert: (v: unknown, n: string) => T) => T | undefined, str: (v: unknown, n: string) => string): Pick<GatewayConfig, 'persistenceEngine' | 'influxUrl' | 'influxDatabase' | 'influxUsername' | 'influxPassword' | 'replicas' | 'writeQuorum' | 'persistenceMaxBytes' | 'outboxMaxBytes' | 'repairInterval' | 'retentionSweepInterval'> {
   const engine = pick('persistence-engine', str) ?? DEFAULTS.persistenceEngine
   if (engine !== 'sqlite' && engine !== 'influxdb') throw bad('--persistence-engine must be sqlite or influxdb.')
   const influxUrl = pick('influx-url', str)
@@ -282,6 +298,11 @@ function persistenceConfig (pick: <T>(name: FieldName, convert: (v: unknown, n: 
     if (k < 1024 * 1024) throw bad(`${n} must be at least 1 MiB (1048576).`)
     return k
   }
+  const interval = (v: unknown, n: string): number => {
+    const k = toInt(v, n)
+    if (k < 100 || k > 7 * 24 * 3_600_000) throw bad(`${n} must be 100 ms to 7 days.`)
+    return k
+  }
   return {
     persistenceEngine: engine,
     influxUrl,
@@ -290,7 +311,10 @@ function persistenceConfig (pick: <T>(name: FieldName, convert: (v: unknown, n: 
     influxPassword: pick('influx-password', str),
     replicas,
     writeQuorum,
-    persistenceMaxBytes: pick('persistence-max-bytes', size),
-    outboxMaxBytes: pick('outbox-max-bytes', size) ?? DEFAULTS.outboxMaxBytes
+    // [PER-42] 0: no limit
+    persistenceMaxBytes: pick('persistence-max-bytes', (v, n) => toInt(v, n) === 0 ? undefined : size(v, n)),
+    outboxMaxBytes: pick('outbox-max-bytes', size) ?? DEFAULTS.outboxMaxBytes,
+    repairInterval: pick('repair-interval', interval) ?? DEFAULTS.repairInterval,
+    retentionSweepInterval: pick('retention-sweep-interval', interval) ?? DEFAULTS.retentionSweepInterval
   }
 }

@@ -192,7 +192,12 @@ function createEngine (config: GatewayConfig): StorageEngine {
 
 /** Persistence: a replica of the sensors it is among the R nearest persistence peers of ([PER-2], [PER-3]). */
 function createPersistenceGatewayService ({ overlay, suite, trust, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService {
-  const service = createPersistenceService({ overlay, suite, trust, engine: createEngine(config), logger: createLogger('gatemesh:persistence') }, { maxBytes: config.persistenceMaxBytes })
+  const service = createPersistenceService({ overlay, suite, trust, engine: createEngine(config), logger: createLogger('gatemesh:persistence') }, {
+    maxBytes: config.persistenceMaxBytes,
+    // repair: rounds with the other replicas ([PER-30]), retention sweeps ([PER-41])
+    repair: { intervalMs: config.repairInterval, replicas: config.replicas },
+    retentionSweepIntervalMs: config.retentionSweepInterval
+  })
   local.persistenceStore = async (request, peer) => await service.store(request, peer)
   return {
     start: async () => { await service.start() },

@@ -5,10 +5,11 @@
  * storage engine ([PER-20]).
  */
 import { GatemeshError, isGatemeshError } from '../../core/index.ts'
-import { NAMESPACES, recordKey } from '../../overlay/index.ts'
 import { createLogger, type Logger } from '../../platform/logger.ts'
 import { createHandler } from './handlers.ts'
-import { PERSISTENCE_PROTOCOL, serve } from './protocol.ts'
+import { PERSISTENCE_PROTOCOL, request, serve } from './protocol.ts'
+import { createRepair, type Repair, type RepairInit } from './repair.ts'
+import { createRetention, createSensorRecords, retentionOf, type Retention } from './retention.ts'
 import { StoreVerifier } from './verify.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import type { CertificateTrust, OverlayNode } from '../../overlay/index.ts'
@@ -17,7 +18,9 @@ import type { PersistenceRequest, PersistenceResponse, StoreRequest, StoreRespon
 import type { VerifiedPeer } from '../../overlay/index.ts'
 
 export interface PersistenceServiceComponents {
-  overlay: Pick<OverlayNode, 'handle' | 'unhandle' | 'get' | 'currentRevocationList'>
+  overlay: Pick<OverlayNode, 'handle' | 'unhandle' | 'get' | 'currentRevocationList'
+  // repair ([PER-30])
+  | 'peerId' | 'findPeersByRole' | 'verifiedPeers' | 'dialProtocol' | 'addEventListener' | 'removeEventListener'>
   suite: CryptoSuite
   trust: CertificateTrust
   /** The storage engine, not yet opened. */
@@ -28,6 +31,12 @@ export interface PersistenceServiceComponents {
 export interface PersistenceServiceInit {
   /** Storage limit of the engine in bytes; past it `store` is GM_ERR_PERSISTENCE_FULL ([PER-2]). Undefined: none. */
   maxBytes?: number
+  // repair: anti-entropy ([PER-30]) and retention sweeps ([PER-41])
+  repair?: RepairInit
+  /** A retention sweep every this often (1 h). */
+  retentionSweepIntervalMs?: number
+  /** The clock of retention and repair (tests). */
+  now?: () => number
 }
 
 export interface PersistenceService {
@@ -37,38 +46,31 @@ export interface PersistenceService {
   /** A store asked in-process (this gateway's own collector, when it is a replica): as over the wire. */
   store: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
   readonly engine: StorageEngine
+  readonly repair: Repair
+  readonly retention: Retention
 }
-
-/** The engine's size is asked at most this often. */
-const SIZE_REFRESH_MS = 1000
 
 export function createPersistenceService (components: PersistenceServiceComponents, init: PersistenceServiceInit = {}): PersistenceService {
   const { overlay, suite, engine } = components
   const log = components.logger ?? createLogger('gatemesh:persistence')
+  // repair: sensor records (for the store checks and retention), retention and the storage limit
+  const records = createSensorRecords({ overlay, suite, now: init.now })
+  const retention = createRetention({
+    engine,
+    retention: async id => { const info = await records.get(id); return info === undefined ? undefined : retentionOf(info) },
+    now: init.now,
+    logger: log
+  }, { sweepIntervalMs: init.retentionSweepIntervalMs, maxBytes: init.maxBytes })
   const verifier = new StoreVerifier({
     trust: components.trust,
     revocations: () => overlay.currentRevocationList(),
-    sensorExists: async id => {
-      try {
-        await overlay.get(recordKey(NAMESPACES.sensor, id))
-        return true
-      } catch (err) {
-        if (isGatemeshError(err, 'GM_ERR_RECORD_NOT_FOUND')) return false
-        throw err
-      }
-    }
+    sensorExists: async id => (await records.get(id)) !== undefined
   })
-  let size = { bytes: 0, at: -Infinity }
   let stored = 0
   let requests = 0
   let refusals = 0
   let running = false
-  const assertRoom = async (): Promise<void> => {
-    if (init.maxBytes === undefined) return
-    if (performance.now() - size.at > SIZE_REFRESH_MS) size = { bytes: await engine.sizeBytes(), at: performance.now() }
-    if (size.bytes >= init.maxBytes) throw new GatemeshError('GM_ERR_PERSISTENCE_FULL')
-  }
-  const handler = createHandler({ suite, engine, verifier, assertRoom, onStored: n => { stored += n } })
+  const handler = createHandler({ suite, engine, verifier, assertRoom: retention.assertRoom, onStored: n => { stored += n } })
   const answer = async (request: PersistenceRequest, peer: VerifiedPeer, signal: AbortSignal): Promise<PersistenceResponse> => {
     if (!running) throw new GatemeshError('GM_ERR_PERSISTENCE_UNREACHABLE', 'The persistence service is not running.')
     requests++
@@ -82,6 +84,17 @@ export function createPersistenceService (components: PersistenceServiceComponen
     }
   }
   const handle = serve(answer, { onError: err => { log.warn({ err }, 'persistence request failed') } })
+  const repair = createRepair({
+    overlay,
+    suite,
+    engine,
+    send: async (peerId, message) => await request(overlay, peerId, message),
+    // [PER-33] a pull is stored through the store handler, exactly as a push
+    storeLocal: async (message, from) => await handler(message, from, AbortSignal.timeout(60_000)) as StoreResponse,
+    full: retention.full,
+    now: init.now,
+    logger: log
+  }, init.repair)
 
   return {
     engine,
@@ -90,14 +103,20 @@ export function createPersistenceService (components: PersistenceServiceComponen
       await engine.open()
       await overlay.handle(PERSISTENCE_PROTOCOL, handle, { maxInboundStreams: 256, runOnLimitedConnection: false })
       running = true
+      retention.start()
+      repair.start()
       log.info({ engine: engine.name }, 'persistence service started')
     },
     async stop () {
       if (!running) return
       running = false
+      await repair.stop()
+      await retention.stop()
       await overlay.unhandle(PERSISTENCE_PROTOCOL).catch(() => {})
       await engine.close()
     },
-    status: () => ({ engine: engine.name, stored, requests, refusals, sizeBytes: size.at === -Infinity ? null : size.bytes, maxBytes: init.maxBytes ?? null })
+    status: () => ({ engine: engine.name, stored, requests, refusals, ...retention.status(), repair: repair.status() }),
+    repair,
+    retention
   }
 }

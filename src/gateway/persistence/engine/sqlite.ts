@@ -11,7 +11,6 @@
  * (sensor, gw, bucket, part); certificates by gw. Envelopes and checkpoints are stored as the
  * opaque bytes given, never logged.
  */
-import { statSync } from 'node:fs'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { GatemeshError, isGatemeshError } from '../../../core/index.ts'
 import {
@@ -62,15 +61,6 @@ interface ReadingRow { sensor: string, seq: number, gw: Uint8Array, envelope: Ui
 
 function engineError (detail: string, cause: unknown): GatemeshError {
   return isGatemeshError(cause) ? cause : new GatemeshError('GM_ERR_PERSISTENCE_ENGINE', detail, { cause })
-}
-
-function fileSize (path: string): number {
-  try {
-    return statSync(path).size
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
-    throw err
-  }
 }
 
 function toReading (row: ReadingRow): StoredReading {
@@ -258,11 +248,14 @@ export function createSqliteEngine (init: SqliteEngineInit): StorageEngine {
     },
 
     async sizeBytes (): Promise<number> {
-      opened()
+      const { db } = opened()
       try {
-        return fileSize(init.path) + fileSize(`${init.path}-wal`)
+        // the pages in use (a delete frees pages that later appends reuse; the file does not shrink
+        // without a VACUUM, so its length would keep a replica at its storage limit, [PER-42])
+        const pragma = (name: string): number => Number((db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[name])
+        return (pragma('page_count') - pragma('freelist_count')) * pragma('page_size')
       } catch (err) {
-        throw engineError('The sqlite files cannot be measured.', err)
+        throw engineError('The sqlite database cannot be measured.', err)
       }
     },
 
