@@ -177,7 +177,18 @@ async function push (node: OverlayNode, peerId: string, requests: StoreRequest[]
   const worker = async (): Promise<void> => {
     while (next < requests.length) {
       const req = requests[next++] as StoreRequest
-      const answer = await request(node, peerId, req, { timeoutMs: 60_000 })
+      // as the collector's sink does, a failed push is sent again (a replica starved of CPU on a
+      // shared machine can miss its 10 s request time-out); the time counts in the rate
+      let answer
+      for (let attempt = 1; ; attempt++) {
+        try {
+          answer = await request(node, peerId, req, { timeoutMs: 60_000 })
+          break
+        } catch (err) {
+          if (attempt >= 3) throw err
+          console.error(`persistence: push to ${peerId} failed (${(err as { code?: string }).code ?? String(err)}); again`)
+        }
+      }
       if (answer.rejected.length > 0) throw new Error(`store refused ${answer.rejected.length} items: ${[...new Set(answer.rejected.map(r => r.code))].join(', ')}`)
       if (answer.stored + answer.duplicates !== req.envs.length) throw new Error(`store took ${answer.stored + answer.duplicates} of ${req.envs.length}`)
     }
