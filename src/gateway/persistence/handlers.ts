@@ -5,7 +5,7 @@
  * sensors (for repair).
  */
 import { GatemeshError, checkpointBucket, concat, equalBytes, isGatemeshError, openCheckpoint, uint64be, verifyEnvelope } from '../../core/index.ts'
-import type { CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
+import type { CheckpointLink, CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
 import type { StorageEngine, StoredCheckpoint, StoredReading, HistoryKey } from './engine/types.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 import {
@@ -23,6 +23,8 @@ export const REPAIR_BUCKET = 3_600_000_000
 const FRAME_BUDGET = MAX_FRAME_BYTES - 64 * 1024
 /** How far past a page the chain of one gateway is followed to prove its end ([PER-12] rule 3). */
 const CHAIN_LOOKAHEAD_BUCKETS = [2, 60, 1440]
+/** At most this many earlier buckets are read to find the late parts a page's run goes through ([PER-12] rule 3). */
+const CHAIN_BACKFILL_BUCKETS = 64
 
 export interface HandlerComponents {
   suite: CryptoSuite
@@ -192,7 +194,7 @@ async function pageCheckpoints (components: HandlerComponents, request: RangeReq
   const gws: Uint8Array[] = []
   for (const list of byGw.values()) {
     gws.push((list[0] as StoredCheckpoint).gw)
-    for (const cp of await chainRun(components, request.sensor, list, last)) out.push(cp)
+    for (const cp of await chainRun(components, request.sensor, list, first, last)) out.push(cp)
   }
   return { cps: out, gws }
 }
@@ -202,7 +204,7 @@ async function pageCheckpoints (components: HandlerComponents, request: RangeReq
  * the links between them (late parts are signed after later buckets), and followed past the
  * page's last bucket to one beyond it when held, so a reader can tell a withheld checkpoint.
  */
-async function chainRun ({ suite, engine }: HandlerComponents, sensor: string, inSpan: StoredCheckpoint[], last: number): Promise<Uint8Array[]> {
+async function chainRun ({ suite, engine }: HandlerComponents, sensor: string, inSpan: StoredCheckpoint[], first: number, last: number): Promise<Uint8Array[]> {
   const gw = (inSpan[0] as StoredCheckpoint).gw
   const opened = new Map<string, OpenedCheckpoint>()
   const open = async (cps: StoredCheckpoint[]): Promise<void> => {
@@ -212,19 +214,43 @@ async function chainRun ({ suite, engine }: HandlerComponents, sensor: string, i
       if (o !== undefined) opened.set(hex(o.hash), o)
     }
   }
+  // [PER-12] a run starts after null or a part 0 before the page: a link that is a late part of
+  // an earlier bucket (signed after a restart or sealing lag) is fetched by its bucket, as is one
+  // between the span's checkpoints or before one past the page
+  const backFilled = new Set<number>()
+  const needed = (o: OpenedCheckpoint): CheckpointLink | undefined =>
+    o.prev === null || opened.has(hex(o.prev.h)) || (o.prev.part === 0 && o.prev.bucket < first) || backFilled.has(o.prev.bucket) ? undefined : o.prev
+  const backFill = async (): Promise<void> => {
+    for (;;) {
+      const links = [...opened.values()].map(needed).filter(l => l !== undefined)
+      if (links.length === 0 || backFilled.size >= CHAIN_BACKFILL_BUCKETS) return
+      const bucket = (links[0] as CheckpointLink).bucket
+      backFilled.add(bucket)
+      await open(await engine.checkpoints(sensor, bucket, bucket))
+    }
+  }
   await open(inSpan)
   const wanted = new Set(opened.keys())
+  await backFill()
   let fetchedTo = last
   let run: OpenedCheckpoint[] = []
   for (const ahead of CHAIN_LOOKAHEAD_BUCKETS) {
     if (last + ahead > fetchedTo) {
       await open(await engine.checkpoints(sensor, fetchedTo + 1, last + ahead))
       fetchedTo = last + ahead
+      await backFill()
     }
     const next = new Map<string, OpenedCheckpoint>()
     for (const o of opened.values()) if (o.prev !== null) next.set(hex(o.prev.h), o)
-    // the run starts at a checkpoint of the span whose predecessor is not held here
-    const start = [...opened.values()].find(o => wanted.has(hex(o.hash)) && (o.prev === null || !opened.has(hex(o.prev.h))))
+    // the run starts at the earliest link back from the span's checkpoints whose predecessor is
+    // null, not held here, or a part 0 before the page
+    let start = [...opened.values()].find(o => wanted.has(hex(o.hash)))
+    for (let guard = opened.size; start?.prev != null && guard > 0; guard--) {
+      const link: CheckpointLink = start.prev
+      const before = opened.get(hex(link.h))
+      if (before === undefined || (link.part === 0 && link.bucket < first)) break
+      start = before
+    }
     run = []
     let seen = 0
     let complete = false
