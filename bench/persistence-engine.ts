@@ -68,8 +68,9 @@ async function rate (batches: StoredReading[][], seconds: number, append: (batch
   return { readingsPerSec: readings / (elapsed / 1000), usPerReading: elapsed * 1000 / readings, readings, batches: used - 1 }
 }
 
-function rawSqlite (dir: string): { append: (batch: StoredReading[]) => void, close: () => void } {
-  const db = new DatabaseSync(join(dir, 'raw.db'))
+/** Raw node:sqlite INSERTs with the engine's schema and pragmas, no engine code (also bench/persistence.ts's baseline). */
+export function rawSqlite (dir: string, file = 'raw.db'): { append: (batch: StoredReading[]) => void, close: () => void } {
+  const db = new DatabaseSync(join(dir, file))
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;')
   db.exec('CREATE TABLE readings (sensor TEXT NOT NULL, seq INTEGER NOT NULL, gw BLOB NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY (sensor, seq, gw)) WITHOUT ROWID')
   const insert = db.prepare('INSERT INTO readings (sensor, seq, gw, envelope) VALUES (?, ?, ?, ?)')

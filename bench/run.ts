@@ -1,8 +1,9 @@
 /**
  * `npm run bench [scenario ...] [--quick] [options]`: runs the benchmark scenarios in one process
  * run and writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht,
- * ingest, e2e. A scenario that reads options of its own (ingest: --seconds N, --step-seconds N,
- * --sustainable, --puback-at N, --seal-workers N) exports `options(argv)`; the others get --quick.
+ * ingest, e2e, persistence. A scenario that reads options of its own (ingest: --seconds N, --step-seconds N,
+ * --sustainable, --puback-at N, --seal-workers N; persistence: --runs N, --seconds N, --rate N,
+ * --catchup-rate N, --catchup-minutes N) exports `options(argv)`; the others get --quick.
  */
 import { withGatewayV8Pool } from './harness.ts'
 
@@ -12,10 +13,11 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   crypto: async () => await import('./crypto.ts'),
   dht: async () => await import('./dht.ts'),
   ingest: async () => await import('./ingest.ts'),
-  e2e: async () => await import('./e2e.ts')
+  e2e: async () => await import('./e2e.ts'),
+  persistence: async () => await import('./persistence.ts')
 }
 /** The options that take a value: the value is not a scenario's name. */
-const VALUED = new Set(['--seconds', '--step-seconds', '--puback-at', '--seal-workers'])
+const VALUED = new Set(['--seconds', '--step-seconds', '--puback-at', '--seal-workers', '--runs', '--rate', '--catchup-rate', '--catchup-minutes'])
 
 await withGatewayV8Pool()
 const args = process.argv.slice(2)

@@ -1,12 +1,12 @@
 /**
- * `npm start`: the paper's prototype on 127.0.0.1. A CA and seven gateways (four small peers
- * certified for collector and access, three full peers certified for all four roles; all seven
- * run the services this build implements, collector and access: persistence and stream are
- * planned) as child processes, data under
- * `.data/network` (or $GATEMESH_NETWORK_DIR). The first start also creates a demo user and a demo
- * sensor (credential and password kept in `<dir>/demo.json`, mode 0600); later starts reuse
- * everything. Prints the URLs and ready-to-paste curl, mosquitto_pub and CLI lines. Ctrl-C stops
- * every process cleanly.
+ * `npm start`: the paper's prototype on 127.0.0.1. A CA and seven gateways as child processes:
+ * four small peers certified for and running collector and access, three full peers certified for
+ * all four roles and running collector, access and persistence (each sensor's history on the
+ * three, SQLite in their data dirs; stream is planned). Data under `.data/network` (or
+ * $GATEMESH_NETWORK_DIR). The first start also creates a demo user and a demo sensor (credential
+ * and password kept in `<dir>/demo.json`, mode 0600); later starts reuse everything. Prints the
+ * URLs and ready-to-paste curl, mosquitto_pub and CLI lines (latest reading and history). Ctrl-C
+ * stops every process cleanly.
  */
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -61,15 +61,17 @@ async function createDemo (gateway: RunningGateway): Promise<Demo> {
 }
 
 say(`gatemesh: a CA and 7 gateways on 127.0.0.1; data in ${dir}`)
-// what runs: the services this build implements (persistence and stream are planned)
-const running = ['collector', 'access'] as const
+// what runs: the small peers collect and serve Data Access; the full peers keep history too
+// (stream is planned: certified for it, no service of this build runs it)
+const small = ['collector', 'access'] as const
+const full = ['collector', 'access', 'persistence'] as const
 const everyRole = ['collector', 'access', 'persistence', 'stream'] as const
 try {
   network = await startNetwork({
     dir,
     gateways: [
-      ...[1, 2, 3, 4].map(i => ({ name: `small-${i}`, services: [...running] })),
-      ...[1, 2, 3].map(i => ({ name: `full-${i}`, services: [...running], roles: [...everyRole] }))
+      ...[1, 2, 3, 4].map(i => ({ name: `small-${i}`, services: [...small] })),
+      ...[1, 2, 3].map(i => ({ name: `full-${i}`, services: [...full], roles: [...everyRole] }))
     ]
   })
 } catch (err) {
@@ -96,8 +98,8 @@ say('  name     services                            collector HTTP          coll
 for (const gw of net.gateways) {
   say(`  ${gw.name.padEnd(8)} ${gw.services.join(',').padEnd(35)} ${(gw.ready.collector?.http ?? '-').padEnd(23)} ${(gw.ready.collector?.mqtt ?? '-').padEnd(23)} ${gw.ready.access ?? '-'}`)
 }
-say('  (full-1..3 are certified for persistence and stream too; no service of this build implements them yet,')
-say('   so they run the collector and Data Access only, and no gateway is found for those roles)')
+say('  (full-1..3 keep every sensor\'s history, each reading on all three: persistence on SQLite in their data dirs;')
+say('   they are certified for stream too, which this build does not implement yet)')
 say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
 
 const [g1, , , , f1] = net.gateways as RunningGateway[]
@@ -115,5 +117,7 @@ say(`  export GATEMESH_HOME=${home} GATEMESH_PASSWORD='${demo.password}'`)
 // pinning the network's CA from its file, not from the first gateway asked ([ACS-20])
 say(`  npx gatemesh login --gateway ${reader.ready.access} --pseudonym ${demo.pseudonym} --ca-cert ${shown(join(net.caDir, 'ca.crt'))}`)
 say(`  npx gatemesh read latest ${demo.sensorId}`)
+say('\nits history, from the persistence peers (full-1..3), each page verified against the collectors\' checkpoints:')
+say(`  npx gatemesh read history ${demo.sensorId} --from -1h`)
 say('  (`npx gatemesh --help` lists every command)')
 say('\nCtrl-C stops everything.')

@@ -9,7 +9,8 @@ import type { HistoryReader, HistoryReading, ReplicaMisbehaviour, Session } from
 import { EnvelopeSealer, GatemeshError, checkpointBucket, fromUtf8, openCheckpoint, readEnvelopeHeader, sensorRecipients, signCheckpoint, utf8, verifySensorRecord } from '../../src/core/index.ts'
 import type { CheckpointLink } from '../../src/core/index.ts'
 import type { HistorySource } from '../../src/gateway/access/index.ts'
-import { networkCa, sealFor, startService, suite } from '../access/helpers.ts'
+import { certifiedKey, networkCa, sealFor, startService, suite } from '../access/helpers.ts'
+import { issueGatewayCertificate } from '../../src/pki/index.ts'
 import type { Fixture } from '../access/helpers.ts'
 
 const TEST_KDF = { kdfIterations: 1000, allowWeakKdfForTests: true }
@@ -181,5 +182,45 @@ describe('client history reader', () => {
     assert.throws(() => alice.history(SENSOR, { from: to, to: from }), (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_HISTORY_BAD_RANGE')
     assert.throws(() => alice.history(SENSOR, { pageSize: 5001 }), (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_HISTORY_BAD_RANGE')
     assert.throws(() => alice.history('../x'), (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_MALFORMED')
+  })
+})
+
+describe('client history reader: a renewed collector ([ENV-10], [PER-20])', () => {
+  it('a page carrying both certificates of a collector verifies readings of both periods; with only the newest it does not', async () => {
+    let certs: Uint8Array[] = []
+    const held: Held[] = []
+    const source: HistorySource = async (_sensorId, query) => {
+      const envs = held.filter(h => h.seq >= query.fromSeq && h.seq < query.toSeq).map(h => h.env)
+      return { replica: HONEST, replicas: [HONEST], envs, cps: [], certs, more: false }
+    }
+    const fx = await startService(undefined, undefined, { history: source })
+    try {
+      const ca = await networkCa()
+      const client = createClient({ gateway: fx.url, caCertificate: ca.certificate, ...TEST_KDF })
+      const alice = await client.resume((await client.signup('alice pw')).bundle, 'alice pw')
+      await alice.addSensor(SENSOR)
+      // one collector key, certified for an hour, then again (renewed) an hour after that expired
+      const t0 = Math.ceil(Date.now() / 60_000) * 60_000 + 600_000
+      const collector = await certifiedKey(ca, ['collector'], { now: new Date(t0), validityMs: 3_600_000 })
+      const renewed = await issueGatewayCertificate(ca, { publicKey: collector.signer.publicKey, peerId: collector.peerId, roles: ['collector'], now: new Date(t0 + 7_200_000), validityMs: 3_600_000 })
+      const times = [t0 + 60_000, t0 + 120_000, t0 + 7_260_000, t0 + 7_320_000]
+      for (const [i, ts] of times.entries()) {
+        const env = await sealFor(fx.dht, collector.signer, { sensor: SENSOR, seq: ts * 1000, ts }, `period ${i < 2 ? 1 : 2} reading ${i}`)
+        held.push({ seq: ts * 1000, gw: collector.signer.publicKey, env })
+      }
+      const range = { from: t0, to: t0 + 3 * 3_600_000 }
+      certs = [renewed.der, collector.certificate]
+      const readings = await collect(alice.history(SENSOR, range))
+      assert.deepEqual(readings.map(r => r.text), ['period 1 reading 0', 'period 1 reading 1', 'period 2 reading 2', 'period 2 reading 3'])
+      assert.ok(readings.every(r => r.gatewayPeerId === collector.peerId))
+      // what a replica keeping only the newest certificate gave: the first period's readings fail [ENV-10]
+      certs = [renewed.der]
+      const reports: ReplicaMisbehaviour[] = []
+      await assert.rejects(collect(alice.history(SENSOR, { ...range, onReplicaMisbehaved: r => reports.push(r) })),
+        (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_CLIENT_READING_UNAUTHENTIC')
+      assert.deepEqual(reports.map(r => r.code), ['GM_ERR_CLIENT_READING_UNAUTHENTIC'])
+    } finally {
+      await fx.service.stop()
+    }
   })
 })

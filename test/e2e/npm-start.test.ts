@@ -1,6 +1,7 @@
-// `npm start` (src/demo/start.ts): a CA and 7 gateways come up, the printed curl and CLI lines
-// work as printed, Ctrl-C (SIGINT to the process group) leaves no process behind, and a second
-// start reuses the CA, the gateways and the demo user and sensor.
+// `npm start` (src/demo/start.ts): a CA and 7 gateways come up (the three full peers running
+// persistence too), the printed curl and CLI lines work as printed (the reading sent is read back
+// as the latest reading and from history), Ctrl-C (SIGINT to the process group) leaves no process
+// behind, and a second start reuses the CA, the gateways, the demo user and sensor, and history.
 import assert from 'node:assert/strict'
 import { exec, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -60,7 +61,18 @@ const lineOf = (out: string, pattern: RegExp): string => {
   return line.trim()
 }
 
-describe('npm start', { timeout: 170_000 }, () => {
+/** Logs in and runs the printed `read history` line until its output matches (the replicas may still be storing it), within 40 s. */
+async function historyShows (out: string, pattern: RegExp): Promise<{ code: number, stdout: string, stderr: string }> {
+  const cli = [lineOf(out, /^\s+export GATEMESH_HOME/), lineOf(out, /gatemesh login/), lineOf(out, /gatemesh read history/)].join(' && ')
+  const deadline = Date.now() + 40_000
+  for (;;) {
+    const read = await sh(cli)
+    if ((read.code === 0 && pattern.test(read.stdout)) || Date.now() > deadline) return read
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+}
+
+describe('npm start', { timeout: 240_000 }, () => {
   let dir: string | undefined
   const demos: Started[] = []
   after(async () => {
@@ -82,6 +94,13 @@ describe('npm start', { timeout: 170_000 }, () => {
     const read = await sh(cli)
     assert.equal(read.code, 0, read.stderr)
     assert.match(read.stdout, /\{"temperature":21\.5\}/)
+    // the full peers run persistence, and the table says so; the printed history line reads it back
+    assert.equal((out.match(/^ {2}full-\d +collector,access,persistence /gm) ?? []).length, 3)
+    assert.equal((out.match(/^ {2}small-\d +collector,access /gm) ?? []).length, 4)
+    const history = await historyShows(out, /\{"temperature":21\.5\}/)
+    assert.equal(history.code, 0, history.stderr)
+    assert.match(history.stdout, /\{"temperature":21\.5\}/)
+    assert.match(history.stderr, /1 reading\(s\)/)
     await interrupt(first)
 
     const demo = JSON.parse(await readFile(join(dir, 'demo.json'), 'utf8')) as { pseudonym: string }
@@ -90,6 +109,10 @@ describe('npm start', { timeout: 170_000 }, () => {
     assert.match(second.output(), /reusing the CA/)
     assert.match(second.output(), /reusing the demo user/)
     assert.ok(second.output().includes(demo.pseudonym))
+    // history outlives the restart: the reading sent to the first network, from the replicas' disks
+    const again = await historyShows(second.output(), /\{"temperature":21\.5\}/)
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /\{"temperature":21\.5\}/)
     await interrupt(second)
   })
 })

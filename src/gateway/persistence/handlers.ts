@@ -5,7 +5,7 @@
  * sensors (for repair).
  */
 import { GatemeshError, checkpointBucket, equalBytes, isGatemeshError, openCheckpoint, verifyEnvelope } from '../../core/index.ts'
-import type { CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
+import type { CheckpointLink, CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
 import type { StorageEngine, StoredCheckpoint, StoredReading, HistoryKey } from './engine/types.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 import {
@@ -21,8 +21,10 @@ import { bucketDigests, checkpointIdKey, checkpointsById, repairItems } from './
 export { REPAIR_BUCKET, bucketHash } from './repair-digest.ts'
 /** Room left in a response frame for its envelopes once checkpoints and certificates are in. */
 const FRAME_BUDGET = MAX_FRAME_BYTES - 64 * 1024
-/** How far past a page the chain of one gateway is followed to prove its end ([PER-12] rule 3). */
+/** How far past a page one gateway's chain is searched for a part 0 to prove its end ([PER-12] rule 3): up to a day. */
 const CHAIN_LOOKAHEAD_BUCKETS = [2, 60, 1440]
+/** Checkpoints one range answer opens at most while following chain links ([PER-2]). */
+const MAX_CHAIN_LINKS = 4096
 
 export interface HandlerComponents {
   suite: CryptoSuite
@@ -68,23 +70,27 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
     if (gw !== undefined) given.set(gw, der)
   }
   const gwChecks = new Map<string, Promise<ErrorCode | undefined>>()
-  const usedCerts = new Map<string, { gw: Uint8Array, der: Uint8Array }>()
+  const usedCerts = new Map<string, { gw: Uint8Array, der: Uint8Array, notBefore: number }>()
   const checkGw = async (gw: Uint8Array): Promise<ErrorCode | undefined> => {
     const key = hex(gw)
     if (!mayPush(peer, pusher, key)) return 'GM_ERR_PERSISTENCE_FORBIDDEN'
     let check = gwChecks.get(key)
     if (check === undefined) {
       check = (async () => {
-        let der = given.get(key)
-        if (der === undefined) der = (await engine.certificates([gw]))[0]?.der
-        else usedCerts.set(key, { gw, der })
-        try {
-          await verifier.checkCollector(gw, der)
-          return undefined
-        } catch (err) {
-          usedCerts.delete(key)
-          return codeOf(err)
+        // the one given, else those held (a renewed collector's newest first): one valid now
+        const der = given.get(key)
+        const candidates = der !== undefined ? [der] : (await engine.certificates([gw])).map(c => c.der)
+        let failure: unknown
+        for (const candidate of candidates.length === 0 ? [undefined] : candidates) {
+          try {
+            const { notBefore } = await verifier.checkCollector(gw, candidate)
+            if (der !== undefined) usedCerts.set(key, { gw, der, notBefore: notBefore.getTime() })
+            return undefined
+          } catch (err) {
+            failure = err
+          }
         }
+        return codeOf(failure)
       })()
       gwChecks.set(key, check)
     }
@@ -123,8 +129,8 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
     if (code !== undefined) { rejected.push({ i, kind: 'cp', code }); continue }
     checkpoints.push({ sensor: cp.sensor, gw: cp.gw, bucket: cp.bucket, part: cp.part, bytes })
   }
-  // certificates first: a held reading's gateway certificate is always held
-  for (const { gw, der } of usedCerts.values()) await engine.putCertificate(gw, der)
+  // certificates first: a held reading's gateway certificate is always held ([PER-20]: each kept beside the older ones)
+  for (const { gw, der, notBefore } of usedCerts.values()) await engine.putCertificate(gw, der, Math.max(0, notBefore))
   const result = readings.length === 0 ? { stored: 0, duplicates: 0 } : await engine.append(readings)
   if (checkpoints.length > 0) await engine.putCheckpoints(checkpoints)
   onStored?.(result.stored)
@@ -181,9 +187,9 @@ async function pageCheckpoints (components: HandlerComponents, request: RangeReq
   const { low, high } = pageInterval(request, rows, more)
   const first = checkpointBucket(low)
   const last = checkpointBucket(high)
-  const inSpan = await components.engine.checkpoints(request.sensor, first, last)
+  const chains = new ChainReader(components, request.sensor)
   const byGw = new Map<string, StoredCheckpoint[]>()
-  for (const cp of inSpan) {
+  for (const cp of await chains.fetch(first, last)) {
     const key = hex(cp.gw)
     const list = byGw.get(key)
     if (list === undefined) byGw.set(key, [cp]); else list.push(cp)
@@ -191,53 +197,109 @@ async function pageCheckpoints (components: HandlerComponents, request: RangeReq
   const out: Uint8Array[] = []
   const gws: Uint8Array[] = []
   for (const list of byGw.values()) {
+    const run = await chainRun(chains, list, first, last)
+    if (run.length === 0) continue
     gws.push((list[0] as StoredCheckpoint).gw)
-    for (const cp of await chainRun(components, request.sensor, list, last)) out.push(cp)
+    out.push(...run)
   }
   return { cps: out, gws }
 }
 
 /**
- * [PER-12] rule 3: one gateway's checkpoints of the page's buckets, joined into one chain run by
- * the links between them (late parts are signed after later buckets), and followed past the
- * page's last bucket to one beyond it when held, so a reader can tell a withheld checkpoint.
+ * The checkpoints of one sensor as one answer reads them: fetched by bucket windows, remembered,
+ * opened (hash and links) once each, and looked up by identity to follow a `prev` link.
  */
-async function chainRun ({ suite, engine }: HandlerComponents, sensor: string, inSpan: StoredCheckpoint[], last: number): Promise<Uint8Array[]> {
+class ChainReader {
+  private readonly components: HandlerComponents
+  private readonly sensor: string
+  private readonly held = new Map<string, StoredCheckpoint>()
+  private readonly opened = new Map<string, OpenedCheckpoint | null>()
+  private readonly fetched: Array<[number, number]> = []
+  /** Checkpoints opened so far; past MAX_CHAIN_LINKS no more links are followed. */
+  links = 0
+
+  constructor (components: HandlerComponents, sensor: string) {
+    this.components = components
+    this.sensor = sensor
+  }
+
+  /** The checkpoints of buckets from..to (all gateways), remembered for lookups. */
+  async fetch (from: number, to: number): Promise<StoredCheckpoint[]> {
+    const cps = await this.components.engine.checkpoints(this.sensor, from, to)
+    this.fetched.push([from, to])
+    for (const cp of cps) this.held.set(`${hex(cp.gw)}|${cp.bucket}|${cp.part}`, cp)
+    return cps
+  }
+
+  /** Opens a stored checkpoint once (undefined when it does not open: never given). */
+  async open (cp: StoredCheckpoint): Promise<OpenedCheckpoint | undefined> {
+    const id = `${hex(cp.gw)}|${cp.bucket}|${cp.part}`
+    let o = this.opened.get(id)
+    if (o === undefined) {
+      this.links++
+      o = await openCheckpoint(this.components.suite, cp.bytes).catch(() => null)
+      if (o !== null && (!equalBytes(o.gw, cp.gw) || o.bucket !== cp.bucket || o.part !== cp.part)) o = null
+      this.opened.set(id, o)
+    }
+    return o ?? undefined
+  }
+
+  /** The checkpoint (gw, bucket, part) when held, fetching its bucket (and the hour before it) once. */
+  async get (gw: Uint8Array, bucket: number, part: number): Promise<OpenedCheckpoint | undefined> {
+    if (!this.fetched.some(([from, to]) => from <= bucket && bucket <= to)) await this.fetch(Math.max(0, bucket - 59), bucket)
+    const cp = this.held.get(`${hex(gw)}|${bucket}|${part}`)
+    return cp === undefined ? undefined : await this.open(cp)
+  }
+}
+
+/**
+ * [PER-12] rule 3: the run of one gateway's chain a page needs. Every checkpoint of the page's
+ * buckets (late parts included, wherever the chain put them) and the first part 0 after the page
+ * are targets; from each, `prev` links are followed back (each link looked up by the bucket and
+ * part it names, however far) until a checkpoint whose `prev` is null or a part 0 before the page.
+ * For an honest chain these walks all end at the same checkpoint, so their union is one run. A
+ * walk that meets a link not held (retention deleted it, or it never reached this replica) or
+ * passes MAX_CHAIN_LINKS leaves its target out: the run given still verifies, and the reader sees
+ * an open end where it stops short of a part 0 after the page.
+ */
+async function chainRun (chains: ChainReader, inSpan: StoredCheckpoint[], first: number, last: number): Promise<Uint8Array[]> {
   const gw = (inSpan[0] as StoredCheckpoint).gw
-  const opened = new Map<string, OpenedCheckpoint>()
-  const open = async (cps: StoredCheckpoint[]): Promise<void> => {
-    for (const cp of cps) {
-      if (!equalBytes(cp.gw, gw)) continue
-      const o = await openCheckpoint(suite, cp.bytes).catch(() => undefined)
-      if (o !== undefined) opened.set(hex(o.hash), o)
+  const run = new Map<string, OpenedCheckpoint>()
+  const startsRun = (cp: OpenedCheckpoint): boolean => cp.prev === null || (cp.prev.part === 0 && cp.prev.bucket < first)
+  const walk = async (target: OpenedCheckpoint): Promise<void> => {
+    const path: OpenedCheckpoint[] = []
+    for (let at = target; !run.has(hex(at.hash)); ) {
+      path.push(at)
+      if (startsRun(at)) break
+      if (chains.links >= MAX_CHAIN_LINKS || path.length > MAX_CHAIN_LINKS) return
+      const link = at.prev as CheckpointLink
+      const prev = await chains.get(gw, link.bucket, link.part)
+      if (prev === undefined || !equalBytes(prev.hash, link.h)) return
+      at = prev
     }
+    for (const cp of path) run.set(hex(cp.hash), cp)
   }
-  await open(inSpan)
-  const wanted = new Set(opened.keys())
-  let fetchedTo = last
-  let run: OpenedCheckpoint[] = []
+  const targets: OpenedCheckpoint[] = []
+  for (const cp of inSpan) {
+    const o = await chains.open(cp)
+    if (o !== undefined) targets.push(o)
+  }
+  // part 0s first, in chain order; late parts after them
+  targets.sort((a, b) => (a.part === 0 ? 0 : 1) - (b.part === 0 ? 0 : 1) || a.bucket - b.bucket || a.part - b.part)
+  for (const target of targets) await walk(target)
+  const closed = (): boolean => [...run.values()].some(cp => cp.part === 0 && cp.bucket > last)
+  // forward: the first part 0 after the page (part-0 buckets increase along the chain), looking up to a day ahead
+  let from = last + 1
   for (const ahead of CHAIN_LOOKAHEAD_BUCKETS) {
-    if (last + ahead > fetchedTo) {
-      await open(await engine.checkpoints(sensor, fetchedTo + 1, last + ahead))
-      fetchedTo = last + ahead
-    }
-    const next = new Map<string, OpenedCheckpoint>()
-    for (const o of opened.values()) if (o.prev !== null) next.set(hex(o.prev.h), o)
-    // the run starts at a checkpoint of the span whose predecessor is not held here
-    const start = [...opened.values()].find(o => wanted.has(hex(o.hash)) && (o.prev === null || !opened.has(hex(o.prev.h))))
-    run = []
-    let seen = 0
-    let complete = false
-    for (let at = start; at !== undefined && run.length < opened.size; at = next.get(hex(at.hash))) {
-      run.push(at)
-      if (wanted.has(hex(at.hash))) seen++
-      if (seen === wanted.size && at.bucket > last) { complete = true; break }
-    }
-    if (complete) break
+    if (closed() || run.size === 0) break
+    const found = (await chains.fetch(from, last + ahead)).filter(cp => cp.part === 0 && equalBytes(cp.gw, gw))
+    from = last + ahead + 1
+    if (found.length === 0) continue
+    const next = await chains.open(found.reduce((a, b) => b.bucket < a.bucket ? b : a))
+    if (next !== undefined) await walk(next)
+    break
   }
-  // those of the span the run did not reach (a fork or a gap held here) are given too
-  const inRun = new Set(run.map(o => hex(o.hash)))
-  return [...run.map(o => o.bytes), ...[...wanted].filter(h => !inRun.has(h)).map(h => (opened.get(h) as OpenedCheckpoint).bytes)]
+  return [...run.values()].map(cp => cp.bytes)
 }
 
 async function certificatesOf (engine: StorageEngine, ...lists: Uint8Array[][]): Promise<Uint8Array[]> {

@@ -1,8 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { encode } from 'cborg'
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_FRAME_BYTES, MAX_STORE_ENVELOPES } from './protocol.ts'
-import type { PersistenceRequest } from './protocol.ts'
+import { streamPair } from '@libp2p/utils'
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, request, serve, MAX_FRAME_BYTES, MAX_STORE_ENVELOPES } from './protocol.ts'
+import type { PersistenceRequest, StoreRequest } from './protocol.ts'
+import type { VerifiedPeer } from '../../overlay/index.ts'
 
 const gw = new Uint8Array(32).fill(7)
 
@@ -81,5 +83,36 @@ describe('persistence protocol codec [PER-2]', () => {
     refused(() => decodeResponse('ids', encode({ ok: true, ids: [[1, gw]], more: false })))
     refused(() => decodeResponse('ids', encode({ ok: true, ids: [], cps: [[3, -1, gw]], more: false })))
     refused(() => decodeResponse('store', encode({ ok: false, code: 'rm -rf', message: 1 })))
+  })
+})
+
+describe('persistence protocol over a stream [PER-2]', () => {
+  it('carries request and answer frames past 4 MiB up to MAX_FRAME_BYTES (libp2p\'s byte stream buffers 4 MiB unless told)', async () => {
+    // 4 096 envelopes of 1.5 KiB (a reading sealed for a few more recipients): a 6 MiB store
+    const envs = Array.from({ length: MAX_STORE_ENVELOPES }, (_, i) => new Uint8Array(1536).fill(i & 0xff))
+    const big: StoreRequest = { op: 'store', certs: [], envs, cps: [] }
+    assert.ok(encodeRequest(big).length > 6 * 1024 * 1024 && encodeRequest(big).length < MAX_FRAME_BYTES)
+    let received = 0
+    const handle = serve(async req => {
+      if (req.op === 'store') {
+        received = req.envs.length
+        return { ok: true, stored: req.envs.length, duplicates: 0, rejected: [] }
+      }
+      // a range answer as large: a page of the same envelopes
+      return { ok: true, envs, cps: [], certs: [], more: false }
+    })
+    const dialer = {
+      dialProtocol: async () => {
+        const [outbound, inbound] = await streamPair()
+        void handle(inbound, { peerId: 'peer', roles: ['persistence'], services: ['persistence'] } as unknown as VerifiedPeer)
+        return outbound
+      }
+    }
+    const stored = await request(dialer, 'peer', big, { timeoutMs: 30_000 })
+    assert.equal(received, MAX_STORE_ENVELOPES)
+    assert.equal(stored.stored, MAX_STORE_ENVELOPES)
+    const page = await request(dialer, 'peer', { op: 'range', sensor: 's-1', fromSeq: 0, toSeq: 10, order: 'asc', limit: 5000 }, { timeoutMs: 30_000 })
+    assert.equal(page.envs.length, MAX_STORE_ENVELOPES)
+    assert.deepEqual(page.envs[4095], envs[4095])
   })
 })

@@ -37,6 +37,11 @@ export const MAX_IDS = 100_000
 export const MAX_CHECKPOINT_IDS = 20_000
 export const MAX_DIGEST_BUCKETS = 10_000
 export const MAX_SENSORS_LIMIT = 10_000
+/**
+ * [PER-2] Frames up to MAX_FRAME_BYTES: the byte stream under lpStream buffers 4 MiB unless told
+ * (a larger frame reset the stream), so its buffer holds a whole frame and its length prefix.
+ */
+const FRAMING = { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_FRAME_BYTES + 16 }
 /** Seqs are < 2^53 ([PER-10]). */
 const MAX_SEQ = Number.MAX_SAFE_INTEGER
 
@@ -292,7 +297,7 @@ export async function request<R extends PersistenceRequest> (overlay: Persistenc
   let stream: Stream | undefined
   try {
     stream = await overlay.dialProtocol(peerId, PERSISTENCE_PROTOCOL, { signal })
-    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    const lp = lpStream(stream, FRAMING)
     await lp.write(encodeRequest(message), { signal })
     const answer = await lp.read({ signal })
     await stream.close({ signal }).catch(() => {})
@@ -317,7 +322,7 @@ export type PersistenceHandler = (request: PersistenceRequest, peer: VerifiedPee
 export function serve (handler: PersistenceHandler, options: { timeoutMs?: number, onError?: (err: unknown) => void } = {}): (stream: Stream, peer: VerifiedPeer) => Promise<void> {
   return async (stream, peer) => {
     const signal = AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
-    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    const lp = lpStream(stream, FRAMING)
     let response: PersistenceResponse | ErrorResponse
     try {
       let frame

@@ -51,9 +51,10 @@ export class StoreVerifier {
 
   /**
    * [PER-2] The gateway `gw`'s certificate `der` is the CA's, for gw's peer id, valid now, not
-   * revoked and certified for collector. Throws GM_ERR_PERSISTENCE_CERT_REJECTED otherwise.
+   * revoked and certified for collector: resolves to its validity (kept beside it, [PER-20]).
+   * Throws GM_ERR_PERSISTENCE_CERT_REJECTED otherwise.
    */
-  async checkCollector (gw: Uint8Array, der: Uint8Array | undefined): Promise<void> {
+  async checkCollector (gw: Uint8Array, der: Uint8Array | undefined): Promise<{ notBefore: Date, notAfter: Date }> {
     if (der === undefined) throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', 'No certificate of the collecting gateway was given or is held.')
     let cert
     try {
@@ -62,6 +63,7 @@ export class StoreVerifier {
       throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', isGatemeshError(err) ? `(${err.code})` : undefined, { cause: err })
     }
     if (!cert.roles.includes('collector')) throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', 'The certificate does not grant collector.')
+    return { notBefore: cert.notBefore, notAfter: cert.notAfter }
   }
 
   /** [PER-2] The sensor's record is in the overlay (cached: 5 min when found, 10 s when not). */

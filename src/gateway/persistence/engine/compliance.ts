@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { isGatemeshError, type ErrorCode } from '../../../core/index.ts'
-import { CHECKPOINT_BUCKET, compareKeys, MAX_SEQ } from './input.ts'
-import type { HistoryKey, StorageEngine, StoredCheckpoint, StoredReading } from './types.ts'
+import { CHECKPOINT_BUCKET, compareKeys, MAX_CERTIFICATES_PER_GW, MAX_SEQ } from './input.ts'
+import type { HistoryKey, StorageEngine, StoredCertificate, StoredCheckpoint, StoredReading } from './types.ts'
 
 type TestFn = (name: string, fn: () => Promise<void>) => unknown
 type SuiteFn = (name: string, fn: () => void) => unknown
@@ -241,13 +241,27 @@ export function storageEngineCompliance (init: ComplianceInit): void {
       assert.ok(after > before, `sizeBytes ${before} → ${after}`)
     })
 
-    withEngine('certificates: the newest put wins, absent ones are left out', async engine => {
-      await engine.putCertificate(A, Uint8Array.of(0x30, 1, 2))
-      await engine.putCertificate(B, Uint8Array.of(0x30, 3))
-      await engine.putCertificate(A, Uint8Array.of(0x30, 9, 9, 9))
+    withEngine('certificates: two of one gw (a renewed collector) are both returned, newest first; absent ones are left out', async engine => {
+      await engine.putCertificate(A, Uint8Array.of(0x30, 1, 2), 1_000)
+      await engine.putCertificate(B, Uint8Array.of(0x30, 3), 5)
+      await engine.putCertificate(A, Uint8Array.of(0x30, 9, 9, 9), 2_000)
+      await engine.putCertificate(A, Uint8Array.of(0x30, 1, 2), 9_999) // held already: kept as it was
       const got = await engine.certificates([A, C, B])
-      assert.deepEqual(got.map(c => [hex(c.gw), hex(c.der)]).sort(), [[hex(A), '30090909'], [hex(B), '3003']].sort())
+      const rows = (cs: StoredCertificate[]): Array<[string, string, number]> => cs.map(c => [hex(c.gw), hex(c.der), c.notBefore])
+      assert.deepEqual(rows(got.filter(c => hex(c.gw) === hex(A))), [[hex(A), '30090909', 2_000], [hex(A), '300102', 1_000]])
+      assert.deepEqual(rows(got.filter(c => hex(c.gw) === hex(B))), [[hex(B), '3003', 5]])
+      assert.equal(got.length, 3)
       assert.deepEqual(await engine.certificates([]), [])
+    })
+
+    withEngine(`certificates: the ${MAX_CERTIFICATES_PER_GW} newest by notBefore per gw are kept`, async engine => {
+      for (let i = 0; i < MAX_CERTIFICATES_PER_GW + 2; i++) await engine.putCertificate(A, Uint8Array.of(0x30, i), 10_000 + i * 1_000)
+      await engine.putCertificate(A, Uint8Array.of(0x30, 0xff), 1) // older than every one held: not kept
+      await engine.putCertificate(B, Uint8Array.of(0x30, 0xee), 1)
+      const got = await engine.certificates([A])
+      assert.deepEqual(got.map(c => c.notBefore), Array.from({ length: MAX_CERTIFICATES_PER_GW }, (_, i) => 10_000 + (MAX_CERTIFICATES_PER_GW + 1 - i) * 1_000))
+      assert.deepEqual(got.map(c => hex(c.der)), Array.from({ length: MAX_CERTIFICATES_PER_GW }, (_, i) => hex(Uint8Array.of(0x30, MAX_CERTIFICATES_PER_GW + 1 - i))))
+      assert.equal((await engine.certificates([B])).length, 1)
     })
 
     withEngine('bytes come back byte-identical, also from views into larger buffers', async engine => {
@@ -267,7 +281,7 @@ export function storageEngineCompliance (init: ComplianceInit): void {
       await engine.putCheckpoints([{ sensor: 's1', gw, bucket: 0, part: 0, bytes: cpBytes }])
       assert.equal(hex((await engine.checkpoints('s1', 0, 0))[0]!.bytes), hex(cpBytes))
       const der = big.subarray(7, 2007)
-      await engine.putCertificate(gw, der)
+      await engine.putCertificate(gw, der, 0)
       assert.equal(hex((await engine.certificates([gw]))[0]!.der), hex(der))
     })
 
@@ -326,7 +340,11 @@ export function storageEngineCompliance (init: ComplianceInit): void {
       await rejects(async () => await engine.sensors('a/b', 10), ['GM_ERR_MALFORMED'], 'sensors after a bad id')
       await rejects(async () => await engine.sensors(undefined, 0), ['GM_ERR_MALFORMED'], 'sensors limit 0')
       await rejects(async () => await engine.get('s1', [{ seq: 1, gw: new Uint8Array(33) }]), ['GM_ERR_MALFORMED'], 'get a bad key')
-      await rejects(async () => await engine.putCertificate(new Uint8Array(31), Uint8Array.of(1)), ['GM_ERR_MALFORMED'], 'a certificate of a bad gw')
+      await rejects(async () => await engine.putCertificate(new Uint8Array(31), Uint8Array.of(1), 0), ['GM_ERR_MALFORMED'], 'a certificate of a bad gw')
+      for (const notBefore of [-1, 1.5, Number.NaN, 2 ** 53]) {
+        await rejects(async () => await engine.putCertificate(A, Uint8Array.of(1), notBefore), ['GM_ERR_MALFORMED'], `a certificate's notBefore ${notBefore}`)
+      }
+      assert.deepEqual(await engine.certificates([A]), [])
       await rejects(async () => await engine.deleteBefore('s1', -5), ['GM_ERR_MALFORMED'], 'deleteBefore a negative seq')
     })
   })

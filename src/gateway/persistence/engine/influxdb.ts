@@ -12,7 +12,9 @@
  *
  * Checkpoints: measurement `checkpoint`, tags sensor, gw; fields bucket, part (integers), bytes
  * (base64); time = bucket·60 000 000 + part µs (part < 60 000 000), one point per identity.
- * Certificates: measurement `cert`, tag gw, field der (base64), time 0: a newer put overwrites.
+ * Certificates: measurement `cert`, tags gw and h (the DER's SHA-256, hex), fields der (base64)
+ * and nb (notBefore, ms), time 0: one point per distinct certificate; past the newest
+ * MAX_CERTIFICATES_PER_GW of a gw, the others are deleted by their h.
  *
  * Pitfalls handled: times are written as integer strings with precision 'u' on the write and
  * compared as integer nanoseconds in InfluxQL (node-influx #240: a write's precision must match
@@ -30,13 +32,15 @@
  * shards from `SHOW STATS FOR 'shard'` (admin privilege when auth is on); the series index is not
  * counted.
  */
+import { createHash } from 'node:crypto'
 import { InfluxDB, FieldType, escape } from 'influx'
 import { GatemeshError, isGatemeshError } from '../../../core/index.ts'
 import {
   CHECKPOINT_BUCKET, checkAfterSensor, checkBound, checkBucketRange, checkCertificate, checkCheckpoints, checkGwList,
-  checkKeys, checkLimit, checkRangeQuery, checkReadings, checkSensor, compareBytes, compareKeys, firstKeptBucket, MAX_RANGE_LIMIT
+  checkKeys, checkLimit, checkRangeQuery, checkReadings, checkSensor, compareBytes, compareCertificates, compareKeys, firstKeptBucket,
+  MAX_CERTIFICATES_PER_GW, MAX_RANGE_LIMIT
 } from './input.ts'
-import type { AppendResult, HistoryKey, RangeQuery, StorageEngine, StoredCheckpoint, StoredReading } from './types.ts'
+import type { AppendResult, HistoryKey, RangeQuery, StorageEngine, StoredCertificate, StoredCheckpoint, StoredReading } from './types.ts'
 
 export interface InfluxEngineInit {
   /** The server, e.g. http://127.0.0.1:8086 (a path prefix is kept). */
@@ -154,6 +158,16 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
     }
   }
 
+  /** The certificates held for these gws, per gw newest first, each with its series' h (empty for a point of the first schema, which had none). */
+  async function heldCertificates (gws: readonly Uint8Array[]): Promise<Array<StoredCertificate & { h: string }>> {
+    if (gws.length === 0) return []
+    const results = await query(gws.map(gw => `SELECT der, nb, h FROM cert WHERE gw = ${quote(hexOf(gw))}`))
+    return results.flatMap((result, i) => rowsOf(result).map(row => {
+      if (typeof row.der !== 'string') throw engineError('InfluxDB returned a certificate without its fields.')
+      return { gw: Uint8Array.from(gws[i] as Uint8Array), der: bytesOfBase64(row.der), notBefore: typeof row.nb === 'number' ? row.nb : 0, h: typeof row.h === 'string' ? row.h : '' }
+    }).sort(compareCertificates))
+  }
+
   /** Keys among `readings` held already: per sensor, sorted by seq, one range statement per chunk of seqs. */
   async function held (readings: readonly StoredReading[]): Promise<Set<string>> {
     const bySensor = new Map<string, number[]>()
@@ -202,7 +216,7 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
         schema: [
           { measurement: 'reading', tags: ['sensor', 'gw'], fields: { env: FieldType.STRING, seq: FieldType.INTEGER } },
           { measurement: 'checkpoint', tags: ['sensor', 'gw'], fields: { bucket: FieldType.INTEGER, part: FieldType.INTEGER, bytes: FieldType.STRING } },
-          { measurement: 'cert', tags: ['gw'], fields: { der: FieldType.STRING } }
+          { measurement: 'cert', tags: ['gw', 'h'], fields: { der: FieldType.STRING, nb: FieldType.INTEGER } }
         ]
       })
       try {
@@ -379,23 +393,23 @@ export function createInfluxEngine (init: InfluxEngineInit): StorageEngine {
       return total
     },
 
-    async putCertificate (gw: Uint8Array, der: Uint8Array): Promise<void> {
-      checkCertificate(gw, der)
+    async putCertificate (gw: Uint8Array, der: Uint8Array, notBefore: number): Promise<void> {
+      checkCertificate(gw, der, notBefore)
       opened()
+      const h = createHash('sha256').update(der).digest('hex')
       await serial(async () => {
-        await write([{ measurement: 'cert', tags: { gw: hexOf(gw) }, fields: { der: base64Of(der) }, timestamp: '0' }], () => der.length * 4 / 3 + 100)
+        const held = await heldCertificates([gw])
+        if (held.some(c => c.h === h)) return
+        await write([{ measurement: 'cert', tags: { gw: hexOf(gw), h }, fields: { der: base64Of(der), nb: notBefore }, timestamp: '0' }], () => der.length * 4 / 3 + 200)
+        const drop = [...held, { gw, der, notBefore, h }].sort(compareCertificates).slice(MAX_CERTIFICATES_PER_GW)
+        if (drop.length > 0) await query(drop.map(c => `DELETE FROM cert WHERE gw = ${quote(hexOf(gw))} AND h = ${quote(c.h)}`))
       })
     },
 
-    async certificates (gws: readonly Uint8Array[]): Promise<Array<{ gw: Uint8Array, der: Uint8Array }>> {
+    async certificates (gws: readonly Uint8Array[]): Promise<StoredCertificate[]> {
       checkGwList(gws)
       opened()
-      if (gws.length === 0) return []
-      const results = await query(gws.map(gw => `SELECT der, gw FROM cert WHERE gw = ${quote(hexOf(gw))}`))
-      return results.flatMap(result => rowsOf(result).map(row => {
-        if (typeof row.gw !== 'string' || typeof row.der !== 'string') throw engineError('InfluxDB returned a certificate without its fields.')
-        return { gw: bytesOfHex(row.gw), der: bytesOfBase64(row.der) }
-      }))
+      return (await heldCertificates(gws)).map(({ gw, der, notBefore }) => ({ gw, der, notBefore }))
     }
   }
 }

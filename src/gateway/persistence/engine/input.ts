@@ -99,9 +99,21 @@ export function checkBucketRange (fromBucket: unknown, toBucket: unknown): void 
   checkSeq(toBucket, 'toBucket')
 }
 
-export function checkCertificate (gw: unknown, der: unknown): void {
+/** [PER-20] Distinct certificates an engine keeps per gw key: the newest by notBefore. */
+export const MAX_CERTIFICATES_PER_GW = 8
+
+export function checkCertificate (gw: unknown, der: unknown, notBefore: unknown): void {
   checkGw(gw)
   checkBytes(der, 'A certificate', MAX_CERTIFICATE_BYTES)
+  if (typeof notBefore !== 'number' || !Number.isSafeInteger(notBefore) || notBefore < 0) throw malformed('A certificate\'s notBefore is ms since the epoch, a non-negative integer.')
+}
+
+/** [PER-20] The order certificates of one gw are kept and returned in: notBefore descending, then DER bytewise descending. */
+export function compareCertificates (a: { der: Uint8Array, notBefore: number }, b: { der: Uint8Array, notBefore: number }): number {
+  if (a.notBefore !== b.notBefore) return b.notBefore - a.notBefore
+  const length = Math.min(a.der.length, b.der.length)
+  for (let i = 0; i < length; i++) if (a.der[i] !== b.der[i]) return (b.der[i] as number) - (a.der[i] as number)
+  return b.der.length - a.der.length
 }
 
 export function checkGwList (gws: unknown): asserts gws is readonly Uint8Array[] {

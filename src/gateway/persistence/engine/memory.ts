@@ -3,7 +3,8 @@
  * gateway runs the sqlite or InfluxDB engine). Keeps the contract of ./types.ts; not durable.
  */
 import { toHex } from '../../../core/index.ts'
-import type { AppendResult, HistoryKey, RangeQuery, StorageEngine, StoredCheckpoint, StoredReading } from './types.ts'
+import type { AppendResult, HistoryKey, RangeQuery, StorageEngine, StoredCertificate, StoredCheckpoint, StoredReading } from './types.ts'
+import { MAX_CERTIFICATES_PER_GW, checkCertificate, compareCertificates } from './input.ts'
 
 function compareKeys (a: HistoryKey, b: HistoryKey): number {
   if (a.seq !== b.seq) return a.seq - b.seq
@@ -14,7 +15,7 @@ function compareKeys (a: HistoryKey, b: HistoryKey): number {
 export function createMemoryEngineForTests (): StorageEngine & { readings: () => StoredReading[] } {
   const readings = new Map<string, StoredReading>()
   const checkpoints = new Map<string, StoredCheckpoint>()
-  const certs = new Map<string, Uint8Array>()
+  const certs = new Map<string, StoredCertificate[]>()
   const id = (sensor: string, gw: Uint8Array, seq: number): string => `${sensor}|${toHex(gw)}|${seq}`
   const sorted = (sensor: string): StoredReading[] => [...readings.values()].filter(r => r.sensor === sensor).sort(compareKeys)
   return {
@@ -74,9 +75,14 @@ export function createMemoryEngineForTests (): StorageEngine & { readings: () =>
       for (const c of checkpoints.values()) n += c.bytes.length + 64
       return n
     },
-    async putCertificate (gw, der) { certs.set(toHex(gw), der) },
+    async putCertificate (gw, der, notBefore) {
+      checkCertificate(gw, der, notBefore)
+      const held = certs.get(toHex(gw)) ?? []
+      if (!held.some(c => toHex(c.der) === toHex(der))) held.push({ gw: Uint8Array.from(gw), der: Uint8Array.from(der), notBefore })
+      certs.set(toHex(gw), held.sort(compareCertificates).slice(0, MAX_CERTIFICATES_PER_GW))
+    },
     async certificates (gws) {
-      return gws.flatMap(gw => { const der = certs.get(toHex(gw)); return der === undefined ? [] : [{ gw, der }] })
+      return gws.flatMap(gw => (certs.get(toHex(gw)) ?? []).map(c => ({ ...c })))
     },
     readings: () => [...readings.values()]
   }

@@ -8,16 +8,16 @@
  *
  * Rows are keyed the way they are read: readings by (sensor, seq, gw), WITHOUT ROWID, so a range
  * is one index walk in [PER-1] order (BLOBs compare bytewise in SQLite, memcmp); checkpoints by
- * (sensor, gw, bucket, part); certificates by gw. Envelopes and checkpoints are stored as the
+ * (sensor, gw, bucket, part); certificates by (gw, der), the newest few per gw. Envelopes and checkpoints are stored as the
  * opaque bytes given, never logged.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { GatemeshError, isGatemeshError } from '../../../core/index.ts'
 import {
   checkAfterSensor, checkBound, checkBucketRange, checkCertificate, checkCheckpoints, checkGwList, checkKeys, checkLimit,
-  checkRangeQuery, checkReadings, checkSensor, firstKeptBucket, MAX_RANGE_LIMIT
+  checkRangeQuery, checkReadings, checkSensor, firstKeptBucket, MAX_CERTIFICATES_PER_GW, MAX_RANGE_LIMIT
 } from './input.ts'
-import type { AppendResult, HistoryKey, RangeQuery, StorageEngine, StoredCheckpoint, StoredReading } from './types.ts'
+import type { AppendResult, HistoryKey, RangeQuery, StorageEngine, StoredCertificate, StoredCheckpoint, StoredReading } from './types.ts'
 
 export interface SqliteEngineInit {
   /** The database file (created if absent); its directory must exist. */
@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   PRIMARY KEY (sensor, gw, bucket, part)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS checkpoints_by_bucket ON checkpoints (sensor, bucket);
-CREATE TABLE IF NOT EXISTS certs (gw BLOB PRIMARY KEY NOT NULL, der BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS collector_certs (
+  gw BLOB NOT NULL, der BLOB NOT NULL, not_before INTEGER NOT NULL,
+  PRIMARY KEY (gw, der)
+) WITHOUT ROWID;
 `
 
 interface Statements {
@@ -54,7 +57,8 @@ interface Statements {
   deleteReadings: StatementSync
   deleteCheckpoints: StatementSync
   putCert: StatementSync
-  getCert: StatementSync
+  pruneCerts: StatementSync
+  getCerts: StatementSync
 }
 
 interface ReadingRow { sensor: string, seq: number, gw: Uint8Array, envelope: Uint8Array }
@@ -134,8 +138,10 @@ export function createSqliteEngine (init: SqliteEngineInit): StorageEngine {
           nextCheckpointSensor: handle.prepare('SELECT MIN(sensor) AS sensor FROM checkpoints WHERE sensor > ?'),
           deleteReadings: handle.prepare('DELETE FROM readings WHERE sensor = ? AND seq < ?'),
           deleteCheckpoints: handle.prepare('DELETE FROM checkpoints WHERE sensor = ? AND bucket < ?'),
-          putCert: handle.prepare('INSERT INTO certs (gw, der) VALUES (?, ?) ON CONFLICT (gw) DO UPDATE SET der = excluded.der'),
-          getCert: handle.prepare('SELECT der FROM certs WHERE gw = ?')
+          putCert: handle.prepare('INSERT OR IGNORE INTO collector_certs (gw, der, not_before) VALUES (?, ?, ?)'),
+          pruneCerts: handle.prepare(`DELETE FROM collector_certs WHERE gw = ? AND der NOT IN
+            (SELECT der FROM collector_certs WHERE gw = ? ORDER BY not_before DESC, der DESC LIMIT ${MAX_CERTIFICATES_PER_GW})`),
+          getCerts: handle.prepare('SELECT der, not_before FROM collector_certs WHERE gw = ? ORDER BY not_before DESC, der DESC')
         }
       } catch (err) {
         handle.close()
@@ -259,18 +265,22 @@ export function createSqliteEngine (init: SqliteEngineInit): StorageEngine {
       }
     },
 
-    async putCertificate (gw: Uint8Array, der: Uint8Array): Promise<void> {
-      checkCertificate(gw, der)
-      transaction(st => st.putCert.run(gw, der))
+    async putCertificate (gw: Uint8Array, der: Uint8Array, notBefore: number): Promise<void> {
+      checkCertificate(gw, der, notBefore)
+      transaction(st => {
+        st.putCert.run(gw, der, notBefore)
+        st.pruneCerts.run(gw, gw)
+      })
     },
 
-    async certificates (gws: readonly Uint8Array[]): Promise<Array<{ gw: Uint8Array, der: Uint8Array }>> {
+    async certificates (gws: readonly Uint8Array[]): Promise<StoredCertificate[]> {
       checkGwList(gws)
       return read(st => {
-        const found: Array<{ gw: Uint8Array, der: Uint8Array }> = []
+        const found: StoredCertificate[] = []
         for (const gw of gws) {
-          const row = st.getCert.get(gw) as { der: Uint8Array } | undefined
-          if (row !== undefined) found.push({ gw: Uint8Array.from(gw), der: row.der })
+          for (const row of st.getCerts.all(gw) as Array<{ der: Uint8Array, not_before: number }>) {
+            found.push({ gw: Uint8Array.from(gw), der: row.der, notBefore: row.not_before })
+          }
         }
         return found
       })

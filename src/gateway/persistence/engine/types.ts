@@ -26,6 +26,16 @@ export interface StoredCheckpoint {
   bytes: Uint8Array
 }
 
+/** A collector's certificate as a replica keeps it ([PER-20]): distinct ones per gw, the newest by notBefore. */
+export interface StoredCertificate {
+  /** The gw key the certificate certifies. */
+  gw: Uint8Array
+  /** The certificate (DER), as received. */
+  der: Uint8Array
+  /** Its notBefore in ms since the epoch, as the service read it (an engine never parses a certificate). */
+  notBefore: number
+}
+
 /** A reading's place in history: ordered by seq, then by gw bytewise. */
 export interface HistoryKey {
   seq: number
@@ -90,8 +100,14 @@ export interface StorageEngine {
   deleteBefore: (sensor: string, beforeSeq: number) => Promise<number>
   /** Bytes the store takes (files on disk, or the server's own measure of the database). */
   sizeBytes: () => Promise<number>
-  /** Remembers a collector's certificate (DER) by its gw key; the newest put wins. */
-  putCertificate: (gw: Uint8Array, der: Uint8Array) => Promise<void>
-  /** The certificates held for these gw keys (absent ones left out). */
-  certificates: (gws: readonly Uint8Array[]) => Promise<Array<{ gw: Uint8Array, der: Uint8Array }>>
+  /**
+   * Remembers a collector's certificate (DER) for its gw key, beside the others held for it: a
+   * reading is checked against a certificate valid at its time ([ENV-10]), so a renewed
+   * collector's older certificates stay. Each distinct DER is kept once (a put of one held keeps
+   * it as it is); per gw the MAX_CERTIFICATES_PER_GW newest by notBefore are kept (ties: the DER
+   * bytewise greater), the others deleted.
+   */
+  putCertificate: (gw: Uint8Array, der: Uint8Array, notBefore: number) => Promise<void>
+  /** Every certificate held for these gw keys (absent ones left out), per gw newest first (the order putCertificate keeps them by). */
+  certificates: (gws: readonly Uint8Array[]) => Promise<StoredCertificate[]>
 }
