@@ -1,0 +1,136 @@
+/**
+ * Micro-benchmark "verify-micro": the CPU time of the two verification paths of issue 15, in one
+ * process, with no network: a replica's `verifyEnvelope` over pushes of envelopes sealed in
+ * batches of 32 ([ENV-9]) as a collector seals them, and the client library's history reader
+ * (`HistoryReader`: [PER-12] page check, [ENV-10] certificate check, [ENV-7] opening) over pages
+ * of 1 000 honest readings served from memory, with both crypto suites; beside each, the floor
+ * of the raw crypto it cannot avoid (node:crypto / WebCrypto calls of the same sizes).
+ *
+ * Run: `npx node bench/verify-micro.ts [--rounds N] [--readings N] [--only store|history]`;
+ * prints one JSON line per measurement (µs of CPU per reading: user + system, and wall).
+ */
+import * as nodeCrypto from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { EnvelopeOpener, EnvelopeSealer, checkpointBucket, generateIdentity, identityFromSecrets, openCheckpoint, signCheckpoint, toBase64Url, utf8, verifyEnvelope, verifyHistoryPage, webCryptoSuite } from '../src/core/index.ts'
+import type { CheckpointLink, CryptoSuite, Identity, Recipient } from '../src/core/index.ts'
+import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
+import { createCertificateAuthority, issueGatewayCertificate, rawPublicKeyToPeerId } from '../src/pki/index.ts'
+import { HistoryReader } from '../src/client/history.ts'
+import { CollectorVerifier } from '../src/client/trust.ts'
+
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, readings: { type: 'string', default: '1000' }, only: { type: 'string' } } })
+const ROUNDS = Number(args.rounds)
+const N = Number(args.readings)
+const nodeSuite = createNodeCryptoSuite()
+
+async function timed (label: string, readings: number, run: () => Promise<void>): Promise<void> {
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  await run()
+  const wall = performance.now() - t0
+  const c = process.cpuUsage(c0)
+  console.log(JSON.stringify({ label, readings, cpuUsPerReading: +((c.user + c.system) / readings).toFixed(2), wallUsPerReading: +((wall * 1000) / readings).toFixed(2) }))
+}
+
+async function build (): Promise<{ envelopes: Uint8Array[], checkpoints: Uint8Array[], certificate: Uint8Array, ca: Uint8Array, reader: Identity, webReader: Identity, t0: number }> {
+  const ca = await createCertificateAuthority({ name: 'bench CA' })
+  const signer = await nodeSuite.importSigningKey(nodeSuite.randomBytes(32))
+  const { der } = await issueGatewayCertificate(ca, { publicKey: signer.publicKey, peerId: rawPublicKeyToPeerId(signer.publicKey), roles: ['collector'] })
+  const secrets = [nodeSuite.randomBytes(32), nodeSuite.randomBytes(32)] as const
+  const reader = await identityFromSecrets(nodeSuite, ...secrets)
+  const webReader = await identityFromSecrets(webCryptoSuite, ...secrets)
+  const others = await Promise.all([0, 1].map(async () => await generateIdentity(nodeSuite)))
+  const recipients: Recipient[] = [reader, ...others].map(i => ({ id: i.pseudonym, publicKey: i.agreementKey.publicKey }))
+  const sealer = new EnvelopeSealer({ suite: nodeSuite, signer })
+  const t0 = Math.ceil(Date.now() / 60_000) * 60_000
+  const envelopes: Uint8Array[] = []
+  const seqs: number[] = []
+  for (let at = 0; at < N; at += 32) {
+    const batch = []
+    for (let i = at; i < Math.min(N, at + 32); i++) {
+      const ts = t0 + i * 1000
+      seqs.push(ts * 1000)
+      batch.push({ header: { sensor: 'bench-1', ts, seq: ts * 1000 }, plaintext: utf8(JSON.stringify({ t: 21.5 + i % 7, h: 40 + i % 13 })), recipients })
+    }
+    for (const o of await sealer.sealBatch(batch)) {
+      if (!('envelope' in o)) throw new Error('seal failed')
+      envelopes.push(o.envelope)
+    }
+  }
+  const checkpoints: Uint8Array[] = []
+  let prev: CheckpointLink | null = null
+  const buckets = [...new Set(seqs.map(checkpointBucket))]
+  for (const bucket of [...buckets, (buckets.at(-1) as number) + 1]) {
+    const inBucket = seqs.filter(s => checkpointBucket(s) === bucket)
+    const bytes = await signCheckpoint(nodeSuite, signer, { sensor: 'bench-1', gw: signer.publicKey, bucket, part: 0, prev, seqs: inBucket.length > 0 ? inBucket : [bucket * 60_000_000] })
+    checkpoints.push(bytes)
+    prev = { bucket, part: 0, h: (await openCheckpoint(nodeSuite, bytes)).hash }
+  }
+  return { envelopes, checkpoints, certificate: der, ca: ca.certificate, reader, webReader, t0 }
+}
+
+const fx = await build()
+
+async function storeRound (): Promise<void> {
+  // a replica verifies a push: one verifiedBatches set per request of 4 096
+  for (let at = 0; at < fx.envelopes.length; at += 4096) {
+    const verifiedBatches = new Set<string>()
+    for (const env of fx.envelopes.slice(at, at + 4096)) await verifyEnvelope(nodeSuite, env, { verifiedBatches })
+  }
+}
+
+function storeFloor (): void {
+  // what verifyEnvelope's crypto costs: one Ed25519 verification per 32, 1 + log2(32) SHA-256 per reading
+  const key = nodeCrypto.generateKeyPairSync('ed25519')
+  const msg = Buffer.alloc(80)
+  const sig = nodeCrypto.sign(null, msg, key.privateKey)
+  for (let i = 0; i < fx.envelopes.length; i++) {
+    const env = fx.envelopes[i] as Uint8Array
+    nodeCrypto.hash('sha256', env, 'buffer')
+    for (let j = 0; j < 5; j++) nodeCrypto.hash('sha256', msg.subarray(0, 65), 'buffer')
+    if (i % 32 === 0) nodeCrypto.verify(null, msg, key.publicKey, sig)
+  }
+}
+
+async function historyRound (suite: CryptoSuite): Promise<void> {
+  const answer = { replica: 'p1', replicas: ['p1'], readings: fx.envelopes.map(toBase64Url), checkpoints: fx.checkpoints.map(toBase64Url), certificates: [toBase64Url(fx.certificate)] }
+  // a fresh verifier and opener per round, as a fresh session would have
+  const verifier = new CollectorVerifier(fx.ca)
+  const me = suite === webCryptoSuite ? fx.webReader : fx.reader
+  const opener = new EnvelopeOpener({ suite, reader: { pseudonym: me.pseudonym, agreementKey: me.agreementKey } })
+  const reader = new HistoryReader({
+    suite,
+    fetchPage: async () => answer,
+    verifyPage: verifyHistoryPage,
+    verifyCollector: async (gw, c, ts) => await verifier.verify(gw, c, ts),
+    open: async e => await opener.openVerified(e)
+  }, 'bench-1', { from: fx.t0, to: fx.t0 + N * 1000, pageSize: Math.min(N, 5000) })
+  let n = 0
+  for await (const r of reader) if (r.value !== undefined) n++
+  if (n !== N) throw new Error(`read ${n} of ${N}`)
+}
+
+async function historyFloor (): Promise<void> {
+  // WebCrypto: per reading AES-GCM decrypt ×2 (the data key, the reading) and one SHA-256
+  const k = await crypto.subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt', 'decrypt'])
+  const iv = new Uint8Array(12)
+  const wrapped = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, k, new Uint8Array(32)))
+  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, k, new Uint8Array(30)))
+  for (const env of fx.envelopes) {
+    await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, k, wrapped)
+    await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, k, ct)
+    await crypto.subtle.digest('SHA-256', env)
+  }
+}
+
+for (let round = 0; round < ROUNDS; round++) {
+  if (args.only !== 'history') {
+    await timed('store: verifyEnvelope (node:crypto)', N, storeRound)
+    await timed('store floor: raw node:crypto', N, async () => storeFloor())
+  }
+  if (args.only !== 'store') {
+    await timed('history: client reader (node:crypto suite)', N, async () => await historyRound(nodeSuite))
+    await timed('history: client reader (WebCrypto suite)', N, async () => await historyRound(webCryptoSuite))
+    await timed('history floor: WebCrypto AES-GCM ×2 + SHA-256', N, historyFloor)
+  }
+}
