@@ -144,6 +144,10 @@ describe('decodeCanonical [ENC-3]', () => {
     const value = decodeCanonical(bytes) as { b: Uint8Array }
     bytes.fill(0)
     assert.deepEqual(value.b, new Uint8Array([1, 2, 3]))
+    const buffer = Buffer.from(encodeCanonical({ b: new Uint8Array([1, 2, 3]) }))
+    const fromBuffer = decodeCanonical(buffer) as { b: Uint8Array }
+    buffer.fill(0)
+    assert.deepEqual(fromBuffer.b, new Uint8Array([1, 2, 3]))
   })
 
   it('gives the reference verdict and value for 60 000 mutants of canonical structures', () => {
