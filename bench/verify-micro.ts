@@ -16,6 +16,13 @@ import type { CheckpointLink, CryptoSuite, Identity, Recipient } from '../src/co
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createCertificateAuthority, issueGatewayCertificate, rawPublicKeyToPeerId } from '../src/pki/index.ts'
 import { HistoryReader } from '../src/client/history.ts'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createHandler } from '../src/gateway/persistence/handlers.ts'
+import { createSqliteEngine } from '../src/gateway/persistence/engine/sqlite.ts'
+import type { StoreVerifier } from '../src/gateway/persistence/verify.ts'
+import type { VerifiedPeer } from '../src/overlay/index.ts'
 import { CollectorVerifier } from '../src/client/trust.ts'
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, readings: { type: 'string', default: '1000' }, only: { type: 'string' } } })
@@ -32,7 +39,7 @@ async function timed (label: string, readings: number, run: () => Promise<void>)
   console.log(JSON.stringify({ label, readings, cpuUsPerReading: +((c.user + c.system) / readings).toFixed(2), wallUsPerReading: +((wall * 1000) / readings).toFixed(2) }))
 }
 
-async function build (): Promise<{ envelopes: Uint8Array[], checkpoints: Uint8Array[], certificate: Uint8Array, ca: Uint8Array, reader: Identity, webReader: Identity, t0: number }> {
+async function build (): Promise<{ envelopes: Uint8Array[], checkpoints: Uint8Array[], certificate: Uint8Array, ca: Uint8Array, reader: Identity, webReader: Identity, t0: number, peerId: string }> {
   const ca = await createCertificateAuthority({ name: 'bench CA' })
   const signer = await nodeSuite.importSigningKey(nodeSuite.randomBytes(32))
   const { der } = await issueGatewayCertificate(ca, { publicKey: signer.publicKey, peerId: rawPublicKeyToPeerId(signer.publicKey), roles: ['collector'] })
@@ -66,7 +73,7 @@ async function build (): Promise<{ envelopes: Uint8Array[], checkpoints: Uint8Ar
     checkpoints.push(bytes)
     prev = { bucket, part: 0, h: (await openCheckpoint(nodeSuite, bytes)).hash }
   }
-  return { envelopes, checkpoints, certificate: der, ca: ca.certificate, reader, webReader, t0 }
+  return { envelopes, checkpoints, certificate: der, ca: ca.certificate, reader, webReader, t0, peerId: rawPublicKeyToPeerId(signer.publicKey) }
 }
 
 const fx = await build()
@@ -77,6 +84,31 @@ async function storeRound (): Promise<void> {
     const verifiedBatches = new Set<string>()
     for (const env of fx.envelopes.slice(at, at + 4096)) await verifyEnvelope(nodeSuite, env, { verifiedBatches })
   }
+}
+
+/**
+ * The replica's store handler in this process: pushes of 4 096 of the envelopes into the sqlite
+ * engine (WAL, synchronous FULL) in a fresh file; the certificate and sensor checks (cached per
+ * request and per sensor in a replica) stubbed, the peer the collector itself.
+ */
+async function handlerRound (): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gm-verify-micro-'))
+  const engine = createSqliteEngine({ path: join(dir, 'store.db') })
+  await engine.open()
+  const verifier = { checkCollector: async () => ({ notBefore: new Date(0), notAfter: new Date(8.64e15) }), checkSensor: async () => {} } as unknown as StoreVerifier
+  const handle = createHandler({ suite: nodeSuite, engine, verifier, assertRoom: async () => {} })
+  const peer = { peerId: fx.peerId, services: ['collector'], roles: ['collector'] } as unknown as VerifiedPeer
+  let stored = 0
+  try {
+    for (let at = 0; at < fx.envelopes.length; at += 4096) {
+      const answer = await handle({ op: 'store', certs: [fx.certificate], envs: fx.envelopes.slice(at, at + 4096), cps: [] }, peer, new AbortController().signal) as { stored: number }
+      stored += answer.stored
+    }
+  } finally {
+    await engine.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  if (stored !== fx.envelopes.length) throw new Error(`stored ${stored} of ${fx.envelopes.length}`)
 }
 
 function storeFloor (): void {
@@ -119,7 +151,7 @@ async function historyFloor (): Promise<void> {
   for (const env of fx.envelopes) {
     await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, k, wrapped)
     await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, k, ct)
-    await crypto.subtle.digest('SHA-256', env)
+    await crypto.subtle.digest('SHA-256', new Uint8Array(env))
   }
 }
 
@@ -127,6 +159,7 @@ for (let round = 0; round < ROUNDS; round++) {
   if (args.only !== 'history') {
     await timed('store: verifyEnvelope (node:crypto)', N, storeRound)
     await timed('store floor: raw node:crypto', N, async () => storeFloor())
+    await timed('store: the handler into sqlite (verify + append)', N, handlerRound)
   }
   if (args.only !== 'store') {
     await timed('history: client reader (node:crypto suite)', N, async () => await historyRound(nodeSuite))

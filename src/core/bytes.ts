@@ -56,9 +56,11 @@ export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0
 }
 
+const HEX_DIGITS = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'))
+
 export function toHex (bytes: Uint8Array): string {
   let out = ''
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
+  for (let i = 0; i < bytes.length; i++) out += HEX_DIGITS[bytes[i] as number] as string
   return out
 }
 

@@ -78,6 +78,7 @@ export function decodeCanonical (bytes: Uint8Array, options: DecodeOptions = {})
 function readCanonical (bytes: Uint8Array): unknown {
   reader.bytes = bytes
   reader.pos = 0
+  reader.copy = undefined
   try {
     const value = readItem(0)
     return reader.pos === bytes.length ? value : BAIL
@@ -86,6 +87,7 @@ function readCanonical (bytes: Uint8Array): unknown {
     throw err
   } finally {
     reader.bytes = EMPTY
+    reader.copy = undefined
   }
 }
 
@@ -95,7 +97,7 @@ const MAX_DEPTH = 64
 const TWO_32 = 2 ** 32
 /** [ENC-3] a BOM is refused: decoders drop it, so it would not survive a re-encoding. */
 const FATAL_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-const reader = { bytes: EMPTY, pos: 0 }
+const reader: { bytes: Uint8Array, pos: number, copy: Uint8Array | undefined } = { bytes: EMPTY, pos: 0, copy: undefined }
 
 /** The argument of the head whose additional information is `info`, in its shortest form only. */
 function readArgument (info: number): number {
@@ -142,7 +144,11 @@ function readText (length: number): string {
   for (let i = start; i < end; i++) {
     if ((b[i] as number) >= 0x80) { ascii = false; break }
   }
-  if (ascii) return length <= 64 ? String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]) : FATAL_UTF8.decode(b.subarray(start, end))
+  if (ascii && length <= 32) {
+    let text = ''
+    for (let i = start; i < end; i++) text += String.fromCharCode(b[i] as number)
+    return text
+  }
   let text: string
   try {
     text = FATAL_UTF8.decode(b.subarray(start, end))
@@ -151,6 +157,33 @@ function readText (length: number): string {
   }
   if (text.charCodeAt(0) === 0xfeff) throw BAIL
   return text
+}
+
+/**
+ * Map keys seen lately, by length: a key read again is the same string, which V8 has already
+ * made a property name (a fresh string costs a hash and a table look-up at every property store).
+ */
+const KEYS: string[][] = Array.from({ length: 17 }, () => [])
+const KEYS_PER_LENGTH = 16
+
+function readKey (length: number): string {
+  if (length > 16) return readText(length)
+  const b = reader.bytes
+  const start = reader.pos
+  if (start + length > b.length) throw BAIL
+  const known = KEYS[length] as string[]
+  search: for (const key of known) {
+    for (let i = 0; i < length; i++) if (key.charCodeAt(i) !== b[start + i]) continue search
+    reader.pos = start + length
+    return key
+  }
+  const key = readText(length)
+  // only ASCII keys are remembered: a key's string then matches its bytes char for char
+  if (key.length === length) {
+    if (known.length >= KEYS_PER_LENGTH) known.shift()
+    known.push(key)
+  }
+  return key
 }
 
 function readItem (depth: number): unknown {
@@ -171,8 +204,10 @@ function readItem (depth: number): unknown {
       const start = reader.pos
       if (start + length > b.length) throw BAIL
       reader.pos = start + length
-      // a copy, a plain Uint8Array even when given a Buffer (whose slice is a view)
-      return new Uint8Array(b.subarray(start, start + length))
+      // a copy, a plain Uint8Array even when given a Buffer (whose slice is a view): views of one
+      // copy of the input, made once per call (an ArrayBuffer per byte string costs microseconds)
+      reader.copy ??= new Uint8Array(b)
+      return reader.copy.subarray(start, start + length)
     }
     case 3: return readText(readArgument(info))
     case 4: {
@@ -193,7 +228,7 @@ function readItem (depth: number): unknown {
         const keyStart = reader.pos
         if (keyStart >= b.length || (b[keyStart] as number) >> 5 !== 3) throw BAIL
         reader.pos++
-        const key = readText(readArgument((b[keyStart] as number) & 31))
+        const key = readKey(readArgument((b[keyStart] as number) & 31))
         const keyEnd = reader.pos
         // RFC 8949 §4.2.1: keys sorted bytewise by their encodings, strictly (no duplicate)
         if (previousStart >= 0 && compareRanges(b, previousStart, previousEnd, keyStart, keyEnd) >= 0) throw BAIL

@@ -20,7 +20,7 @@ import { decodeCanonical, encodeCanonical } from './encoding.ts'
 import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
 import { CborWriter } from './cbor-writer.ts'
-import { HASH_BYTES, leafHash, leafHashSync, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
+import { HASH_BYTES, NodeMemo, leafHash, leafHashSync, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
 
 export const ENVELOPE_VERSION = 1
 const ENVELOPE_DOMAIN = utf8('gatemesh/envelope/v1\0')
@@ -319,6 +319,19 @@ export interface VerifyEnvelopeOptions {
   verifiedBatches?: Set<string>
 }
 
+/**
+ * [ENV-9] What verifying keeps beside a caller's verifiedBatches set, for as long as it lives:
+ * the interior Merkle nodes hashed (the envelopes of one batch share their proofs' upper nodes,
+ * so each is hashed once per set instead of once per envelope; a node is found by its exact hash
+ * input, so a proof still leads from its own body to the root, node by node), and the batch
+ * verified last, compared byte for byte (consecutive envelopes of one batch need no key built).
+ */
+interface BatchState {
+  memo: NodeMemo
+  last?: { gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array }
+}
+const batchStates = new WeakMap<Set<string>, BatchState>()
+
 /** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
 export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: VerifyEnvelopeOptions = {}): Promise<Envelope> {
   const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes)
@@ -328,14 +341,25 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
     return { ...fields, sig }
   }
   // [ENV-9] the proof leads from this body to the tree head that the gateway signed
-  const root = await rootFromInclusionProof(suite, proof.index, proof.size, await leafHash(suite, body), proof.path)
-  if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  const leaf = suite.sha256Sync !== undefined ? leafHashSync(suite.sha256Sync, body) : await leafHash(suite, body)
   const cache = options.verifiedBatches
+  let state: BatchState | undefined
+  if (cache !== undefined) {
+    state = batchStates.get(cache)
+    if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo() })
+  }
+  const root = await rootFromInclusionProof(suite, proof.index, proof.size, leaf, proof.path, state?.memo)
+  if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  const last = state?.last
+  if (last !== undefined && last.size === proof.size && equalBytes(last.root, root) && equalBytes(last.sig, sig) && equalBytes(last.gw, gw)) {
+    return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
+  }
   const key = cache === undefined ? '' : `${toHex(gw)}.${proof.size}.${toHex(root)}.${toHex(sig)}`
   if (cache === undefined || !cache.has(key)) {
     if (!await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
     cache?.add(key)
   }
+  if (state !== undefined) state.last = { gw, size: proof.size, root, sig }
   return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
 }
 
