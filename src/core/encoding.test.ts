@@ -150,6 +150,15 @@ describe('decodeCanonical [ENC-3]', () => {
     assert.deepEqual(fromBuffer.b, new Uint8Array([1, 2, 3]))
   })
 
+  it('gives views of an input the caller owns (inputOwned), plain Uint8Arrays either way', () => {
+    const bytes = encodeCanonical({ b: new Uint8Array([1, 2, 3]), c: [new Uint8Array(100).fill(9)] })
+    const value = decodeCanonical(bytes, { inputOwned: true }) as { b: Uint8Array, c: Uint8Array[] }
+    assert.equal(value.b.buffer, bytes.buffer)
+    assert.deepEqual(value, decodeCanonical(Buffer.from(bytes)))
+    assert.equal(Object.getPrototypeOf(value.b), Uint8Array.prototype)
+    assert.equal(Object.getPrototypeOf((decodeCanonical(Buffer.from(bytes), { inputOwned: true }) as { b: Uint8Array }).b), Uint8Array.prototype)
+  })
+
   it('gives the reference verdict and value for 60 000 mutants of canonical structures', () => {
     let seed = 0x2545f491
     const random = (n: number): number => {

@@ -29,6 +29,12 @@ export interface DecodeOptions {
   maxBytes?: number
   /** Reject input that is not in canonical form (re-encoding must give the same bytes). [ENC-3] */
   requireCanonical?: boolean
+  /**
+   * The input is the caller's own copy, which nothing changes afterwards (a byte string that an
+   * earlier decodeCanonical gave it): byte strings in the value may then be views of it instead
+   * of a copy. By default they are copies.
+   */
+  inputOwned?: boolean
 }
 
 const STRICT_DECODE_OPTIONS = { strict: true, allowIndefinite: false, rejectDuplicateMapKeys: true, allowUndefined: false, allowInfinity: false, allowNaN: false, allowBigInt: false, useMaps: false }
@@ -42,7 +48,7 @@ export function decodeCanonical (bytes: Uint8Array, options: DecodeOptions = {})
   if (options.requireCanonical !== false) {
     // [ENC-3] one pass that checks the canonical form while it decodes; what it does not take
     // (anything non-canonical, and the rare kinds it leaves alone) is decided by the full check
-    const value = readCanonical(bytes)
+    const value = readCanonical(bytes, options.inputOwned === true)
     if (value !== BAIL) return value
   }
   let value: unknown
@@ -75,10 +81,10 @@ export function decodeCanonical (bytes: Uint8Array, options: DecodeOptions = {})
  * very bytes (the check it stands in for); everything else goes to that check, which refuses it
  * with its own code or, for the rare kinds, takes it.
  */
-function readCanonical (bytes: Uint8Array): unknown {
+function readCanonical (bytes: Uint8Array, inputOwned: boolean): unknown {
   reader.bytes = bytes
   reader.pos = 0
-  reader.copy = undefined
+  reader.copy = inputOwned ? bytes : undefined
   try {
     const value = readItem(0)
     return reader.pos === bytes.length ? value : BAIL
@@ -206,8 +212,12 @@ function readItem (depth: number): unknown {
       reader.pos = start + length
       // a copy, a plain Uint8Array even when given a Buffer (whose slice is a view): views of one
       // copy of the input, made once per call (an ArrayBuffer per byte string costs microseconds)
-      reader.copy ??= new Uint8Array(b)
-      return reader.copy.subarray(start, start + length)
+      if (reader.copy === undefined) {
+        reader.copy = new Uint8Array(b.length)
+        reader.copy.set(b)
+      }
+      const copy = reader.copy
+      return new Uint8Array(copy.buffer, copy.byteOffset + start, length)
     }
     case 3: return readText(readArgument(info))
     case 4: {

@@ -277,7 +277,8 @@ function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): De
   const body = bytes(outer, 'b', { max: MAX_ENVELOPE_BYTES })
   const sig = bytes(outer, 's', 64)
   const proof = outer.p === undefined ? undefined : inclusionProof(outer.p)
-  const struct = asStruct(decodeCanonical(body, { maxBytes: MAX_ENVELOPE_BYTES }), 'An envelope body')
+  // the body is a byte string the outer decode just gave: its own copy, views of it are safe
+  const struct = asStruct(decodeCanonical(body, { maxBytes: MAX_ENVELOPE_BYTES, inputOwned: true }), 'An envelope body')
   if (struct.v !== ENVELOPE_VERSION) throw new GatemeshError('GM_ERR_UNSUPPORTED_VERSION', `Envelope version ${String(struct.v)}.`)
   onlyKeys(struct, BODY_FIELDS, 'An envelope body')
   checkHeader(struct as unknown as ReadingHeader)
