@@ -6,7 +6,11 @@
  * of 1 000 honest readings served from memory, with both crypto suites; beside each, the floor
  * of the raw crypto it cannot avoid (node:crypto / WebCrypto calls of the same sizes).
  *
- * Run: `npx node bench/verify-micro.ts [--rounds N] [--readings N] [--only store|history]`;
+ * With `--spread`, each of the sensor's readings is sealed in a batch of its own with 31 readings
+ * of other sensors (as a collector batches many sensors at 1 reading/s each), so no two readings
+ * of the page share a batch signature; without it, 32 consecutive readings share one.
+ *
+ * Run: `npx node bench/verify-micro.ts [--rounds N] [--readings N] [--only store|history|history-node] [--spread]`;
  * prints one JSON line per measurement (µs of CPU per reading: user + system, and wall).
  */
 import * as nodeCrypto from 'node:crypto'
@@ -25,7 +29,7 @@ import type { StoreVerifier } from '../src/gateway/persistence/verify.ts'
 import type { VerifiedPeer } from '../src/overlay/index.ts'
 import { CollectorVerifier } from '../src/client/trust.ts'
 
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, readings: { type: 'string', default: '1000' }, only: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, readings: { type: 'string', default: '1000' }, only: { type: 'string' }, spread: { type: 'boolean', default: false } } })
 const ROUNDS = Number(args.rounds)
 const N = Number(args.readings)
 const nodeSuite = createNodeCryptoSuite()
@@ -54,12 +58,21 @@ async function build (): Promise<{ envelopes: Uint8Array[], checkpoints: Uint8Ar
   const seqs: number[] = []
   for (let at = 0; at < N; at += 32) {
     const batch = []
+    const ours: number[] = []
     for (let i = at; i < Math.min(N, at + 32); i++) {
       const ts = t0 + i * 1000
       seqs.push(ts * 1000)
+      ours.push(batch.length)
       batch.push({ header: { sensor: 'bench-1', ts, seq: ts * 1000 }, plaintext: utf8(JSON.stringify({ t: 21.5 + i % 7, h: 40 + i % 13 })), recipients })
+      if (args.spread === true) {
+        for (let k = 1; k < 32; k++) batch.push({ header: { sensor: `other-${k}`, ts, seq: ts * 1000 }, plaintext: utf8('{"t":1}'), recipients })
+        const sealed = await sealer.sealBatch(batch.splice(0))
+        const mine = sealed[ours.splice(0)[0] as number]
+        if (mine === undefined || !('envelope' in mine)) throw new Error('seal failed')
+        envelopes.push(mine.envelope)
+      }
     }
-    for (const o of await sealer.sealBatch(batch)) {
+    for (const o of batch.length === 0 ? [] : await sealer.sealBatch(batch)) {
       if (!('envelope' in o)) throw new Error('seal failed')
       envelopes.push(o.envelope)
     }
@@ -124,8 +137,10 @@ function storeFloor (): void {
   }
 }
 
+/** The access gateway's answer as the client gets it (JSON parsed, binaries base64url). */
+const answer = { replica: 'p1', replicas: ['p1'], readings: fx.envelopes.map(toBase64Url), checkpoints: fx.checkpoints.map(toBase64Url), certificates: [toBase64Url(fx.certificate)] }
+
 async function historyRound (suite: CryptoSuite): Promise<void> {
-  const answer = { replica: 'p1', replicas: ['p1'], readings: fx.envelopes.map(toBase64Url), checkpoints: fx.checkpoints.map(toBase64Url), certificates: [toBase64Url(fx.certificate)] }
   // a fresh verifier and opener per round, as a fresh session would have
   const verifier = new CollectorVerifier(fx.ca)
   const me = suite === webCryptoSuite ? fx.webReader : fx.reader
@@ -142,6 +157,14 @@ async function historyRound (suite: CryptoSuite): Promise<void> {
   if (n !== N) throw new Error(`read ${n} of ${N}`)
 }
 
+/** node:crypto: one Ed25519 verification per reading (what --spread costs at least). */
+function ed25519Floor (): void {
+  const key = nodeCrypto.generateKeyPairSync('ed25519')
+  const msg = Buffer.alloc(80)
+  const sig = nodeCrypto.sign(null, msg, key.privateKey)
+  for (let i = 0; i < fx.envelopes.length; i++) nodeCrypto.verify(null, msg, key.publicKey, sig)
+}
+
 async function historyFloor (): Promise<void> {
   // WebCrypto: per reading AES-GCM decrypt ×2 (the data key, the reading) and one SHA-256
   const k = await crypto.subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt', 'decrypt'])
@@ -156,14 +179,16 @@ async function historyFloor (): Promise<void> {
 }
 
 for (let round = 0; round < ROUNDS; round++) {
-  if (args.only !== 'history') {
+  if (args.only !== 'history' && args.only !== 'history-node') {
     await timed('store: verifyEnvelope (node:crypto)', N, storeRound)
     await timed('store floor: raw node:crypto', N, async () => storeFloor())
     await timed('store: the handler into sqlite (verify + append)', N, handlerRound)
   }
   if (args.only !== 'store') {
     await timed('history: client reader (node:crypto suite)', N, async () => await historyRound(nodeSuite))
-    await timed('history: client reader (WebCrypto suite)', N, async () => await historyRound(webCryptoSuite))
+    if (args.only !== 'history-node') await timed('history: client reader (WebCrypto suite)', N, async () => await historyRound(webCryptoSuite))
+    if (args.only === 'history-node') continue
     await timed('history floor: WebCrypto AES-GCM ×2 + SHA-256', N, historyFloor)
+    await timed('floor: node:crypto Ed25519 verify per reading', N, async () => ed25519Floor())
   }
 }

@@ -16,7 +16,7 @@
 import type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
 import { GatemeshError } from './errors.ts'
 import { concat, counterNonce, equalBytes, toHex, uint64be, utf8 } from './bytes.ts'
-import { decodeCanonical, encodeCanonical } from './encoding.ts'
+import { decodeCanonical } from './encoding.ts'
 import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
 import { CborWriter } from './cbor-writer.ts'
@@ -74,12 +74,7 @@ export interface SealRequest {
 /** What sealBatch gives for each reading, in order: its envelope, or why it could not be sealed. */
 export type SealOutcome = { envelope: Uint8Array } | { error: unknown }
 
-/** [ENV-2] Associated data of the reading ciphertext. */
-function readingAad (header: ReadingHeader): Uint8Array {
-  return encodeCanonical({ v: ENVELOPE_VERSION, sensor: header.sensor, ts: header.ts, seq: header.seq })
-}
-
-/** readingAad's bytes, written directly (keys in canonical order: v, ts, seq, sensor). */
+/** [ENV-2] Associated data of the reading ciphertext: the canonical CBOR of { v, sensor, ts, seq }, written directly (keys in canonical order: v, ts, seq, sensor). */
 function writeReadingAad (w: CborWriter, header: ReadingHeader): Uint8Array {
   return w.begin().map(4).text('v').uint(ENVELOPE_VERSION).text('ts').uint(header.ts).text('seq').uint(header.seq).text('sensor').text(header.sensor).finish()
 }
@@ -329,6 +324,8 @@ export interface VerifyEnvelopeOptions {
  */
 interface BatchState {
   memo: NodeMemo
+  /** Batch signatures being verified, by their key in the set. */
+  inflight: Map<string, Promise<boolean>>
   last?: { gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array }
 }
 const batchStates = new WeakMap<Set<string>, BatchState>()
@@ -347,7 +344,7 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
   let state: BatchState | undefined
   if (cache !== undefined) {
     state = batchStates.get(cache)
-    if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo() })
+    if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo(), inflight: new Map() })
   }
   const root = await rootFromInclusionProof(suite, proof.index, proof.size, leaf, proof.path, state?.memo)
   if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
@@ -356,9 +353,23 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
     return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
   }
   const key = cache === undefined ? '' : `${toHex(gw)}.${proof.size}.${toHex(root)}.${toHex(sig)}`
-  if (cache === undefined || !cache.has(key)) {
+  if (cache === undefined || state === undefined) {
     if (!await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-    cache?.add(key)
+  } else if (!cache.has(key)) {
+    // envelopes of one batch verified concurrently share the one verification in flight
+    let pending = state.inflight.get(key)
+    if (pending === undefined) {
+      pending = suite.verify(gw, batchToBeSigned(proof.size, root), sig)
+      state.inflight.set(key, pending)
+    }
+    let ok: boolean
+    try {
+      ok = await pending
+    } finally {
+      state.inflight.delete(key)
+    }
+    if (!ok) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+    cache.add(key)
   }
   if (state !== undefined) state.last = { gw, size: proof.size, root, sig }
   return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
@@ -397,6 +408,7 @@ export class EnvelopeOpener {
   private readonly reader: EnvelopeOpenerComponents['reader']
   private readonly wrapKeys = new Map<string, Promise<AeadKey>>()
   private readonly maxCached: number
+  private readonly writer = new CborWriter()
 
   constructor (components: EnvelopeOpenerComponents, init: { maxCachedContexts?: number } = {}) {
     this.suite = components.suite
@@ -427,7 +439,8 @@ export class EnvelopeOpener {
     const wrap = envelope.wraps.find(candidate => candidate.to === this.reader.pseudonym)
     if (wrap === undefined) throw new GatemeshError('GM_ERR_NOT_A_RECIPIENT')
     const header: ReadingHeader = { sensor: envelope.sensor, ts: envelope.ts, seq: envelope.seq }
-    const aad = readingAad(header)
+    // [ENV-2] written directly (finish() gives a fresh array; the writer is not held across an await)
+    const aad = writeReadingAad(this.writer, header)
     const dataKey = await this.suite.aeadOpen(await this.wrapKey(wrap.enc), counterNonce(wrap.ctr), wrap.w, wrapAad(aad, wrap.to))
     const plaintext = await this.suite.aeadOpen(dataKey, envelope.nonce, envelope.ct, aad)
     return { header, plaintext, gateway: envelope.gw }
