@@ -15,7 +15,7 @@
  */
 import * as nodeCrypto from 'node:crypto'
 import { parseArgs } from 'node:util'
-import { EnvelopeOpener, EnvelopeSealer, checkpointBucket, generateIdentity, identityFromSecrets, openCheckpoint, signCheckpoint, toBase64Url, utf8, verifyEnvelope, verifyHistoryPage, webCryptoSuite } from '../src/core/index.ts'
+import { EnvelopeOpener, EnvelopeSealer, checkpointBucket, fromBase64Url, generateIdentity, identityFromSecrets, openCheckpoint, signCheckpoint, toBase64Url, utf8, verifyEnvelope, verifyHistoryPage, webCryptoSuite } from '../src/core/index.ts'
 import type { CheckpointLink, CryptoSuite, Identity, Recipient } from '../src/core/index.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createCertificateAuthority, issueGatewayCertificate, rawPublicKeyToPeerId } from '../src/pki/index.ts'
@@ -165,6 +165,32 @@ function ed25519Floor (): void {
   for (let i = 0; i < fx.envelopes.length; i++) nodeCrypto.verify(null, msg, key.publicKey, sig)
 }
 
+/** The reader's parts, each over the page alone, in µs per reading: where its time goes. */
+async function historyParts (suite: CryptoSuite): Promise<void> {
+  const me = suite === webCryptoSuite ? fx.webReader : fx.reader
+  const verifier = new CollectorVerifier(fx.ca)
+  const opener = new EnvelopeOpener({ suite, reader: { pseudonym: me.pseudonym, agreementKey: me.agreementKey } })
+  const us = (t: number): number => +((performance.now() - t) * 1000 / N).toFixed(2)
+  let t = performance.now()
+  const envelopes = answer.readings.map(fromBase64Url)
+  const checkpoints = answer.checkpoints.map(fromBase64Url)
+  const certificate = fromBase64Url(answer.certificates[0] as string)
+  const base64 = us(t)
+  t = performance.now()
+  const verdict = await verifyHistoryPage(suite, { sensor: 'bench-1', fromSeq: fx.t0 * 1000, toSeq: (fx.t0 + N * 1000) * 1000, order: 'asc', envelopes, checkpoints })
+  const page = us(t)
+  t = performance.now()
+  for (const e of verdict.envelopes) await verifier.verify(e.gw, certificate, e.ts)
+  const certificates = us(t)
+  t = performance.now()
+  for (const e of verdict.envelopes) await opener.openVerified(e)
+  const openSequential = us(t)
+  t = performance.now()
+  await Promise.all(verdict.envelopes.map(async e => await opener.openVerified(e)))
+  const openAllAtOnce = us(t)
+  console.log(JSON.stringify({ label: `history parts, µs per reading (${suite.name})`, base64, page, certificates, openSequential, openAllAtOnce }))
+}
+
 async function historyFloor (): Promise<void> {
   // WebCrypto: per reading AES-GCM decrypt ×2 (the data key, the reading) and one SHA-256
   const k = await crypto.subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt', 'decrypt'])
@@ -178,6 +204,13 @@ async function historyFloor (): Promise<void> {
   }
 }
 
+if (args.only === 'page-profile') {
+  const envelopes = answer.readings.map(fromBase64Url)
+  const checkpoints = answer.checkpoints.map(fromBase64Url)
+  for (let r = 0; r < ROUNDS; r++) await timed('page only', N, async () => { await verifyHistoryPage(nodeSuite, { sensor: 'bench-1', fromSeq: fx.t0 * 1000, toSeq: (fx.t0 + N * 1000) * 1000, order: 'asc', envelopes, checkpoints }) })
+  process.exit(0)
+}
+
 for (let round = 0; round < ROUNDS; round++) {
   if (args.only !== 'history' && args.only !== 'history-node') {
     await timed('store: verifyEnvelope (node:crypto)', N, storeRound)
@@ -187,7 +220,9 @@ for (let round = 0; round < ROUNDS; round++) {
   if (args.only !== 'store') {
     await timed('history: client reader (node:crypto suite)', N, async () => await historyRound(nodeSuite))
     if (args.only !== 'history-node') await timed('history: client reader (WebCrypto suite)', N, async () => await historyRound(webCryptoSuite))
+    await historyParts(nodeSuite)
     if (args.only === 'history-node') continue
+    await historyParts(webCryptoSuite)
     await timed('history floor: WebCrypto AES-GCM ×2 + SHA-256', N, historyFloor)
     await timed('floor: node:crypto Ed25519 verify per reading', N, async () => ed25519Floor())
   }

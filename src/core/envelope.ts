@@ -319,16 +319,35 @@ export interface VerifyEnvelopeOptions {
  * [ENV-9] What verifying keeps beside a caller's verifiedBatches set, for as long as it lives:
  * the interior Merkle nodes hashed (the envelopes of one batch share their proofs' upper nodes,
  * so each is hashed once per set instead of once per envelope; a node is found by its exact hash
- * input, so a proof still leads from its own body to the root, node by node), and the batch
- * verified last, compared byte for byte (consecutive envelopes of one batch need no key built).
+ * input, so a proof still leads from its own body to the root, node by node), and each batch
+ * signature's verification, found by comparing (gw, size, tree head, signature) byte for byte:
+ * its outcome once known (true or false: the check is deterministic), else the one in flight,
+ * which envelopes of the batch verified concurrently share.
  */
 interface BatchState {
   memo: NodeMemo
-  /** Batch signatures being verified, by their key in the set. */
-  inflight: Map<string, Promise<boolean>>
-  last?: { gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array }
+  batches: Map<number, BatchVerification[]>
 }
+interface BatchVerification { gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array, outcome: Promise<boolean> }
 const batchStates = new WeakMap<Set<string>, BatchState>()
+
+/** [ENV-9] Whether the gateway signed this batch: verified once per (gw, size, root, sig) and set. */
+async function batchSigned (suite: CryptoSuite, gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array, cache: Set<string>, state: BatchState): Promise<boolean> {
+  const id = ((sig[0] as number) << 24 | (sig[1] as number) << 16 | (sig[2] as number) << 8 | (sig[3] as number)) ^ size
+  let list = state.batches.get(id)
+  const known = list?.find(b => b.size === size && equalBytes(b.sig, sig) && equalBytes(b.root, root) && equalBytes(b.gw, gw))
+  if (known !== undefined) return await known.outcome
+  const outcome = (async () => {
+    const key = `${toHex(gw)}.${size}.${toHex(root)}.${toHex(sig)}`
+    if (cache.has(key)) return true
+    const ok = await suite.verify(gw, batchToBeSigned(size, root), sig)
+    if (ok) cache.add(key)
+    return ok
+  })()
+  if (list === undefined) state.batches.set(id, list = [])
+  list.push({ gw: Uint8Array.from(gw), size, root: Uint8Array.from(root), sig: Uint8Array.from(sig), outcome })
+  return await outcome
+}
 
 /** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
 export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: VerifyEnvelopeOptions = {}): Promise<Envelope> {
@@ -344,34 +363,14 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
   let state: BatchState | undefined
   if (cache !== undefined) {
     state = batchStates.get(cache)
-    if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo(), inflight: new Map() })
+    if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo(), batches: new Map() })
   }
   const root = await rootFromInclusionProof(suite, proof.index, proof.size, leaf, proof.path, state?.memo)
   if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-  const last = state?.last
-  if (last !== undefined && last.size === proof.size && equalBytes(last.root, root) && equalBytes(last.sig, sig) && equalBytes(last.gw, gw)) {
-    return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
-  }
-  const key = cache === undefined ? '' : `${toHex(gw)}.${proof.size}.${toHex(root)}.${toHex(sig)}`
-  if (cache === undefined || state === undefined) {
-    if (!await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-  } else if (!cache.has(key)) {
-    // envelopes of one batch verified concurrently share the one verification in flight
-    let pending = state.inflight.get(key)
-    if (pending === undefined) {
-      pending = suite.verify(gw, batchToBeSigned(proof.size, root), sig)
-      state.inflight.set(key, pending)
-    }
-    let ok: boolean
-    try {
-      ok = await pending
-    } finally {
-      state.inflight.delete(key)
-    }
-    if (!ok) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-    cache.add(key)
-  }
-  if (state !== undefined) state.last = { gw, size: proof.size, root, sig }
+  const signed = cache === undefined || state === undefined
+    ? await suite.verify(gw, batchToBeSigned(proof.size, root), sig)
+    : await batchSigned(suite, gw, proof.size, root, sig, cache, state)
+  if (!signed) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
   return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
 }
 
