@@ -10,7 +10,7 @@
  * of other sensors (as a collector batches many sensors at 1 reading/s each), so no two readings
  * of the page share a batch signature; without it, 32 consecutive readings share one.
  *
- * Run: `npx node bench/verify-micro.ts [--rounds N] [--readings N] [--only store|history|history-node] [--spread]`;
+ * Run: `npx node bench/verify-micro.ts [--rounds N] [--readings N] [--only store|history|history-node|page-profile|handler-profile] [--spread]`;
  * prints one JSON line per measurement (µs of CPU per reading: user + system, and wall).
  */
 import * as nodeCrypto from 'node:crypto'
@@ -202,6 +202,11 @@ async function historyFloor (): Promise<void> {
     await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, k, ct)
     await crypto.subtle.digest('SHA-256', new Uint8Array(env))
   }
+}
+
+if (args.only === 'handler-profile') {
+  for (let r = 0; r < ROUNDS; r++) await timed('store: the handler into sqlite (verify + append)', N, handlerRound)
+  process.exit(0)
 }
 
 if (args.only === 'page-profile') {
