@@ -92,7 +92,7 @@ export async function rootFromInclusionProof (suite: CryptoSuite, index: number,
     const right = sides[i] === true ? r : p
     const known = memo?.get(left, right)
     if (known !== undefined) {
-      r = known
+      r = known instanceof Uint8Array ? known : await known
       continue
     }
     if (sync !== undefined) {
@@ -100,10 +100,13 @@ export async function rootFromInclusionProof (suite: CryptoSuite, index: number,
       NODE_INPUT.set(left, 1)
       NODE_INPUT.set(right, 1 + HASH_BYTES)
       r = sync(NODE_INPUT)
+      memo?.set(left, right, r)
     } else {
-      r = await nodeHash(suite, left, right)
+      // the hash in flight is what the memo holds: proofs verified concurrently share it too
+      const pending = nodeHash(suite, left, right)
+      memo?.set(left, right, pending)
+      r = await pending
     }
-    memo?.set(left, right, r)
   }
   return r
 }
@@ -117,10 +120,11 @@ NODE_INPUT[0] = 0x01
  * Looked up by a number taken from the hashes' first bytes, then compared byte for byte.
  */
 export class NodeMemo {
-  private readonly nodes = new Map<number, Array<{ left: Uint8Array, right: Uint8Array, hash: Uint8Array }>>()
+  private readonly nodes = new Map<number, Array<{ left: Uint8Array, right: Uint8Array, hash: Uint8Array | Promise<Uint8Array> }>>()
   private size = 0
 
-  get (left: Uint8Array, right: Uint8Array): Uint8Array | undefined {
+  /** The node's hash, or the hashing of it in flight (an async suite's). */
+  get (left: Uint8Array, right: Uint8Array): Uint8Array | Promise<Uint8Array> | undefined {
     if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) return undefined
     const entries = this.nodes.get(memoKey(left, right))
     if (entries === undefined) return undefined
@@ -130,7 +134,7 @@ export class NodeMemo {
     return undefined
   }
 
-  set (left: Uint8Array, right: Uint8Array, hash: Uint8Array): void {
+  set (left: Uint8Array, right: Uint8Array, hash: Uint8Array | Promise<Uint8Array>): void {
     if (left.length !== HASH_BYTES || right.length !== HASH_BYTES || this.size >= MAX_MEMO_NODES) return
     const key = memoKey(left, right)
     const entries = this.nodes.get(key)
