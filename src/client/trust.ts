@@ -6,7 +6,7 @@
  * Browser-safe: src/pki runs on WebCrypto (@peculiar/x509).
  */
 import type { CryptoSuite } from '../core/index.ts'
-import { GatemeshError, isGatemeshError, toHex } from '../core/index.ts'
+import { GatemeshError, equalBytes, isGatemeshError, toHex } from '../core/index.ts'
 import { loadCaCertificate, rawPublicKeyToPeerId, verifyGatewayCertificate } from '../pki/index.ts'
 
 /** Verified collector certificates remembered per verifier (parsing X.509 costs milliseconds). */
@@ -39,6 +39,8 @@ interface Verified extends CertifiedCollector { notBefore: Date }
 export class CollectorVerifier {
   readonly caCertificate: Uint8Array
   private readonly cache = new Map<string, Verified>()
+  /** The last (gw, verified) per certificate object, with a copy of its DER (an object can change). */
+  private readonly byObject = new WeakMap<Uint8Array, { gw: string, der: Uint8Array, verified: Verified }>()
 
   constructor (caCertificate: Uint8Array) {
     this.caCertificate = caCertificate
@@ -47,8 +49,12 @@ export class CollectorVerifier {
   /** Resolves to the certified collector; GM_ERR_CLIENT_READING_UNAUTHENTIC otherwise (the cause says why). */
   async verify (gw: Uint8Array, certificate: Uint8Array, at: number): Promise<CertifiedCollector> {
     const when = new Date(at)
-    const key = `${toHex(gw)}|${toHex(certificate)}`
-    let verified = this.cache.get(key)
+    const gwHex = toHex(gw)
+    // the same certificate object again (a page's readings share one): no key over its DER
+    const byObject = this.byObject.get(certificate)
+    let verified = byObject?.gw === gwHex && equalBytes(byObject.der, certificate) ? byObject.verified : undefined
+    const key = verified === undefined ? `${gwHex}|${toHex(certificate)}` : ''
+    verified ??= this.cache.get(key)
     if (verified === undefined) {
       let peerId: string
       try {
@@ -65,7 +71,10 @@ export class CollectorVerifier {
       }
       if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string)
       this.cache.set(key, verified)
-    } else if (when < verified.notBefore || when > verified.notAfter) {
+    }
+    if (byObject?.verified !== verified) this.byObject.set(certificate, { gw: gwHex, der: Uint8Array.from(certificate), verified })
+    if (when < verified.notBefore || when > verified.notAfter) {
+      // [ENV-10] checked at every reading's own time, whether the certificate was verified now or before
       throw new GatemeshError('GM_ERR_CLIENT_READING_UNAUTHENTIC', `Its gateway certificate is not valid at ${when.toISOString()}.`)
     }
     if (!verified.roles.includes('collector')) {

@@ -20,8 +20,9 @@ describe('byte encodings', () => {
       assert.deepEqual(fromBase64Url(toBase64Url(bytes)), bytes)
       assert.deepEqual(fromHex(toHex(bytes)), bytes)
     }
-    for (const bad of ['Zg=', 'Z===', 'Zh==', '****', 'Zm9v\n']) assert.throws(() => fromBase64(bad), TypeError, bad)
-    assert.throws(() => fromBase64Url('a+b'), TypeError)
+    for (const bad of ['Zg=', 'Z===', 'Zh==', '****', 'Zm9v\n', 'Zm9=', '====', 'Zg=a', 'Z=g=', 'Zm\u00e99', '-_AA']) assert.throws(() => fromBase64(bad), TypeError, bad)
+    for (const bad of ['a+b', 'Zh', 'Zm9', 'Zg==', 'a', 'abcde', 'ab/c', 'Zm\u00e9v']) assert.throws(() => fromBase64Url(bad), TypeError, bad)
+    assert.deepEqual(fromBase64Url('-_8'), new Uint8Array([0xfb, 0xff]))
     assert.throws(() => fromHex('abc'), TypeError)
     assert.throws(() => fromHex('zz'), TypeError)
   })

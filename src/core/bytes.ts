@@ -56,9 +56,11 @@ export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0
 }
 
+const HEX_DIGITS = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'))
+
 export function toHex (bytes: Uint8Array): string {
   let out = ''
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
+  for (let i = 0; i < bytes.length; i++) out += HEX_DIGITS[bytes[i] as number] as string
   return out
 }
 
@@ -89,27 +91,47 @@ export function toBase64 (bytes: Uint8Array): string {
   return out
 }
 
-const B64_INDEX = new Map<string, number>([...B64].map((ch, i) => [ch, i]))
+/** Each char code's value in an alphabet, or 255: standard base64, then base64url. */
+function alphabetTable (alphabet: string): Uint8Array {
+  const table = new Uint8Array(128).fill(255)
+  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i
+  return table
+}
+const B64_TABLE = alphabetTable(B64)
+const B64URL_TABLE = alphabetTable(B64.slice(0, 62) + '-_')
+
+/**
+ * Decodes `length` chars of `text` (no padding among them) with `table`; undefined when a char
+ * is not in it, or when the bits past the last byte are not zero (so one encoding per value).
+ */
+function decodeBase64Chars (text: string, length: number, table: Uint8Array): Uint8Array | undefined {
+  if (length % 4 === 1) return undefined
+  const out = new Uint8Array(Math.floor(length * 3 / 4))
+  let o = 0
+  let n = 0
+  let bits = 0
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i)
+    const v = code < 128 ? table[code] as number : 255
+    if (v === 255) return undefined
+    n = ((n << 6) | v) & 0xffffff
+    bits += 6
+    if (bits >= 8) {
+      bits -= 8
+      out[o++] = (n >> bits) & 255
+    }
+  }
+  // RFC 4648 §3.5: the pad bits are zero in the one canonical encoding
+  if ((n & ((1 << bits) - 1)) !== 0) return undefined
+  return out
+}
 
 /** Strict standard base64 with padding (RFC 4648 §4); throws TypeError on anything else. */
 export function fromBase64 (text: string): Uint8Array {
   if (text.length % 4 !== 0) throw new TypeError('not base64')
   const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0
-  const out = new Uint8Array((text.length / 4) * 3 - pad)
-  let o = 0
-  for (let i = 0; i < text.length; i += 4) {
-    let n = 0
-    for (let j = 0; j < 4; j++) {
-      const ch = text[i + j] as string
-      const v = ch === '=' && i + j >= text.length - pad ? 0 : B64_INDEX.get(ch)
-      if (v === undefined) throw new TypeError('not base64')
-      n = (n << 6) | v
-    }
-    if (o < out.length) out[o++] = n >> 16
-    if (o < out.length) out[o++] = (n >> 8) & 255
-    if (o < out.length) out[o++] = n & 255
-  }
-  if (toBase64(out) !== text) throw new TypeError('not canonical base64')
+  const out = decodeBase64Chars(text, text.length - pad, B64_TABLE)
+  if (out === undefined) throw new TypeError('not base64')
   return out
 }
 
@@ -117,10 +139,11 @@ export function toBase64Url (bytes: Uint8Array): string {
   return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
+/** Strict base64url without padding (RFC 4648 §5); throws TypeError on anything else. */
 export function fromBase64Url (text: string): Uint8Array {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new TypeError('not base64url')
-  const padded = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4)
-  return fromBase64(padded)
+  const out = decodeBase64Chars(text, text.length, B64URL_TABLE)
+  if (out === undefined) throw new TypeError('not base64url')
+  return out
 }
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'

@@ -164,6 +164,14 @@ for (const suite of SUITES) {
       // a forged signature with a held tree head is not in the set either
       const sig = Uint8Array.from(a.s); sig[0] = (sig[0] as number) ^ 1
       await rejectsWithCode(() => verifyEnvelope(counting, encodeCanonical({ ...a, s: sig }), { verifiedBatches }), 'GM_ERR_BAD_SIGNATURE')
+      // with the set (and the interior nodes and last batch kept beside it) full of this batch:
+      // any byte of a member altered, or a member's proof under another body, is still refused
+      for (const e of [sealed[0], sealed[5], sealed[7]] as Uint8Array[]) {
+        await everyByteFlipIsRefused(e, variant => verifyEnvelope(counting, variant, { verifiedBatches }))
+      }
+      const other = decodeCanonical(sealed[1] as Uint8Array) as { p: unknown }
+      await rejectsWithCode(() => verifyEnvelope(counting, encodeCanonical({ ...a, p: other.p }), { verifiedBatches }), 'GM_ERR_BAD_SIGNATURE')
+      for (const e of sealed) await verifyEnvelope(counting, e, { verifiedBatches })
     })
 
     it('detects a change to any byte and refuses malformed input with gatemesh codes', async () => {

@@ -16,11 +16,11 @@
 import type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
 import { GatemeshError } from './errors.ts'
 import { concat, counterNonce, equalBytes, toHex, uint64be, utf8 } from './bytes.ts'
-import { decodeCanonical, encodeCanonical } from './encoding.ts'
+import { decodeCanonical } from './encoding.ts'
 import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
 import { CborWriter } from './cbor-writer.ts'
-import { HASH_BYTES, leafHash, leafHashSync, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
+import { HASH_BYTES, NodeMemo, leafHash, leafHashSync, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
 
 export const ENVELOPE_VERSION = 1
 const ENVELOPE_DOMAIN = utf8('gatemesh/envelope/v1\0')
@@ -74,12 +74,7 @@ export interface SealRequest {
 /** What sealBatch gives for each reading, in order: its envelope, or why it could not be sealed. */
 export type SealOutcome = { envelope: Uint8Array } | { error: unknown }
 
-/** [ENV-2] Associated data of the reading ciphertext. */
-function readingAad (header: ReadingHeader): Uint8Array {
-  return encodeCanonical({ v: ENVELOPE_VERSION, sensor: header.sensor, ts: header.ts, seq: header.seq })
-}
-
-/** readingAad's bytes, written directly (keys in canonical order: v, ts, seq, sensor). */
+/** [ENV-2] Associated data of the reading ciphertext: the canonical CBOR of { v, sensor, ts, seq }, written directly (keys in canonical order: v, ts, seq, sensor). */
 function writeReadingAad (w: CborWriter, header: ReadingHeader): Uint8Array {
   return w.begin().map(4).text('v').uint(ENVELOPE_VERSION).text('ts').uint(header.ts).text('seq').uint(header.seq).text('sensor').text(header.sensor).finish()
 }
@@ -277,7 +272,8 @@ function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): De
   const body = bytes(outer, 'b', { max: MAX_ENVELOPE_BYTES })
   const sig = bytes(outer, 's', 64)
   const proof = outer.p === undefined ? undefined : inclusionProof(outer.p)
-  const struct = asStruct(decodeCanonical(body, { maxBytes: MAX_ENVELOPE_BYTES }), 'An envelope body')
+  // the body is a byte string the outer decode just gave: its own copy, views of it are safe
+  const struct = asStruct(decodeCanonical(body, { maxBytes: MAX_ENVELOPE_BYTES, inputOwned: true }), 'An envelope body')
   if (struct.v !== ENVELOPE_VERSION) throw new GatemeshError('GM_ERR_UNSUPPORTED_VERSION', `Envelope version ${String(struct.v)}.`)
   onlyKeys(struct, BODY_FIELDS, 'An envelope body')
   checkHeader(struct as unknown as ReadingHeader)
@@ -319,6 +315,40 @@ export interface VerifyEnvelopeOptions {
   verifiedBatches?: Set<string>
 }
 
+/**
+ * [ENV-9] What verifying keeps beside a caller's verifiedBatches set, for as long as it lives:
+ * the interior Merkle nodes hashed (the envelopes of one batch share their proofs' upper nodes,
+ * so each is hashed once per set instead of once per envelope; a node is found by its exact hash
+ * input, so a proof still leads from its own body to the root, node by node), and each batch
+ * signature's verification, found by comparing (gw, size, tree head, signature) byte for byte:
+ * its outcome once known (true or false: the check is deterministic), else the one in flight,
+ * which envelopes of the batch verified concurrently share.
+ */
+interface BatchState {
+  memo: NodeMemo
+  batches: Map<number, BatchVerification[]>
+}
+interface BatchVerification { gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array, outcome: Promise<boolean> }
+const batchStates = new WeakMap<Set<string>, BatchState>()
+
+/** [ENV-9] Whether the gateway signed this batch: verified once per (gw, size, root, sig) and set. */
+async function batchSigned (suite: CryptoSuite, gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array, cache: Set<string>, state: BatchState): Promise<boolean> {
+  const id = ((sig[0] as number) << 24 | (sig[1] as number) << 16 | (sig[2] as number) << 8 | (sig[3] as number)) ^ size
+  let list = state.batches.get(id)
+  const known = list?.find(b => b.size === size && equalBytes(b.sig, sig) && equalBytes(b.root, root) && equalBytes(b.gw, gw))
+  if (known !== undefined) return await known.outcome
+  const outcome = (async () => {
+    const key = `${toHex(gw)}.${size}.${toHex(root)}.${toHex(sig)}`
+    if (cache.has(key)) return true
+    const ok = await suite.verify(gw, batchToBeSigned(size, root), sig)
+    if (ok) cache.add(key)
+    return ok
+  })()
+  if (list === undefined) state.batches.set(id, list = [])
+  list.push({ gw: Uint8Array.from(gw), size, root: Uint8Array.from(root), sig: Uint8Array.from(sig), outcome })
+  return await outcome
+}
+
 /** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
 export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: VerifyEnvelopeOptions = {}): Promise<Envelope> {
   const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes)
@@ -328,14 +358,19 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
     return { ...fields, sig }
   }
   // [ENV-9] the proof leads from this body to the tree head that the gateway signed
-  const root = await rootFromInclusionProof(suite, proof.index, proof.size, await leafHash(suite, body), proof.path)
-  if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  const leaf = suite.sha256Sync !== undefined ? leafHashSync(suite.sha256Sync, body) : await leafHash(suite, body)
   const cache = options.verifiedBatches
-  const key = cache === undefined ? '' : `${toHex(gw)}.${proof.size}.${toHex(root)}.${toHex(sig)}`
-  if (cache === undefined || !cache.has(key)) {
-    if (!await suite.verify(gw, batchToBeSigned(proof.size, root), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
-    cache?.add(key)
+  let state: BatchState | undefined
+  if (cache !== undefined) {
+    state = batchStates.get(cache)
+    if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo(), batches: new Map() })
   }
+  const root = await rootFromInclusionProof(suite, proof.index, proof.size, leaf, proof.path, state?.memo)
+  if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
+  const signed = cache === undefined || state === undefined
+    ? await suite.verify(gw, batchToBeSigned(proof.size, root), sig)
+    : await batchSigned(suite, gw, proof.size, root, sig, cache, state)
+  if (!signed) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
   return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
 }
 
@@ -372,6 +407,7 @@ export class EnvelopeOpener {
   private readonly reader: EnvelopeOpenerComponents['reader']
   private readonly wrapKeys = new Map<string, Promise<AeadKey>>()
   private readonly maxCached: number
+  private readonly writer = new CborWriter()
 
   constructor (components: EnvelopeOpenerComponents, init: { maxCachedContexts?: number } = {}) {
     this.suite = components.suite
@@ -402,7 +438,8 @@ export class EnvelopeOpener {
     const wrap = envelope.wraps.find(candidate => candidate.to === this.reader.pseudonym)
     if (wrap === undefined) throw new GatemeshError('GM_ERR_NOT_A_RECIPIENT')
     const header: ReadingHeader = { sensor: envelope.sensor, ts: envelope.ts, seq: envelope.seq }
-    const aad = readingAad(header)
+    // [ENV-2] written directly (finish() gives a fresh array; the writer is not held across an await)
+    const aad = writeReadingAad(this.writer, header)
     const dataKey = await this.suite.aeadOpen(await this.wrapKey(wrap.enc), counterNonce(wrap.ctr), wrap.w, wrapAad(aad, wrap.to))
     const plaintext = await this.suite.aeadOpen(dataKey, envelope.nonce, envelope.ct, aad)
     return { header, plaintext, gateway: envelope.gw }

@@ -49,8 +49,12 @@ function sorted (readings: readonly Reading[], order: 'asc' | 'desc' = 'asc'): R
 }
 
 async function rejects (page: HistoryPageInput, code: ErrorCode, detail: RegExp): Promise<void> {
+  await rejectsWith(suite, page, code, detail)
+}
+
+async function rejectsWith (verifier: CryptoSuite, page: HistoryPageInput, code: ErrorCode, detail: RegExp): Promise<void> {
   try {
-    await verifyHistoryPage(suite, page)
+    await verifyHistoryPage(verifier, page)
   } catch (err) {
     assert.ok(isGatemeshError(err), `not a gatemesh error: ${String(err)}`)
     assert.equal(err.code, code, err.message)
@@ -289,4 +293,29 @@ describe('history page verification ([PER-12])', () => {
     // an envelope header is what keys are read from
     assert.equal(readEnvelopeHeader((await seal(a, [at(1, 9)]))[0]?.bytes as Uint8Array).seq, at(1, 9))
   })
+
+  for (const [kind, base] of [['a synchronous SHA-256', suite], ['only an async SHA-256 (as WebCrypto)', { ...suite, sha256Sync: undefined }]] as Array<[string, CryptoSuite]>) {
+  it(`verifies a batch signature its readings share once, each proof still checked, failures named in page order, with ${kind} [ENV-9]`, async () => {
+    const gw = await gateway()
+    const seqs = Array.from({ length: 150 }, (_, i) => 1_000_000 + i * 1000)
+    const envelopes = (await seal(gw, seqs)).map(r => r.bytes)
+    let verifies = 0
+    let hashes = 0
+    const counting: CryptoSuite = { ...base, verify: async (k, m, sig) => { verifies++; return await base.verify(k, m, sig) }, sha256: async data => { hashes++; return await base.sha256(data) } }
+    const page: HistoryPageInput = { sensor: SENSOR, fromSeq: 0, toSeq: 10_000_000, order: 'asc', envelopes, checkpoints: [] }
+    assert.equal((await verifyHistoryPage(counting, page)).envelopes.length, 150)
+    assert.equal(verifies, 1, 'one Ed25519 verification for the page\'s one batch')
+    // async: 150 leaves and the tree's 149 interior nodes, each hashed once (not 150 × 8)
+    if (base.sha256Sync === undefined) assert.equal(hashes, 150 + 149)
+    const flip = (bytes: Uint8Array, at: number): Uint8Array => { const copy = Uint8Array.from(bytes); copy[at] = (copy[at] as number) ^ 1; return copy }
+    // two altered bodies in one window and one in the next: the first in page order is named
+    const altered = envelopes.map((e, i) => i === 40 || i === 7 || i === 100 ? flip(e, e.length - 200) : e)
+    await rejectsWith(counting, { ...page, envelopes: altered }, 'GM_ERR_HISTORY_TAMPERED', / Envelope 7: bad signature/)
+    await rejectsWith(counting, { ...page, envelopes: envelopes.map((e, i) => i === 100 ? flip(e, e.length - 200) : e) }, 'GM_ERR_HISTORY_TAMPERED', / Envelope 100: bad signature/)
+    // the shared signature forged in every envelope: refused, however many wait on its verification
+    await rejectsWith(counting, { ...page, envelopes: envelopes.map(e => flip(e, e.length - 10)) }, 'GM_ERR_HISTORY_TAMPERED', / Envelope 0: bad signature/)
+    // a proof altered in one envelope of the batch whose signature the others verify
+    await rejectsWith(counting, { ...page, envelopes: envelopes.map((e, i) => i === 90 ? flip(e, e.length - 120) : e) }, 'GM_ERR_HISTORY_TAMPERED', / Envelope 90: /)
+  })
+  }
 })

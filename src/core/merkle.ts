@@ -53,25 +53,105 @@ export async function treeWithProofs (suite: CryptoSuite, leaves: readonly Uint8
 }
 
 /**
- * RFC 9162 §2.1.3.2: the root that an inclusion proof of leaf `index` in a tree of `size` leaves
- * leads to, or undefined when the proof cannot belong to such a tree (index out of range, a path
- * too short or too long). The caller compares the result with a root it trusts.
+ * RFC 9162 §2.1.3.2 for leaf `index` in a tree of `size` leaves: for each hash of the path, in
+ * order, whether it stands left of the node built so far; undefined when the proof cannot belong
+ * to such a tree (index out of range, a path too short or too long).
  */
-export async function rootFromInclusionProof (suite: CryptoSuite, index: number, size: number, leaf: Uint8Array, path: readonly Uint8Array[]): Promise<Uint8Array | undefined> {
+function proofSides (index: number, size: number, pathLength: number): boolean[] | undefined {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return undefined
+  const left: boolean[] = []
   let fn = index
   let sn = size - 1
-  let r = leaf
-  for (const p of path) {
+  for (let i = 0; i < pathLength; i++) {
     if (sn === 0) return undefined
     if (fn % 2 === 1 || fn === sn) {
-      r = await nodeHash(suite, p, r)
+      left.push(true)
       while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
     } else {
-      r = await nodeHash(suite, r, p)
+      left.push(false)
     }
     fn = Math.floor(fn / 2)
     sn = Math.floor(sn / 2)
   }
-  return sn === 0 ? r : undefined
+  return sn === 0 ? left : undefined
 }
+
+/**
+ * RFC 9162 §2.1.3.2: the root that an inclusion proof of leaf `index` in a tree of `size` leaves
+ * leads to, or undefined when the proof cannot belong to such a tree (index out of range, a path
+ * too short or too long). The caller compares the result with a root it trusts.
+ */
+export async function rootFromInclusionProof (suite: CryptoSuite, index: number, size: number, leaf: Uint8Array, path: readonly Uint8Array[], memo?: NodeMemo): Promise<Uint8Array | undefined> {
+  const sides = proofSides(index, size, path.length)
+  if (sides === undefined) return undefined
+  // a synchronous SHA-256 when the suite has one: no await per node (a replica verifies thousands)
+  const sync = suite.sha256Sync
+  let r = leaf
+  for (const [i, p] of path.entries()) {
+    const left = sides[i] === true ? p : r
+    const right = sides[i] === true ? r : p
+    const known = memo?.get(left, right)
+    if (known !== undefined) {
+      r = known instanceof Uint8Array ? known : await known
+      continue
+    }
+    if (sync !== undefined) {
+      // one scratch input, consumed before anything else runs
+      NODE_INPUT.set(left, 1)
+      NODE_INPUT.set(right, 1 + HASH_BYTES)
+      r = sync(NODE_INPUT)
+      memo?.set(left, right, r)
+    } else {
+      // the hash in flight is what the memo holds: proofs verified concurrently share it too
+      const pending = nodeHash(suite, left, right)
+      memo?.set(left, right, pending)
+      r = await pending
+    }
+  }
+  return r
+}
+
+const NODE_INPUT = new Uint8Array(1 + 2 * HASH_BYTES)
+NODE_INPUT[0] = 0x01
+
+/**
+ * Interior nodes already hashed, found by their exact input (left, right): the proofs of one
+ * batch share their upper nodes, so a verifier of many of its envelopes hashes each node once.
+ * Looked up by a number taken from the hashes' first bytes, then compared byte for byte.
+ */
+export class NodeMemo {
+  private readonly nodes = new Map<number, Array<{ left: Uint8Array, right: Uint8Array, hash: Uint8Array | Promise<Uint8Array> }>>()
+  private size = 0
+
+  /** The node's hash, or the hashing of it in flight (an async suite's). */
+  get (left: Uint8Array, right: Uint8Array): Uint8Array | Promise<Uint8Array> | undefined {
+    if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) return undefined
+    const entries = this.nodes.get(memoKey(left, right))
+    if (entries === undefined) return undefined
+    for (const entry of entries) {
+      if (sameHash(entry.left, left) && sameHash(entry.right, right)) return entry.hash
+    }
+    return undefined
+  }
+
+  set (left: Uint8Array, right: Uint8Array, hash: Uint8Array | Promise<Uint8Array>): void {
+    if (left.length !== HASH_BYTES || right.length !== HASH_BYTES || this.size >= MAX_MEMO_NODES) return
+    const key = memoKey(left, right)
+    const entries = this.nodes.get(key)
+    const entry = { left: Uint8Array.from(left), right: Uint8Array.from(right), hash }
+    if (entries === undefined) this.nodes.set(key, [entry]); else entries.push(entry)
+    this.size++
+  }
+}
+
+function memoKey (left: Uint8Array, right: Uint8Array): number {
+  return ((left[0] as number) << 24 | (left[1] as number) << 16 | (left[2] as number) << 8 | (left[3] as number)) ^ ((right[0] as number) << 16 | (right[1] as number) << 8 | (right[2] as number))
+}
+
+function sameHash (a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < HASH_BYTES; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Interior nodes a memo holds at most (a push of 4 096 envelopes has at most 4 096 × 16 distinct ones). */
+const MAX_MEMO_NODES = 65_536
