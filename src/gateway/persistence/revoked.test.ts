@@ -156,3 +156,57 @@ describe('a revoked collector\'s items are refused and never stored [PER-2]', ()
     assert.deepEqual(await push(envs[2] as Uint8Array), { ok: true, stored: 0, duplicates: 0, rejected: [{ i: 0, kind: 'env', code: 'GM_ERR_PERSISTENCE_CERT_REJECTED' }] })
   })
 })
+
+describe('a renewed collector: every certificate given for its key is tried [PER-2]', () => {
+  const DAY = 86_400_000
+  /** a's first certificate (expired, or revoked) and its renewal (valid now), same key. */
+  async function renewed (ca: CaKeys, firstExpired: boolean): Promise<{ a: Collector, first: Uint8Array, firstSerial: string, second: Uint8Array }> {
+    const a = await collector(ca)
+    const first = await issueGatewayCertificate(ca, { publicKey: a.key.publicKey, peerId: a.peerId, roles: ['collector'], ...(firstExpired ? { now: new Date(Date.now() - 40 * DAY) } : {}) })
+    const second = await issueGatewayCertificate(ca, { publicKey: a.key.publicKey, peerId: a.peerId, roles: ['collector'], now: new Date(Date.now() - 5 * DAY) })
+    return { a, first: first.der, firstSerial: first.serial, second: second.der }
+  }
+
+  it('a repair push giving the held certificates newest first (as range, fetch and repair give them) is stored when the oldest has expired', async () => {
+    const { privateKey, certificate } = await createCertificateAuthority()
+    const ca: CaKeys = { privateKey, certificate }
+    const { a, first, second } = await renewed(ca, true)
+    const repairer = await collector(ca, ['persistence'])
+    const { handler, engine } = await replica(ca)
+    const envs = await seal(a, [seqAt(3, 0), seqAt(3, 1)])
+    for (const [i, certs] of [[second, first], [first, second]].entries()) {
+      const answer = await handler({ op: 'store', certs, envs: [envs[i] as Uint8Array], cps: [] }, peer(repairer, ['persistence']), signal) as StoreResponse
+      assert.deepEqual(answer, { ok: true, stored: 1, duplicates: 0, rejected: [] }, `certificates given ${i === 0 ? 'newest' : 'oldest'} first`)
+    }
+    // the valid one is kept; the expired one is not ([PER-2]: valid now)
+    assert.deepEqual((await engine.certificates([a.key.publicKey])).map(c => toHex(c.der)), [toHex(second)])
+  })
+
+  it('a revoked first certificate given beside the renewal does not refuse the renewal\'s items, and a lone revoked one still does', async () => {
+    const { privateKey, certificate } = await createCertificateAuthority()
+    const ca: CaKeys = { privateKey, certificate }
+    const { a, first, firstSerial, second } = await renewed(ca, false)
+    const repairer = await collector(ca, ['persistence'])
+    const { handler, engine, revoke } = await replica(ca)
+    await revoke([{ serial: firstSerial, revokedAt: new Date() }])
+    const envs = await seal(a, [seqAt(4, 0), seqAt(4, 1), seqAt(4, 2)])
+    const store = async (certs: Uint8Array[], env: Uint8Array): Promise<StoreResponse> => await handler({ op: 'store', certs, envs: [env], cps: [] }, peer(repairer, ['persistence']), signal) as StoreResponse
+    assert.deepEqual(await store([first], envs[0] as Uint8Array), { ok: true, stored: 0, duplicates: 0, rejected: [{ i: 0, kind: 'env', code: 'GM_ERR_PERSISTENCE_CERT_REJECTED' }] })
+    assert.equal((await engine.certificates([a.key.publicKey])).length, 0, 'a revoked certificate is never stored')
+    assert.deepEqual(await store([second, first], envs[1] as Uint8Array), { ok: true, stored: 1, duplicates: 0, rejected: [] })
+    assert.deepEqual(await store([first, second], envs[2] as Uint8Array), { ok: true, stored: 1, duplicates: 0, rejected: [] })
+    assert.deepEqual((await engine.certificates([a.key.publicKey])).map(c => toHex(c.der)), [toHex(second)])
+  })
+
+  it('two valid certificates of one key given together (a renewal overlapping the first) are both kept, for readers of readings sealed under either', async () => {
+    const { privateKey, certificate } = await createCertificateAuthority()
+    const ca: CaKeys = { privateKey, certificate }
+    const { a, first, second } = await renewed(ca, false)
+    const repairer = await collector(ca, ['persistence'])
+    const { handler, engine } = await replica(ca)
+    const envs = await seal(a, [seqAt(5, 0)])
+    const answer = await handler({ op: 'store', certs: [second, first], envs, cps: [] }, peer(repairer, ['persistence']), signal) as StoreResponse
+    assert.equal(answer.stored, 1)
+    assert.deepEqual(new Set((await engine.certificates([a.key.publicKey])).map(c => toHex(c.der))), new Set([toHex(first), toHex(second)]))
+  })
+})
