@@ -45,7 +45,7 @@ async function seal (gw: Collector, seqs: readonly number[]): Promise<Uint8Array
 }
 
 /** Signs gw's next checkpoint (part 0 of `bucket`) naming `seqs`. */
-async function checkpoint (gw: Collector, bucket: number, seqs: readonly number[]): Promise<Uint8Array> {
+async function checkpoint (gw: Collector, bucket: number, seqs: number[]): Promise<Uint8Array> {
   const bytes = await signCheckpoint(suite, gw.key, { sensor: SENSOR, gw: gw.key.publicKey, bucket: B0 + bucket, part: 0, prev: gw.head, seqs })
   const opened = await openCheckpoint(suite, bytes)
   gw.head = { bucket: opened.bucket, part: opened.part, h: opened.hash }
