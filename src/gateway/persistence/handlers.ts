@@ -7,6 +7,7 @@
 import { GatemeshError, checkpointBucket, equalBytes, isGatemeshError, openCheckpoint, verifyEnvelope } from '../../core/index.ts'
 import type { CheckpointLink, CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
 import type { StorageEngine, StoredCheckpoint, StoredReading, HistoryKey } from './engine/types.ts'
+import { MAX_CERTIFICATES_PER_GW } from './engine/input.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 import {
   MAX_CHECKPOINT_IDS, MAX_FRAME_BYTES, MAX_IDS, encodeResponse,
@@ -63,11 +64,15 @@ export function createHandler (components: HandlerComponents): PersistenceHandle
 async function store ({ suite, engine, verifier, assertRoom, onStored }: HandlerComponents, request: StoreRequest, peer: VerifiedPeer): Promise<StoreResponse> {
   await assertRoom()
   const pusher = hex(peerKey(peer.peerId))
-  // the certificates given, by the key they are for (checked before use, per gw)
-  const given = new Map<string, Uint8Array>()
+  // the certificates given, by the key they are for (checked before use, per gw), in the order given:
+  // a renewed collector's come several for one key (repair gives every one held, newest first)
+  const given = new Map<string, Uint8Array[]>()
   for (const der of request.certs) {
     const gw = certificateKey(der)
-    if (gw !== undefined) given.set(gw, der)
+    if (gw === undefined) continue
+    const list = given.get(gw)
+    if (list === undefined) given.set(gw, [der])
+    else if (list.length < MAX_CERTIFICATES_PER_GW && !list.some(d => equalBytes(d, der))) list.push(der)
   }
   const gwChecks = new Map<string, Promise<ErrorCode | undefined>>()
   const usedCerts = new Map<string, { gw: Uint8Array, der: Uint8Array, notBefore: number }>()
@@ -76,22 +81,7 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
     if (!mayPush(peer, pusher, key)) return 'GM_ERR_PERSISTENCE_FORBIDDEN'
     let check = gwChecks.get(key)
     if (check === undefined) {
-      check = (async () => {
-        // the one given, else those held (a renewed collector's newest first): one valid now
-        const der = given.get(key)
-        const candidates = der !== undefined ? [der] : (await engine.certificates([gw])).map(c => c.der)
-        let failure: unknown
-        for (const candidate of candidates.length === 0 ? [undefined] : candidates) {
-          try {
-            const { notBefore } = await verifier.checkCollector(gw, candidate)
-            if (der !== undefined) usedCerts.set(key, { gw, der, notBefore: notBefore.getTime() })
-            return undefined
-          } catch (err) {
-            failure = err
-          }
-        }
-        return codeOf(failure)
-      })()
+      check = checkCertificates(verifier, engine, gw, given.get(key) ?? [], usedCerts)
       gwChecks.set(key, check)
     }
     return await check
@@ -135,6 +125,36 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
   if (checkpoints.length > 0) await engine.putCheckpoints(checkpoints)
   onStored?.(result.stored)
   return { ok: true, stored: result.stored, duplicates: result.duplicates, rejected }
+}
+
+/**
+ * [PER-2] gw's certificates: each one given (valid now, collector, not revoked by the current CRL)
+ * is kept in `used`, to be stored beside the others held; when none given passes, those held
+ * (newest first) are tried. One must pass; else the last failure's code.
+ */
+async function checkCertificates (verifier: StoreVerifier, engine: StorageEngine, gw: Uint8Array, given: Uint8Array[], used: Map<string, { gw: Uint8Array, der: Uint8Array, notBefore: number }>): Promise<ErrorCode | undefined> {
+  let failure: unknown
+  let passed = false
+  for (const der of given) {
+    try {
+      const { notBefore } = await verifier.checkCollector(gw, der)
+      used.set(hex(der), { gw, der, notBefore: notBefore.getTime() })
+      passed = true
+    } catch (err) {
+      failure = err
+    }
+  }
+  if (passed) return undefined
+  const held = given.length > 0 ? [] : (await engine.certificates([gw])).map(c => c.der)
+  for (const der of held.length === 0 && given.length === 0 ? [undefined] : held) {
+    try {
+      await verifier.checkCollector(gw, der)
+      return undefined
+    } catch (err) {
+      failure = err
+    }
+  }
+  return codeOf(failure)
 }
 
 /** The 32-byte Ed25519 key a gateway certificate certifies, read without trusting it (checked later). */

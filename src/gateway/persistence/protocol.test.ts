@@ -1,15 +1,23 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { encode } from 'cborg'
-import { streamPair } from '@libp2p/utils'
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, request, serve, MAX_FRAME_BYTES, MAX_STORE_ENVELOPES } from './protocol.ts'
+import { lpStream, streamPair } from '@libp2p/utils'
+import { EnvelopeSealer, generateIdentity, utf8 } from '../../core/index.ts'
+import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
+import { createMemoryEngineForTests } from './engine/memory.ts'
+import { createHandler } from './handlers.ts'
+import { gwPeerId, type StoreVerifier } from './verify.ts'
+import {
+  decodeRequest, decodeResponse, encodeRequest, encodeResponse, request, serve,
+  MAX_CERT_BYTES, MAX_CERTS, MAX_CHECKPOINT_BYTES, MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, MAX_STORE_CHECKPOINTS, MAX_STORE_ENVELOPES
+} from './protocol.ts'
 import type { PersistenceRequest, StoreRequest } from './protocol.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 
 const gw = new Uint8Array(32).fill(7)
 
-function refused (fn: () => unknown, code = 'GM_ERR_PERSISTENCE_BAD_REQUEST'): void {
-  assert.throws(fn, (err: { code?: string }) => err.code === code)
+function refused (fn: () => unknown, code = 'GM_ERR_PERSISTENCE_BAD_REQUEST', what?: unknown): void {
+  assert.throws(fn, (err: { code?: string }) => err.code === code, what === undefined ? undefined : `refused: ${JSON.stringify(what, (_k, v: unknown) => v instanceof Uint8Array ? `bytes(${v.length})` : Array.isArray(v) && v.length > 8 ? `list(${v.length})` : v)}`)
 }
 
 describe('persistence protocol codec [PER-2]', () => {
@@ -54,10 +62,33 @@ describe('persistence protocol codec [PER-2]', () => {
       { op: 'fetch', sensor: 's', ids: [], cps: [[2 ** 53, 0, gw]] },
       { op: 'fetch', sensor: 's', ids: [], cps: [[1, 0, new Uint8Array(31)]] },
       { op: 'fetch', sensor: 's', ids: [], cps: Array.from({ length: 1025 }, () => [1, 0, gw]) },
+      // [PER-2] bounds of every list and item of a store
+      { op: 'store', certs: [], envs: [new Uint8Array(MAX_ENVELOPE_BYTES + 1)], cps: [] },
+      { op: 'store', certs: [], envs: [], cps: [new Uint8Array(MAX_CHECKPOINT_BYTES + 1)] },
+      { op: 'store', certs: [], envs: [], cps: Array.from({ length: MAX_STORE_CHECKPOINTS + 1 }, () => new Uint8Array(1)) },
+      { op: 'store', certs: [new Uint8Array(MAX_CERT_BYTES + 1)], envs: [], cps: [] },
+      { op: 'store', certs: Array.from({ length: MAX_CERTS + 1 }, () => new Uint8Array(1)), envs: [], cps: [] },
+      { op: 'store', certs: [], envs: [new Uint8Array(1)], cps: [], op2: 'x' },
+      // a range's `after` is a key inside the range (as every cursor is, [PER-51])
+      { op: 'range', sensor: 's', fromSeq: 10, toSeq: 20, order: 'asc', limit: 1, after: [9, gw] },
+      { op: 'range', sensor: 's', fromSeq: 10, toSeq: 20, order: 'desc', limit: 1, after: [20, gw] },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 20, order: 'asc', limit: 1, after: [2 ** 53, gw] },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 20, order: 'asc', limit: 1, after: ['1', gw] },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 20, order: 'asc', limit: 1, after: [1, gw, 2] },
+      { op: 'range', sensor: 's', fromSeq: 0, toSeq: 20, order: 'asc', limit: 1, after: null },
+      // ids and digest bounds
+      { op: 'ids', sensor: 's', fromSeq: 2, toSeq: 1 },
+      { op: 'ids', sensor: 's', fromSeq: 0, toSeq: 2 ** 53 },
+      { op: 'ids', sensor: 's', fromSeq: -1, toSeq: 1 },
+      { op: 'ids', sensor: 's', fromSeq: 0 },
+      { op: 'digest', sensor: 's', fromBucket: 5, toBucket: 4 },
+      { op: 'fetch', sensor: 's', ids: [[-1, gw]] },
+      { op: 'fetch', sensor: 's', ids: [[2 ** 53, gw]] },
+      { op: 'fetch', sensor: 's', ids: [[1, gw]], cps: 'all' },
       { op: 'sensors', limit: 0 },
       { op: 'sensors', limit: 5, after: 7 }
     ]
-    for (const value of hostile) refused(() => decodeRequest(encode(value)))
+    for (const value of hostile) refused(() => decodeRequest(encode(value)), undefined, value)
     // not CBOR, truncated, trailing bytes, oversized
     refused(() => decodeRequest(new Uint8Array([0xff, 0x00])))
     refused(() => decodeRequest(encode({ op: 'sensors', limit: 5 }).subarray(0, 5)))
@@ -114,5 +145,48 @@ describe('persistence protocol over a stream [PER-2]', () => {
     const page = await request(dialer, 'peer', { op: 'range', sensor: 's-1', fromSeq: 0, toSeq: 10, order: 'asc', limit: 5000 }, { timeoutMs: 30_000 })
     assert.equal(page.envs.length, MAX_STORE_ENVELOPES)
     assert.deepEqual(page.envs[4095], envs[4095])
+  })
+})
+
+describe('a store over the limits is refused whole and stores nothing [PER-2]', () => {
+  it('4 097 envelopes, an envelope over its bound, a frame over 8 MiB: GM_ERR_PERSISTENCE_BAD_REQUEST over the stream, the engine untouched', async () => {
+    const suite = createNodeCryptoSuite()
+    const key = await suite.importSigningKey(suite.randomBytes(32))
+    const reader = await generateIdentity(suite)
+    const [outcome] = await new EnvelopeSealer({ suite, signer: key }).sealBatch([{ header: { sensor: 's-1', ts: 1_760_000_000_000, seq: 1_760_000_000_000_000 }, plaintext: utf8('21.5'), recipients: [{ id: reader.pseudonym, publicKey: reader.encPub }] }])
+    if (outcome === undefined || !('envelope' in outcome)) throw new Error('not sealed')
+    const envelope = outcome.envelope
+    const engine = createMemoryEngineForTests()
+    // a verifier that passes everything: only the request's bounds stand between these items and the engine
+    const verifier = { checkCollector: async () => ({ notBefore: new Date(0), notAfter: new Date(8.64e15) }), checkSensor: async () => {} } as unknown as StoreVerifier
+    const handle = serve(createHandler({ suite, engine, verifier, assertRoom: async () => {} }))
+    const pusher = { peerId: gwPeerId(key.publicKey), roles: ['collector'], services: ['collector'] } as unknown as VerifiedPeer
+    /** Sends one raw frame (its length prefix as given) and reads the answer. */
+    const exchange = async (frame: Uint8Array): Promise<Uint8Array> => {
+      const [outbound, inbound] = await streamPair()
+      const served = handle(inbound, pusher)
+      const lp = lpStream(outbound, { maxDataLength: 2 * MAX_FRAME_BYTES, maxBufferSize: 2 * MAX_FRAME_BYTES })
+      void lp.write(frame).catch(() => {})
+      const answer = await lp.read({ signal: AbortSignal.timeout(30_000) })
+      await served
+      return answer.subarray()
+    }
+    const refusedOverStream = async (frame: Uint8Array, what: string): Promise<void> => {
+      await assert.rejects(async () => decodeResponse('store', await exchange(frame)), (err: { code?: string }) => err.code === 'GM_ERR_PERSISTENCE_BAD_REQUEST', what)
+    }
+    // the same envelope within bounds is stored: the handler and engine work
+    const ok = decodeResponse('store', await exchange(encodeRequest({ op: 'store', certs: [], envs: [envelope], cps: [] })))
+    assert.equal(ok.stored, 1)
+    await engine.deleteBefore('s-1', 2 ** 53)
+    assert.equal(engine.readings().length, 0)
+
+    await refusedOverStream(encode({ op: 'store', certs: [], envs: Array.from({ length: MAX_STORE_ENVELOPES + 1 }, () => envelope), cps: [] }), '4 097 envelopes')
+    await refusedOverStream(encode({ op: 'store', certs: [], envs: [envelope, new Uint8Array(MAX_ENVELOPE_BYTES + 1)], cps: [] }), 'an envelope over its bound')
+    // 8 MiB + 1 of request: two valid envelopes and padding in certificates would pass every item bound; the frame does not
+    const padding = Array.from({ length: 200 }, () => new Uint8Array(MAX_CERT_BYTES).fill(1))
+    const tooLarge = encode({ op: 'store', certs: padding, envs: [envelope, ...Array.from({ length: 4000 }, () => new Uint8Array(1300).fill(2))], cps: [] })
+    assert.ok(tooLarge.length > MAX_FRAME_BYTES, `frame of ${tooLarge.length} bytes`)
+    await refusedOverStream(tooLarge, 'a frame over 8 MiB')
+    assert.equal(engine.readings().length, 0, 'nothing stored')
   })
 })

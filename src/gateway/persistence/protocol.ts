@@ -173,7 +173,11 @@ export function decodeRequest (bytes: Uint8Array): PersistenceRequest {
       const limit = uint(map, 'limit', MAX_RANGE_LIMIT)
       if (limit < 1) throw bad(`Field 'limit' must be 1 to ${MAX_RANGE_LIMIT}.`)
       const out: RangeRequest = { op: 'range', sensor: sensorId(map), ...seqRange(map), order: map.order, limit }
-      if (map.after !== undefined) out.after = wireKey(map.after, "Field 'after'")
+      if (map.after !== undefined) {
+        out.after = wireKey(map.after, "Field 'after'")
+        // a key in the range, as every cursor's is ([PER-51]): one outside would stretch the page's checkpoint span
+        if (out.after[0] < out.fromSeq || out.after[0] >= out.toSeq) throw bad("Field 'after' must be a key in the range.")
+      }
       return out
     }
     case 'digest': {
