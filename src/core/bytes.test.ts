@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { allocBytes, concat, counterNonce, equalBytes, uint64be, fromBase64, fromBase64Url, fromHex, toBase32, toBase64, toBase64Url, toHex } from './bytes.ts'
+import { allocBytes, concat, counterNonce, equalBytes, uint64be, fromBase64, fromBase64Url, fromHex, portableBase64, toBase32, toBase64, toBase64Url, toHex } from './bytes.ts'
 
 describe('byte encodings', () => {
   it('match RFC 4648 §10 test vectors', () => {
@@ -25,6 +25,35 @@ describe('byte encodings', () => {
     assert.deepEqual(fromBase64Url('-_8'), new Uint8Array([0xfb, 0xff]))
     assert.throws(() => fromHex('abc'), TypeError)
     assert.throws(() => fromHex('zz'), TypeError)
+  })
+
+  it('Node\'s native base64 gives the browser codecs\' answers and verdicts, on views too', () => {
+    const verdict = (decode: (text: string) => Uint8Array | undefined, text: string): string => {
+      try {
+        const out = decode(text)
+        return out === undefined ? 'refused' : toHex(out)
+      } catch {
+        return 'refused'
+      }
+    }
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=. \n\u00e9'
+    for (let n = 0; n < 40; n++) {
+      const whole = crypto.getRandomValues(new Uint8Array(n + 7))
+      const bytes = whole.subarray(3, 3 + n)
+      assert.equal(toBase64(bytes), portableBase64.toBase64(bytes))
+      assert.equal(toBase64Url(bytes), portableBase64.toBase64Url(bytes))
+      const decoded = fromBase64Url(toBase64Url(bytes))
+      assert.equal(Object.getPrototypeOf(decoded), Uint8Array.prototype)
+      // every one-char change of the encodings, and every pad-bit variant of the last char
+      for (const [text, native, portable] of [
+        [toBase64(bytes), fromBase64, portableBase64.fromBase64],
+        [toBase64Url(bytes), fromBase64Url, portableBase64.fromBase64Url]
+      ] as const) {
+        const variants = [text, text + '=', text + 'A', text.slice(0, -1), text.slice(1)]
+        for (let i = 0; i < text.length; i++) variants.push(text.slice(0, i) + (alphabet[(i * 7 + n) % alphabet.length] as string) + text.slice(i + 1))
+        for (const variant of variants) assert.equal(verdict(native, variant), verdict(portable, variant), JSON.stringify(variant))
+      }
+    }
   })
 
   it('compares bytes and builds counter nonces', () => {
