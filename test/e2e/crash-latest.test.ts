@@ -1,8 +1,9 @@
 // The acknowledgement promise across a crash, as a user meets it: a sensor sends MQTT QoS 1
 // readings to a real `gatemesh gateway start`, the process is killed (SIGKILL) right after the
 // last PUBACK, and the next start must make that last reading the sensor's latest reading in the
-// DHT. The latest publisher puts at most one record per sensor per 200 ms, so the last readings are
-// still inside its window when the process dies: they must come back from the journal ([COL-7]).
+// DHT. The latest publisher puts at most one record per sensor per 200 ms: the last reading is sent
+// right after the put of the one before it is seen, so it is still inside the publisher's window
+// when the process dies, however loaded the machine: it must come back from the journal ([COL-7]).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -35,11 +36,24 @@ describe('a gateway killed right after a PUBACK', { timeout: 120_000 }, () => {
     const ready = first.ready as unknown as { collector: { mqtt: string } }
     const client = await mqtt.connectAsync(ready.collector.mqtt, { username: SENSOR, password: credential, clientId: `crash-${randomBytes(4).toString('hex')}`, reconnectPeriod: 0 })
     const run = randomBytes(6).toString('hex')
+    const opener = new EnvelopeOpener({ suite, reader: { pseudonym: reader.pseudonym, agreementKey: reader.agreementKey } })
+    const latestText = async (admin: string): Promise<string | undefined> => {
+      const held = await getRecord(admin, `/gm-latest/${SENSOR}`, true)
+      if (held.value === undefined) return undefined
+      const latest = await openRecord(suite, held.value, { type: 'latest' })
+      return fromUtf8((await opener.open((latest.body as { envelope: Uint8Array }).envelope)).plaintext)
+    }
     let last = ''
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 149; i++) {
       last = JSON.stringify({ run, i })
       await client.publishAsync(`sensors/${SENSOR}/readings`, last, { qos: 1 })
     }
+    // the put of reading 148 has just happened: the publisher puts the next no sooner than 200 ms
+    // after it, whatever the load on the machine
+    const before = last
+    await eventually(async () => await latestText(first.ready.admin as string) === before, 20_000, 'the put of the reading before the last', 5)
+    last = JSON.stringify({ run, i: 149 })
+    await client.publishAsync(`sensors/${SENSOR}/readings`, last, { qos: 1 })
     // The crash point, not a wait for an outcome: 60 ms after the last PUBACK the reading is sealed
     // (the sealing threads gather 5 ms) while the put of it still waits for the latest
     // publisher's interval (200 ms since the put before). A gateway that released the journal row
@@ -50,15 +64,7 @@ describe('a gateway killed right after a PUBACK', { timeout: 120_000 }, () => {
 
     const second = await startGateway({ data, extra })
     try {
-      const opener = new EnvelopeOpener({ suite, reader: { pseudonym: reader.pseudonym, agreementKey: reader.agreementKey } })
-      let seen = ''
-      await eventually(async () => {
-        const held = await getRecord(second.ready.admin as string, `/gm-latest/${SENSOR}`, true)
-        if (held.value === undefined) return false
-        const latest = await openRecord(suite, held.value, { type: 'latest' })
-        seen = fromUtf8((await opener.open((latest.body as { envelope: Uint8Array }).envelope)).plaintext)
-        return seen === last
-      }, 20_000, `the last acknowledged reading as the latest (last seen: ${seen})`)
+      await eventually(async () => await latestText(second.ready.admin as string) === last, 20_000, 'the last acknowledged reading as the latest')
       // the admin status counts what the latest sink settled, and nothing is left awaiting it
       let delivery: { held: number, sinks: Record<string, { delivered: number }> } | undefined
       await eventually(async () => {
