@@ -113,7 +113,7 @@ async function adminStatus (gw: RunningGateway): Promise<Record<string, unknown>
   return await res.json() as Record<string, unknown>
 }
 
-interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null } }
+interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null }, pushes?: unknown }
 async function sinkStatus (gw: RunningGateway): Promise<SinkStatus> {
   const status = await adminStatus(gw)
   const persistence = (status.serviceStatus as Record<string, { persistence?: SinkStatus } | undefined>).collector?.persistence
@@ -301,7 +301,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     // ------------------------------------------------ 2a. whole path baseline: no persistence peer
     const mqttPort = (gw: RunningGateway): number => Number(new URL(gw.ready.collector?.mqtt as string).port)
     const warmup = quick ? 1 : 2
-    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number> }
+    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number>, pushesAtEnd?: unknown }
     const pathPhase = async (collector: RunningGateway, replicas: RunningGateway[], drain: boolean): Promise<PathRun> => {
       const before = await sinkStatus(collector)
       const procs = [collector, ...replicas]
@@ -329,7 +329,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
         last = await until('the outbox drains', async () => { const s = await sinkStatus(collector); return s.outbox.readings === 0 ? s : undefined }, 180_000, 100)
         drainMs = performance.now() - t
       }
-      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), drainMs, cpu }
+      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), drainMs, cpu, pushesAtEnd: end.pushes }
     }
     const baselineRuns: PathRun[] = []
     for (let i = 0; i < runs; i++) { baselineRuns.push(await pathPhase(c0, [], false)); log(`whole path baseline ${i + 1}: ${Math.round(baselineRuns[i]!.load.perSecond)}/s`) }
