@@ -32,6 +32,7 @@
  * and .md.
  *
  *   node bench/persistence.ts [--quick] [--runs N] [--seconds N] [--rate N] [--catchup-rate N] [--catchup-minutes N]
+ *     [--only whole-path] [--profile DIR]  (figure 2 alone, printed as JSON; V8 CPU profiles of every process in DIR)
  */
 import { createHash, createPublicKey, verify as edVerify } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -70,6 +71,10 @@ export interface PersistenceOptions {
   rate?: number
   catchupRate?: number
   catchupMinutes?: number
+  /** Only figure 2 (the whole path): no store, history or catch-up figures, no results files. */
+  only?: 'whole-path'
+  /** A directory for V8 CPU profiles of every process of the network (`--cpu-prof`), written when each stops. */
+  profileDir?: string
 }
 
 const suite = createNodeCryptoSuite()
@@ -108,7 +113,7 @@ async function adminStatus (gw: RunningGateway): Promise<Record<string, unknown>
   return await res.json() as Record<string, unknown>
 }
 
-interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null } }
+interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null }, pushes?: unknown }
 async function sinkStatus (gw: RunningGateway): Promise<SinkStatus> {
   const status = await adminStatus(gw)
   const persistence = (status.serviceStatus as Record<string, { persistence?: SinkStatus } | undefined>).collector?.persistence
@@ -249,7 +254,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
       dir,
       gateways: [{ name: 'a1', services: ['access'] }, { name: 'c0', services: ['collector'] }],
       gatewayArgs: ['--admin-port', '0', '--exchange-timeout', '3000'],
-      env: { GATEMESH_LOG_LEVEL: 'warn' },
+      env: { GATEMESH_LOG_LEVEL: 'warn', ...(options.profileDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir}` }) },
       readyTimeoutMs: 120_000
     })
     const network = net
@@ -296,7 +301,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     // ------------------------------------------------ 2a. whole path baseline: no persistence peer
     const mqttPort = (gw: RunningGateway): number => Number(new URL(gw.ready.collector?.mqtt as string).port)
     const warmup = quick ? 1 : 2
-    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number> }
+    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number>, pushesAtEnd?: unknown }
     const pathPhase = async (collector: RunningGateway, replicas: RunningGateway[], drain: boolean): Promise<PathRun> => {
       const before = await sinkStatus(collector)
       const procs = [collector, ...replicas]
@@ -324,11 +329,12 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
         last = await until('the outbox drains', async () => { const s = await sinkStatus(collector); return s.outbox.readings === 0 ? s : undefined }, 180_000, 100)
         drainMs = performance.now() - t
       }
-      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), drainMs, cpu }
+      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), drainMs, cpu, pushesAtEnd: end.pushes }
     }
     const baselineRuns: PathRun[] = []
     for (let i = 0; i < runs; i++) { baselineRuns.push(await pathPhase(c0, [], false)); log(`whole path baseline ${i + 1}: ${Math.round(baselineRuns[i]!.load.perSecond)}/s`) }
-    await c0.kill()
+    // stopped (not killed) so a profile is written
+    await c0.stop()
 
     // ------------------------------------------------ the replicas, the replicating collector
     const replicaArgs = ['--repair-interval', '3600000']
@@ -341,6 +347,11 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     const pathRuns: PathRun[] = []
     for (let i = 0; i < runs; i++) { pathRuns.push(await pathPhase(c1, [gw('p1'), gw('p2'), gw('p3')], true)); log(`whole path ${i + 1}: ${Math.round(pathRuns[i]!.load.perSecond)}/s, lag p99 ${pathRuns[i]!.lagP99MaxMs} ms`) }
     await c1.stop()
+    if (options.only === 'whole-path') {
+      const result = { runs, quick, seconds, rate, loadAverage: { before: loadBefore, after: loadavg() }, path: { baseline: baselineRuns, replicated: pathRuns }, pids: Object.fromEntries(network.gateways.map(g => [g.name, g.child.pid])) }
+      console.log(JSON.stringify(result, null, 2))
+      return result
+    }
 
     // ------------------------------------------------ 1. one replica's store rate
     const pusher = await certifiedNode(['collector'])
@@ -550,7 +561,7 @@ function writeResultsFiles (r: Record<string, unknown>): void {
 /** The options of this scenario on a command line (this script's, or `npm run bench`'s). */
 export function options (argv: string[]): PersistenceOptions {
   const n = (name: string, integer: boolean): number | undefined => numberOption(argv, name, integer)
-  return { quick: argv.includes('--quick'), runs: n('--runs', true), seconds: n('--seconds', false), rate: n('--rate', true), catchupRate: n('--catchup-rate', true), catchupMinutes: n('--catchup-minutes', false) }
+  return { quick: argv.includes('--quick'), runs: n('--runs', true), seconds: n('--seconds', false), rate: n('--rate', true), catchupRate: n('--catchup-rate', true), catchupMinutes: n('--catchup-minutes', false), ...(argv.includes('--only') ? { only: argv[argv.indexOf('--only') + 1] as 'whole-path' } : {}), ...(argv.includes('--profile') ? { profileDir: argv[argv.indexOf('--profile') + 1] } : {}) }
 }
 
 if (import.meta.main) {

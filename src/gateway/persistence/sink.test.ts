@@ -78,6 +78,11 @@ describe('persistence sink and outbox [PER-4] [PER-5] [PER-11]', () => {
     assert.ok(status.confirmed >= 5)
     assert.ok((status.replicas.c?.failed ?? 0) >= 1, 'the failing replica is counted')
     assert.equal(typeof status.lagMs.p99, 'number')
+    // [PER-5] the answered pushes' round trip and size (the failing replica's are not answered)
+    const pushes = (sink.status() as { pushes: { count: number, items: { p99: number | null }, ms: { p99: number | null } } }).pushes
+    assert.ok(pushes.count >= 2, `answered pushes counted: ${pushes.count}`)
+    assert.ok((pushes.items.p99 ?? 0) >= 1 && (pushes.items.p99 ?? 0) <= 6, `items per push: ${pushes.items.p99}`)
+    assert.equal(typeof pushes.ms.p99, 'number')
     await sink.stop()
   })
 

@@ -102,6 +102,10 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
   const waiting: Array<{ readings: readonly SealedReading[], resolve: () => void, reject: (err: unknown) => void }> = []
   const lags: number[] = []
   let lagAt = 0
+  /** [PER-5] Each answered push's round trip (ms) and size (items), the last LAG_SAMPLES. */
+  const pushMs: number[] = []
+  const pushItems: number[] = []
+  let pushAt = 0
   let bytes = 0
   let items = 0
   let checkpoints = 0
@@ -213,8 +217,11 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
       const load = (ps: Pending[]): Pending[] => ps.filter(p => (p.item.bytes ??= outbox.bytes(p.item)) !== undefined)
       const sendEnvs = load(envs)
       const sendCps = load(cps)
+      const sentAt = now()
       try {
         const answer = await components.send(state.peer, { op: 'store', certs: [components.certificate()], envs: sendEnvs.map(p => p.item.bytes as Uint8Array), cps: sendCps.map(p => p.item.bytes as Uint8Array) })
+        pushMs[pushAt % LAG_SAMPLES] = now() - sentAt
+        pushItems[pushAt++ % LAG_SAMPLES] = sendEnvs.length + sendCps.length
         const refused = new Set(answer.rejected.map(r => `${r.kind}:${r.i}`))
         const retry: Pending[] = []
         sendEnvs.forEach((p, i) => { if (refused.has(`env:${i}`)) retry.push(p); else acknowledge(p, peerId) })
@@ -323,8 +330,8 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
     }
   }
 
-  function percentile (q: number): number | null {
-    const samples = lags.slice(0, Math.min(lagAt, LAG_SAMPLES)).sort((a, b) => a - b)
+  function percentile (q: number, of = lags, count = lagAt): number | null {
+    const samples = of.slice(0, Math.min(count, LAG_SAMPLES)).sort((a, b) => a - b)
     if (samples.length === 0) return null
     return samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] as number
   }
@@ -375,7 +382,9 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
       unsignedSeqs: chain.pending,
       confirmed,
       replicas: Object.fromEntries([...replicas].map(([id, s]) => [id, { ok: s.ok, failed: s.failed, rejected: s.rejected, inFlight: s.inFlight, queued: s.queue.length }])),
-      lagMs: { p50: percentile(0.5), p99: percentile(0.99) }
+      lagMs: { p50: percentile(0.5), p99: percentile(0.99) },
+      // the push round trip and size: how much of the lag is the replicas' answer
+      pushes: { count: pushAt, items: { p50: percentile(0.5, pushItems, pushAt), p99: percentile(0.99, pushItems, pushAt) }, ms: { p50: percentile(0.5, pushMs, pushAt), p99: percentile(0.99, pushMs, pushAt) } }
     })
   }
 }
