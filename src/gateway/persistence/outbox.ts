@@ -125,7 +125,9 @@ export class Outbox {
     try {
       mkdirSync(join(this.path, '..'), { recursive: true })
       const db = new DatabaseSync(this.path)
-      db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+      // the checkpointer thread of a previous open may still be closing its connection (the last
+      // to close a WAL database checkpoints it): wait for its lock rather than fail
+      db.exec(`PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
         CREATE TABLE IF NOT EXISTS envs (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, seq INTEGER NOT NULL, written INTEGER NOT NULL, env BLOB NOT NULL, UNIQUE (sensor, seq));
         CREATE TABLE IF NOT EXISTS cps (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, bucket INTEGER NOT NULL, part INTEGER NOT NULL, written INTEGER NOT NULL, cp BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS unsigned (sensor TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (sensor, seq)) WITHOUT ROWID;
