@@ -26,6 +26,7 @@ import { NAMESPACES, recordKey } from '../../src/overlay/index.ts'
 import { kadId } from '../../src/overlay/roles.ts'
 import type { ReplicaMisbehaviour, Session } from '../../src/client/index.ts'
 import type { GatewaySpec, Network, RunningGateway } from '../../src/demo/network.ts'
+import { eventuallyValue } from '../support/eventually.ts'
 
 const suite = webCryptoSuite
 const MAIN = 'pf-main'
@@ -34,21 +35,7 @@ const QUIET = 'pf-quiet'
 const JOINERS = ['pf-c1', 'pf-c2', 'pf-c3', 'pf-c4', 'pf-c5', 'pf-c6']
 const REPAIR = ['--repair-interval', '1500']
 
-/** Polls until `check` returns a value (not undefined) or the deadline passes. */
-async function eventually<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (err) {
-      last = err
-    }
-    await new Promise(resolve => setTimeout(resolve, 250))
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${String(last)})`)
-}
+const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => await eventuallyValue(what, check, timeoutMs, 250)
 
 /** The 3 persistence peers nearest a sensor's record key (XOR of SHA-256 ids, [PER-3] [OVL-31]). */
 async function closest (sensor: string, peerIds: string[]): Promise<string[]> {

@@ -29,6 +29,7 @@ import { ROOT, startNetwork } from '../../src/demo/network.ts'
 import type { Network, RunningGateway } from '../../src/demo/network.ts'
 import { startInfluxd } from '../support/influxd.ts'
 import type { Influxd } from '../support/influxd.ts'
+import { eventuallyValue } from '../support/eventually.ts'
 
 const suite = webCryptoSuite
 const SENSOR = 'e2e-history'
@@ -44,21 +45,7 @@ async function exec (file: string, args: string[], env?: NodeJS.ProcessEnv): Pro
   })
 }
 
-/** Polls until `check` returns a value (not undefined) or the deadline passes. */
-async function eventually<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (err) {
-      last = err
-    }
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${String(last)})`)
-}
+const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> => await eventuallyValue(what, check, timeoutMs, 200)
 
 async function filesUnder (dir: string): Promise<string[]> {
   const out: string[] = []

@@ -22,6 +22,7 @@ import { request } from '../../src/gateway/persistence/index.ts'
 import type { Network, RunningGateway } from '../../src/demo/network.ts'
 import type { OverlayNode, Role } from '../../src/overlay/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import { eventuallyValue } from '../support/eventually.ts'
 
 const suite = webCryptoSuite
 const SENSOR = 'repl-greenhouse'
@@ -55,18 +56,7 @@ describe('replication: a collector and three persistence peers [PER-2] [PER-3] [
     return await request(reader, replica.ready.peerId, { op: 'range', sensor, ...ALL, order: 'asc', limit: 10_000 })
   }
 
-  async function eventually<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs
-    let last: unknown
-    while (Date.now() < deadline) {
-      try {
-        const value = await check()
-        if (value !== undefined) return value
-      } catch (err) { last = err }
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
-    throw new Error(`${what}: not within ${timeoutMs} ms (last: ${String(last)})`)
-  }
+  const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => await eventuallyValue(what, check, timeoutMs, 200)
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'gm-repl-'))
