@@ -60,8 +60,17 @@ const WRITE_CHUNK_BYTES = 8 * 1024 * 1024
 interface RawSeries { name: string, columns: string[], values?: unknown[][], tags?: Record<string, string>, partial?: boolean }
 interface RawResult { statement_id: number, series?: RawSeries[], error?: string, partial?: boolean }
 
+/**
+ * node-influx's RequestError keeps the request it failed (`req`, whose raw `_header` carries the
+ * Basic credentials): a logged cause would print them. Only the message (status and the server's
+ * answer) is kept.
+ */
+export function withoutRequest (cause: unknown): unknown {
+  return cause instanceof Error && !isGatemeshError(cause) ? new Error(cause.message) : cause
+}
+
 function engineError (detail: string, cause?: unknown): GatemeshError {
-  return isGatemeshError(cause) ? cause : new GatemeshError('GM_ERR_PERSISTENCE_ENGINE', detail, { cause })
+  return isGatemeshError(cause) ? cause : new GatemeshError('GM_ERR_PERSISTENCE_ENGINE', detail, { cause: withoutRequest(cause) })
 }
 
 const hexOf = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
