@@ -1,6 +1,6 @@
 /**
  * Log-in to the stream broker ([STR-6] .. [STR-9]): MQTT user name = pseudonym, password = a
- * stream token ([STR-1]) signed by the user's signing key. The account's verified signing key
+ * stream token (core's token.ts) signed by the user's signing key. The account's verified signing key
  * comes from the overlay through a bounded cache; each refusal maps to one CONNACK return code.
  */
 import { GatemeshError, isGatemeshError, isPseudonym } from '../../core/index.ts'
@@ -14,7 +14,7 @@ export const CONNACK = {
   NOT_AUTHORIZED: 5
 } as const
 
-/** [STR-1] A token is at most 2 048 bytes; a longer password is refused before any look-up. */
+/** [STR-6] A token is at most 2 048 bytes; a longer password is refused before any look-up. */
 export const MAX_TOKEN_BYTES = 2048
 
 /** What the broker needs of an account: its verified signing key. */

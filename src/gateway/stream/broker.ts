@@ -19,7 +19,7 @@ export interface StreamBrokerComponents extends LoginComponents {
   logger: Logger
   /** The sensor's verified record (a cached directory over the DHT, 5 s TTL); undefined when there is none. */
   lookupSensor: (sensorId: string) => Promise<Pick<SensorInfo, 'owner' | 'readers'> | undefined>
-  /** [STR-20] The sensor id and the wraps' `to` of a stream payload; throws when it does not decode. */
+  /** The sensor id and the wraps' `to` of a stream payload (core's stream-payload.ts); throws when it does not decode. */
   recipientsOf: RecipientsOf
 }
 
@@ -50,10 +50,11 @@ export interface StreamBrokerInit {
 
 export interface StreamReading {
   sensorId: string
-  /** [STR-20] The stream payload: CBOR { v, env, cert }. */
+  /** The stream payload (core's stream-payload.ts): CBOR { v, env, cert }. */
   payload: Uint8Array
 }
 
+/** [STR-18] */
 export interface StreamBrokerStatus {
   clients: number
   subscriptions: number

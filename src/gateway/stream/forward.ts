@@ -7,7 +7,7 @@
  */
 import { readingTopicSensor, userPrefix } from './topics.ts'
 
-/** What the stream peer reads of a reading's payload ([STR-20]): its sensor and its wraps' `to`. */
+/** What the stream peer reads of a reading's payload (core's stream-payload.ts): its sensor and its wraps' `to`. */
 export interface PayloadRecipients {
   sensorId: string
   /** The pseudonyms the envelope carries a wrap for. */

@@ -18,7 +18,7 @@ export function userPrefix (pseudonym: string): string {
 export type FilterClass =
   /** `sensors/<id>/readings`: allowed when the sensor's record lists the user. */
   | { kind: 'sensor', sensorId: string }
-  /** `sensors/+/readings`: every reading that carries a wrap for the user. */
+  /** [STR-11] `sensors/+/readings`: every reading that carries a wrap for the user. */
   | { kind: 'all-sensors' }
   /** a filter inside `users/<own pseudonym>/`. */
   | { kind: 'own' }
