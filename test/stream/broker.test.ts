@@ -348,6 +348,61 @@ describe('stream broker: bounds [STR-9] [STR-15] [STR-16]', { timeout: 60_000 },
     } finally { await f.close() }
   })
 
+  it('bounds subscriptions per client and retained messages per user', async () => {
+    const f = await startBroker({ maxSubscriptions: 3, maxRetainedPerUser: 2 })
+    try {
+      const alice = await f.newUser()
+      const ns = `users/${alice.pseudonym}`
+      const client = await login(f.mqtt, alice)
+      assert.deepEqual(await subscribe(client, [`${ns}/a`, `${ns}/b`, `${ns}/c`, `${ns}/d`]), [1, 1, 1, 128])
+      // an unsubscribe frees a place; a filter held already is granted again
+      await client.unsubscribeAsync(`${ns}/a`)
+      assert.deepEqual(await subscribe(client, [`${ns}/d`, `${ns}/b`]), [1, 1])
+      assert.equal(f.broker.status().denied.GM_ERR_STREAM_TOO_MANY_SUBSCRIPTIONS, 1)
+      await client.publishAsync(`${ns}/r1`, 'x', { qos: 1, retain: true })
+      await client.publishAsync(`${ns}/r2`, 'x', { qos: 1, retain: true })
+      // clearing one (an empty retained message) makes room for another
+      await client.publishAsync(`${ns}/r1`, '', { qos: 1, retain: true })
+      await client.publishAsync(`${ns}/r3`, 'x', { qos: 1, retain: true })
+      const closed = once(client as unknown as NodeJS.EventEmitter, 'close')
+      client.publish(`${ns}/r4`, 'x', { qos: 1, retain: true })
+      await closed
+      client.end(true)
+      assert.equal(f.broker.status().denied.GM_ERR_STREAM_RETAINED_LIMIT, 1)
+    } finally { await f.close() }
+  })
+
+  it('disconnects a subscriber that does not read within the drain timeout; the others keep receiving [STR-17]', async () => {
+    const f = await startBroker({ drainTimeoutMs: 1000, maxInFlight: 50 })
+    try {
+      const alice = await f.newUser()
+      const bob = await f.newUser()
+      const live = await login(f.mqtt, bob)
+      const b = inbox(live)
+      await live.subscribeAsync('sensors/+/readings', { qos: 1 })
+      // a subscriber that stops reading its socket
+      const frozen = await rawSocket(f.port)
+      frozen.socket.write(connectPacket('frozen', alice.pseudonym, await makeToken(alice)))
+      const subscribe = Buffer.concat([Buffer.from([0x00, 0x01]), str('sensors/+/readings'), Buffer.from([1])])
+      frozen.socket.write(Buffer.concat([Buffer.from([0x82, ...remainingLength(subscribe.length)]), subscribe]))
+      await eventuallyValue('frozen subscribed', async () => f.broker.status().subscriptions === 2 ? true : undefined, 5000, 10)
+      frozen.socket.pause()
+      const big = 'x'.repeat(100_000)
+      const reading = (n: number): Uint8Array => new TextEncoder().encode(JSON.stringify({ s: 's1', to: [alice.pseudonym, bob.pseudonym], n, big }))
+      // enough to fill the frozen socket's buffers many times over
+      for (let n = 1; n <= 100; n++) f.broker.deliver([{ sensorId: 's1', payload: reading(n) }])
+      // after the drain timeout the frozen subscriber is gone, and readings flow to bob again
+      await eventuallyValue('the frozen subscriber is disconnected', async () => f.broker.status().clients === 1 ? true : undefined, 10_000, 50)
+      const before = b.messages.length
+      await eventuallyValue('in flight settles', async () => f.broker.status().inFlight === 0 ? true : undefined, 10_000, 50)
+      f.broker.deliver([{ sensorId: 's1', payload: reading(1000) }])
+      await b.wait(before + 1)
+      assert.equal(counter(b.messages.at(-1)!.payload), 1000)
+      frozen.socket.destroy()
+      await live.endAsync()
+    } finally { await f.close() }
+  })
+
   it('closes malformed and oversized input and a CONNECT flood; the broker stays up for the others', async () => {
     const f = await startBroker({ connectRate: { perSecond: 1, burst: 10 }, maxPacketBytes: 64 * 1024 })
     try {

@@ -160,13 +160,12 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
   // [STR-6] [STR-7] [STR-8]
   const authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void => {
     checkLogin(accounts, components.verifyToken, username, password).then(pseudonym => {
-      if (client.id.length > MAX_CLIENT_ID || !owners.claim(client, pseudonym)) {
-        throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_CLIENT_ID'), CONNACK.IDENTIFIER_REJECTED)
-      }
       const will = willTopics.get(client)
       if (will !== undefined && !mayPublish(pseudonym, will)) {
-        owners.release(client)
         throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_WILL_FORBIDDEN'), CONNACK.NOT_AUTHORIZED)
+      }
+      if (client.id.length > MAX_CLIENT_ID || !owners.claim(client, pseudonym)) {
+        throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_CLIENT_ID'), CONNACK.IDENTIFIER_REJECTED)
       }
       const session: Session = { pseudonym, filters: new Set() }
       sessions.set(client, session)
