@@ -166,6 +166,14 @@ describe('stream broker: log-in [STR-6] [STR-7] [STR-8]', { timeout: 60_000 }, (
     assert.equal(await refusedWith(f.mqtt, { username: bob.pseudonym, password: await makeToken(bob), clientId: 'alice-app', clean: true }), 2)
   })
 
+  it('a CONNECT refused for its will holds no client id', async () => {
+    const bob = await f.newUser()
+    const will = { topic: `users/${bob.pseudonym}/status`, payload: Buffer.from('x'), qos: 0 as const, retain: false }
+    assert.equal(await refusedWith(f.mqtt, { username: alice.pseudonym, password: await makeToken(alice), clientId: 'shared-phone', clean: false, will }), 5)
+    const client = await login(f.mqtt, bob, { clientId: 'shared-phone' })
+    await client.endAsync()
+  })
+
   it('answers an MQTT 5 CONNECT with CONNACK 1 (unacceptable protocol version) [STR-5]', async () => {
     const { socket, data, closed } = await rawSocket(f.port)
     socket.write(connectPacket('v5', alice.pseudonym, await makeToken(alice), 5))
