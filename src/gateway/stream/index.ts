@@ -5,6 +5,7 @@
  */
 export { createStreamBroker, type StreamBroker, type StreamBrokerComponents, type StreamBrokerInit, type StreamBrokerStatus, type StreamReading } from './broker.ts'
 export type { AccountKey } from './auth.ts'
+export { createAccountKeyLookup, type AccountLookupComponents, type AccountLookupInit } from './account-lookup.ts'
 export type { PayloadRecipients, RecipientsOf } from './forward.ts'
 export { readingTopic, userPrefix } from './topics.ts'
 export { STREAM_ERRORS } from './errors.ts'
