@@ -270,6 +270,10 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
         const session = sessions.get(client)
         if (session !== undefined) for (const topic of topics) session.filters.delete(topic)
       })
+      // Aedes emits 'error' when its store fails a queueing or a will sweep: logged, never a crash
+      ;(aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+        logger.error({ code: 'GM_ERR_STREAM_INTERNAL', reason: err.message }, 'stream broker error')
+      })
       aedes.on('clientError', (client, err) => {
         logger.debug({ code: isGatemeshError(err) ? err.code : 'mqtt', user: sessions.get(client)?.pseudonym, reason: isGatemeshError(err) ? undefined : err.message }, 'stream client error')
       })
