@@ -70,6 +70,19 @@ describe('gateway configuration', () => {
     }
   })
 
+  it('takes the stream settings: MQTT and WebSocket ports, the persistent session bound [STR-5] [STR-16]', () => {
+    const defaults = parseGatewayConfig([], {})
+    assert.deepEqual([defaults.streamPort, defaults.streamWsPort, defaults.streamSessionMax], [0, 0, 1000])
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    writeFileSync(join(dir, 'c.json'), JSON.stringify({ streamSessionMax: 50, 'stream-ws-port': 9001 }))
+    const c = parseGatewayConfig(['--stream-port', '1884', '--config', join(dir, 'c.json')], { GATEMESH_STREAM_WS_PORT: '9002' })
+    assert.deepEqual([c.streamPort, c.streamWsPort, c.streamSessionMax], [1884, 9002, 50])
+    assert.equal(parseGatewayConfig([], { GATEMESH_STREAM_SESSION_MAX: '7' }).streamSessionMax, 7)
+    for (const argv of [['--stream-port', '65536'], ['--stream-ws-port', 'ws'], ['--stream-session-max', '0'], ['--stream-session-max', '1000001']]) {
+      assert.throws(() => parseGatewayConfig(argv, {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
+    }
+  })
+
   it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'bad.json'), '{not json')

@@ -53,6 +53,13 @@ export interface GatewayConfig {
   repairInterval: number
   /** [PER-41] Milliseconds between the persistence service's retention sweeps. */
   retentionSweepInterval: number
+  // stream
+  /** [STR-5] The stream broker's MQTT (TCP) port; 0 picks a free port. */
+  streamPort: number
+  /** [STR-5] The stream broker's MQTT over WebSocket port; 0 picks a free port. */
+  streamWsPort: number
+  /** [STR-16] QoS 1 messages kept per offline persistent session (the oldest go first). */
+  streamSessionMax: number
 }
 
 /** name: [kind, env var]. Lists accept repeated flags, or commas in env and strings. */
@@ -85,7 +92,11 @@ const FIELDS = {
   'outbox-max-bytes': ['int', 'GATEMESH_OUTBOX_MAX_BYTES'],
   // repair
   'repair-interval': ['int', 'GATEMESH_REPAIR_INTERVAL'],
-  'retention-sweep-interval': ['int', 'GATEMESH_RETENTION_SWEEP_INTERVAL']
+  'retention-sweep-interval': ['int', 'GATEMESH_RETENTION_SWEEP_INTERVAL'],
+  // stream
+  'stream-port': ['int', 'GATEMESH_STREAM_PORT'],
+  'stream-ws-port': ['int', 'GATEMESH_STREAM_WS_PORT'],
+  'stream-session-max': ['int', 'GATEMESH_STREAM_SESSION_MAX']
 } as const
 
 type FieldName = keyof typeof FIELDS
@@ -109,7 +120,10 @@ export const DEFAULTS = {
   writeQuorum: 2,
   outboxMaxBytes: 1024 * 1024 * 1024,
   repairInterval: 60_000,
-  retentionSweepInterval: 60 * 60_000
+  retentionSweepInterval: 60 * 60_000,
+  streamPort: 0,
+  streamWsPort: 0,
+  streamSessionMax: 1000
 }
 
 export const USAGE = `usage: gatemesh gateway start [options]
@@ -150,6 +164,11 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --retention-sweep-interval MS  time between sweeps deleting readings past their sensor's retention
                            (GATEMESH_RETENTION_SWEEP_INTERVAL; default ${DEFAULTS.retentionSweepInterval})
   --outbox-max-bytes N     the collector's persistence outbox bound (GATEMESH_OUTBOX_MAX_BYTES; default 1 GiB)
+  --stream-port N          stream broker MQTT (TCP) port (GATEMESH_STREAM_PORT; default 0 = any free port)
+  --stream-ws-port N       stream broker MQTT over WebSocket port, path /mqtt (GATEMESH_STREAM_WS_PORT;
+                           default 0 = any free port)
+  --stream-session-max N   QoS 1 messages kept per offline persistent MQTT session; past it the oldest
+                           are dropped (GATEMESH_STREAM_SESSION_MAX; default ${DEFAULTS.streamSessionMax}; 1 to 1000000)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
 
@@ -176,6 +195,12 @@ function toInt (value: unknown, name: string): number {
 function sealWorkers (value: unknown, name: string): number {
   const n = toInt(value, name)
   if (n > 64) throw bad(`${name} must be 0 to 64.`)
+  return n
+}
+
+function sessionMax (value: unknown, name: string): number {
+  const n = toInt(value, name)
+  if (n < 1 || n > 1_000_000) throw bad(`${name} must be 1 to 1000000.`)
   return n
 }
 
@@ -271,7 +296,10 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     mqttPort: pick('mqtt-port', port) ?? DEFAULTS.mqttPort,
     accessPort: pick('access-port', port) ?? DEFAULTS.accessPort,
     sealWorkers: pick('seal-workers', sealWorkers),
-    ...persistenceConfig(pick, str)
+    ...persistenceConfig(pick, str),
+    streamPort: pick('stream-port', port) ?? DEFAULTS.streamPort,
+    streamWsPort: pick('stream-ws-port', port) ?? DEFAULTS.streamWsPort,
+    streamSessionMax: pick('stream-session-max', sessionMax) ?? DEFAULTS.streamSessionMax
   }
 }
 
