@@ -20,6 +20,7 @@ import { CLIENT_ERRORS } from '../client/errors.ts'
 import { CLI_ERRORS } from '../cli/errors.ts'
 import { PIPELINE_ERRORS } from '../gateway/pipeline/errors.ts'
 import { PERSISTENCE_ERRORS } from '../gateway/persistence/errors.ts'
+import { STREAM_RELAY_ERRORS } from '../gateway/stream/relay-errors.ts'
 import { HTTP_ERRORS } from '../platform/errors.ts'
 
 export { defineErrors, type ErrorCode, type ErrorSpec, type ErrorTable }
@@ -81,6 +82,7 @@ export const ERROR_TABLES: Readonly<Record<string, ErrorTable>> = {
   cli: CLI_ERRORS,
   pipeline: PIPELINE_ERRORS,
   persistence: PERSISTENCE_ERRORS,
+  'stream-relay': STREAM_RELAY_ERRORS,
   http: HTTP_ERRORS
 }
 
