@@ -63,10 +63,12 @@ export function createStreamSink (components: StreamSinkComponents, init: Stream
   const inFlight = new Set<Promise<void>>()
   const counts = { relayed: 0, messages: 0, local: 0, dropped: { noPeers: 0, queueFull: 0, publishFailed: 0 } }
   let running = false
+  /** No stream peer was known at the last batch (logged once). */
+  let alone = false
   let logWindow = 0
   let logged = 0
 
-  const drop = (reason: keyof StreamSinkStatus['dropped'], readings: number, code: string, err?: unknown): void => {
+  const drop = (reason: 'queueFull' | 'publishFailed', readings: number, code: string, err?: unknown): void => {
     counts.dropped[reason] += readings
     const now = Date.now()
     if (now - logWindow >= 1000) { logWindow = now; logged = 0 }
@@ -104,10 +106,16 @@ export function createStreamSink (components: StreamSinkComponents, init: Stream
       }
     }
     if (components.peers() === 0) {
-      // with a local broker, the readings reached every stream peer there is
-      if (local === undefined) drop('noPeers', readings.length, 'GM_ERR_STREAM_RELAY_NO_PEERS')
+      // with a local broker, the readings reached every stream peer there is; without, counted
+      // and logged once until a stream peer appears (a network without stream is a normal state)
+      if (local === undefined) {
+        counts.dropped.noPeers += readings.length
+        if (!alone) logger.info({ code: 'GM_ERR_STREAM_RELAY_NO_PEERS' }, 'no stream peer known: live readings are not relayed until one appears')
+        alone = true
+      }
       return
     }
+    alone = false
     let messages: EncodedRelayMessage[]
     try {
       messages = encodeRelayMessages(cert, readings.map(r => r.envelope))
