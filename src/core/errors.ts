@@ -21,6 +21,7 @@ import { CLI_ERRORS } from '../cli/errors.ts'
 import { PIPELINE_ERRORS } from '../gateway/pipeline/errors.ts'
 import { PERSISTENCE_ERRORS } from '../gateway/persistence/errors.ts'
 import { STREAM_ERRORS } from '../gateway/stream/errors.ts'
+import { STREAM_RELAY_ERRORS } from '../gateway/stream/relay-errors.ts'
 import { HTTP_ERRORS } from '../platform/errors.ts'
 
 export { defineErrors, type ErrorCode, type ErrorSpec, type ErrorTable }
@@ -83,6 +84,7 @@ export const ERROR_TABLES: Readonly<Record<string, ErrorTable>> = {
   pipeline: PIPELINE_ERRORS,
   persistence: PERSISTENCE_ERRORS,
   stream: STREAM_ERRORS,
+  'stream-relay': STREAM_RELAY_ERRORS,
   http: HTTP_ERRORS
 }
 

@@ -4,10 +4,12 @@
  * the sensor's record in the overlay, and who pushes it. The envelope's and checkpoint's own
  * signatures are checked by the store handler (verifyEnvelope, openCheckpoint).
  */
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
-import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { GatemeshError, isGatemeshError, toHex } from '../../core/index.ts'
+import { gwPeerId, verifyCollectorCertificate } from '../collector-certificate.ts'
 import type { CertificateTrust, VerifiedPeer, VerifiedRevocationList } from '../../overlay/index.ts'
+
+export { gwPeerId }
 
 /** A sensor known (or not) this long before the overlay is asked again. */
 const SENSOR_KNOWN_MS = 5 * 60_000
@@ -27,11 +29,6 @@ export function peerKey (peerId: string): Uint8Array {
   const key = peerIdFromString(peerId).publicKey
   if (key === undefined || key.type !== 'Ed25519') throw new GatemeshError('GM_ERR_PERSISTENCE_FORBIDDEN', 'The peer has no Ed25519 key.')
   return key.raw
-}
-
-/** The peer id of a gateway's Ed25519 key. */
-export function gwPeerId (gw: Uint8Array): string {
-  return peerIdFromPublicKey(publicKeyFromRaw(gw)).toString()
 }
 
 /** [PER-2] A collector pushes only its own items; a persistence peer (repair) any certified collector's. */
@@ -58,11 +55,12 @@ export class StoreVerifier {
     if (der === undefined) throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', 'No certificate of the collecting gateway was given or is held.')
     let cert
     try {
-      cert = await this.components.trust.verifyCertificate(der, { peerId: gwPeerId(gw), revocations: this.components.revocations(), now: new Date(this.now()) })
+      // the check shared with the stream relay ([STR-31]); persistence reports it with its own code
+      cert = await verifyCollectorCertificate(this.components.trust, der, { peerId: gwPeerId(gw), revocations: this.components.revocations(), now: new Date(this.now()) })
     } catch (err) {
+      if (isGatemeshError(err, 'GM_ERR_RECORD_NOT_COLLECTOR')) throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', 'The certificate does not grant collector.')
       throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', isGatemeshError(err) ? `(${err.code})` : undefined, { cause: err })
     }
-    if (!cert.roles.includes('collector')) throw new GatemeshError('GM_ERR_PERSISTENCE_CERT_REJECTED', 'The certificate does not grant collector.')
     return { notBefore: cert.notBefore, notAfter: cert.notAfter }
   }
 

@@ -1,0 +1,78 @@
+/**
+ * The stream service's relay side as the composition root runs it ([STR-33], [STR-36]): the
+ * relay (subscribed, validating) in front of the local broker, and the broker's injection offered
+ * to this gateway's collector (`local.streamDeliver`). The broker itself is given: anything with
+ * `deliver` and, optionally, `start`, `stop`, `status` and `endpoints` (the MQTT broker's shape).
+ */
+import { createStreamRelay, PUBSUB_SERVICE } from './relay.ts'
+import type { CryptoSuite } from '../../core/index.ts'
+import type { Logger } from '../../platform/logger.ts'
+import type { CertificateTrust, VerifiedRevocationList } from '../../overlay/index.ts'
+import type { DeliverReadings, RelayPubsub, StreamRelayStatus } from './relay.ts'
+
+/** What the relay needs of a broker: `deliver`; the rest runs with the service when present. */
+export interface StreamBroker {
+  deliver: DeliverReadings
+  start?: () => Promise<void>
+  stop?: () => Promise<void>
+  status?: () => Record<string, unknown>
+  endpoints?: () => { mqtt: string, ws: string }
+}
+
+export interface StreamGatewayServiceComponents {
+  overlay: { service: <T>(name: string) => T, currentRevocationList: () => VerifiedRevocationList | undefined }
+  suite: CryptoSuite
+  trust: CertificateTrust
+  /** Where this gateway's collector finds the local broker ([STR-36]). */
+  local: { streamDeliver?: DeliverReadings }
+  broker: StreamBroker
+  logger: Logger
+}
+
+export interface StreamGatewayService {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  status: () => { relay: StreamRelayStatus, broker: Record<string, unknown> | null }
+  endpoints: () => { mqtt: string, ws: string } | undefined
+}
+
+export function createStreamGatewayService ({ overlay, suite, trust, local, broker, logger }: StreamGatewayServiceComponents): StreamGatewayService {
+  const relay = createStreamRelay({
+    suite,
+    trust,
+    revocations: () => overlay.currentRevocationList(),
+    pubsub: () => overlay.service<RelayPubsub>(PUBSUB_SERVICE),
+    deliver: readings => { broker.deliver(readings) },
+    logger
+  })
+  // [STR-36] gossipsub does not deliver to itself: this gateway's collector hands its batches here
+  local.streamDeliver = readings => { broker.deliver(readings) }
+  let relayStarted = false
+  return {
+    async start () {
+      await broker.start?.()
+      relay.start()
+      relayStarted = true
+    },
+    async stop () {
+      if (relayStarted) relay.stop()
+      relayStarted = false
+      await broker.stop?.()
+    },
+    status: () => ({ relay: relay.status(), broker: broker.status?.() ?? null }),
+    endpoints: () => broker.endpoints?.()
+  }
+}
+
+/**
+ * A stand-in broker that only counts what it is given: the relay runs and is measured without the
+ * MQTT broker. TODO(merge): the composition root gives createStreamBroker's broker instead.
+ */
+export function createCountingBroker (): StreamBroker & { delivered: () => number } {
+  let delivered = 0
+  return {
+    deliver: readings => { delivered += readings.length },
+    status: () => ({ delivered }),
+    delivered: () => delivered
+  }
+}
