@@ -5,6 +5,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { GatemeshError, isGatemeshError } from '../core/index.ts'
 import { NAMESPACES, createOverlayNode, recordKey } from '../overlay/index.ts'
 import { fetchRevocationList } from '../pki/index.ts'
@@ -73,7 +74,11 @@ export interface GatewayServiceComponents {
   /** The gateway's CA trust (certificate checks bound to the network's CA). */
   trust: CertificateTrust
   /** What a service offers the others of this gateway in-process (a persistence peer is its own collector's replica). */
-  local: { persistenceStore?: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse> }
+  local: {
+    persistenceStore?: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
+    /** The collector's listeners, once it listens (Data Access tells applications, [ACS-18]). */
+    collectorEndpoints?: () => { http: string, mqtt: string }
+  }
 }
 
 function serviceUrl (scheme: string, host: string, port: number | undefined): string {
@@ -112,6 +117,8 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local }
       : await persistenceRequest(overlay, peer.peerId, request),
     logger: createLogger('gatemesh:persistence-sink')
   }, { dataDir: config.data, replicas: config.replicas, writeQuorum: config.writeQuorum, outboxMaxBytes: config.outboxMaxBytes })
+  const endpoints = (): { http: string, mqtt: string } => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
+  local.collectorEndpoints = endpoints
   const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence], logger: createLogger('gatemesh:collector') }, {
     dataDir: config.data,
     http: { host: config.host, port: config.httpPort },
@@ -137,7 +144,7 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local }
     setCertificate (der) { latest.setCertificate(der) },
     // [COL-14] readings awaiting the sinks, and each sink's counters; [PER-5] the outbox
     status: () => ({ delivery: collector.deliveryStats() ?? null, persistence: persistenceStarted ? persistence.status() : null }),
-    endpoints: () => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
+    endpoints
   }
 }
 
@@ -165,7 +172,7 @@ function historySource (overlay: OverlayNode, replicas: number): HistorySource {
 }
 
 /** Data Access: accounts, sensors and readings over HTTP (section 8 of PROTOCOL.md). */
-function createAccessGatewayService ({ overlay, suite, signer, caCertificate, events }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { url: () => string } {
+function createAccessGatewayService ({ overlay, suite, signer, caCertificate, events, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { url: () => string } {
   const access = createAccessService({
     history: historySource(overlay, config.replicas),
     suite,
@@ -173,8 +180,16 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
     logger: createLogger('gatemesh:access'),
     signer,
     certificate: () => overlay.currentCertificate(),
-    caCertificate
-  }, { host: config.host, port: config.accessPort, onSensorStored: id => { events.dispatchEvent(new CustomEvent('sensor:stored', { detail: id })) } })
+    caCertificate,
+    // [ACS-18] applications show a new sensor's owner where this gateway collects
+    collector: () => local.collectorEndpoints?.()
+  }, {
+    host: config.host,
+    port: config.accessPort,
+    onSensorStored: id => { events.dispatchEvent(new CustomEvent('sensor:stored', { detail: id })) },
+    // [ACS-23] the web application of this checkout, when built (`npm run build:web`)
+    webRoot: WEB_ROOT
+  })
   return {
     start: async () => { await access.start() },
     stop: async () => { await access.stop().catch((err: unknown) => { log.warn({ err }, 'access stop failed') }) },
@@ -254,6 +269,8 @@ async function stopServices (services: GatewayService[]): Promise<void> {
 }
 
 const log = createLogger('gatemesh:gateway')
+/** The web application as `npm run build:web` builds it in this checkout. */
+const WEB_ROOT = fileURLToPath(new URL('../../web/dist/', import.meta.url))
 const MAX_TIMER = 2 ** 31 - 1
 
 /** The CA URL used at enrollment, so that later starts can renew without --ca. */
