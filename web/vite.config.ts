@@ -19,6 +19,8 @@ export default defineConfig({
     // no data: URLs for fonts or images the CSP would have to allow
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
-    sourcemap: false
+    sourcemap: false,
+    // one chunk of about 180 KB gzip-compressed (core, client, Preact, uPlot)
+    chunkSizeWarningLimit: 800
   }
 })

@@ -67,6 +67,7 @@ export function SignUp ({ onDone }: { onDone: (who: LoggedIn) => void }) {
           of the network, you need this pseudonym and your password. Others share sensors with you by it.
           Keep it: nobody, no gateway included, can look it up or recover a lost password.</p>
         <p class="muted">Your keys were made in this browser and sealed under your password before anything was sent.</p>
+        <KdfProgress state={kdf.state} what="Sealed your keys under your password" />
         <button type="button" onClick={() => { onDone(made) }}>Continue to my sensors</button>
       </section>
     )
