@@ -11,7 +11,7 @@ export default tseslint.config(
   },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -20,10 +20,10 @@ export default tseslint.config(
   },
   {
     // The isomorphic core runs in browsers: no Node built-ins.
-    files: ['src/core/**/*.ts'],
+    files: ['src/core/**/*.ts', 'web/src/**/*.ts', 'web/src/**/*.tsx'],
     ignores: ['src/core/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'src/core must run in a browser: no node: imports.' }] }]
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'src/core and the web application run in a browser: no node: imports.' }] }]
     }
   }
 )

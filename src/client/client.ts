@@ -48,6 +48,19 @@ export interface NetworkInfo {
   fingerprint: string
   /** true when this call pinned it (trust on first use); false when it matched a pinned one. */
   firstUse: boolean
+  /** [ACS-18] The gateway's own Data Collector listeners, when it runs one (where a sensor may send). */
+  collector?: { http: string, mqtt: string }
+}
+
+/** [ACS-18] `collector` of a /v1/network answer: two URLs, or absent. */
+function collectorField (answer: Record<string, unknown>): { http: string, mqtt: string } | undefined {
+  const value = answer.collector
+  if (value === undefined) return undefined
+  const { http, mqtt } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>
+  if (typeof http !== 'string' || typeof mqtt !== 'string' || !/^https?:\/\//.test(http) || !/^mqtts?:\/\//.test(mqtt)) {
+    throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'Field \'collector\' is not { http, mqtt } URLs.')
+  }
+  return { http, mqtt }
 }
 
 function decode (text: string, what: string): Uint8Array {
@@ -99,7 +112,9 @@ export class Client {
     const answer = await this.transport.request('GET', '/v1/network')
     const served = decode(stringField(answer, 'caCertificate'), 'The CA certificate')
     const fingerprint = await certificateFingerprint(this.suite, served)
-    if (pinned !== undefined) return await this.matchPinned(pinned.der, served, fingerprint)
+    const collector = collectorField(answer)
+    const extra = collector === undefined ? {} : { collector }
+    if (pinned !== undefined) return { ...await this.matchPinned(pinned.der, served, fingerprint), ...extra }
     const checked = checkCaCertificate(served)
     try {
       await checked
@@ -107,9 +122,9 @@ export class Client {
       throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'The gateway\'s CA certificate is not a valid CA certificate.', { cause: err })
     }
     // another call may have pinned one meanwhile: the first pin stays, and this answer must match it
-    if (this.pinned !== undefined) return await this.matchPinned(this.pinned.der, served, fingerprint)
+    if (this.pinned !== undefined) return { ...await this.matchPinned(this.pinned.der, served, fingerprint), ...extra }
     this.pin(served, checked)
-    return { caCertificate: served, fingerprint, firstUse: true }
+    return { caCertificate: served, fingerprint, firstUse: true, ...extra }
   }
 
   private async matchPinned (pinned: Uint8Array, served: Uint8Array, fingerprint: string): Promise<NetworkInfo> {

@@ -14,6 +14,7 @@ import { join, relative, resolve } from 'node:path'
 import { toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
 import { ROOT, startNetwork } from './network.ts'
+import { buildWeb, webBuildStale } from './web-build.ts'
 import type { Network, RunningGateway } from './network.ts'
 
 const say = (line = ''): void => { process.stdout.write(`${line}\n`) }
@@ -61,6 +62,15 @@ async function createDemo (gateway: RunningGateway): Promise<Demo> {
 }
 
 say(`gatemesh: a CA and 7 gateways on 127.0.0.1; data in ${dir}`)
+// [ACS-23] every access gateway serves the web application from web/dist: built when missing or stale
+if (await webBuildStale()) {
+  say('building the web application (web/dist) ...')
+  try {
+    await buildWeb()
+  } catch (err) {
+    say(`${(err as Error).message}\nthe gateways start without it: / answers GM_ERR_ACCESS_WEB_NOT_BUILT until \`npm run build:web\` succeeds.`)
+  }
+}
 // what runs: the small peers collect and serve Data Access; the full peers keep history too
 // (stream is planned: certified for it, no service of this build runs it)
 const small = ['collector', 'access'] as const
@@ -101,6 +111,7 @@ for (const gw of net.gateways) {
 say('  (full-1..3 keep every sensor\'s history, each reading on all three: persistence on SQLite in their data dirs;')
 say('   they are certified for stream too, which this build does not implement yet)')
 say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
+say(`\nweb application (sign up, log in, sensors, sharing, history; decrypted in your browser), at any access gateway:\n  ${net.gateways[0]?.ready.access}/`)
 
 const [g1, , , , f1] = net.gateways as RunningGateway[]
 const reader = net.gateways[2] as RunningGateway

@@ -6,6 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { GatemeshError, isGatemeshError } from '../core/index.ts'
 import { NAMESPACES, createOverlayNode, recordKey } from '../overlay/index.ts'
 import { fetchRevocationList } from '../pki/index.ts'
@@ -84,6 +85,8 @@ export interface GatewayServiceComponents {
     persistenceStore?: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
     /** [STR-36] The local stream broker's injection, when this gateway runs stream. */
     streamDeliver?: DeliverReadings
+    /** The collector's listeners, once it listens (Data Access tells applications, [ACS-18]). */
+    collectorEndpoints?: () => { http: string, mqtt: string }
   }
 }
 
@@ -132,6 +135,8 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local }
     localDeliver: () => local.streamDeliver,
     logger: createLogger('gatemesh:stream-sink')
   })
+  const endpoints = (): { http: string, mqtt: string } => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
+  local.collectorEndpoints = endpoints
   const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence, stream], logger: createLogger('gatemesh:collector') }, {
     dataDir: config.data,
     http: { host: config.host, port: config.httpPort },
@@ -159,7 +164,7 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local }
     setCertificate (der) { latest.setCertificate(der) },
     // [COL-14] readings awaiting the sinks, and each sink's counters; [PER-5] the outbox
     status: () => ({ delivery: collector.deliveryStats() ?? null, persistence: persistenceStarted ? persistence.status() : null, stream: stream.status() }),
-    endpoints: () => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
+    endpoints
   }
 }
 
@@ -187,7 +192,7 @@ function historySource (overlay: OverlayNode, replicas: number): HistorySource {
 }
 
 /** Data Access: accounts, sensors and readings over HTTP (section 8 of PROTOCOL.md). */
-function createAccessGatewayService ({ overlay, suite, signer, caCertificate, events }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { url: () => string } {
+function createAccessGatewayService ({ overlay, suite, signer, caCertificate, events, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { url: () => string } {
   const access = createAccessService({
     history: historySource(overlay, config.replicas),
     suite,
@@ -195,8 +200,16 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
     logger: createLogger('gatemesh:access'),
     signer,
     certificate: () => overlay.currentCertificate(),
-    caCertificate
-  }, { host: config.host, port: config.accessPort, onSensorStored: id => { events.dispatchEvent(new CustomEvent('sensor:stored', { detail: id })) } })
+    caCertificate,
+    // [ACS-18] applications show a new sensor's owner where this gateway collects
+    collector: () => local.collectorEndpoints?.()
+  }, {
+    host: config.host,
+    port: config.accessPort,
+    onSensorStored: id => { events.dispatchEvent(new CustomEvent('sensor:stored', { detail: id })) },
+    // [ACS-23] the web application of this checkout, when built (`npm run build:web`)
+    webRoot: WEB_ROOT
+  })
   return {
     start: async () => { await access.start() },
     stop: async () => { await access.stop().catch((err: unknown) => { log.warn({ err }, 'access stop failed') }) },
@@ -293,6 +306,8 @@ async function stopServices (services: GatewayService[]): Promise<void> {
 }
 
 const log = createLogger('gatemesh:gateway')
+/** The web application as `npm run build:web` builds it in this checkout. */
+const WEB_ROOT = fileURLToPath(new URL('../../web/dist/', import.meta.url))
 const MAX_TIMER = 2 ** 31 - 1
 
 /** The CA URL used at enrollment, so that later starts can renew without --ca. */

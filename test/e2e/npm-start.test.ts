@@ -1,5 +1,5 @@
 // `npm start` (src/demo/start.ts): a CA and 7 gateways come up (the three full peers running
-// persistence too), the printed curl and CLI lines work as printed (the reading sent is read back
+// persistence too), the web application is served at the printed URL, the printed curl and CLI lines work as printed (the reading sent is read back
 // as the latest reading and from history), Ctrl-C (SIGINT to the process group) leaves no process
 // behind, and a second start reuses the CA, the gateways, the demo user and sensor, and history.
 import assert from 'node:assert/strict'
@@ -88,6 +88,11 @@ describe('npm start', { timeout: 240_000 }, () => {
     const out = first.output()
     assert.match(out, /first start/)
     assert.equal((out.match(/^ {2}(small|full)-\d /gm) ?? []).length, 7)
+    // [ACS-23] the web application, built if it was not, at the printed URL of an access gateway
+    const web = await fetch(lineOf(out.slice(out.indexOf('web application')), /^\s+http:\/\/127\.0\.0\.1:\d+\/$/))
+    assert.equal(web.status, 200)
+    assert.match(web.headers.get('content-security-policy') ?? '', /default-src 'self'/)
+    assert.match(await web.text(), /<script type="module" crossorigin src="\/assets\/index-[\w-]+\.js">/)
     const curl = await sh(lineOf(out, /^\s+curl /))
     assert.match(curl.stdout, /"accepted":1/, curl.stderr)
     const cli = [lineOf(out, /^\s+export GATEMESH_HOME/), lineOf(out, /gatemesh login/), lineOf(out, /gatemesh read latest/)].join(' && ')

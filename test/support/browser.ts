@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 export const CHROMIUM_PATH = process.env.GATEMESH_CHROMIUM ?? '/usr/bin/chromium'
 
 // Flags for a closed network and a root user (see the machine notes): no sandbox, no background traffic.
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage']
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage']
 
 export interface BrowserHarness {
   page: Page

@@ -10,6 +10,7 @@ export const ACCESS_ERRORS = defineErrors({
   GM_ERR_ACCESS_TOO_LARGE: { status: 413, message: 'The request body is larger than the service accepts.' },
   GM_ERR_ACCESS_UNSUPPORTED_MEDIA: { status: 415, message: 'The request body is not application/json.' },
   GM_ERR_ACCESS_NOT_FOUND: { status: 404, message: 'No such route.' },
+  GM_ERR_ACCESS_WEB_NOT_BUILT: { status: 404, message: 'The web application is not built on this gateway: run `npm run build:web` (npm start does it), then reload.' },
   GM_ERR_ACCESS_INTERNAL: { status: 500, message: 'The access service failed to handle the request (logged).' },
   GM_ERR_ACCESS_UNAVAILABLE: { status: 503, message: 'The overlay could not be read or written; try again shortly.' },
   GM_ERR_SIGNUP_RATE_LIMITED: { status: 429, message: 'Too many sign-ups from this address; retry after the time Retry-After gives.' },

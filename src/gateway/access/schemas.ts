@@ -120,7 +120,15 @@ export const networkSchema = {
     200: {
       type: 'object',
       required: ['caCertificate'],
-      properties: { caCertificate: { type: 'string', description: 'The CA\'s self-signed certificate [CA-1], DER, base64.' } }
+      properties: {
+        caCertificate: { type: 'string', description: 'The CA\'s self-signed certificate [CA-1], DER, base64.' },
+        collector: {
+          type: 'object',
+          description: 'This gateway\'s Data Collector listeners, when it runs one: where a sensor may send its readings.',
+          required: ['http', 'mqtt'],
+          properties: { http: { type: 'string' }, mqtt: { type: 'string' } }
+        }
+      }
     },
     ...errors
   }

@@ -16,6 +16,7 @@ import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
 import { DEFAULT_SIGNUP_LIMIT, SignupLimiter, type SignupLimit } from './signup-limit.ts'
 import { historyAnswer, parseHistoryQuery, type HistoryQueryString, type HistorySource } from './history.ts'
+import { registerWebApp } from './web.ts'
 import { createAccountSchema, getAccountSchema, getSensorSchema, historySchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
 
 export interface AccessServiceComponents {
@@ -35,6 +36,11 @@ export interface AccessServiceComponents {
   history?: HistorySource
   /** The clock, ms since the epoch (default Date.now): the default history range ends at it. */
   now?: () => number
+  /**
+   * [ACS-18] The listeners of the collector on the same gateway, when it runs one: served at
+   * GET /v1/network so that an application can show a sensor where to send its readings.
+   */
+  collector?: () => { http: string, mqtt: string } | undefined
 }
 
 export interface AccessServiceInit {
@@ -58,6 +64,11 @@ export interface AccessServiceInit {
    * root can make a collector on the same gateway drop its cached access list at once.
    */
   onSensorStored?: (sensorId: string) => void
+  /**
+   * [ACS-23] The built web application (an absolute path to web/dist), served at `/` by start()
+   * (not by the plugin). Absent: no `/` route.
+   */
+  webRoot?: string
 }
 
 const DEFAULT_BODY_LIMIT = 128 * 1024
@@ -169,9 +180,12 @@ export class AccessService {
       void reply.code(error.status).type('application/json').send(JSON.stringify(error.toJSON()))
     })
 
-    // [ACS-18] the network's CA, for clients to pin [ENV-10]
-    const network = { caCertificate: toBase64(this.components.caCertificate) }
-    app.get('/v1/network', { schema: networkSchema }, async () => network)
+    // [ACS-18] the network's CA, for clients to pin [ENV-10]; this gateway's collector, if any
+    const caCertificate = toBase64(this.components.caCertificate)
+    app.get('/v1/network', { schema: networkSchema }, async () => {
+      const collector = this.components.collector?.()
+      return collector === undefined ? { caCertificate } : { caCertificate, collector }
+    })
 
     // [ACS-3]
     app.post<{ Body: { bundle: string } }>('/v1/accounts', { schema: createAccountSchema, onRequest: this.limitSignups }, async (request, reply) => {
@@ -247,6 +261,7 @@ export class AccessService {
       void reply.code(404).type('application/json').send(JSON.stringify(new GatemeshError('GM_ERR_ACCESS_NOT_FOUND').toJSON()))
     })
     await app.register(this.plugin)
+    if (this.init.webRoot !== undefined) await registerWebApp(app, { root: this.init.webRoot })
     await app.listen({ host: this.init.host ?? '127.0.0.1', port: this.init.port ?? 0 })
     const bound = app.server.address()
     const host = this.init.host ?? '127.0.0.1'

@@ -1,0 +1,48 @@
+/** The numeric fields of JSON readings over time, drawn by uPlot (canvas). */
+import { useEffect, useRef } from 'preact/hooks'
+import uPlot from 'uplot'
+import 'uplot/dist/uPlot.min.css'
+
+export interface Series { times: number[], fields: Array<{ name: string, values: Array<number | null> }> }
+
+const COLORS = ['#0b6e4f', '#c2410c', '#1d4ed8', '#7c3aed', '#b91c1c', '#0e7490']
+
+/** Top-level numeric fields of JSON readings (first 6 by first appearance). */
+export function numericSeries (readings: Array<{ ts: number, json?: unknown }>): Series {
+  const names: string[] = []
+  for (const r of readings) {
+    if (typeof r.json !== 'object' || r.json === null || Array.isArray(r.json)) continue
+    for (const [name, value] of Object.entries(r.json)) if (typeof value === 'number' && Number.isFinite(value) && !names.includes(name) && names.length < COLORS.length) names.push(name)
+  }
+  const sorted = [...readings].sort((a, b) => a.ts - b.ts)
+  return {
+    times: sorted.map(r => r.ts / 1000),
+    fields: names.map(name => ({
+      name,
+      values: sorted.map(r => {
+        const v = (typeof r.json === 'object' && r.json !== null ? (r.json as Record<string, unknown>)[name] : undefined)
+        return typeof v === 'number' && Number.isFinite(v) ? v : null
+      })
+    }))
+  }
+}
+
+export function Chart ({ series, label }: { series: Series, label: string }) {
+  const box = useRef<HTMLDivElement>(null)
+  useEffect(() => {
+    const el = box.current
+    if (el === null || series.fields.length === 0) return
+    const width = Math.max(280, el.clientWidth)
+    const plot = new uPlot({
+      width,
+      height: 260,
+      series: [{}, ...series.fields.map((f, i) => ({ label: f.name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: series.times.length < 200 } }))],
+      axes: [{}, {}],
+      scales: { x: { time: true } }
+    }, [series.times, ...series.fields.map(f => f.values)], el)
+    const resize = new ResizeObserver(() => { plot.setSize({ width: Math.max(280, el.clientWidth), height: 260 }) })
+    resize.observe(el)
+    return () => { resize.disconnect(); plot.destroy() }
+  }, [series])
+  return <div ref={box} class="chart" role="img" aria-label={label} data-points={series.times.length} />
+}
