@@ -1,6 +1,6 @@
 /**
  * gatemesh's client library: sign up, log in, bind, share and revoke sensors, list them, read
- * the latest reading. Browser-safe (fetch + WebCrypto); all cryptography runs here.
+ * the latest reading and history, subscribe to live readings. Browser-safe (fetch + WebCrypto); all cryptography runs here.
  */
 export { Client, createClient } from './client.ts'
 export type { ClientInit, NetworkInfo, SignupResult } from './client.ts'
@@ -10,6 +10,8 @@ export { Session } from './session.ts'
 export { HistoryReader, HISTORY_PAGE_MAX } from './history.ts'
 export type { HistoryOptions, HistoryProgress, HistoryReading, HistoryStats, ReplicaMisbehaviour } from './history.ts'
 export type { LatestReading, SensorSummary, SharedSensorSummary } from './session.ts'
+export { readStreamMessage, readingsTopic } from './stream.ts'
+export type { StreamConnect, StreamConnection, StreamReading, StreamState, StreamStateInfo, SubscribeOptions, Subscription } from './stream.ts'
 export { parseGatewayUrl, remoteError } from './http.ts'
 export type { FetchFunction } from './http.ts'
 export { CLIENT_ERRORS } from './errors.ts'

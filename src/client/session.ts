@@ -2,15 +2,16 @@
  * A logged-in user: the identity (private keys in memory only) and the signed requests it makes.
  * Sensor records are made and signed here; readings are opened here. [ACS-7] .. [ACS-10]
  */
-import type { Identity, Reader, SensorInfo } from '../core/index.ts'
+import type { Envelope, Identity, Reader, SensorInfo } from '../core/index.ts'
 import {
-  EnvelopeOpener, GatemeshError, createSensorCredential, createSensorRecord, fromBase64, fromUtf8,
+  EnvelopeOpener, GatemeshError, createSensorCredential, createSensorRecord, createStreamToken, fromBase64, fromUtf8,
   isGatemeshError, isSensorId, toBase64, toHex, verifyEnvelope, verifySensorRecord
 } from '../core/index.ts'
 import type { Client } from './client.ts'
 import { HistoryReader, type HistoryOptions } from './history.ts'
 import { verifyHistoryPage } from './history-verify.ts'
 import { stringField } from './http.ts'
+import { subscribeStream, type StreamConnect, type StreamReading, type SubscribeOptions, type Subscription } from './stream.ts'
 
 export interface SensorSummary { id: string, seq: number, readers: string[] }
 export interface SharedSensorSummary { id: string, seq: number, owner: string }
@@ -163,7 +164,14 @@ export class Session {
     const answer = await this.signed('GET', `/v1/sensors/${id}/latest`)
     const envelope = await verifyEnvelope(this.client.suite, base64Field(answer, 'envelope'))
     if (envelope.sensor !== id) throw new GatemeshError('GM_ERR_CLIENT_READING_MISMATCH', `The gateway served a reading of '${envelope.sensor}' for '${id}'.`)
-    const gatewayCert = base64Field(answer, 'gatewayCert')
+    return await this.openCertified(envelope, base64Field(answer, 'gatewayCert'))
+  }
+
+  /**
+   * [ENV-10] [ENV-7] A verified envelope ([ENV-6]) of the sensor asked for, opened once its
+   * collector's certificate holds under the pinned CA: what readLatest and subscribe return.
+   */
+  private async openCertified (envelope: Envelope, gatewayCert: Uint8Array): Promise<LatestReading> {
     const collector = await this.client.verifyCollector(envelope.gw, gatewayCert, envelope.ts)
     const opened = await this.opener.openVerified(envelope)
     const reading: LatestReading = {
@@ -185,6 +193,28 @@ export class Session {
       // not UTF-8: bytes only
     }
     return reading
+  }
+
+  /**
+   * [STR-2] A stream token: the MQTT password of this user at a stream peer (user name: the
+   * pseudonym), for `ttlSeconds` (default 3600, at most 86 400). A bearer credential: keep it secret.
+   */
+  async streamToken (options: { ttlSeconds?: number } = {}): Promise<string> {
+    return await createStreamToken(this.client.suite, this.identity, options)
+  }
+
+  /**
+   * [STR-40] .. [STR-45] Live readings of `sensorIds` (or of every sensor this user may read) from
+   * the stream peers at `options.urls`: each verified ([ENV-6], [ENV-10]) and opened here, then
+   * given to `onReading`; failures go to `options.onError` with their code. Reconnects to the
+   * next URL (round robin, with back-off) with a fresh token when a connection ends.
+   */
+  subscribe (sensorIds: readonly string[] | 'all', onReading: (reading: StreamReading) => void, options: SubscribeOptions & { connect?: StreamConnect }): Subscription {
+    return subscribeStream({
+      reader: { suite: this.client.suite, pseudonym: this.pseudonym, openCertified: async (envelope, cert) => await this.openCertified(envelope, cert) },
+      token: async ttlSeconds => await this.streamToken({ ttlSeconds }),
+      connect: options.connect
+    }, sensorIds, onReading, options)
   }
 
   /**

@@ -34,7 +34,8 @@ export const MAX_RECIPIENTS = 256
 /** [ENV-9] Readings signed together at most; an inclusion proof then has at most 16 hashes. */
 export const MAX_BATCH = 65_536
 const MAX_PROOF_HASHES = 16
-const MAX_ENVELOPE_BYTES = MAX_READING_BYTES + 16 + MAX_RECIPIENTS * 200 + 1024
+/** [ENV-8] Envelopes beyond this are refused before decoding. */
+export const MAX_ENVELOPE_BYTES = MAX_READING_BYTES + 16 + MAX_RECIPIENTS * 200 + 1024
 
 export interface ReadingHeader {
   sensor: string
@@ -302,6 +303,16 @@ function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): De
 export function readEnvelopeHeader (encoded: Uint8Array, options: { maxBytes?: number } = {}): ReadingHeader & { gw: Uint8Array } {
   const { fields } = decodeEnvelope(encoded, options.maxBytes)
   return { sensor: fields.sensor, ts: fields.ts, seq: fields.seq, gw: fields.gw }
+}
+
+/**
+ * [STR-23] The sensor of an envelope and the pseudonyms it carries a wrap for (`to`), from its
+ * body checked for form ([ENV-1], [ENV-8] bounds) only: the signature is NOT verified. For a
+ * stream peer deciding whom to forward a reading to; it opens nothing.
+ */
+export function envelopeRecipients (encoded: Uint8Array, options: { maxBytes?: number } = {}): { sensor: string, to: string[] } {
+  const { fields } = decodeEnvelope(encoded, options.maxBytes)
+  return { sensor: fields.sensor, to: fields.wraps.map(wrap => wrap.to) }
 }
 
 export interface VerifyEnvelopeOptions {

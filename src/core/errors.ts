@@ -63,6 +63,12 @@ export const CORE_ERRORS = defineErrors({
   GM_ERR_UNKNOWN_SIGNER: { status: 401, message: 'The key id of the request names no known signer.' },
   GM_ERR_BUSY: { status: 503, message: 'The service is overloaded; try again shortly.' },
 
+  // Stream tokens ([STR-1] .. [STR-4])
+  GM_ERR_TOKEN_MALFORMED: { status: 401, message: 'The token is not a well-formed EdDSA JWT of the stream (too long, not three base64url parts, another algorithm or header, a claim missing or of the wrong type).' },
+  GM_ERR_TOKEN_BAD_SIGNATURE: { status: 401, message: 'The token\'s signature does not verify with the user\'s signing key.' },
+  // GM_ERR_TOKEN_EXPIRED, also thrown for stream tokens, is declared once, in the pki table
+  GM_ERR_TOKEN_WRONG_SUBJECT: { status: 401, message: 'The token is for another user or another audience.' },
+
   // History pages ([PER-12]): what a reader finds wrong with a replica's answer
   GM_ERR_HISTORY_TAMPERED: { status: 502, message: 'The replica\'s answer was tampered with: a reading or checkpoint does not verify, is of another sensor, or is out of range or order.' },
   GM_ERR_HISTORY_INCOMPLETE: { status: 502, message: 'The replica\'s answer leaves out what its collectors\' checkpoints prove: a reading or a checkpoint was withheld.' }

@@ -35,7 +35,7 @@ export const PKI_ERRORS = defineErrors({
   GM_ERR_CA_INTERNAL: { status: 500, message: 'The CA failed to handle the request.' },
   GM_ERR_TOKEN_INVALID: { status: 401, message: 'The enrollment token is not known to this CA.' },
   GM_ERR_TOKEN_USED: { status: 409, message: 'The enrollment token has already been used.' },
-  GM_ERR_TOKEN_EXPIRED: { status: 401, message: 'The enrollment token has expired.' },
+  GM_ERR_TOKEN_EXPIRED: { status: 401, message: 'The token has expired (an enrollment token; or a stream token outside its validity window, [STR-3]).' },
   GM_ERR_CSR_MALFORMED: { status: 400, message: 'The certificate request is not a DER-encoded PKCS#10 request.' },
   GM_ERR_CSR_KEY_UNSUPPORTED: { status: 400, message: 'The certificate request key is not Ed25519.' },
   GM_ERR_CSR_SIGNATURE: { status: 400, message: 'The certificate request is not signed by the key it names (no proof of possession).' },
