@@ -1,7 +1,7 @@
 /**
  * `gatemesh gateway start ...`: runs a gateway until SIGINT/SIGTERM. On stdout it prints one JSON
  * line per lifecycle event: {"event":"ready","peerId":...,"addrs":[...],"admin":...,"peers":n,
- * "collector":{"http":...,"mqtt":...}|null,"access":...|null} once joined, {"event":"stopped"} on a clean stop. Logs go to stderr.
+ * "collector":{"http":...,"mqtt":...}|null,"access":...|null,"stream":{"mqtt":...,"ws":...}|null} once joined, {"event":"stopped"} on a clean stop. Logs go to stderr.
  * Exit status: 0 after a clean stop, 2 on bad configuration, 1 on other failures.
  */
 import { isGatemeshError } from '../core/index.ts'
@@ -54,7 +54,7 @@ export async function main (argv: string[]): Promise<number> {
 
   const peers = config.bootstrap.length === 0 ? 0 : await waitForPeers(gateway.overlay, 20_000)
   if (!stopping) {
-    line({ event: 'ready', peerId: gateway.overlay.peerId, addrs: gateway.overlay.addresses(), admin: gateway.admin?.url ?? null, peers, collector: gateway.collector ?? null, access: gateway.access ?? null })
+    line({ event: 'ready', peerId: gateway.overlay.peerId, addrs: gateway.overlay.addresses(), admin: gateway.admin?.url ?? null, peers, collector: gateway.collector ?? null, access: gateway.access ?? null, stream: gateway.stream ?? null })
   }
   await stopped.promise
   process.off('SIGINT', onSignal)

@@ -35,6 +35,7 @@ export interface Ready {
   peers: number
   collector: { http: string, mqtt: string } | null
   access: string | null
+  stream: { mqtt: string, ws: string } | null
 }
 
 export interface RunningGateway extends GatewaySpec {

@@ -131,8 +131,8 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --ca URL                 the CA's enrollment service (GATEMESH_CA)
   --token T                one-time enrollment token, first start only (GATEMESH_TOKEN)
   --bootstrap ADDR         a peer to join through; repeat for more (GATEMESH_BOOTSTRAP, comma-separated)
-  --services LIST          the services to run: collector,access,persistence (GATEMESH_SERVICES;
-                           default collector,access; stream is planned, not in this build)
+  --services LIST          the services to run: any of collector,access,persistence,stream
+                           (GATEMESH_SERVICES; default collector,access)
   --data DIR               key, certificate and datastore (GATEMESH_DATA; default ${DEFAULTS.data})
   --listen ADDR            listen multiaddr; repeat for more (GATEMESH_LISTEN; default ${DEFAULTS.listen[0]})
   --announce ADDR          multiaddr to announce instead (GATEMESH_ANNOUNCE)

@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { GatemeshError, isGatemeshError } from '../core/index.ts'
+import { GatemeshError, decodeStreamPayload, envelopeRecipients, isGatemeshError, verifyStreamToken } from '../core/index.ts'
 import { NAMESPACES, createOverlayNode, recordKey } from '../overlay/index.ts'
 import { fetchRevocationList } from '../pki/index.ts'
 import { createLogger } from '../platform/logger.ts'
@@ -20,7 +20,8 @@ import { createLatestPublisher } from './latest/index.ts'
 import { createPersistenceService, createPersistenceSink, request as persistenceRequest } from './persistence/index.ts'
 import { createSqliteEngine } from './persistence/engine/sqlite.ts'
 import { PUBSUB_SERVICE, RELAY_TOPIC, relayPubsubService, safePeers } from './stream/relay.ts'
-import { createCountingBroker, createStreamGatewayService } from './stream/relay-service.ts'
+import { createStreamGatewayService } from './stream/relay-service.ts'
+import { createAccountKeyLookup, createStreamBroker } from './stream/index.ts'
 import { createStreamSink } from './stream/sink.ts'
 import type { DeliverReadings, RelayPubsub } from './stream/relay.ts'
 import { createInfluxEngine } from './persistence/engine/influxdb.ts'
@@ -48,7 +49,7 @@ export interface Gateway {
   collector?: { http: string, mqtt: string }
   /** The Data Access service's base URL, when it runs. */
   access?: string
-  /** The stream broker's MQTT and WebSocket URLs, when stream runs with a broker. */
+  /** The stream broker's MQTT (TCP) and WebSocket URLs, when the stream service runs ([STR-5]). */
   stream?: { mqtt: string, ws: string }
   stop: () => Promise<void>
 }
@@ -244,9 +245,22 @@ function createPersistenceGatewayService ({ overlay, suite, trust, local }: Gate
 /**
  * Stream ([STR-33]): the relay, validating what the collectors publish, in front of the broker.
  */
-function createStreamService ({ overlay, suite, trust, local }: GatewayServiceComponents, _config: GatewayConfig): GatewayService & { endpoints: () => { mqtt: string, ws: string } | undefined } {
-  // TODO(merge): the MQTT broker: `const broker = createStreamBroker(...)` (stream-broker's), in place of this line
-  const broker = createCountingBroker()
+function createStreamService ({ overlay, suite, trust, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { mqtt: string, ws: string } | undefined } {
+  // [STR-10] subscriptions to a sensor's readings: its record, verified and cached as the collector does
+  const sensors = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
+  const broker = createStreamBroker({
+    logger: createLogger('gatemesh:stream'),
+    // [STR-6] the user's signing key from its account record in the overlay
+    lookupAccount: createAccountKeyLookup({ suite, fetch: async pseudonym => await getOrUndefined(overlay, recordKey(NAMESPACES.account, pseudonym)) }),
+    verifyToken: async (token, expected) => await verifyStreamToken(suite, token, expected),
+    lookupSensor: async id => await sensors.get(id),
+    // [STR-14] the stream peer reads a payload's sensor and wraps' `to`, nothing else
+    recipientsOf: payload => {
+      const { env } = decodeStreamPayload(payload)
+      const { sensor, to } = envelopeRecipients(env)
+      return { sensorId: sensor, recipients: new Set(to) }
+    }
+  }, { host: config.host, port: config.streamPort, wsPort: config.streamWsPort, sessionMax: config.streamSessionMax })
   return createStreamGatewayService({ overlay, suite, trust, local, broker, logger: createLogger('gatemesh:stream-relay') })
 }
 
@@ -260,33 +274,13 @@ const SERVICES = {
   stream: createStreamService,
   collector: createCollectorService,
   access: createAccessGatewayService
-} satisfies Partial<Record<Role, (components: GatewayServiceComponents, config: GatewayConfig) => GatewayService>>
+} satisfies Record<Role, (components: GatewayServiceComponents, config: GatewayConfig) => GatewayService>
 
 type ServiceName = keyof typeof SERVICES
 type RunningServices = { [K in ServiceName]?: ReturnType<typeof SERVICES[K]> }
 
-/**
- * Entries of SERVICES that `--services` may not name yet: stream runs its relay but has no MQTT
- * broker (it counts what it would deliver). A role not implemented cannot be asked for:
- * `--services` naming it is GM_ERR_GATEWAY_CONFIG at start.
- * TODO(merge): empty once createStreamBroker replaces the counting broker in createStreamService.
- */
-const UNFINISHED: readonly ServiceName[] = ['stream']
-
 /** The roles whose service this build runs. */
-export const IMPLEMENTED_SERVICES = (Object.keys(SERVICES) as ServiceName[]).filter(name => !UNFINISHED.includes(name))
-
-function implemented (role: Role): role is ServiceName {
-  return (IMPLEMENTED_SERVICES as readonly string[]).includes(role)
-}
-
-/** Refuses a configuration that asks for a service this build does not implement. */
-export function assertServicesImplemented (services: readonly Role[]): void {
-  const missing = services.filter(role => !implemented(role))
-  if (missing.length > 0) {
-    throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `No service of this build implements ${missing.join(', ')} (it runs ${IMPLEMENTED_SERVICES.join(', ')}): remove ${missing.length === 1 ? 'it' : 'them'} from --services.`)
-  }
-}
+export const IMPLEMENTED_SERVICES = Object.keys(SERVICES) as ServiceName[]
 
 /** Creates the configured services in table order; they may register with the (not yet started) overlay. */
 function createServices (config: GatewayConfig, components: GatewayServiceComponents): { running: RunningServices, order: GatewayService[] } {
@@ -351,8 +345,6 @@ async function obtainCertificate (config: GatewayConfig, caUrl: string | undefin
 }
 
 export async function startGateway (config: GatewayConfig): Promise<Gateway> {
-  // before anything else: a service this build does not implement is a configuration error
-  assertServicesImplemented(config.services)
   const stored = await loadIdentity(config.data)
   const caUrl = await rememberCa(config.data, config.ca)
   const { identity, trust, notAfter } = await obtainCertificate(config, caUrl, stored)

@@ -89,13 +89,3 @@ export function decodeRelayMessage (bytes: Uint8Array): RelayMessage {
   }
   return { cert, envs: envs as Uint8Array[] }
 }
-
-/**
- * The stream payload of section 2 of the stream design (STR-20): `CBOR({ v: 1, env, cert })`,
- * canonical, `env` the sealed envelope as the collector signed it, `cert` its certificate (DER).
- * TODO(merge): core encodeStreamPayload (src/core/stream-payload.ts, written by "stream-client")
- * replaces this local encoder; it must give the same bytes.
- */
-export function encodeStreamPayload ({ env, cert }: { env: Uint8Array, cert: Uint8Array }): Uint8Array {
-  return encodeCanonical({ v: 1, env, cert })
-}

@@ -11,11 +11,11 @@ import type { CertificateTrust, VerifiedRevocationList } from '../../overlay/ind
 import type { DeliverReadings, RelayPubsub, StreamRelayStatus } from './relay.ts'
 
 /** What the relay needs of a broker: `deliver`; the rest runs with the service when present. */
-export interface StreamBroker {
+export interface RelayBroker {
   deliver: DeliverReadings
   start?: () => Promise<void>
   stop?: () => Promise<void>
-  status?: () => Record<string, unknown>
+  status?: () => object
   endpoints?: () => { mqtt: string, ws: string }
 }
 
@@ -25,14 +25,14 @@ export interface StreamGatewayServiceComponents {
   trust: CertificateTrust
   /** Where this gateway's collector finds the local broker ([STR-36]). */
   local: { streamDeliver?: DeliverReadings }
-  broker: StreamBroker
+  broker: RelayBroker
   logger: Logger
 }
 
 export interface StreamGatewayService {
   start: () => Promise<void>
   stop: () => Promise<void>
-  status: () => { relay: StreamRelayStatus, broker: Record<string, unknown> | null }
+  status: () => { relay: StreamRelayStatus, broker: object | null }
   endpoints: () => { mqtt: string, ws: string } | undefined
 }
 
@@ -61,18 +61,5 @@ export function createStreamGatewayService ({ overlay, suite, trust, local, brok
     },
     status: () => ({ relay: relay.status(), broker: broker.status?.() ?? null }),
     endpoints: () => broker.endpoints?.()
-  }
-}
-
-/**
- * A stand-in broker that only counts what it is given: the relay runs and is measured without the
- * MQTT broker. TODO(merge): the composition root gives createStreamBroker's broker instead.
- */
-export function createCountingBroker (): StreamBroker & { delivered: () => number } {
-  let delivered = 0
-  return {
-    deliver: readings => { delivered += readings.length },
-    status: () => ({ delivered }),
-    delivered: () => delivered
   }
 }

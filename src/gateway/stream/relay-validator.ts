@@ -8,9 +8,9 @@
  * envelope's `sensor` and nothing else of it: it opens nothing.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { GatemeshError, equalBytes, isGatemeshError, verifyEnvelope } from '../../core/index.ts'
+import { GatemeshError, encodeStreamPayload, equalBytes, isGatemeshError, verifyEnvelope } from '../../core/index.ts'
 import { verifyCollectorCertificate } from '../collector-certificate.ts'
-import { decodeRelayMessage, encodeStreamPayload } from './relay-message.ts'
+import { decodeRelayMessage } from './relay-message.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import type { CertificateTrust, VerifiedRevocationList } from '../../overlay/index.ts'
 
@@ -69,7 +69,6 @@ export async function validateRelayMessage (components: RelayValidatorComponents
       throw new GatemeshError('GM_ERR_STREAM_RELAY_BAD_ENVELOPE', `Envelope ${i}${isGatemeshError(err) ? ` (${err.code})` : ''}.`, { cause: err })
     }
     if (!equalBytes(opened.gw, gw)) throw new GatemeshError('GM_ERR_STREAM_RELAY_WRONG_GATEWAY', `Envelope ${i} was sealed by another gateway.`)
-    // TODO(merge): core encodeStreamPayload
     readings.push({ sensorId: opened.sensor, payload: encodeStreamPayload({ env, cert: message.cert }) })
   }
   return readings

@@ -15,7 +15,7 @@ import type { Logger } from '../../platform/logger.ts'
 import type { Libp2pServiceFactory } from '../../overlay/index.ts'
 import type { DeliverReadings, RelayValidatorComponents } from './relay-validator.ts'
 
-export { decodeRelayMessage, encodeRelayMessages, encodeStreamPayload, MAX_RELAY_MESSAGE_BYTES, MAX_RELAY_ENVELOPES, RELAY_VERSION } from './relay-message.ts'
+export { decodeRelayMessage, encodeRelayMessages, MAX_RELAY_MESSAGE_BYTES, MAX_RELAY_ENVELOPES, RELAY_VERSION } from './relay-message.ts'
 export { validateRelayMessage } from './relay-validator.ts'
 export type { DeliverReadings, StreamReading } from './relay-validator.ts'
 

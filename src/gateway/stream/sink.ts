@@ -7,8 +7,8 @@
  * runs stream too, the batch also goes straight to the local broker ([STR-36]): gossipsub does
  * not deliver to itself.
  */
-import { isGatemeshError } from '../../core/index.ts'
-import { encodeRelayMessages, encodeStreamPayload } from './relay-message.ts'
+import { encodeStreamPayload, isGatemeshError } from '../../core/index.ts'
+import { encodeRelayMessages } from './relay-message.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { ReadingSink, SealedReading } from '../pipeline/index.ts'
 import type { EncodedRelayMessage } from './relay-message.ts'
@@ -98,7 +98,6 @@ export function createStreamSink (components: StreamSinkComponents, init: Stream
     const local = components.localDeliver?.()
     if (local !== undefined) {
       try {
-        // TODO(merge): core encodeStreamPayload
         local(readings.map(r => ({ sensorId: r.sensorId, payload: encodeStreamPayload({ env: r.envelope, cert }) })))
         counts.local += readings.length
       } catch (err) {
