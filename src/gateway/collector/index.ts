@@ -8,4 +8,5 @@ export { createCachedSensorDirectory, type CachedSensorDirectory, type CachedSen
 export { readingTopic } from './mqtt.ts'
 export { startCheckpointer } from './checkpointer.ts'
 export { COLLECTOR_ERRORS } from './errors.ts'
-export type { CollectorComponents, CollectorInit, RateLimit, SensorDirectory } from './types.ts'
+export type { CollectorComponents, CollectorInit, IngestMetrics, IngestProtocol, RateLimit, SensorDirectory } from './types.ts'
+export { NO_INGEST_METRICS } from './types.ts'
