@@ -5,14 +5,14 @@
 // gateway that loses its only peer is no longer ready.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { MIN_KDF_ITERATIONS } from '../../src/core/index.ts'
 import { createClient } from '../../src/client/index.ts'
-import { startNetwork } from '../../src/demo/network.ts'
+import { ROOT, startNetwork } from '../../src/demo/network.ts'
 import type { Network, RunningGateway } from '../../src/demo/network.ts'
 import { eventuallyValue } from '../support/eventually.ts'
 
@@ -193,6 +193,25 @@ describe('Prometheus scrapes the gateways and the CA', { timeout: 180_000 }, () 
     }
     // a control: promtool does refuse a malformed exposition
     assert.notEqual((await promtoolCheck('# TYPE x counter\nx{ 1\n')).code, 0)
+  })
+
+  it('every query of deploy/grafana-dashboard.json parses in Prometheus and names metrics the gateways and CA export', async () => {
+    const dashboard = JSON.parse(await readFile(join(ROOT, 'deploy', 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> }
+    const exprs = dashboard.panels.flatMap(panel => panel.targets ?? []).map(target => target.expr)
+    assert.ok(exprs.length >= 20)
+    const exported = new Set<string>()
+    for (const url of [`${g1.ready.admin}/metrics`, `${g2.ready.admin}/metrics`, `${net.caUrl}/metrics`]) {
+      for (const match of (await (await fetch(url)).text()).matchAll(/^# HELP (\S+) /gm)) exported.add(match[1] as string)
+    }
+    for (const expr of exprs) {
+      const promql = expr.replaceAll('$instance', '.*').replaceAll('$__rate_interval', '1m')
+      const res = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`)
+      assert.equal(res.status, 200, `${expr}: ${await res.text()}`)
+      for (const [name] of promql.matchAll(/\b(?:gatemesh|process|nodejs)_[a-z0-9_]+/g)) {
+        const family = name.replace(/_(bucket|sum|count)$/, '')
+        assert.ok(exported.has(name) || exported.has(family), `${name} (in ${expr}) is exported`)
+      }
+    }
   })
 
   it('a gateway that loses its only peer answers /readyz 503 with a reason', async () => {
