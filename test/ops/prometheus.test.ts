@@ -4,7 +4,7 @@
 // API, every /metrics body passes `promtool check metrics`, /healthz and /readyz answer, and a
 // gateway that loses its only peer is no longer ready.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -123,7 +123,7 @@ describe('Prometheus scrapes the gateways and the CA', { timeout: 180_000 }, () 
     assert.deepEqual(targets.map(t => t.labels.job).sort(), ['gatemesh-ca', 'gatemesh-gateway', 'gatemesh-gateway'])
   })
 
-  it('a reading sent over HTTP is counted, and Prometheus reports it', async () => {
+  it('a reading sent over HTTP and one over MQTT are counted, and Prometheus reports them', async () => {
     const client = createClient({ gateway: g1.ready.access as string, kdfIterations: MIN_KDF_ITERATIONS })
     const user = await client.signup('ops prometheus password')
     const session = await client.resume(user.bundle, 'ops prometheus password')
@@ -140,6 +140,13 @@ describe('Prometheus scrapes the gateways and the CA', { timeout: 180_000 }, () 
       method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer gms_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, body: '{"t":1}'
     })
     assert.equal(refused.status, 401)
+    // and one over MQTT, QoS 1, with stock mosquitto_pub
+    const { hostname, port } = new URL(g1.ready.collector?.mqtt as string)
+    const published = await new Promise<{ code: number | null, stderr: string }>(resolve => {
+      execFile('mosquitto_pub', ['-h', hostname, '-p', port, '-i', 'ops-prom', '-u', SENSOR, '-P', credential, '-t', `sensors/${SENSOR}/readings`, '-q', '1', '-m', '{"temperature":21.6}'],
+        { timeout: 20_000 }, (err, _stdout, stderr) => { resolve({ code: err === null ? 0 : 1, stderr }) })
+    })
+    assert.equal(published.code, 0, published.stderr)
 
     const instance = hostPort(g1.ready.admin as string)
     const query = async (promql: string): Promise<Sample[]> => {
@@ -162,6 +169,14 @@ describe('Prometheus scrapes the gateways and the CA', { timeout: 180_000 }, () 
       return result.length === 1 && Number(result[0]?.value[1]) >= 1 ? Number(result[0]?.value[1]) : undefined
     }, 30_000)
     assert.ok(ackCount >= 1)
+    const mqtt = await eventuallyValue('the MQTT reading in Prometheus', async () => {
+      const accepted = await query(`gatemesh_collector_readings_accepted_total{instance="${instance}",protocol="mqtt"}`)
+      const acked = await query(`gatemesh_collector_ack_seconds_count{instance="${instance}",protocol="mqtt"}`)
+      const sealed = await query(`gatemesh_collector_sealing_lag_seconds_count{instance="${instance}"}`)
+      const values = [accepted, acked, sealed].map(r => Number(r[0]?.value[1] ?? 0))
+      return values[0] === 1 && values[1] === 1 && (values[2] ?? 0) >= 2 ? values : undefined
+    }, 30_000)
+    assert.deepEqual(mqtt.slice(0, 2), [1, 1])
     // the CA's enrollments (two gateways) and peers by role through the overlay
     const enrolled = await eventuallyValue('CA enrollments in Prometheus', async () => {
       const result = await query('gatemesh_ca_requests_total{op="enroll",result="issued"}')
