@@ -149,6 +149,14 @@ export class CertificateAuthority {
     return { peerId, alreadyRevoked: !added, serials: certificates.map(cert => cert.serial), crlNumber: crl.number }
   }
 
+  /**
+   * For the CA's metrics, read from the database (a `ca revoke` by another process shows at
+   * once): peers revoked, certificates issued, and the newest CRL's number (0: none yet).
+   */
+  metricsSnapshot (): { revokedPeers: number, certificates: number, crlNumber: number } {
+    return { ...this.store.counts(), crlNumber: this.store.latestCrl()?.number ?? 0 }
+  }
+
   listCertificates (): CertificateRecord[] {
     return this.store.listCertificates()
   }

@@ -1,6 +1,8 @@
 /**
  * The enrollment service [CA-3]..[CA-8]: a Fastify server over a CertificateAuthority. JSON Schema
  * on every route (validation, serialisation and /openapi.json), errors as `{ code, message }`.
+ * GET /metrics: Prometheus text (enrollments and renewals by result, peers revoked, CRL number,
+ * certificates issued, and Node's process metrics), from a registry of its own.
  */
 import type { FastifyError, FastifyInstance, RawServerDefault } from 'fastify'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -9,6 +11,7 @@ import '../pki/index.ts'
 import { GatemeshError, isGatemeshError } from '../core/errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import { createHttpServer } from '../platform/http-server.ts'
+import { Counter, Gauge, createMetricsRegistry, type Registry } from '../platform/metrics.ts'
 import type { CertificateAuthority, IssuedCertificate } from './authority.ts'
 import { certificatePem } from './directory.ts'
 import { caSchema, crlSchema, enrollSchema, renewSchema } from './schemas.ts'
@@ -21,6 +24,8 @@ export interface CaServerInit {
 export interface CaServerComponents {
   authority: CertificateAuthority
   logger: Logger
+  /** The registry /metrics serves; a new one (with Node's process metrics) when absent. */
+  metrics?: Registry
 }
 
 function fromBase64 (value: string): Uint8Array {
@@ -54,10 +59,26 @@ function toGatemeshError (err: FastifyError | GatemeshError): GatemeshError {
 
 export type CaServer = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>
 
+/** The CA's metrics: requests counted by the server, the rest read from the database at scrape time. */
+function caMetrics (register: Registry, authority: CertificateAuthority): { requests: Counter<'op' | 'result'> } {
+  const requests = new Counter({ name: 'gatemesh_ca_requests_total', help: 'Enrollment and renewal requests, by op (enroll, renew) and result (issued, or the GM_ERR_ code refusing it).', labelNames: ['op', 'result'], registers: [register] })
+  new Gauge({ name: 'gatemesh_ca_revoked_peers', help: 'Peers revoked (every certificate of each is on the CRL while unexpired).', registers: [register], collect () { this.set(authority.metricsSnapshot().revokedPeers) } })
+  new Gauge({ name: 'gatemesh_ca_certificates_issued', help: 'Gateway certificates issued, enrollments and renewals.', registers: [register], collect () { this.set(authority.metricsSnapshot().certificates) } })
+  new Gauge({ name: 'gatemesh_ca_crl_number', help: 'Number of the newest CRL signed (0: none yet).', registers: [register], collect () { this.set(authority.metricsSnapshot().crlNumber) } })
+  return { requests }
+}
+
+/** The op a request counts for in gatemesh_ca_requests_total, if any. */
+function countedOp (url: string | undefined): 'enroll' | 'renew' | undefined {
+  return url === '/v1/enroll' ? 'enroll' : url === '/v1/renew' ? 'renew' : undefined
+}
+
 export async function createCaServer (components: CaServerComponents, init: CaServerInit = {}): Promise<CaServer> {
   const { authority, logger } = components
   // [HTTP-1] .. [HTTP-3] timeouts, limits and transport errors shared by every gatemesh service
   const app = createHttpServer({ logger, bodyLimit: init.bodyLimit ?? 16 * 1024 })
+  const register = components.metrics ?? createMetricsRegistry()
+  const { requests } = caMetrics(register, authority)
 
   // JSON only: without this, Fastify would parse text/plain and answer with a schema error.
   app.removeContentTypeParser('text/plain')
@@ -72,6 +93,8 @@ export async function createCaServer (components: CaServerComponents, init: CaSe
   // [CA-9] Every refusal is `{ code, message }` with the code's HTTP status.
   app.setErrorHandler((err: FastifyError | GatemeshError, request, reply) => {
     const error = toGatemeshError(err)
+    const op = countedOp(request.routeOptions.url)
+    if (op !== undefined) requests.inc({ op, result: error.code })
     if (error.status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code: error.code }, 'request refused')
     void reply.code(error.status).type('application/json').send(JSON.stringify(error.toJSON()))
@@ -81,6 +104,7 @@ export async function createCaServer (components: CaServerComponents, init: CaSe
   })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => await reply.type(register.contentType).send(await register.metrics()))
 
   // [CA-8]
   app.get('/v1/ca', { schema: caSchema }, async () => ({
@@ -91,12 +115,15 @@ export async function createCaServer (components: CaServerComponents, init: CaSe
   // [CA-3]
   app.post<{ Body: { token: string, csr: string } }>('/v1/enroll', { schema: enrollSchema }, async (request, reply) => {
     const issued = await authority.enroll(request.body.token, fromBase64(request.body.csr))
+    requests.inc({ op: 'enroll', result: 'issued' })
     return await reply.code(201).send(issuedBody(issued))
   })
 
   // [CA-5]
   app.post<{ Body: { certificate: string, csr: string } }>('/v1/renew', { schema: renewSchema }, async (request) => {
-    return issuedBody(await authority.renew(fromBase64(request.body.certificate), fromBase64(request.body.csr)))
+    const issued = await authority.renew(fromBase64(request.body.certificate), fromBase64(request.body.csr))
+    requests.inc({ op: 'renew', result: 'issued' })
+    return issuedBody(issued)
   })
 
   // [CA-7] [CA-8]

@@ -159,6 +159,13 @@ export class CaStore {
     return this.db.prepare('SELECT 1 FROM revoked_peers WHERE peer_id = ?').get(peerId) !== undefined
   }
 
+  /** Peers revoked, and certificates issued, so far (for the CA's metrics). */
+  counts (): { revokedPeers: number, certificates: number } {
+    const revoked = this.db.prepare('SELECT COUNT(*) AS n FROM revoked_peers').get()
+    const issued = this.db.prepare('SELECT COUNT(*) AS n FROM certificates').get()
+    return { revokedPeers: Number(revoked?.n ?? 0), certificates: Number(issued?.n ?? 0) }
+  }
+
   /** Revokes a peer (all its certificates). Returns false when it was revoked already. */
   revokePeer (peerId: string, now: Date): boolean {
     this.db.exec('BEGIN IMMEDIATE')

@@ -10,6 +10,10 @@
  *   GET  /v1/peers?role=R&key=K&count=N   verified peers with role R nearest key K
  *   POST /v1/crl/sync                 fetch the CRL (CA, then DHT) now
  *   POST /v1/republish                republish every held record now
+ *   GET  /metrics                     Prometheus text exposition of the gateway's registry
+ *   GET  /healthz                     200 {"status":"ok"} while the process serves
+ *   GET  /readyz                      200 {"status":"ready"} once every enabled service started and the
+ *                                     overlay joined; else 503 {"status":"not ready","reason":...}
  * Errors are JSON {code, message} with the code's HTTP status.
  */
 import Fastify from 'fastify'
@@ -17,6 +21,7 @@ import { isGatemeshError } from '../core/index.ts'
 import { assertRole } from '../overlay/index.ts'
 import type { OverlayNode } from '../overlay/index.ts'
 import type { FastifyInstance } from 'fastify'
+import type { Registry } from '../platform/metrics.ts'
 
 export interface AdminServer {
   url: string
@@ -30,6 +35,10 @@ function keyFrom (wildcard: string | undefined): string {
 export interface AdminInit {
   /** Each running service's counters, by service name. */
   serviceStatus?: () => Record<string, unknown>
+  /** The gateway's Prometheus registry, served at /metrics (404 without one). */
+  metrics?: Registry
+  /** Whether the gateway is ready (/readyz), and why not; ready when absent. */
+  ready?: () => { ready: boolean, reason?: string }
 }
 
 export async function startAdmin (overlay: OverlayNode, port: number, init: AdminInit = {}): Promise<AdminServer> {
@@ -86,6 +95,16 @@ export async function startAdmin (overlay: OverlayNode, port: number, init: Admi
   })
 
   app.post('/v1/republish', async () => ({ republished: await overlay.republishAll() }))
+
+  const metrics = init.metrics
+  if (metrics !== undefined) {
+    app.get('/metrics', async (_req, reply) => await reply.type(metrics.contentType).send(await metrics.metrics()))
+  }
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_req, reply) => {
+    const state = init.ready?.() ?? { ready: true }
+    return await reply.code(state.ready ? 200 : 503).send(state.ready ? { status: 'ready' } : { status: 'not ready', reason: state.reason })
+  })
 
   const url = await app.listen({ host: '127.0.0.1', port })
   return { url, close: async () => { await app.close() } }

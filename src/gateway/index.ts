@@ -12,6 +12,8 @@ import { NAMESPACES, createOverlayNode, recordKey } from '../overlay/index.ts'
 import { fetchRevocationList } from '../pki/index.ts'
 import { createLogger } from '../platform/logger.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
+import { createMetricsRegistry, type Registry } from '../platform/metrics.ts'
+import { createDhtMetrics, createIngestMetrics, registerCollectorMetrics, registerOutboxMetrics, registerOverlayMetrics, registerReplicaMetrics } from './metrics.ts'
 import { createAccessService, createReplicaHistorySource } from './access/index.ts'
 import type { HistorySource } from './access/index.ts'
 import { startAdmin } from './admin.ts'
@@ -51,6 +53,8 @@ export interface Gateway {
   access?: string
   /** The stream broker's MQTT (TCP) and WebSocket URLs, when the stream service runs ([STR-5]). */
   stream?: { mqtt: string, ws: string }
+  /** The gateway's Prometheus registry (served at the admin port's /metrics). */
+  metrics: Registry
   stop: () => Promise<void>
 }
 
@@ -89,6 +93,8 @@ export interface GatewayServiceComponents {
     /** The collector's listeners, once it listens (Data Access tells applications, [ACS-18]). */
     collectorEndpoints?: () => { http: string, mqtt: string }
   }
+  /** The gateway's Prometheus registry: a service registers its metrics here (src/gateway/metrics.ts). */
+  metrics: Registry
 }
 
 function serviceUrl (scheme: string, host: string, port: number | undefined): string {
@@ -107,7 +113,7 @@ async function getOrUndefined (overlay: OverlayNode, key: string): Promise<Uint8
 }
 
 /** The Data Collector: the cached sensor directory, the latest publisher and HTTP and MQTT ingest. */
-function createCollectorService ({ overlay, suite, signer, seed, events, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { http: string, mqtt: string } } {
+function createCollectorService ({ overlay, suite, signer, seed, events, local, metrics }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { http: string, mqtt: string } } {
   const directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
   // a sensor record Data Access stored invalidates our cached copy at once
   events.addEventListener('sensor:stored', evt => { directory.invalidate((evt as CustomEvent<string>).detail) })
@@ -138,7 +144,7 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local }
   })
   const endpoints = (): { http: string, mqtt: string } => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
   local.collectorEndpoints = endpoints
-  const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence, stream], logger: createLogger('gatemesh:collector') }, {
+  const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence, stream], logger: createLogger('gatemesh:collector'), metrics: createIngestMetrics(metrics) }, {
     dataDir: config.data,
     http: { host: config.host, port: config.httpPort },
     mqtt: { host: config.host, port: config.mqttPort },
@@ -146,6 +152,8 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local }
   })
   let latestStarted = false
   let persistenceStarted = false
+  registerCollectorMetrics(metrics, collector)
+  registerOutboxMetrics(metrics, () => persistenceStarted ? persistence.status() : null)
   return {
     async start () {
       latest.start()
@@ -227,7 +235,7 @@ function createEngine (config: GatewayConfig): StorageEngine {
 }
 
 /** Persistence: a replica of the sensors it is among the R nearest persistence peers of ([PER-2], [PER-3]). */
-function createPersistenceGatewayService ({ overlay, suite, trust, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService {
+function createPersistenceGatewayService ({ overlay, suite, trust, local, metrics }: GatewayServiceComponents, config: GatewayConfig): GatewayService {
   const service = createPersistenceService({ overlay, suite, trust, engine: createEngine(config), logger: createLogger('gatemesh:persistence') }, {
     maxBytes: config.persistenceMaxBytes,
     // repair: rounds with the other replicas ([PER-30]), retention sweeps ([PER-41])
@@ -235,6 +243,7 @@ function createPersistenceGatewayService ({ overlay, suite, trust, local }: Gate
     retentionSweepIntervalMs: config.retentionSweepInterval
   })
   local.persistenceStore = async (request, peer) => await service.store(request, peer)
+  registerReplicaMetrics(metrics, () => service.status())
   return {
     start: async () => { await service.start() },
     stop: async () => { await service.stop().catch((err: unknown) => { log.warn({ err }, 'persistence stop failed') }) },
@@ -354,11 +363,14 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
   const ungranted = config.services.filter(s => !granted.includes(s))
   if (ungranted.length > 0) log.warn({ services: ungranted, granted }, 'services not granted by the certificate')
 
+  // one registry per gateway (several may run in one process)
+  const metrics = createMetricsRegistry()
   const overlay = await createOverlayNode({
     privateKey: identity.privateKey,
     trust,
     records: createRecordVerifier(),
-    fetchRevocationList: caUrl === undefined ? undefined : async () => await fetchRevocationList(caUrl)
+    fetchRevocationList: caUrl === undefined ? undefined : async () => await fetchRevocationList(caUrl),
+    observeOperation: createDhtMetrics(metrics)
   }, {
     dataDir: config.data,
     certificate: identity.certificate as Uint8Array,
@@ -400,13 +412,22 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
   }
 
   let admin: AdminServer | undefined
+  registerOverlayMetrics(metrics, overlay)
+  // readiness for /readyz: every enabled service started, not stopping, and joined
+  let servicesUp = false
+  const readiness = (): { ready: boolean, reason?: string } => {
+    if (!servicesUp) return { ready: false, reason: 'services are starting or stopping' }
+    // [OVL-9] joined: a verified DHT peer, or no other peer configured to join through
+    if (overlay.dhtPeers().length === 0 && config.bootstrap.length > 0) return { ready: false, reason: 'not joined the overlay: no verified peer yet' }
+    return { ready: true }
+  }
   try {
     const suite = createNodeCryptoSuite()
     // the raw libp2p Ed25519 private key is seed(32) || public key(32)
     const seed = identity.privateKey.raw.subarray(0, 32)
     const signer = await suite.importSigningKey(seed)
     // services are made before the overlay starts, so that they can register with it
-    const created = createServices(config, { overlay, suite, signer, seed, caCertificate: identity.caCertificate as Uint8Array, events: new EventTarget(), trust, local: {} })
+    const created = createServices(config, { overlay, suite, signer, seed, caCertificate: identity.caCertificate as Uint8Array, events: new EventTarget(), trust, local: {}, metrics })
     running = created.running
     await overlay.start()
     scheduleRenewal(notAfter)
@@ -414,11 +435,12 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
       started.push(service)
       await service.start()
     }
+    servicesUp = true
     const serviceStatus = (): Record<string, unknown> => Object.fromEntries(Object.entries(running ?? {}).flatMap(([name, service]) => {
       const status = (service as GatewayService).status
       return status === undefined ? [] : [[name, status()]]
     }))
-    admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort, { serviceStatus })
+    admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort, { serviceStatus, metrics, ready: readiness })
   } catch (err) {
     clearTimeout(renewTimer)
     await stopServices(started)
@@ -436,7 +458,9 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     collector: running?.collector?.endpoints(),
     access: running?.access?.url(),
     stream: running?.stream?.endpoints(),
+    metrics,
     stop: async () => {
+      servicesUp = false
       clearTimeout(renewTimer)
       await stopServices(started)
       await admin?.close()

@@ -5,7 +5,7 @@
 export { createOverlayNode, OverlayNode } from './node.ts'
 export type { OverlayInit, LookupResult, PutResult, ServiceStreamHandler, OverlayEvents } from './node.ts'
 export type { Libp2pServiceFactory } from './libp2p.ts'
-export type { OverlayComponents, CertificateTrust, RecordVerifier, OpenedRecord, VerifiedCertificate, VerifiedPeer, VerifiedRevocationList, Role } from './types.ts'
+export type { DhtOperation, DhtOutcome, OverlayComponents, CertificateTrust, RecordVerifier, OpenedRecord, VerifiedCertificate, VerifiedPeer, VerifiedRevocationList, Role } from './types.ts'
 export { ROLES } from './types.ts'
 export { OVERLAY_ERRORS } from './errors.ts'
 export type { OverlayErrorCode } from './errors.ts'

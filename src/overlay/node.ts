@@ -15,7 +15,7 @@ import { MessageType } from '@libp2p/kad-dht'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { GatemeshError } from '../core/index.ts'
+import { GatemeshError, isGatemeshError } from '../core/index.ts'
 import { openDatastore } from './datastore.ts'
 import { gateStreamHandler } from './gate/index.ts'
 import { CORE_SERVICES, createOverlayLibp2p } from './libp2p.ts'
@@ -26,7 +26,7 @@ import { findPeersByRole } from './roles.ts'
 import { ROLES } from './types.ts'
 import type { CoreServices, Libp2pServiceFactory } from './libp2p.ts'
 import type { HeldRecordStore, NamespaceDefinition } from './records/index.ts'
-import type { OverlayComponents, Role, VerifiedPeer, VerifiedRevocationList } from './types.ts'
+import type { DhtOperation, OverlayComponents, Role, VerifiedPeer, VerifiedRevocationList } from './types.ts'
 import type { QueryEvent } from '@libp2p/kad-dht'
 import type { AbortOptions, Libp2p, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
 import type { LevelDatastore } from 'datastore-level'
@@ -283,6 +283,25 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
    * and is republished); a peer alone in the overlay keeps the record locally.
    */
   async put (key: string, value: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PutResult> {
+    return await this.observed('put', undefined, async () => await this.putRecord(key, value, options))
+  }
+
+  /** Runs a DHT operation and tells `observeOperation` its outcome and duration. */
+  private async observed<T> (op: DhtOperation, role: Role | undefined, run: () => Promise<T>): Promise<T> {
+    const observe = this.components.observeOperation
+    if (observe === undefined) return await run()
+    const start = performance.now()
+    try {
+      const result = await run()
+      observe(op, 'ok', (performance.now() - start) / 1000, role)
+      return result
+    } catch (err) {
+      observe(op, isGatemeshError(err, 'GM_ERR_RECORD_NOT_FOUND') ? 'not_found' : 'error', (performance.now() - start) / 1000, role)
+      throw err
+    }
+  }
+
+  private async putRecord (key: string, value: Uint8Array, options: { signal?: AbortSignal }): Promise<PutResult> {
     this.started()
     const bytes = keyBytes(key)
     await this.validate(bytes, value)
@@ -293,6 +312,10 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
 
   /** Reads the newest valid record for a key: our copy only when `local`, else a DHT lookup. */
   async get (key: string, options: { local?: boolean, signal?: AbortSignal } = {}): Promise<LookupResult> {
+    return await this.observed(options.local === true ? 'get_local' : 'get', undefined, async () => await this.getRecord(key, options))
+  }
+
+  private async getRecord (key: string, options: { local?: boolean, signal?: AbortSignal }): Promise<LookupResult> {
     const libp2p = this.started()
     const bytes = keyBytes(key)
     this.namespaces.parse(bytes)
@@ -314,6 +337,10 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
 
   /** The verified peers running the service `role` nearest `key` (ourselves included when we run it). [OVL-30] [OVL-31] */
   async findPeersByRole (role: Role, key: string, count = 3): Promise<VerifiedPeer[]> {
+    return await this.observed('find_peers', role, async () => await this.findByRole(role, key, count))
+  }
+
+  private async findByRole (role: Role, key: string, count: number): Promise<VerifiedPeer[]> {
     const libp2p = this.started()
     const dht = libp2p.services.dht
     const gate = libp2p.services.gate

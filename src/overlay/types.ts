@@ -67,6 +67,10 @@ export interface RecordVerifier {
   verifyContent? (type: string, bytes: Uint8Array): Promise<void>
 }
 
+/** The DHT operations the overlay reports to `observeOperation` (a get of our own copy is `get_local`). */
+export type DhtOperation = 'get' | 'get_local' | 'put' | 'find_peers'
+export type DhtOutcome = 'ok' | 'not_found' | 'error'
+
 export interface OverlayComponents {
   /** The gateway's libp2p Ed25519 key: its peer id, and the key its certificate names. */
   privateKey: PrivateKey
@@ -74,4 +78,6 @@ export interface OverlayComponents {
   records: RecordVerifier
   /** Fetches the current CRL (DER) from the CA; absent when the CA is not reachable by URL. */
   fetchRevocationList?: () => Promise<Uint8Array>
+  /** Told about every get, put and find-peers-by-role once it settles (the gateway's metrics). */
+  observeOperation?: (op: DhtOperation, outcome: DhtOutcome, seconds: number, role?: Role) => void
 }

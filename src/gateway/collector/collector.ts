@@ -45,6 +45,8 @@ export interface Collector {
   readonly mqttPort: number | undefined
   /** The readings awaiting the sinks and each sink's counters ([COL-14]); undefined when stopped. */
   deliveryStats: () => DeliveryStats | undefined
+  /** Readings in the journal not yet settled by every sink ([COL-14]); 0 when stopped. */
+  journalDepth: () => number
 }
 
 export function createCollector (components: CollectorComponents, init: CollectorInit): Collector {
@@ -93,6 +95,7 @@ export function createCollector (components: CollectorComponents, init: Collecto
     get httpPort () { return httpPort },
     get mqttPort () { return mqtt?.port },
     deliveryStats: () => delivery?.stats(),
+    journalDepth: () => journal.depth(),
     async start () {
       if (started) return
       started = true
@@ -113,7 +116,8 @@ export function createCollector (components: CollectorComponents, init: Collecto
         journal,
         limiter: new RateLimiter(init.rateLimit ?? DEFAULT_RATE_LIMIT, now),
         sequencer: new Sequencer(),
-        logger
+        logger,
+        metrics: components.metrics
       }, { maxPending: init.maxPending ?? 10_000, maxUnsealed: init.maxUnsealed ?? DEFAULT_MAX_UNSEALED, now })
       ingest = current
       try {

@@ -83,13 +83,17 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
   // [COL-4] Every refusal is `{ code, message }` with the code's HTTP status.
   app.setErrorHandler((err: FastifyError | GatemeshError, request, reply) => {
     const error = toGatemeshError(err)
+    ingest.metrics.refused('http', error.code)
     if (error.status >= 500) logger.error({ code: error.code, err: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed')
     else logger.debug({ code: error.code, sensor: (request.params as { sensorId?: string } | undefined)?.sensorId }, 'request refused')
     if (error.code === 'GM_ERR_SENSOR_RATE_LIMITED') void reply.header('retry-after', String(ingest.retryAfter((request.params as { sensorId: string }).sensorId, 1)))
     if (error.code === 'GM_ERR_SENSOR_CREDENTIAL') void reply.header('www-authenticate', 'Bearer realm="gatemesh-sensor"')
     void send(reply, error)
   })
-  app.setNotFoundHandler((_request, reply) => { void send(reply, new GatemeshError('GM_ERR_COLLECTOR_NOT_FOUND')) })
+  app.setNotFoundHandler((_request, reply) => {
+    ingest.metrics.refused('http', 'GM_ERR_COLLECTOR_NOT_FOUND')
+    void send(reply, new GatemeshError('GM_ERR_COLLECTOR_NOT_FOUND'))
+  })
 
   /** The sensor each request authenticated as (set in onRequest, read by the handler). */
   const authenticated = new WeakMap<FastifyRequest, SensorInfo>()
@@ -136,6 +140,9 @@ export async function createHttpIngest (ingest: Ingest, logger: Logger, init: Ht
     if (plaintexts.length > init.maxBatch) throw new GatemeshError('GM_ERR_READING_TOO_LARGE', `A batch holds at most ${init.maxBatch} readings.`)
     ingest.admit(sensor.sensorId, plaintexts.length)
     const accepted = await ingest.accept(sensor, plaintexts)
+    ingest.metrics.accepted('http', plaintexts.length)
+    // receipt (Fastify's start of the request) to the acknowledgement
+    ingest.metrics.acknowledged('http', reply.elapsedTime / 1000)
     return await reply.code(202).send({ accepted: plaintexts.length, seq: accepted.seq, ts: accepted.ts })
   })
 

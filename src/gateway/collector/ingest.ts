@@ -16,7 +16,7 @@ import type { ReadingSealer } from './seal-pool.ts'
 import { SealingDispatch } from './sealing.ts'
 import { SensorAuthenticator } from './sensor-auth.ts'
 import type { Sequencer } from './sequencer.ts'
-import type { SensorDirectory } from './types.ts'
+import { NO_INGEST_METRICS, type IngestMetrics, type SensorDirectory } from './types.ts'
 
 export interface IngestComponents {
   suite: CryptoSuite
@@ -28,6 +28,8 @@ export interface IngestComponents {
   limiter: RateLimiter
   sequencer: Sequencer
   logger: Logger
+  /** What HTTP and MQTT ingest and sealing count for /metrics; nothing when absent. */
+  metrics?: IngestMetrics
 }
 
 export interface IngestInit {
@@ -53,12 +55,15 @@ export class Ingest {
   private readonly auth: SensorAuthenticator
   private readonly sealing: SealingDispatch
   private stopped = false
+  /** What HTTP and MQTT ingest count for /metrics. */
+  readonly metrics: IngestMetrics
 
   constructor (components: IngestComponents, init: IngestInit) {
     this.c = components
     this.now = init.now
+    this.metrics = components.metrics ?? NO_INGEST_METRICS
     this.auth = new SensorAuthenticator(components)
-    this.sealing = new SealingDispatch(components, init)
+    this.sealing = new SealingDispatch({ ...components, metrics: this.metrics }, init)
   }
 
   /** [COL-8] The sensor's verified record when the credential matches its verifier (sensor-auth.ts). */

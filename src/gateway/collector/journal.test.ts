@@ -49,8 +49,14 @@ describe('journal', () => {
       const handles = await Promise.all([1, 2, 3, 4, 5].map(async seq => await journal.append(reading(seq))))
       assert.deepEqual(handles, [handle(1, 0), handle(1, 1), handle(2, 0), handle(2, 1), handle(3, 0)])
       // released out of order, as sealing threads finish: groups 1 and 3 are then wholly released
+      assert.equal(journal.depth(), 5)
       for (const i of [1, 0, 4]) journal.release(handles[i] as JournalHandle)
-      await journal.append(reading(6))
+      journal.release(handles[1] as JournalHandle)
+      assert.equal(journal.depth(), 2, 'released readings leave the depth once, whatever the order')
+      const sixth = journal.append(reading(6))
+      assert.equal(journal.depth(), 3, 'a reading waiting for its commit counts')
+      await sixth
+      assert.equal(journal.depth(), 3)
       await journal.close()
       assert.deepEqual(groupRows(path), [[2, 2], [4, 1]])
       await assert.rejects(journal.append(reading(7)), err => isGatemeshError(err, 'GM_ERR_COLLECTOR_STOPPED'))
@@ -58,6 +64,7 @@ describe('journal', () => {
       const left = again.open()
       assert.deepEqual(left.collected.map(r => [r.id, r.seq, text(r)]), [[handle(2, 0), 3, '{"n":3}'], [handle(2, 1), 4, '{"n":4}'], [handle(4, 0), 6, '{"n":6}']])
       assert.equal(left.unreadable, 0)
+      assert.equal(again.depth(), 3, 'what a reopen finds counts')
       for (const r of left.collected) again.release(r.id)
       await again.close()
       assert.deepEqual(groupRows(path), [])

@@ -235,6 +235,13 @@ export class Journal {
     })
   }
 
+  /** Readings appended and not yet released: waiting for their commit, or committed and awaiting a sink. */
+  depth (): number {
+    let n = this.queue.length
+    for (const id in this.groups) n += (this.groups[id as unknown as number] as Unreleased).left
+    return n
+  }
+
   /**
    * The reading was delivered to every sink: once every reading of its group is, the next
    * transaction deletes the group's row. A handle released again, or unknown, changes nothing.

@@ -187,9 +187,11 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
     },
     // [COL-17] [COL-7] the PUBACK waits for this callback, which waits for the journal
     authorizePublish: (client: AedesClient, packet: AedesPublishPacket, done: (err?: Error | null) => void) => {
+      const received = performance.now()
       const session = sessions.get(client)
       const refuse = (err: unknown): void => {
         const error = isGatemeshError(err) ? err : new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', undefined, { cause: err })
+        ingest.metrics.refused('mqtt', error.code)
         logger.info({ code: error.code, sensor: session?.sensorId }, 'mqtt publish refused, disconnecting')
         done(error)
       }
@@ -204,6 +206,8 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
         packet.retain = false
         packet.payload = Buffer.alloc(0)
         done(null)
+        ingest.metrics.accepted('mqtt', 1)
+        ingest.metrics.acknowledged('mqtt', (performance.now() - received) / 1000)
       }).catch(refuse)
     },
     // [COL-15] nothing is delivered from the collector
@@ -230,6 +234,7 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
   const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
     socket.setNoDelay(true)
     prepare(socket, new PacketSizeGuard(MAX_READING_BYTES + TOPIC_OVERHEAD), err => {
+      ingest.metrics.refused('mqtt', err.code)
       logger.info({ code: err.code }, 'mqtt packet too large, disconnecting')
     })
     socket.on('error', () => { /* reported through the broker */ })

@@ -9,12 +9,14 @@ import type { Logger } from '../../platform/logger.ts'
 import type { Delivery } from '../pipeline/index.ts'
 import type { CollectedReading, JournalHandle } from './journal.ts'
 import type { ReadingSealer } from './seal-pool.ts'
+import type { IngestMetrics } from './types.ts'
 
 export interface SealingComponents {
   sealer: ReadingSealer
   /** Takes every sealed reading to the sinks and releases its journal row once they hold it. */
   delivery: Delivery<JournalHandle>
   logger: Logger
+  metrics: IngestMetrics
 }
 
 export interface SealingInit {
@@ -75,6 +77,8 @@ export class SealingDispatch {
   seal (id: JournalHandle, reading: CollectedReading, recipients: readonly Recipient[]): void {
     const header = { sensor: reading.sensorId, ts: reading.ts, seq: reading.seq }
     this.c.sealer.seal(header, reading.plaintext, recipients).then(envelope => {
+      // the sealing lag: acceptance (the reading's ts) to sealed
+      this.c.metrics.sealed((Date.now() - reading.ts) / 1000)
       this.c.delivery.push({ sensorId: reading.sensorId, ts: reading.ts, seq: reading.seq, envelope }, id)
     }, (err: unknown) => {
       this.c.logger.error({ code: isGatemeshError(err) ? err.code : 'GM_ERR_COLLECTOR_INTERNAL', sensor: reading.sensorId }, 'sealing failed; the reading stays journaled')

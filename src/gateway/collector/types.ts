@@ -19,6 +19,26 @@ export interface SensorDirectory {
   cached?: (sensorId: string) => SensorInfo | undefined
 }
 
+export type IngestProtocol = 'http' | 'mqtt'
+
+/**
+ * What the collector counts for the gateway's metrics (src/gateway/metrics.ts). Called on the
+ * reading path: an implementation must not allocate per call.
+ */
+export interface IngestMetrics {
+  /** Readings acknowledged (HTTP 202, MQTT PUBACK or a QoS 0 publish taken). */
+  accepted: (protocol: IngestProtocol, count: number) => void
+  /** A request or publish refused, by its GM_ERR_ code. */
+  refused: (protocol: IngestProtocol, code: string) => void
+  /** Receipt to acknowledgement, in seconds. */
+  acknowledged: (protocol: IngestProtocol, seconds: number) => void
+  /** Acceptance to sealed, in seconds. */
+  sealed: (seconds: number) => void
+}
+
+/** Counts nothing: a collector built without metrics. */
+export const NO_INGEST_METRICS: IngestMetrics = { accepted () {}, refused () {}, acknowledged () {}, sealed () {} }
+
 export interface CollectorComponents {
   suite: CryptoSuite
   /**
@@ -33,6 +53,8 @@ export interface CollectorComponents {
    */
   sinks: readonly ReadingSink[]
   logger?: Logger
+  /** Counters for the gateway's /metrics; none when absent. */
+  metrics?: IngestMetrics
 }
 
 export interface RateLimit {

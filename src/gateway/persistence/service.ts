@@ -69,6 +69,8 @@ export function createPersistenceService (components: PersistenceServiceComponen
   let stored = 0
   let requests = 0
   let refusals = 0
+  /** Refusals by code (codes of the error table only: a bounded set). */
+  const refusedByCode: Record<string, number> = {}
   let running = false
   const handler = createHandler({ suite, engine, verifier, assertRoom: retention.assertRoom, onStored: n => { stored += n } })
   const answer = async (request: PersistenceRequest, peer: VerifiedPeer, signal: AbortSignal): Promise<PersistenceResponse> => {
@@ -79,6 +81,7 @@ export function createPersistenceService (components: PersistenceServiceComponen
     } catch (err) {
       refusals++
       if (!isGatemeshError(err)) throw err
+      refusedByCode[err.code] = (refusedByCode[err.code] ?? 0) + 1
       log.debug({ op: request.op, peer: peer.peerId, code: err.code }, 'persistence request refused')
       throw err
     }
@@ -115,7 +118,7 @@ export function createPersistenceService (components: PersistenceServiceComponen
       await overlay.unhandle(PERSISTENCE_PROTOCOL).catch(() => {})
       await engine.close()
     },
-    status: () => ({ engine: engine.name, stored, requests, refusals, ...retention.status(), repair: repair.status() }),
+    status: () => ({ engine: engine.name, stored, requests, refusals, refusedByCode: { ...refusedByCode }, ...retention.status(), repair: repair.status() }),
     repair,
     retention
   }

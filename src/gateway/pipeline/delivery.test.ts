@@ -45,14 +45,16 @@ describe('delivery', () => {
     a.calls[0]?.settle()
     await new Promise(resolve => setImmediate(resolve))
     assert.deepEqual(r.handles, [], 'one sink settled: nothing released')
+    assert.equal(delivery.stats().sinks.a?.awaiting, 0, 'a settled its batch')
+    assert.equal(delivery.stats().sinks.b?.awaiting, 2, 'b has not')
     const releasedAll = once(r.events, 'release')
     b.calls[0]?.settle()
     await releasedAll
     assert.deepEqual(r.handles, [10, 20])
     assert.equal(delivery.held, 0)
     assert.deepEqual(delivery.stats().sinks, {
-      a: { delivered: 2, failedBatches: 0, timedOut: 0, failing: false },
-      b: { delivered: 2, failedBatches: 0, timedOut: 0, failing: false }
+      a: { delivered: 2, failedBatches: 0, timedOut: 0, failing: false, awaiting: 0 },
+      b: { delivered: 2, failedBatches: 0, timedOut: 0, failing: false, awaiting: 0 }
     })
   })
 

@@ -47,7 +47,8 @@ export interface DeliveryStats {
   /** Readings pushed and not yet settled by every sink. */
   held: number
   maxHeld: number
-  sinks: Record<string, { delivered: number, failedBatches: number, timedOut: number, failing: boolean }>
+  /** Per sink: readings settled, batches failed and timed out, whether it fails now, and readings it has not settled yet. */
+  sinks: Record<string, { delivered: number, failedBatches: number, timedOut: number, failing: boolean, awaiting: number }>
 }
 
 interface Batch<H> {
@@ -63,6 +64,8 @@ interface SinkState {
   delivered: number
   failedBatches: number
   timedOut: number
+  /** Readings given to it (in batches) that it has not settled yet. */
+  awaiting: number
   /** Failed since its last success: logged once when it starts, once when it ends. */
   failing: boolean
 }
@@ -87,7 +90,7 @@ export class Delivery<H> {
     this.release = components.release
     this.logger = components.logger
     this.init = { ...DEFAULT_DELIVERY, ...init }
-    this.sinks = components.sinks.map(sink => ({ sink, delivered: 0, failedBatches: 0, timedOut: 0, failing: false }))
+    this.sinks = components.sinks.map(sink => ({ sink, delivered: 0, failedBatches: 0, timedOut: 0, awaiting: 0, failing: false }))
     this.keepNone = this.sinks.every(s => s.sink.retriesItself === true)
     const names = new Set(this.sinks.map(s => s.sink.name))
     if (names.size !== this.sinks.length) throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', 'Two reading sinks have the same name.')
@@ -123,7 +126,10 @@ export class Delivery<H> {
     const batch: Batch<H> = { readings: this.readings, handles: this.handles, left: this.sinks.length }
     this.readings = []
     this.handles = []
-    for (const state of this.sinks) this.attempt(batch, state, 0)
+    for (const state of this.sinks) {
+      state.awaiting += batch.handles.length
+      this.attempt(batch, state, 0)
+    }
     if (this.keepNone) batch.readings = []
   }
 
@@ -162,6 +168,7 @@ export class Delivery<H> {
 
   private succeeded (batch: Batch<H>, state: SinkState): void {
     state.delivered += batch.handles.length
+    state.awaiting -= batch.handles.length
     if (state.failing) {
       state.failing = false
       this.logger.info({ sink: state.sink.name }, 'reading sink delivers again')
@@ -217,7 +224,8 @@ export class Delivery<H> {
 
   stats (): DeliveryStats {
     const sinks: DeliveryStats['sinks'] = {}
-    for (const s of this.sinks) sinks[s.sink.name] = { delivered: s.delivered, failedBatches: s.failedBatches, timedOut: s.timedOut, failing: s.failing }
+    // readings pushed but not yet given (the next turn's batch) await every sink too
+    for (const s of this.sinks) sinks[s.sink.name] = { delivered: s.delivered, failedBatches: s.failedBatches, timedOut: s.timedOut, failing: s.failing, awaiting: s.awaiting + this.readings.length }
     return { held: this.heldCount, maxHeld: this.init.maxHeld, sinks }
   }
 }
