@@ -12,7 +12,9 @@ const GROUPS: Record<string, { summary: string, load: () => Promise<CommandGroup
   signup: { summary: 'create an account at a gateway (keys made and sealed here)', load: async () => (await import('./user.ts')).signupMain },
   login: { summary: 'log in at a gateway (the sealed keys are opened here)', load: async () => (await import('./user.ts')).loginMain },
   sensor: { summary: 'your sensors (add, share, revoke, set-retention, show, list)', load: async () => (await import('./user.ts')).sensorMain },
-  read: { summary: 'read a sensor (latest, history), decrypted here', load: async () => (await import('./user.ts')).readMain }
+  read: { summary: 'read a sensor (latest, history), decrypted here', load: async () => (await import('./user.ts')).readMain },
+  token: { summary: 'print a stream token (the MQTT password of your user at a stream peer)', load: async () => (await import('./stream.ts')).tokenMain },
+  watch: { summary: 'live readings from stream peers, decrypted here, until Ctrl-C', load: async () => (await import('./stream.ts')).watchMain }
 }
 
 export function usage (): string {

@@ -120,7 +120,7 @@ function showNetwork (network: NetworkInfo, given: boolean): void {
  * The saved session opened with the password; `--gateway` picks another gateway for this run.
  * [ACS-20] The gateway must serve the pinned CA; a session file without one pins it now.
  */
-async function session (values: Values): Promise<Session> {
+export async function openSession (values: Values): Promise<Session> {
   const home = homeDirectory(text(values, 'home'))
   const saved = await loadSession(home)
   const client = createClient({ gateway: text(values, 'gateway') ?? saved.gateway, caCertificate: saved.ca, suite: cliSuite() })
@@ -181,7 +181,7 @@ function retention (value: string, what: string): number {
 async function sensorAdd (values: Values, [id]: string[]): Promise<number> {
   const given = text(values, 'retention')
   const seconds = given === undefined ? undefined : retention(given, '--retention')
-  const { credential } = await (await session(values)).addSensor(id as string, { retention: seconds })
+  const { credential } = await (await openSession(values)).addSensor(id as string, { retention: seconds })
   out(credential)
   note(`sensor ${id as string} bound, its readings kept ${seconds === undefined ? 'for 30d (the default)' : seconds === 0 ? 'forever' : `for ${formatRetention(seconds)}`}. Its credential (above) is shown once: configure the sensor with it now.`)
   return 0
@@ -189,14 +189,14 @@ async function sensorAdd (values: Values, [id]: string[]): Promise<number> {
 
 async function sensorSetRetention (values: Values, [id, value]: string[]): Promise<number> {
   const seconds = retention(value as string, 'The retention')
-  const result = await (await session(values)).setRetention(id as string, seconds)
+  const result = await (await openSession(values)).setRetention(id as string, seconds)
   note(`${id as string}: readings kept ${seconds === 0 ? 'forever' : `for ${formatRetention(seconds)}`} (record seq ${result.seq}).`)
   out(formatRetention(result.retentionSeconds))
   return 0
 }
 
 async function sensorShow (values: Values, [id]: string[]): Promise<number> {
-  const info = await (await session(values)).sensor(id as string)
+  const info = await (await openSession(values)).sensor(id as string)
   const shown = {
     id: info.sensorId,
     seq: info.seq,
@@ -217,21 +217,21 @@ async function sensorShow (values: Values, [id]: string[]): Promise<number> {
 }
 
 async function sensorShare (values: Values, [id, pseudonym]: string[]): Promise<number> {
-  const result = await (await session(values)).share(id as string, pseudonym as string)
+  const result = await (await openSession(values)).share(id as string, pseudonym as string)
   note(`${pseudonym as string} may now read ${id as string} (record seq ${result.seq}); readers:`)
   for (const reader of result.readers) out(reader)
   return 0
 }
 
 async function sensorRevoke (values: Values, [id, pseudonym]: string[]): Promise<number> {
-  const result = await (await session(values)).revoke(id as string, pseudonym as string)
+  const result = await (await openSession(values)).revoke(id as string, pseudonym as string)
   note(`${pseudonym as string} removed from ${id as string} (record seq ${result.seq}); readings from now on are not sealed for it. Readers:`)
   for (const reader of result.readers) out(reader)
   return 0
 }
 
 async function sensorList (values: Values): Promise<number> {
-  const list = await (await session(values)).listSensors()
+  const list = await (await openSession(values)).listSensors()
   if (values.json === true) {
     out(JSON.stringify(list))
     return 0
@@ -244,7 +244,7 @@ async function sensorList (values: Values): Promise<number> {
 }
 
 async function readLatest (values: Values, [id]: string[]): Promise<number> {
-  const reading = await (await session(values)).readLatest(id as string)
+  const reading = await (await openSession(values)).readLatest(id as string)
   const when = new Date(reading.ts).toISOString()
   if (values.json === true) {
     const body = reading.text === undefined ? { base64: toBase64(reading.plaintext) } : { text: reading.text }
@@ -259,7 +259,7 @@ async function readLatest (values: Values, [id]: string[]): Promise<number> {
 async function readHistory (values: Values, [id]: string[]): Promise<number> {
   // the arguments first: a usage error before the password is asked for
   const args = parseHistoryArgs(values, Date.now())
-  return await printHistory(await session(values), id as string, args, { out, err: text => { process.stderr.write(text) }, tty: process.stderr.isTTY })
+  return await printHistory(await openSession(values), id as string, args, { out, err: text => { process.stderr.write(text) }, tty: process.stderr.isTTY })
 }
 
 const COMMANDS: Record<string, Command> = {

@@ -14,6 +14,7 @@ export const MAX_STREAM_CERT_BYTES = 8192
 /** [STR-21] The envelope, the certificate and the map's own bytes (its keys and heads). */
 export const MAX_STREAM_PAYLOAD_BYTES = MAX_ENVELOPE_BYTES + MAX_STREAM_CERT_BYTES + 64
 
+/** [STR-22] What a stream peer hands on: never opened, never re-encoded. */
 export interface StreamPayload {
   /** The sealed envelope ([ENV-1]), byte for byte as its collector signed it. */
   env: Uint8Array
