@@ -12,7 +12,8 @@ const GROUPS: Record<string, { summary: string, load: () => Promise<CommandGroup
   signup: { summary: 'create an account at a gateway (keys made and sealed here)', load: async () => (await import('./user.ts')).signupMain },
   login: { summary: 'log in at a gateway (the sealed keys are opened here)', load: async () => (await import('./user.ts')).loginMain },
   sensor: { summary: 'your sensors (add, share, revoke, set-retention, show, list)', load: async () => (await import('./user.ts')).sensorMain },
-  read: { summary: 'read a sensor (latest, history), decrypted here', load: async () => (await import('./user.ts')).readMain }
+  read: { summary: 'read a sensor (latest, history), decrypted here', load: async () => (await import('./user.ts')).readMain },
+  sim: { summary: 'simulated MQTT and HTTP sensors, and their response times', load: async () => (await import('./sim.ts')).main }
 }
 
 export function usage (): string {
