@@ -71,8 +71,8 @@ export class MqttSensor implements SimulatedSensor {
   private connecting: Promise<void> | undefined
   /** Why the sensor has no connection: a CONNACK code is a refusal, anything else an error. */
   private down: { refused?: string, error?: string } | undefined
-  /** Each in-flight publish's failure, called if the connection closes first. */
-  private readonly waiting = new Set<(cause: string) => void>()
+  /** Each in-flight publish's failure (a cause), or its abandonment at close (none: it stays pending). */
+  private readonly waiting = new Set<(cause?: string) => void>()
   private closed = false
 
   constructor (init: SensorInit & { qos: 0 | 1 }) {
@@ -132,11 +132,11 @@ export class MqttSensor implements SimulatedSensor {
     }
     this.inFlight++
     const started = performance.now()
-    const fail = (cause: string): void => {
+    const fail = (cause?: string): void => {
       if (!guard.settle()) return
       this.waiting.delete(fail)
       this.inFlight--
-      recorder.onError(cause)
+      if (cause !== undefined) recorder.onError(cause)
     }
     const guard = once(this.init.timeoutMs, () => { this.waiting.delete(fail); this.inFlight--; recorder.onError('timeout') })
     this.waiting.add(fail)
@@ -160,7 +160,8 @@ export class MqttSensor implements SimulatedSensor {
     await this.connecting
     const client = this.client
     this.client = undefined
-    for (const fail of [...this.waiting]) fail('stopped')
+    // unanswered publishes stay pending in the report
+    for (const abandon of [...this.waiting]) abandon()
     await client?.endAsync(true).catch(() => {})
   }
 }
@@ -174,6 +175,8 @@ export class HttpSensor implements SimulatedSensor {
   /** keep-alive: one connection, reused, one request at a time (as a device's HTTP client). */
   private readonly agent: Agent | false
   private readonly target: URL
+  /** Abandons each request in flight at close: it stays pending in the report. */
+  private readonly abandon = new Set<() => void>()
 
   constructor (init: SensorInit & { keepAlive: boolean }) {
     this.init = init
@@ -190,12 +193,20 @@ export class HttpSensor implements SimulatedSensor {
     recorder.onSent()
     this.inFlight++
     const started = performance.now()
-    const guard = once(this.init.timeoutMs, () => { this.inFlight--; recorder.onError('timeout'); req.destroy() })
+    const guard = once(this.init.timeoutMs, () => { this.abandon.delete(abandon); this.inFlight--; recorder.onError('timeout'); req.destroy() })
     const fail = (cause: string): void => {
       if (!guard.settle()) return
+      this.abandon.delete(abandon)
       this.inFlight--
       recorder.onError(cause)
     }
+    const abandon = (): void => {
+      if (!guard.settle()) return
+      this.abandon.delete(abandon)
+      this.inFlight--
+      req.destroy()
+    }
+    this.abandon.add(abandon)
     const req = request(this.target, {
       method: 'POST',
       agent: this.agent,
@@ -213,6 +224,7 @@ export class HttpSensor implements SimulatedSensor {
         const status = res.statusCode ?? 0
         const ms = performance.now() - started
         if (!guard.settle()) return
+        this.abandon.delete(abandon)
         this.inFlight--
         if (status === 202) {
           recorder.onAcknowledged(ms)
@@ -234,6 +246,7 @@ export class HttpSensor implements SimulatedSensor {
   }
 
   async close (): Promise<void> {
+    for (const abandon of [...this.abandon]) abandon()
     if (this.agent !== false) this.agent.destroy()
   }
 }
