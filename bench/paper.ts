@@ -71,17 +71,33 @@ export interface Readability {
   historyExpected: number
   /** Per sensor, the `n` of acknowledged readings not in its history. */
   historyMissing: Record<string, number[]>
+  /** The last failure reading a sensor's history, if any. */
+  historyErrors: Record<string, string>
+  /** Of the missing readings, how many each persistence peer lacks when asked itself ([PER-50] `replica`). */
+  missingByReplica: Record<string, number>
   ms: number
 }
 
 /** [ACS-9] [PER-53] Every acknowledged reading readable: the latest of each sensor, and each one in its sensor's history. */
-async function checkReadable (session: Session, sim: Simulation, startedAt: number, deadlineMs: number): Promise<Readability> {
+async function checkReadable (session: Session, sim: Simulation, startedAt: number, deadlineMs: number, replicas: Array<{ name: string, peerId: string }>): Promise<Readability> {
   const started = performance.now()
   const deadline = started + deadlineMs
   const devices = sim.devices.map(d => d.device).filter(d => d.acknowledged.length > 0)
   const latestMissing = new Map(devices.map(d => [d.sensor.id, 'not asked']))
   const historyMissing = new Map(devices.map(d => [d.sensor.id, new Set(d.acknowledged)]))
   const expected = devices.reduce((a, d) => a + d.acknowledged.length, 0)
+  const historyErrors: Record<string, string> = {}
+  const readHistory = async (id: string, found: (n: number) => void, replica?: string): Promise<void> => {
+    try {
+      for await (const reading of session.history(id, { from: startedAt - 60_000, to: Date.now() + 60_000, pageSize: 5000, ...(replica === undefined ? {} : { replica }) })) {
+        const n = (reading.json as { n?: number } | undefined)?.n
+        if (typeof n === 'number') found(n)
+      }
+    } catch (err) {
+      // a replica not reached: asked again in the next round
+      historyErrors[id] = (err as { code?: string }).code ?? String(err)
+    }
+  }
   let rounds = 0
   const pool = async <T>(items: T[], each: (item: T) => Promise<void>): Promise<void> => {
     let next = 0
@@ -101,14 +117,7 @@ async function checkReadable (session: Session, sim: Simulation, startedAt: numb
     })
     await pool(devices.filter(d => (historyMissing.get(d.sensor.id)?.size ?? 0) > 0), async d => {
       const missing = historyMissing.get(d.sensor.id) as Set<number>
-      try {
-        for await (const reading of session.history(d.sensor.id, { from: startedAt - 60_000, to: Date.now() + 60_000, pageSize: 5000 })) {
-          const n = (reading.json as { n?: number } | undefined)?.n
-          if (typeof n === 'number') missing.delete(n)
-        }
-      } catch {
-        // a replica not reached: asked again in the next round
-      }
+      await readHistory(d.sensor.id, n => { missing.delete(n) })
     })
     const left = latestMissing.size + [...historyMissing.values()].reduce((a, s) => a + s.size, 0)
     if (left === 0) break
@@ -117,8 +126,49 @@ async function checkReadable (session: Session, sim: Simulation, startedAt: numb
     await new Promise(resolve => setTimeout(resolve, 2000))
   } while (performance.now() < deadline || rounds < 3) // at least 3 rounds: one round may outlast the deadline on a loaded machine
   const missing = Object.fromEntries([...historyMissing].filter(([, s]) => s.size > 0).map(([id, s]) => [id, [...s].sort((a, b) => a - b)]))
+  // what is missing: on every replica (lost), or on the one the gateway asked (a replica behind)?
+  const missingByReplica: Record<string, number> = {}
+  for (const { name, peerId } of replicas) {
+    let lacks = 0
+    for (const [id, ns] of Object.entries(missing)) {
+      const held = new Set<number>()
+      await readHistory(id, n => { held.add(n) }, peerId)
+      lacks += ns.filter(n => !held.has(n)).length
+    }
+    missingByReplica[name] = lacks
+  }
   const missingCount = Object.values(missing).reduce((a, l) => a + l.length, 0)
-  return { latestOk: devices.length - latestMissing.size, latestMissing: Object.fromEntries(latestMissing), historyFound: expected - missingCount, historyExpected: expected, historyMissing: missing, ms: Math.round(performance.now() - started) }
+  return { latestOk: devices.length - latestMissing.size, latestMissing: Object.fromEntries(latestMissing), historyFound: expected - missingCount, historyExpected: expected, historyMissing: missing, historyErrors, missingByReplica, ms: Math.round(performance.now() - started) }
+}
+
+/**
+ * Waits until the gateway each sensor will report to finds its record (a signed GET of the
+ * sensor at that gateway's Data Access, a DHT lookup there), so that the run measures readings,
+ * not the record's propagation; resolves with how long that took and the sensors still unknown.
+ */
+async function awaitRecords (gws: RunningGateway[], bundle: Uint8Array, password: string, ca: Uint8Array, ids: string[], deadlineMs: number): Promise<{ ms: number, unknown: string[] }> {
+  const started = performance.now()
+  const suite = createNodeCryptoSuite()
+  const sessions = await Promise.all(gws.map(async g => await createClient({ gateway: g.ready.access as string, caCertificate: ca, suite }).resume(bundle, password)))
+  // sensor i of a protocol reports to gateway i mod 7 (src/sim/simulation.ts)
+  const at = (id: string): Session => sessions[(Number(/-(\d+)$/.exec(id)?.[1]) - 1) % sessions.length] as Session
+  let left = [...ids]
+  while (left.length > 0 && performance.now() - started < deadlineMs) {
+    const still: string[] = []
+    let next = 0
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < left.length) {
+        const id = left[next++] as string
+        try { await at(id).sensor(id) } catch { still.push(id) }
+      }
+    }))
+    left = still
+    if (left.length > 0) {
+      console.log(`${stamp()} paper: ${left.length} sensor records not yet found by their collector's gateway; asking again`)
+      await new Promise(resolve => setTimeout(resolve, 2000))
+    }
+  }
+  return { ms: Math.round(performance.now() - started), unknown: left }
 }
 
 function progress (sim: Simulation, elapsedMs: number, last: { at: number, acked: Record<Protocol, number> }): void {
@@ -144,6 +194,7 @@ function markdown (report: SimulationReport, readable: Readability, resources: R
   }
   const missing = Object.entries(readable.historyMissing)
   const latestMissing = Object.entries(readable.latestMissing)
+  const records = setup.records as { ms: number, unknown: string[] }
   return [
     '# The paper\'s evaluation, reproduced', '',
     `Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), V8 pool ${v8PoolSize()}; load average ${setup.loadBefore} before the run, ${setup.loadAfter} after it;`,
@@ -151,7 +202,8 @@ function markdown (report: SimulationReport, readable: Readability, resources: R
     `7 gateways as processes on 127.0.0.1 (4 small: collector + access; 3 full: collector + access + persistence on SQLite; stream is not built yet), a CA.`,
     `${report.protocols.mqtt.sensors} MQTT sensors (mqtt.js, one connection each, QoS ${report.qos}) and ${report.protocols.http.sensors} HTTP sensors (one POST per reading, ${report.keepAlive ? 'keep-alive' : 'a new connection each'}), spread over the 7 collectors,`,
     `each reading every 20-150 s (its own period, uniform, as the paper) divided by a speed of ${report.speed}: ${(report.durationMs / 60_000).toFixed(1)} minutes of wall time, ${formatDuration(report.durationMs * report.speed)} of the paper's time (the paper ran 7 days).`,
-    `The simulators ran in the benchmark's process, on the same 2 cores as the gateways. Response time: publish to PUBACK (MQTT), request to response (HTTP), ms.`, '',
+    `The simulators ran in the benchmark's process, on the same 2 cores as the gateways. Response time: publish to PUBACK (MQTT), request to response (HTTP), ms.`,
+    `The sensors were registered through small-1; the run started once each sensor's collector gateway found its record in the DHT (${records.unknown.length === 0 ? `all found ${(records.ms / 1000).toFixed(1)} s after registering` : `${records.unknown.length} still not found after ${(records.ms / 1000).toFixed(0)} s: ${records.unknown.join(', ')}`}).`, '',
     '| protocol | sensors | sent | acknowledged | refused or failed | mean ms | sd ms | p50 ms | p99 ms | max ms | paper mean ms | paper sd ms |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     row('http', 'HTTP'),
@@ -160,7 +212,9 @@ function markdown (report: SimulationReport, readable: Readability, resources: R
     `Readable afterwards (read through small-3, decrypted here): latest reading of ${readable.latestOk} of ${readable.latestOk + latestMissing.length} sensors at least their newest acknowledged one` +
       `${latestMissing.length > 0 ? ` (not: ${latestMissing.map(([id, why]) => `${id} ${why}`).join(', ')})` : ''}; ` +
       `${readable.historyFound} of ${readable.historyExpected} acknowledged readings in their sensor's verified history` +
-      `${missing.length > 0 ? ` (missing: ${missing.map(([id, ns]) => `${id} n=${ns.slice(0, 10).join(',')}${ns.length > 10 ? ',...' : ''}`).join('; ')})` : ''} (checked in ${(readable.ms / 1000).toFixed(1)} s).`,
+      `${missing.length > 0 ? ` (missing: ${missing.map(([id, ns]) => `${id} n=${ns.slice(0, 10).join(',')}${ns.length > 10 ? ',...' : ''}`).join('; ')})` : ''} (checked in ${(readable.ms / 1000).toFixed(1)} s).` +
+      (missing.length === 0 ? '' : ` Of the missing readings, each persistence peer asked itself lacks: ${Object.entries(readable.missingByReplica).map(([name, n]) => `${name} ${n}`).join(', ')}` +
+        `${Object.keys(readable.historyErrors).length > 0 ? `; last history errors: ${Object.entries(readable.historyErrors).map(([id, code]) => `${id} ${code}`).join(', ')}` : ''}.`),
     '',
     '## Resources', '',
     'CPU (% of one core) and resident memory of each gateway process and of the benchmark\'s process (the 143 simulated sensors), sampled every second from /proc',
@@ -180,6 +234,7 @@ export async function run (opts: PaperOptions = {}): Promise<{ report: Simulatio
   const loadBefore = loadavg().map(x => x.toFixed(2)).join(' ')
   const pressureBefore = cpuPressure()
   const dir = await mkdtemp(join(tmpdir(), 'gm-bench-paper-'))
+  let keep = false
   console.log(`${stamp()} paper: starting the CA and 7 gateways in ${dir} ...`)
   const net = await startNetwork({ dir, gateways: PEERS, env: { GATEMESH_LOG_LEVEL: 'warn' } })
   const sampler = new ResourceSampler([...net.gateways.map(g => ({ name: g.name, pid: g.child.pid as number })), { name: 'simulators', pid: process.pid }])
@@ -198,6 +253,8 @@ export async function run (opts: PaperOptions = {}): Promise<{ report: Simulatio
     console.log(`${stamp()} paper: registering ${SENSORS.mqtt + SENSORS.http} sensors ...`)
     const bound = await registerSensors(session, [...ids.mqtt, ...ids.http], { concurrency: 8 })
     mark('registered')
+    // each sensor's record as its collector's gateway finds it in the DHT (the lookup its collector makes, [COL-10])
+    const known = await awaitRecords(gws, signup.bundle, password, signup.caCertificate, bound.map(b => b.id), 120_000)
     const sim = createSimulation({
       sensors: { mqtt: bound.slice(0, SENSORS.mqtt), http: bound.slice(SENSORS.mqtt) },
       collectors: { mqtt: gws.map(g => g.ready.collector?.mqtt as string), http: gws.map(g => g.ready.collector?.http as string) },
@@ -218,14 +275,15 @@ export async function run (opts: PaperOptions = {}): Promise<{ report: Simulatio
     console.log(formatTable(report))
     console.log(`${stamp()} paper: checking that every acknowledged reading is readable ...`)
     const reader = await createClient({ gateway: gws[2]?.ready.access as string, caCertificate: signup.caCertificate, suite }).resume(signup.bundle, password)
-    const readable = await checkReadable(reader, sim, startedAt, 180_000)
+    const replicas = gws.filter(g => g.services.includes('persistence')).map(g => ({ name: g.name, peerId: g.ready.peerId }))
+    const readable = await checkReadable(reader, sim, startedAt, 180_000, replicas)
     sampler.stop()
     const loadAfter = loadavg().map(x => x.toFixed(2)).join(' ')
     const pressureAfter = cpuPressure()
     const resources = sampler.summary()
     const out = new URL('./results/', import.meta.url)
     mkdirSync(out, { recursive: true })
-    const setup = { peers: PEERS.map(p => ({ name: p.name, services: p.services })), minutes, speed, simulatedMs: report.durationMs * speed, loadBefore, loadAfter, pressureBefore, pressureAfter }
+    const setup = { peers: PEERS.map(p => ({ name: p.name, services: p.services })), minutes, speed, simulatedMs: report.durationMs * speed, loadBefore, loadAfter, pressureBefore, pressureAfter, records: known }
     const environment = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, v8PoolSize: v8PoolSize(), date: new Date().toISOString() }
     writeFileSync(new URL('paper-resources.svg', out), await sampler.svg(`gatemesh, the paper's 7 peers: ${SENSORS.mqtt} MQTT + ${SENSORS.http} HTTP sensors at speed ${speed}`, marks))
     const md = markdown(report, readable, resources, setup)
@@ -234,11 +292,15 @@ export async function run (opts: PaperOptions = {}): Promise<{ report: Simulatio
       title: 'The paper\'s evaluation, reproduced', environment, setup, paper: PAPER, report, readable, resources, samples: sampler.samples, marks
     }, null, 2) + '\n')
     console.log(md)
+    const failed = (p: ProtocolSummary): number => Object.values(p.refused).reduce((a, b) => a + b, 0) + Object.values(p.errors).reduce((a, b) => a + b, 0)
+    keep = failed(report.protocols.mqtt) + failed(report.protocols.http) > 0 || readable.historyFound < readable.historyExpected || Object.keys(readable.latestMissing).length > 0
     return { report, readable }
   } finally {
     sampler.stop()
     await net.stop()
-    await rm(dir, { recursive: true, force: true })
+    // the gateways' logs are kept when a reading was refused or not found again
+    if (keep) console.log(`paper: the network's data and logs are kept in ${dir}`)
+    else await rm(dir, { recursive: true, force: true })
   }
 }
 
