@@ -30,11 +30,29 @@ async function sim (args: string[], timeoutMs = 60_000): Promise<Result> {
 
 type Report = SimulationReport & { interrupted: boolean }
 
-/** Readings the collector of `gw` delivered to its latest-reading sink ([COL-14]), from its admin status. */
-async function delivered (gw: RunningGateway): Promise<number> {
+/**
+ * Readings the collector of `gw` delivered to its latest-reading sink ([COL-14]), from its admin
+ * status, and how many it holds not yet settled by every sink.
+ */
+async function delivery (gw: RunningGateway): Promise<{ delivered: number, held: number }> {
   const res = await fetch(`${gw.ready.admin}/v1/status`)
-  const status = await res.json() as { serviceStatus: { collector?: { delivery: { sinks: Record<string, { delivered: number }> } | null } } }
-  return status.serviceStatus.collector?.delivery?.sinks.latest?.delivered ?? 0
+  const status = await res.json() as { serviceStatus: { collector?: { delivery: { held: number, sinks: Record<string, { delivered: number }> } | null } } }
+  const d = status.serviceStatus.collector?.delivery
+  return { delivered: d?.sinks.latest?.delivered ?? 0, held: d?.held ?? 0 }
+}
+const delivered = async (gw: RunningGateway): Promise<number> => (await delivery(gw)).delivered
+
+/** The gateways' delivered counts once settled: nothing held, and the same on two polls in a row. */
+async function settledCounts (gws: Record<string, RunningGateway>): Promise<Record<string, number>> {
+  let previous = ''
+  return await eventuallyValue('the gateways settled every reading', async () => {
+    const now = Object.fromEntries(await Promise.all(Object.entries(gws).map(async ([name, gw]) => [name, await delivery(gw)] as const)))
+    const counts = Object.fromEntries(Object.entries(now).map(([name, d]) => [name, d.delivered]))
+    const key = JSON.stringify(counts)
+    const stable = Object.values(now).every(d => d.held === 0) && key === previous
+    previous = key
+    return stable ? counts : undefined
+  }, 30_000, 500)
 }
 
 /** A port nothing listens on (bound, then closed). */
@@ -142,10 +160,8 @@ describe('gatemesh sim against two gateways', { timeout: 240_000 }, () => {
       expected[on] += s.acknowledged
     }
     assert.ok(expected.g1 > 0 && expected.g2 > 0, 'both gateways took readings')
-    await eventuallyValue('the gateways counted every acknowledged reading', async () => {
-      const now = { g1: await delivered(g1) - before.g1, g2: await delivered(g2) - before.g2 }
-      return now.g1 === expected.g1 && now.g2 === expected.g2 ? now : undefined
-    })
+    const counts = await settledCounts({ g1, g2 })
+    assert.deepEqual({ g1: (counts.g1 as number) - before.g1, g2: (counts.g2 as number) - before.g2 }, expected, 'each gateway counted the readings acknowledged to its sensors, no more')
   })
 
   it('reuses a sensors file, with HTTP keep-alive', async () => {
