@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -103,6 +103,30 @@ describe('gatemesh sim: arguments', () => {
       assert.match(r.stderr, /GM_ERR_CLI_USAGE/, args.join(' '))
       assert.match(r.stderr, /usage: gatemesh sim/, args.join(' '))
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+    }
+  })
+})
+
+describe('gatemesh sim on a terminal', () => {
+  it('rewrites its progress lines in place, then prints the table', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-sim-tty-'))
+    try {
+      const sensors = join(dir, 'sensors.json')
+      await writeFile(sensors, JSON.stringify({ sensors: [{ id: 'tty-m', credential: 'x', protocol: 'mqtt' }, { id: 'tty-h', credential: 'y', protocol: 'http' }] }))
+      const port = await closedPort()
+      // python3's pty: the simulator's standard streams are a terminal
+      const drive = 'import os, pty, sys\npid, fd = pty.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\nout = b""\nwhile True:\n    try:\n        d = os.read(fd, 4096)\n    except OSError:\n        break\n    if not d:\n        break\n    out += d\nsys.stdout.write(out.decode())\nsys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n'
+      const r = await new Promise<Result>(resolve => {
+        execFile('python3', ['-c', drive, process.execPath, MAIN, 'sim', '--sensors', sensors, '--collector', `mqtt://127.0.0.1:${port},http://127.0.0.1:${port}`, '--period', '1-1', '--speed', '10', '--duration', '3s'],
+          { timeout: 30_000 }, (err, stdout, stderr) => { resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr }) })
+      })
+      assert.equal(r.code, 1, r.stderr)
+      const shown = r.stdout.replaceAll(String.fromCharCode(27), '<ESC>')
+      assert.match(shown, /\r<ESC>\[2K\[\s+1s\] MQTT\s+sent \d+\s+acked 0\s+errors \d+/, 'a progress line, cleared first')
+      assert.match(shown, /<ESC>\[2A\r<ESC>\[2K\[\s+2s\] MQTT/, 'the next second rewrites the two lines')
+      assert.match(r.stdout, /^HTTP\s+1\s+\d+\s+0\s+0\s+\d+\s+0\s/m)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })
