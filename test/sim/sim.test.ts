@@ -197,6 +197,24 @@ describe('gatemesh sim against two gateways', { timeout: 240_000 }, () => {
     assert.equal(report.keepAlive, true)
   })
 
+  it('registers sensors as the logged-in user (--user)', async () => {
+    const home = join(dir, 'home')
+    const passwordFile = join(dir, 'user-password')
+    await writeFile(passwordFile, 'a user of the simulator\n', { mode: 0o600 })
+    const signup = await new Promise<Result>(resolve => {
+      execFile(process.execPath, [MAIN, 'signup', '--gateway', g2.ready.access as string, '--home', home, '--password-file', passwordFile, '--kdf-iterations', '600000'],
+        { timeout: 60_000 }, (err, stdout, stderr) => { resolve({ code: err === null ? 0 : -1, stdout, stderr }) })
+    })
+    assert.equal(signup.code, 0, signup.stderr)
+    const pseudonym = signup.stdout.trim()
+    const json = join(dir, 'user.json')
+    const r = await sim(['--user', '--home', home, '--password-file', passwordFile, '--mqtt', '1', '--http', '1', '--collector', collectors(), '--save', join(dir, 'user-sensors'),
+      '--period', '1-1', '--speed', '10', '--duration', '2s', '--json', json])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, new RegExp(`registering sensors as ${pseudonym} \\(logged in`))
+    checkConsistent(JSON.parse(await readFile(json, 'utf8')) as Report, { mqtt: 1, http: 1 })
+  })
+
   it('an unreachable collector shows as errors in the table, exit 1, no crash', async () => {
     const port = await closedPort()
     const json = join(dir, 'unreachable.json')
