@@ -118,10 +118,10 @@ for (const gw of net.gateways) {
   say(`  ${gw.name.padEnd(8)} ${gw.services.join(',').padEnd(35)} ${(gw.ready.collector?.http ?? '-').padEnd(23)} ${(gw.ready.collector?.mqtt ?? '-').padEnd(23)} ${gw.ready.access ?? '-'}`)
 }
 say('  (full-1..3 keep every sensor\'s history, each reading on all three: persistence on SQLite in their data dirs)')
+say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
 const streamPeers = net.gateways.filter(gw => gw.ready.stream !== null)
 say('\nstream peers (live readings, MQTT 3.1.1 over TCP, and over WebSocket for browsers; any one of them serves every reading):')
 for (const gw of streamPeers) say(`  ${`${gw.name}:`.padEnd(8)} ${(gw.ready.stream?.mqtt ?? '').padEnd(23)} ${gw.ready.stream?.ws ?? ''}`)
-say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
 say(`\nweb application (sign up, log in, sensors, sharing, history; decrypted in your browser), at any access gateway:\n  ${net.gateways[0]?.ready.access}/`)
 
 const [g1, , , , f1] = net.gateways as RunningGateway[]
