@@ -425,14 +425,13 @@ describe('end to end: live readings through the stream peers [STR-5]..[STR-47]',
     const intruderClosed = new Promise<void>(resolve => intruder.client.once('close', () => { resolve() }))
     intruder.client.publish(`users/${ids.alice.pseudonym}/inbox`, Buffer.from('forged'), { qos: 0 })
     await intruderClosed
-    // a CONNECT flood from one address: past the bucket, closed without a CONNACK ([STR-9])
-    const flood = await Promise.all(Array.from({ length: 80 }, async () => await raw(url)))
+    // a CONNECT flood from one address: past the bucket (50 at once, 20 a second), closed without a CONNACK ([STR-9])
+    const flood = await Promise.all(Array.from({ length: 150 }, async () => await raw(url)))
     for (const [i, c] of flood.entries()) c.write(connectPacket({ clientId: `flood-${i}` }))
     await eventually('every flood connection is answered or closed', async () => flood.every(c => c.connack() !== undefined || c.isClosed()) ? true : undefined)
     const answered = flood.filter(c => c.connack() !== undefined)
     assert.ok(answered.every(c => c.connack() === 5), 'a CONNECT without user name or password: 5')
     assert.ok(flood.length - answered.length > 0, `some CONNECTs were refused without a CONNACK (${answered.length} answered)`)
-    for (const c of flood) await Promise.race([c.closed, Promise.resolve()])
 
     // the broker still serves alice's application, on the same connection
     const after = await send()
