@@ -78,13 +78,6 @@ export class RevalidatedSealing {
     this.settle(reading.sensorId, waiting)
   }
 
-  /** Readings waiting for their sensor's refresh. */
-  get waiting (): number {
-    let n = 0
-    for (const queue of this.queues.values()) n += queue.items.length
-    return n
-  }
-
   /** No more retries: the readings still waiting stay journaled, for the next start ([COL-13]). */
   stop (): void {
     this.stopped = true
