@@ -87,4 +87,70 @@ describe('cached sensor directory', () => {
     t = 1500
     await assert.rejects(dir.get('s1'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY'))
   })
+
+  it('serves a stale record at once from held() and refreshes it once in the background', async () => {
+    let t = 0
+    let calls = 0
+    const gates: Array<() => void> = []
+    const held = new Map([['s1', await record(1)]])
+    const dir = createCachedSensorDirectory({
+      suite,
+      fetch: async id => { calls++; if (calls > 1) await new Promise<void>(resolve => { gates.push(resolve) }); return held.get(id) }
+    }, { ttlMs: 1000, maxStaleMs: 10_000, now: () => t })
+    assert.equal(dir.held?.('s1'), undefined, 'nothing held before the first look-up')
+    assert.equal(calls, 0, 'held() never fetches what it does not hold')
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    t = 999
+    assert.equal(dir.held?.('s1')?.seq, 1, 'a fresh record')
+    assert.equal(calls, 1, 'a fresh record is not refreshed')
+    held.set('s1', await record(2))
+    t = 1500
+    assert.equal(dir.held?.('s1')?.seq, 1, 'past ttlMs: the held record, at once')
+    assert.equal(calls, 2, 'and one refresh started')
+    assert.equal(dir.held?.('s1')?.seq, 1)
+    assert.equal(calls, 2, 'coalesced: no second refresh')
+    assert.equal(dir.cached?.('s1'), undefined, 'cached() answers only fresh records')
+    const refreshed = dir.get('s1')
+    assert.equal(calls, 2, 'get() waits for the same refresh')
+    gates.shift()?.()
+    assert.equal((await refreshed)?.seq, 2)
+    assert.equal(dir.held?.('s1')?.seq, 2)
+    assert.equal(dir.cached?.('s1')?.seq, 2)
+    assert.equal(calls, 2)
+  })
+
+  it('held(): no stale record past maxStaleMs, after invalidate() or for "no such sensor"; a failed refresh is not retried for failureTtlMs', async () => {
+    let t = 0
+    let calls = 0
+    let fail = false
+    const r = await record(1)
+    const dir = createCachedSensorDirectory({
+      suite,
+      fetch: async id => { calls++; if (fail) throw new Error('down'); return id === 's1' ? r : undefined }
+    }, { ttlMs: 100, maxStaleMs: 1000, failureTtlMs: 50, now: () => t })
+    assert.equal(await dir.get('nobody'), undefined)
+    t = 200
+    assert.equal(dir.held?.('nobody'), undefined, 'a negative answer is never served stale')
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    fail = true
+    calls = 0
+    t = 400
+    assert.equal(dir.held?.('s1')?.seq, 1)
+    assert.equal(calls, 1)
+    assert.equal((await dir.get('s1'))?.seq, 1, 'the refresh fails: get() answers the held record, as before')
+    assert.equal(dir.held?.('s1')?.seq, 1, 'still served while younger than maxStaleMs')
+    assert.equal(calls, 1, 'not refreshed again within failureTtlMs')
+    t = 460
+    assert.equal(dir.held?.('s1')?.seq, 1)
+    assert.equal(calls, 2, 'refreshed again after failureTtlMs')
+    await dir.get('s1')
+    t = 1200
+    assert.equal(dir.held?.('s1'), undefined, 'past maxStaleMs: ask get()')
+    await assert.rejects(dir.get('s1'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY'))
+    fail = false
+    t = 1300
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    dir.invalidate('s1')
+    assert.equal(dir.held?.('s1'), undefined, 'invalidated: ask get()')
+  })
 })

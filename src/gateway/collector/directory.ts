@@ -1,7 +1,9 @@
 /**
  * A SensorDirectory over any fetch (the DHT in a gateway): verifies every record, caches positive
  * and negative answers for a TTL, coalesces concurrent look-ups of one id, never lets an older
- * record replace a newer one, and never caches a failure for longer than `failureTtlMs`. [COL-10]
+ * record replace a newer one, and never caches a failure for longer than `failureTtlMs`. held()
+ * serves a record past its TTL at once while one refresh runs in the background
+ * (stale-while-revalidate); get() and cached() never answer a stale record. [COL-10]
  */
 import { GatemeshError, isGatemeshError, verifySensorRecord } from '../../core/index.ts'
 import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
@@ -16,7 +18,10 @@ export interface CachedSensorDirectoryComponents {
 export interface CachedSensorDirectoryInit {
   /** How long an answer (a record, or "no such sensor") is used before it is fetched again. */
   ttlMs?: number
-  /** After a failed refresh, a held record is still used while it is younger than this. */
+  /**
+   * After a failed refresh, a held record is still used while it is younger than this; held()
+   * serves a record past ttlMs, while it is refreshed, as long as it is younger than this.
+   */
   maxStaleMs?: number
   /** A failed look-up is answered from memory (as a failure) for this long, to spare the DHT. */
   failureTtlMs?: number
@@ -92,6 +97,19 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
   }
 
   return {
+    held (sensorId) {
+      const entry = entries.get(sensorId)
+      if (entry === undefined || entry.info === undefined) return undefined
+      const t = now()
+      if (entry.pending === undefined && t - entry.at < ttlMs) return entry.info
+      if (t - entry.at >= maxStaleMs) return undefined
+      // [COL-10] stale: served at once, one refresh in the background (a failed one is not tried
+      // again within failureTtlMs); whoever must wait for it asks get()
+      if (entry.pending === undefined && (entry.failure === undefined || t - entry.failure.at >= failureTtlMs)) {
+        refresh(sensorId, entry).catch(() => { /* kept in entry.failure, for get() */ })
+      }
+      return entry.info
+    },
     async get (sensorId) {
       let entry = entries.get(sensorId)
       if (entry === undefined) {

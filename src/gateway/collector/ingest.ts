@@ -13,6 +13,7 @@ import type { Delivery } from '../pipeline/index.ts'
 import type { CollectedReading, Journal, JournalHandle, JournaledReading } from './journal.ts'
 import type { RateLimiter } from './rate-limit.ts'
 import type { ReadingSealer } from './seal-pool.ts'
+import { RevalidatedSealing } from './revalidated-sealing.ts'
 import { SealingDispatch } from './sealing.ts'
 import { SensorAuthenticator } from './sensor-auth.ts'
 import type { Sequencer } from './sequencer.ts'
@@ -40,6 +41,11 @@ export interface IngestInit {
    */
   maxUnsealed: number
   now: () => number
+  /**
+   * [COL-13] How long readings accepted on a stale record, whose refresh failed past maxStaleMs,
+   * wait before their sensor is looked up again; default 10 s, as recovery's retries.
+   */
+  retryMs?: number
 }
 
 export interface Accepted {
@@ -54,6 +60,8 @@ export class Ingest {
   private readonly now: () => number
   private readonly auth: SensorAuthenticator
   private readonly sealing: SealingDispatch
+  /** Hands readings to sealing in order, those accepted on a stale record once it is refreshed. */
+  private readonly ordered: RevalidatedSealing
   private stopped = false
   /** What HTTP and MQTT ingest count for /metrics. */
   readonly metrics: IngestMetrics
@@ -64,6 +72,12 @@ export class Ingest {
     this.metrics = components.metrics ?? NO_INGEST_METRICS
     this.auth = new SensorAuthenticator(components)
     this.sealing = new SealingDispatch({ ...components, metrics: this.metrics }, init)
+    this.ordered = new RevalidatedSealing({
+      sealing: this.sealing,
+      lookup: async sensorId => await components.sensors.get(sensorId),
+      release: id => { components.journal.release(id) },
+      logger: components.logger
+    }, { retryMs: init.retryMs ?? 10_000 })
   }
 
   /** [COL-8] The sensor's verified record when the credential matches its verifier (sensor-auth.ts). */
@@ -76,9 +90,13 @@ export class Ingest {
     return await this.auth.sensor(sensorId)
   }
 
-  /** The record of an authenticated sensor when the directory holds a fresh one, at once; else use sensor(). */
+  /**
+   * [COL-10] The record of an authenticated sensor the directory holds, at once: fresh, or stale
+   * while it is refreshed in the background (readings accepted on it are sealed once the refresh
+   * settles). Undefined when none is held; then use sensor().
+   */
   cachedSensor (sensorId: string): SensorInfo | undefined {
-    return this.auth.cached(sensorId)
+    return this.auth.held(sensorId)
   }
 
   /** [COL-9] Takes `count` tokens from the sensor's bucket, or throws GM_ERR_SENSOR_RATE_LIMITED. */
@@ -95,7 +113,8 @@ export class Ingest {
   /**
    * [COL-7] Journals the readings (encrypted at rest, [COL-24]) and resolves once they are
    * committed: the acknowledgement promise. Sealing for the access list as it is now, signing and
-   * the delivery to the sinks follow off the acknowledgement path ([COL-14]).
+   * the delivery to the sinks follow off the acknowledgement path ([COL-14]); for a reading
+   * accepted on a stale record ([COL-10]), once the record is refreshed ([COL-11]).
    */
   async accept (info: SensorInfo, plaintexts: readonly Uint8Array[]): Promise<Accepted> {
     if (this.stopped) throw new GatemeshError('GM_ERR_COLLECTOR_STOPPED')
@@ -106,7 +125,9 @@ export class Ingest {
     // [COL-9] readings count as pending from here until sealed; none are taken while the sinks
     // hold as many unsettled as they may
     if (!this.sealing.reserve(plaintexts.length)) throw new GatemeshError('GM_ERR_BUSY')
-    const recipients = this.sealing.recipients(info)
+    // [COL-11] a fresh record's list now; on a stale record, sealing waits for its refresh
+    const fresh = this.auth.fresh(info)
+    const recipients = fresh === undefined ? undefined : this.sealing.recipients(fresh)
     const ts = this.now()
     // [COL-6] seqs are drawn together, so a batch gets consecutive numbers
     const seqs = plaintexts.map(() => this.c.sequencer.next(info.sensorId, ts))
@@ -120,12 +141,12 @@ export class Ingest {
         this.sealing.unreserve(1)
         throw err
       }
-      this.sealing.seal(id, reading, recipients)
+      this.ordered.seal(id, reading, recipients)
     } else {
       const append = async (plaintext: Uint8Array, i: number): Promise<void> => {
         const reading: CollectedReading = { sensorId: info.sensorId, ts, seq: seqs[i] as number, plaintext }
         const id = await this.c.journal.append(reading)
-        this.sealing.seal(id, reading, recipients)
+        this.ordered.seal(id, reading, recipients)
       }
       let failure: { reason: unknown } | undefined
       for (const result of await Promise.allSettled(plaintexts.map(append))) {
@@ -161,7 +182,7 @@ export class Ingest {
         continue
       }
       this.sealing.reserveRecovered()
-      this.sealing.seal(row.id, row, this.sealing.recipients(info))
+      this.ordered.seal(row.id, row, this.sealing.recipients(info))
     }
     return left
   }
@@ -174,5 +195,6 @@ export class Ingest {
 
   stop (): void {
     this.stopped = true
+    this.ordered.stop()
   }
 }

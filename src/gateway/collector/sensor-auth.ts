@@ -23,7 +23,7 @@ export class SensorAuthenticator {
    */
   async authenticate (sensorId: string, credential: unknown, provenVerifier?: Uint8Array): Promise<SensorInfo> {
     if (!isSensorId(sensorId)) throw new GatemeshError('GM_ERR_READING_MALFORMED', 'Sensor ids are 1 to 128 of [A-Za-z0-9._-].')
-    const info = this.cached(sensorId) ?? await this.sensor(sensorId)
+    const info = this.held(sensorId) ?? await this.sensor(sensorId)
     if (provenVerifier !== undefined && equalBytes(provenVerifier, info.verifier)) return info
     if (!await checkSensorCredential(this.suite, info.verifier, credential)) throw new GatemeshError('GM_ERR_SENSOR_CREDENTIAL')
     return info
@@ -42,10 +42,23 @@ export class SensorAuthenticator {
   }
 
   /**
-   * The record of a sensor when the directory holds a fresh one, at once: what sensor() would
-   * resolve to without a look-up. Undefined otherwise; then use sensor().
+   * [COL-10] The record of a sensor the directory holds, at once: a fresh one, or one past its
+   * TTL (younger than maxStaleMs) while it is refreshed in the background. Undefined otherwise;
+   * then use sensor(). A reading accepted on a record that is not fresh() is sealed only once the
+   * refresh settles ([COL-11]).
    */
-  cached (sensorId: string): SensorInfo | undefined {
-    return this.sensors.cached?.(sensorId)
+  held (sensorId: string): SensorInfo | undefined {
+    return this.sensors.held?.(sensorId) ?? this.sensors.cached?.(sensorId)
+  }
+
+  /**
+   * [COL-11] The record to seal a reading accepted on `info` for, now: the directory's fresh
+   * record (or `info`, from a directory that never serves a stale one); undefined when the
+   * directory holds none fresh, and sealing must wait for the refresh (sensor()).
+   */
+  fresh (info: SensorInfo): SensorInfo | undefined {
+    if (this.sensors.held === undefined) return info
+    const fresh = this.sensors.cached?.(info.sensorId)
+    return fresh === undefined || fresh.seq < info.seq ? undefined : fresh
   }
 }

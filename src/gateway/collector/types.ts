@@ -17,6 +17,13 @@ export interface SensorDirectory {
    * fetch again first); then ask get(). Optional: the collector falls back to get().
    */
   cached?: (sensorId: string) => SensorInfo | undefined
+  /**
+   * [COL-10] The verified record held, at once, fresh or past its TTL (stale-while-revalidate, up
+   * to maxStaleMs): a stale one starts one background refresh, which get() then waits for.
+   * Undefined when no record is held, or one too old to serve; then ask get(). Optional: without
+   * it every record is fresh (what get() answers).
+   */
+  held?: (sensorId: string) => SensorInfo | undefined
 }
 
 export type IngestProtocol = 'http' | 'mqtt'
