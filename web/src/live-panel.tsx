@@ -11,6 +11,7 @@ import type { Session, StreamReading, StreamState, StreamStateInfo } from '../..
 import { chartData, drawChart, numericSeries } from './chart.tsx'
 import type { Series } from './chart.tsx'
 import { ErrorMessage } from './errors.tsx'
+import { batchPerFrame } from './frame-batch.ts'
 import { valueText } from './format.ts'
 import { RingBuffer } from './ring-buffer.ts'
 
@@ -88,24 +89,21 @@ function LiveView ({ session, id, ws }: { session: Session, id: string, ws: stri
     const ring = new RingBuffer<StreamReading>(KEEP)
     const chart = box.current === null ? undefined : new LiveChart(box.current)
     let count = 0
-    let frame: number | undefined
     // one draw per animation frame: the readings that came meanwhile go in together
-    const draw = (): void => {
-      frame = undefined
-      if (!active) return
+    const draw = batchPerFrame(() => {
       const kept = ring.toArray()
       const series = numericSeries(kept)
       chart?.update(series)
       setFields(series.fields.map(f => f.name))
       setRows(kept.slice(-TABLE_ROWS).reverse())
       setReceived(count)
-    }
+    })
     let subscription: { close: () => Promise<void> } | undefined
     try {
       subscription = session.subscribe([id], reading => {
         ring.push(reading)
         count++
-        frame ??= requestAnimationFrame(draw)
+        draw.request()
       }, {
         urls: [ws],
         onState: (state, info) => {
@@ -122,7 +120,7 @@ function LiveView ({ session, id, ws }: { session: Session, id: string, ws: stri
     }
     return () => {
       active = false
-      if (frame !== undefined) cancelAnimationFrame(frame)
+      draw.stop()
       chart?.destroy()
       void subscription?.close()
     }
