@@ -14,7 +14,8 @@ const GROUPS: Record<string, { summary: string, load: () => Promise<CommandGroup
   sensor: { summary: 'your sensors (add, share, revoke, set-retention, show, list)', load: async () => (await import('./user.ts')).sensorMain },
   read: { summary: 'read a sensor (latest, history), decrypted here', load: async () => (await import('./user.ts')).readMain },
   token: { summary: 'print a stream token (the MQTT password of your user at a stream peer)', load: async () => (await import('./stream.ts')).tokenMain },
-  watch: { summary: 'live readings from stream peers, decrypted here, until Ctrl-C', load: async () => (await import('./stream.ts')).watchMain }
+  watch: { summary: 'live readings from stream peers, decrypted here, until Ctrl-C', load: async () => (await import('./stream.ts')).watchMain },
+  sim: { summary: 'simulated MQTT and HTTP sensors, and their response times', load: async () => (await import('./sim.ts')).main }
 }
 
 export function usage (): string {

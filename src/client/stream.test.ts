@@ -24,9 +24,14 @@ class FakeConnection extends EventEmitter implements StreamConnection {
     this.options = options
   }
 
-  subscribe (topics: string[], options: { qos: 0 | 1 }, callback: (err: Error | null | undefined, granted?: Array<{ topic: string, qos: number }>) => void): void {
+  /** As mqtt.js 5 answers: a SUBACK with any 0x80 fails the callback, the SUBACK's codes in its packet. */
+  subscribe (topics: string[], options: { qos: 0 | 1 }, callback: (err: Error | null | undefined, granted?: Array<{ topic: string, qos: number }>, suback?: { granted?: unknown[] }) => void): void {
     this.subscribed.push(...topics)
-    queueMicrotask(() => { callback(null, topics.map(topic => ({ topic, qos: this.grant(topic) === 0x80 ? 0x80 : options.qos }))) })
+    const codes = topics.map(topic => this.grant(topic) === 0x80 ? 0x80 : options.qos)
+    queueMicrotask(() => {
+      if (codes.includes(0x80)) callback(Object.assign(new Error('Subscribe error: Unspecified error'), { code: 0x80 }), topics.map(topic => ({ topic, qos: options.qos })), { granted: codes })
+      else callback(null, topics.map((topic, i) => ({ topic, qos: codes[i] as number })), { granted: codes })
+    })
   }
 
   end (_force: boolean, callback: () => void): void {

@@ -53,7 +53,8 @@ export interface Subscription {
 export interface StreamConnection {
   handleMessage: (packet: { topic: string, payload: Uint8Array }, callback: (err?: Error) => void) => void
   on: ((event: 'connect' | 'close', listener: () => void) => unknown) & ((event: 'error', listener: (err: Error & { code?: unknown }) => void) => unknown)
-  subscribe: (topics: string[], options: { qos: 0 | 1 }, callback: (err: Error | null | undefined, granted?: Array<{ topic: string, qos: number }>) => void) => unknown
+  /** mqtt.js 5 fails the callback when any SUBACK code is 0x80; the SUBACK (its codes, in the order asked) comes third. */
+  subscribe: (topics: string[], options: { qos: 0 | 1 }, callback: (err: Error | null | undefined, granted?: Array<{ topic: string, qos: number }>, suback?: { granted?: unknown[] }) => void) => unknown
   end: (force: boolean, callback: () => void) => unknown
 }
 
@@ -235,15 +236,18 @@ export function subscribeStream (components: StreamComponents, sensorIds: readon
     conn.on('connect', () => {
       failures = 0
       state('connected', { url })
-      conn.subscribe(topics, { qos }, (err, granted) => {
-        if (err !== null && err !== undefined) {
-          if (!closing) report(asError(err, 'GM_ERR_CLIENT_STREAM_FAILED'))
+      conn.subscribe(topics, { qos }, (err, _granted, suback) => {
+        if (closing) return
+        // [STR-41] a refused topic (SUBACK 0x80) is reported; the others stay subscribed. mqtt.js
+        // reports any 0x80 as an error of the whole SUBSCRIBE: the SUBACK's codes tell which.
+        const codes = suback?.granted
+        if (Array.isArray(codes) && codes.length === topics.length) {
+          codes.forEach((code, i) => {
+            if (typeof code === 'number' && (code & 0x80) !== 0) report(new GatemeshError('GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED', `${topics[i] as string} at ${url}.`))
+          })
           return
         }
-        // [STR-41] a refused topic (SUBACK 0x80) is reported; the others stay subscribed
-        for (const grant of granted ?? []) {
-          if (grant.qos === 0x80) report(new GatemeshError('GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED', `${grant.topic} at ${url}.`))
-        }
+        if (err !== null && err !== undefined) report(asError(err, 'GM_ERR_CLIENT_STREAM_FAILED'))
       })
     })
     conn.on('error', err => {

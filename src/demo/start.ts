@@ -1,18 +1,20 @@
 /**
  * `npm start`: the paper's prototype on 127.0.0.1. A CA and seven gateways as child processes:
  * four small peers certified for and running collector and access, three full peers certified for
- * all four roles and running collector, access and persistence (each sensor's history on the
- * three, SQLite in their data dirs; stream is planned). Data under `.data/network` (or
- * $GATEMESH_NETWORK_DIR). The first start also creates a demo user and a demo sensor (credential
- * and password kept in `<dir>/demo.json`, mode 0600); later starts reuse everything. Prints the
- * URLs and ready-to-paste curl, mosquitto_pub and CLI lines (latest reading and history). Ctrl-C
- * stops every process cleanly.
+ * and running all four roles: collector, access, persistence (each sensor's history on the three,
+ * SQLite in their data dirs) and stream (live readings over MQTT and WebSocket). Data under
+ * `.data/network` (or $GATEMESH_NETWORK_DIR). The first start also creates a demo user and a demo
+ * sensor (credential and password kept in `<dir>/demo.json`, mode 0600); later starts reuse
+ * everything. Prints the URLs and ready-to-paste curl, mosquitto_pub and CLI lines (latest
+ * reading, history, live readings with `gatemesh watch` and with mosquitto_sub and a stream token
+ * valid one hour). Ctrl-C stops every process cleanly.
  */
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
-import { toBase64 } from '../core/index.ts'
+import { fromBase64, toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
+import type { Session } from '../client/index.ts'
 import { ROOT, startNetwork } from './network.ts'
 import { buildWeb, webBuildStale } from './web-build.ts'
 import type { Network, RunningGateway } from './network.ts'
@@ -20,6 +22,8 @@ import type { Network, RunningGateway } from './network.ts'
 const say = (line = ''): void => { process.stdout.write(`${line}\n`) }
 const dir = resolve(process.env.GATEMESH_NETWORK_DIR ?? join(ROOT, '.data/network'))
 const SENSOR = 'demo-greenhouse'
+/** The printed mosquitto_sub line's token: one hour ([STR-2] allows up to 24 h). */
+const TOKEN_TTL_SECONDS = 3600
 
 /** Relative to the working directory when inside it, else absolute. */
 const shown = (path: string): string => { const r = relative(process.cwd(), path); return r === '' ? '.' : r.startsWith('..') ? path : r }
@@ -49,7 +53,7 @@ async function loadDemo (): Promise<Demo | undefined> {
   }
 }
 
-async function createDemo (gateway: RunningGateway): Promise<Demo> {
+async function createDemo (gateway: RunningGateway): Promise<{ demo: Demo, session: Session }> {
   const client = createClient({ gateway: gateway.ready.access as string })
   const password = `demo-${randomBytes(6).toString('hex')}`
   say('creating the demo user (its keys are sealed under the password with 6 000 000 PBKDF2 iterations: a few seconds) ...')
@@ -58,7 +62,7 @@ async function createDemo (gateway: RunningGateway): Promise<Demo> {
   const { credential } = await session.addSensor(SENSOR)
   const demo: Demo = { pseudonym: signup.pseudonym, password, bundle: toBase64(signup.bundle), sensorId: SENSOR, credential }
   await writeFile(join(dir, 'demo.json'), JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 })
-  return demo
+  return { demo, session }
 }
 
 say(`gatemesh: a CA and 7 gateways on 127.0.0.1; data in ${dir}`)
@@ -71,17 +75,16 @@ if (await webBuildStale()) {
     say(`${(err as Error).message}\nthe gateways start without it: / answers GM_ERR_ACCESS_WEB_NOT_BUILT until \`npm run build:web\` succeeds.`)
   }
 }
-// what runs: the small peers collect and serve Data Access; the full peers keep history too
-// (stream is planned: certified for it, no service of this build runs it)
+// what runs: the small peers collect and serve Data Access; the full peers keep history and
+// serve live readings too
 const small = ['collector', 'access'] as const
-const full = ['collector', 'access', 'persistence'] as const
-const everyRole = ['collector', 'access', 'persistence', 'stream'] as const
+const full = ['collector', 'access', 'persistence', 'stream'] as const
 try {
   network = await startNetwork({
     dir,
     gateways: [
       ...[1, 2, 3, 4].map(i => ({ name: `small-${i}`, services: [...small] })),
-      ...[1, 2, 3].map(i => ({ name: `full-${i}`, services: [...full], roles: [...everyRole] }))
+      ...[1, 2, 3].map(i => ({ name: `full-${i}`, services: [...full] }))
     ]
   })
 } catch (err) {
@@ -100,17 +103,25 @@ for (const gw of net.gateways) {
 }
 
 let demo = await loadDemo()
-if (demo === undefined) demo = await createDemo(net.gateways[0] as RunningGateway)
-else say('reusing the demo user and sensor from demo.json.')
+let session: Session
+if (demo === undefined) ({ demo, session } = await createDemo(net.gateways[0] as RunningGateway))
+else {
+  say('reusing the demo user and sensor from demo.json; opening its keys for a stream token (a few seconds) ...')
+  session = await createClient({ gateway: net.gateways[0]?.ready.access as string }).resume(fromBase64(demo.bundle), demo.password, demo.pseudonym)
+}
+// [STR-2] the demo's mosquitto_sub line: a token of the demo user, made here
+const streamToken = await session.streamToken({ ttlSeconds: TOKEN_TTL_SECONDS })
 
 say('\ngateways:')
 say('  name     services                            collector HTTP          collector MQTT          data access')
 for (const gw of net.gateways) {
   say(`  ${gw.name.padEnd(8)} ${gw.services.join(',').padEnd(35)} ${(gw.ready.collector?.http ?? '-').padEnd(23)} ${(gw.ready.collector?.mqtt ?? '-').padEnd(23)} ${gw.ready.access ?? '-'}`)
 }
-say('  (full-1..3 keep every sensor\'s history, each reading on all three: persistence on SQLite in their data dirs;')
-say('   they are certified for stream too, which this build does not implement yet)')
+say('  (full-1..3 keep every sensor\'s history, each reading on all three: persistence on SQLite in their data dirs)')
 say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
+const streamPeers = net.gateways.filter(gw => gw.ready.stream !== null)
+say('\nstream peers (live readings, MQTT 3.1.1 over TCP, and over WebSocket for browsers; any one of them serves every reading):')
+for (const gw of streamPeers) say(`  ${`${gw.name}:`.padEnd(8)} ${(gw.ready.stream?.mqtt ?? '').padEnd(23)} ${gw.ready.stream?.ws ?? ''}`)
 say(`\nweb application (sign up, log in, sensors, sharing, history; decrypted in your browser), at any access gateway:\n  ${net.gateways[0]?.ready.access}/`)
 
 const [g1, , , , f1] = net.gateways as RunningGateway[]
@@ -128,6 +139,12 @@ say(`  export GATEMESH_HOME=${home} GATEMESH_PASSWORD='${demo.password}'`)
 // pinning the network's CA from its file, not from the first gateway asked ([ACS-20])
 say(`  npx gatemesh login --gateway ${reader.ready.access} --pseudonym ${demo.pseudonym} --ca-cert ${shown(join(net.caDir, 'ca.crt'))}`)
 say(`  npx gatemesh read latest ${demo.sensorId}`)
+say('\nwatch readings live, as they arrive, from the stream peers (it moves to the next one if its peer goes away):')
+say(`  npx gatemesh watch ${demo.sensorId} --stream ${streamPeers.map(gw => gw.ready.stream?.mqtt).join(',')}`)
+const stream = new URL(streamPeers[0]?.ready.stream?.mqtt as string)
+say(`\nor with any MQTT client at a stream peer: user name the pseudonym, password a stream token (this one is valid for ${TOKEN_TTL_SECONDS / 3600} h;`)
+say('`npx gatemesh token` prints a fresh one after the login above, `--ttl 24h` at most). Each message is the sealed reading (CBOR):')
+say(`  mosquitto_sub -h ${stream.hostname} -p ${stream.port} -V mqttv311 -u ${demo.pseudonym} -P '${streamToken}' -t 'sensors/${demo.sensorId}/readings' -F '%I %t %l bytes (sealed)'`)
 say('\nits history, from the persistence peers (full-1..3), each page verified against the collectors\' checkpoints:')
 say(`  npx gatemesh read history ${demo.sensorId} --from -1h`)
 say('  (`npx gatemesh --help` lists every command)')

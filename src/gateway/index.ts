@@ -13,7 +13,9 @@ import { fetchRevocationList } from '../pki/index.ts'
 import { createLogger } from '../platform/logger.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
 import { createMetricsRegistry, type Registry } from '../platform/metrics.ts'
-import { createDhtMetrics, createIngestMetrics, registerCollectorMetrics, registerOutboxMetrics, registerOverlayMetrics, registerReplicaMetrics } from './metrics.ts'
+import {
+  createDhtMetrics, createIngestMetrics, registerCollectorMetrics, registerOutboxMetrics, registerOverlayMetrics, registerReplicaMetrics, registerStreamMetrics, registerStreamSinkMetrics
+} from './metrics.ts'
 import { createAccessService, createReplicaHistorySource } from './access/index.ts'
 import type { HistorySource } from './access/index.ts'
 import { startAdmin } from './admin.ts'
@@ -156,6 +158,7 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
   let persistenceStarted = false
   registerCollectorMetrics(metrics, collector)
   registerOutboxMetrics(metrics, () => persistenceStarted ? persistence.status() : null)
+  registerStreamSinkMetrics(metrics, () => stream.status())
   return {
     async start () {
       latest.start()
@@ -258,7 +261,7 @@ function createPersistenceGatewayService ({ overlay, suite, trust, local, metric
 /**
  * Stream ([STR-33]): the relay, validating what the collectors publish, in front of the broker.
  */
-function createStreamService ({ overlay, suite, trust, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { mqtt: string, ws: string } | undefined } {
+function createStreamService ({ overlay, suite, trust, local, metrics }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { mqtt: string, ws: string } | undefined } {
   // [STR-10] subscriptions to a sensor's readings: its record, verified and cached as the collector does
   const sensors = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
   const broker = createStreamBroker({
@@ -275,6 +278,7 @@ function createStreamService ({ overlay, suite, trust, local }: GatewayServiceCo
     }
   }, { host: config.host, port: config.streamPort, wsPort: config.streamWsPort, sessionMax: config.streamSessionMax })
   const service = createStreamGatewayService({ overlay, suite, trust, local, broker, logger: createLogger('gatemesh:stream-relay') })
+  registerStreamMetrics(metrics, () => service.status())
   return {
     ...service,
     // the broker's ports are known once it listens: offered to Data Access from then on (it starts after stream)

@@ -158,3 +158,53 @@ export function registerReplicaMetrics (register: Registry, status: () => Status
     () => [[{ direction: 'pulled' }, num(field(status(), 'repair', 'pulled')) ?? 0], [{ direction: 'pushed' }, num(field(status(), 'repair', 'pushed')) ?? 0]])
   gauge(register, 'gatemesh_persistence_size_bytes', 'Bytes this replica\'s storage engine holds (as last measured).', () => num(status().sizeBytes))
 }
+
+/** `[labels, n]` for each GM_ERR_ code of a status table (anything else is left out: bounded labels). */
+function byCode (table: unknown): Array<[{ code: string }, number]> {
+  if (table === null || typeof table !== 'object') return []
+  return Object.entries(table as Record<string, unknown>).flatMap(([code, n]) => CODE.test(code) && num(n) !== undefined ? [[{ code }, n as number] as [{ code: string }, number]] : [])
+}
+
+/** `[labels, n]` for each of the fixed `reasons` of a status's dropped counters. */
+function byReason (table: unknown, reasons: readonly string[]): Array<[{ reason: string }, number]> {
+  return reasons.map(reason => [{ reason }, num(field(table as Status, reason)) ?? 0])
+}
+
+/** The broker's drop reasons ([STR-15], [STR-16]) and the stream sink's ([STR-35]). */
+const BROKER_DROPS = ['overload', 'session', 'malformed', 'stopped'] as const
+const SINK_DROPS = ['noPeers', 'queueFull', 'publishFailed'] as const
+
+/**
+ * A stream peer's broker and relay ([STR-18], [STR-33]), from the service's status at scrape
+ * time: `status()` is `{ relay, broker }` (src/gateway/stream/relay-service.ts), or null before
+ * the service started. Nothing is counted on the delivery path itself.
+ */
+export function registerStreamMetrics (register: Registry, status: () => { relay: unknown, broker: unknown } | null): void {
+  const broker = (...path: string[]): unknown => field(status()?.broker as Status, ...path)
+  const relay = (...path: string[]): unknown => field(status()?.relay as Status, ...path)
+  gauge(register, 'gatemesh_stream_clients', 'Applications connected to this stream peer\'s broker (TCP and WebSocket).', () => num(broker('clients')))
+  gauge(register, 'gatemesh_stream_subscriptions', 'Subscriptions granted to the connected applications.', () => num(broker('subscriptions')))
+  gauge(register, 'gatemesh_stream_readings_in_flight', 'Injected readings the broker is still publishing ([STR-15]\'s bound).', () => num(broker('inFlight')))
+  statusCounter(register, 'gatemesh_stream_readings_injected_total', 'Readings handed to the broker by the relay and the local collector.', [], () => [[{}, num(broker('injected')) ?? 0]])
+  statusCounter(register, 'gatemesh_stream_deliveries_total', 'Messages forwarded to an application (readings, and messages in users\' namespaces).', [], () => [[{}, num(broker('delivered')) ?? 0]])
+  statusCounter(register, 'gatemesh_stream_readings_dropped_total', 'Readings the broker dropped, by reason: overload (in-flight bound), session (a full offline session\'s oldest), malformed, stopped.', ['reason'],
+    () => byReason(broker('dropped'), BROKER_DROPS))
+  statusCounter(register, 'gatemesh_stream_logins_refused_total', 'Application CONNECTs refused, by GM_ERR_ code.', ['code'], () => byCode(broker('refused')))
+  statusCounter(register, 'gatemesh_stream_denied_total', 'Subscribes, publishes and packets refused to logged-in applications, by GM_ERR_ code.', ['code'], () => byCode(broker('denied')))
+  statusCounter(register, 'gatemesh_stream_relay_messages_accepted_total', 'Relay messages from collectors accepted ([STR-31]).', [], () => [[{}, num(relay('accepted')) ?? 0]])
+  statusCounter(register, 'gatemesh_stream_relay_readings_total', 'Readings the accepted relay messages carried to the broker.', [], () => [[{}, num(relay('delivered')) ?? 0]])
+  statusCounter(register, 'gatemesh_stream_relay_messages_rejected_total', 'Relay messages rejected, by GM_ERR_ code ([STR-31]).', ['code'], () => byCode(relay('rejected')))
+  statusCounter(register, 'gatemesh_stream_relay_messages_ignored_total', 'Relay messages ignored (too many being validated at once, [STR-34]).', [], () => [[{}, num(relay('ignored')) ?? 0]])
+  gauge(register, 'gatemesh_stream_relay_peers', 'Other stream peers this peer knows on the relay topic.', () => num(relay('peers')))
+}
+
+/** A collector's stream sink ([STR-35]): readings handed to the relay and the local broker, and drops. */
+export function registerStreamSinkMetrics (register: Registry, sinkStatus: () => object | null): void {
+  const status = (): Status | null => sinkStatus() as Status | null
+  statusCounter(register, 'gatemesh_stream_sink_published_readings_total', 'Sealed readings the stream sink handed on, by path: relay (gossipsub) or local (this gateway\'s broker).', ['path'],
+    () => [[{ path: 'relay' }, num(field(status(), 'relayed')) ?? 0], [{ path: 'local' }, num(field(status(), 'local')) ?? 0]])
+  statusCounter(register, 'gatemesh_stream_sink_messages_total', 'Relay messages the stream sink published.', [], () => [[{}, num(field(status(), 'messages')) ?? 0]])
+  statusCounter(register, 'gatemesh_stream_sink_dropped_readings_total', 'Sealed readings the stream sink dropped, by reason: noPeers, queueFull, publishFailed (live delivery is best effort).', ['reason'],
+    () => byReason(field(status(), 'dropped'), SINK_DROPS))
+  gauge(register, 'gatemesh_stream_sink_queued_messages', 'Relay messages waiting to be published.', () => num(field(status(), 'queued')))
+}

@@ -1,7 +1,8 @@
 // Observability with real processes: a CA and two gateways from `gatemesh` (one a persistence
-// replica), scraped by Debian's `prometheus` started here on a free port with its own config and
+// replica and a stream peer), scraped by Debian's `prometheus` started here on a free port with its own config and
 // data directory. The targets come up, a reading sent over HTTP shows through Prometheus's query
-// API, every /metrics body passes `promtool check metrics`, /healthz and /readyz answer, and a
+// API, the stream peer's metrics count a refused application log-in and the collector's stream
+// sink accounts for every reading, every /metrics body passes `promtool check metrics`, /healthz and /readyz answer, and a
 // gateway that loses its only peer is no longer ready.
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
@@ -10,6 +11,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import mqtt from 'mqtt'
 import { MIN_KDF_ITERATIONS } from '../../src/core/index.ts'
 import { createClient } from '../../src/client/index.ts'
 import { ROOT, startNetwork } from '../../src/demo/network.ts'
@@ -59,7 +61,7 @@ describe('Prometheus scrapes the gateways and the CA', { timeout: 180_000 }, () 
       dir,
       gateways: [
         { name: 'g1', services: ['collector', 'access'] },
-        { name: 'g2', services: ['persistence', 'collector', 'access'] }
+        { name: 'g2', services: ['persistence', 'collector', 'access', 'stream'] }
       ],
       gatewayArgs: ['--admin-port', '0', '--crl-interval', '2000', '--exchange-timeout', '3000'],
       env: { GATEMESH_LOG_LEVEL: 'warn' }
@@ -194,6 +196,44 @@ describe('Prometheus scrapes the gateways and the CA', { timeout: 180_000 }, () 
       return result.length === 1 && Number(result[0]?.value[1]) >= 1 ? Number(result[0]?.value[1]) : undefined
     }, 30_000)
     assert.ok(stored >= 1)
+  })
+
+  it('the stream metrics: a refused application log-in by code, the stream sink\'s readings, every family exported', async () => {
+    const query = async (promql: string): Promise<Sample[]> => {
+      const body = await (await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`)).json() as { status: string, data: { result: Sample[] } }
+      assert.equal(body.status, 'success')
+      return body.data.result
+    }
+    // an application with no user name or password: CONNACK 5, counted by code at g2
+    const refusedCode = await mqtt.connectAsync(g2.ready.stream?.mqtt as string, { reconnectPeriod: 0, connectTimeout: 10_000 }, false)
+      .then(async client => { await client.endAsync(); return undefined }, (err: unknown) => (err as { code?: number }).code)
+    assert.equal(refusedCode, 5)
+    const g2Instance = hostPort(g2.ready.admin as string)
+    const refused = await eventuallyValue('the refused log-in in Prometheus', async () => {
+      const result = await query(`gatemesh_stream_logins_refused_total{instance="${g2Instance}",code="GM_ERR_STREAM_NOT_AUTHORIZED"}`)
+      return result.length === 1 && Number(result[0]?.value[1]) >= 1 ? Number(result[0]?.value[1]) : undefined
+    }, 30_000)
+    assert.equal(refused, 1)
+    const clients = await query(`gatemesh_stream_clients{instance="${g2Instance}"}`)
+    assert.equal(clients.length, 1)
+    // g1's two readings (HTTP, MQTT) went to its stream sink: each relayed to g2 or dropped, by reason
+    const g1Instance = hostPort(g1.ready.admin as string)
+    const handled = await eventuallyValue('g1\'s stream sink in Prometheus', async () => {
+      const relayed = await query(`sum(gatemesh_stream_sink_published_readings_total{instance="${g1Instance}",path="relay"})`)
+      const dropped = await query(`sum(gatemesh_stream_sink_dropped_readings_total{instance="${g1Instance}"})`)
+      const total = Number(relayed[0]?.value[1] ?? 0) + Number(dropped[0]?.value[1] ?? 0)
+      return total >= 2 ? total : undefined
+    }, 30_000)
+    assert.equal(handled, 2)
+    // every stream family is exported by the stream peer (g2 runs collector too: the sink's as well)
+    const body = await (await fetch(`${g2.ready.admin}/metrics`)).text()
+    for (const name of [
+      'gatemesh_stream_clients', 'gatemesh_stream_subscriptions', 'gatemesh_stream_readings_in_flight', 'gatemesh_stream_readings_injected_total',
+      'gatemesh_stream_deliveries_total', 'gatemesh_stream_readings_dropped_total', 'gatemesh_stream_logins_refused_total', 'gatemesh_stream_denied_total',
+      'gatemesh_stream_relay_messages_accepted_total', 'gatemesh_stream_relay_readings_total', 'gatemesh_stream_relay_messages_rejected_total',
+      'gatemesh_stream_relay_messages_ignored_total', 'gatemesh_stream_relay_peers', 'gatemesh_stream_sink_published_readings_total',
+      'gatemesh_stream_sink_messages_total', 'gatemesh_stream_sink_dropped_readings_total', 'gatemesh_stream_sink_queued_messages'
+    ]) assert.match(body, new RegExp(`^# HELP ${name} `, 'm'), name)
   })
 
   it('every /metrics body passes promtool check metrics', async () => {
