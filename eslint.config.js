@@ -21,7 +21,7 @@ export default tseslint.config(
   {
     // The isomorphic core runs in browsers: no Node built-ins.
     files: ['src/core/**/*.ts', 'web/src/**/*.ts', 'web/src/**/*.tsx'],
-    ignores: ['src/core/**/*.test.ts'],
+    ignores: ['src/core/**/*.test.ts', 'web/src/**/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'src/core and the web application run in a browser: no node: imports.' }] }]
     }

@@ -50,6 +50,8 @@ export interface NetworkInfo {
   firstUse: boolean
   /** [ACS-18] The gateway's own Data Collector listeners, when it runs one (where a sensor may send). */
   collector?: { http: string, mqtt: string }
+  /** [ACS-18] The gateway's own stream broker listeners, when it runs one (where to subscribe, [STR-40]). */
+  stream?: { mqtt: string, ws: string }
 }
 
 /** [ACS-18] `collector` of a /v1/network answer: two URLs, or absent. */
@@ -61,6 +63,17 @@ function collectorField (answer: Record<string, unknown>): { http: string, mqtt:
     throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'Field \'collector\' is not { http, mqtt } URLs.')
   }
   return { http, mqtt }
+}
+
+/** [ACS-18] `stream` of a /v1/network answer: two URLs, or absent. */
+function streamField (answer: Record<string, unknown>): { mqtt: string, ws: string } | undefined {
+  const value = answer.stream
+  if (value === undefined) return undefined
+  const { mqtt, ws } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>
+  if (typeof mqtt !== 'string' || typeof ws !== 'string' || !/^mqtts?:\/\//.test(mqtt) || !/^wss?:\/\//.test(ws)) {
+    throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'Field \'stream\' is not { mqtt, ws } URLs.')
+  }
+  return { mqtt, ws }
 }
 
 function decode (text: string, what: string): Uint8Array {
@@ -113,7 +126,8 @@ export class Client {
     const served = decode(stringField(answer, 'caCertificate'), 'The CA certificate')
     const fingerprint = await certificateFingerprint(this.suite, served)
     const collector = collectorField(answer)
-    const extra = collector === undefined ? {} : { collector }
+    const stream = streamField(answer)
+    const extra = { ...(collector === undefined ? {} : { collector }), ...(stream === undefined ? {} : { stream }) }
     if (pinned !== undefined) return { ...await this.matchPinned(pinned.der, served, fingerprint), ...extra }
     const checked = checkCaCertificate(served)
     try {

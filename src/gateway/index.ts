@@ -94,6 +94,8 @@ export interface GatewayServiceComponents {
     streamDeliver?: DeliverReadings
     /** The collector's listeners, once it listens (Data Access tells applications, [ACS-18]). */
     collectorEndpoints?: () => { http: string, mqtt: string }
+    /** The stream broker's listeners, once it listens (Data Access tells applications, [ACS-18]). */
+    streamEndpoints?: () => { mqtt: string, ws: string } | undefined
   }
   /** The gateway's Prometheus registry: a service registers its metrics here (src/gateway/metrics.ts). */
   metrics: Registry
@@ -214,7 +216,9 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
     certificate: () => overlay.currentCertificate(),
     caCertificate,
     // [ACS-18] applications show a new sensor's owner where this gateway collects
-    collector: () => local.collectorEndpoints?.()
+    collector: () => local.collectorEndpoints?.(),
+    // [ACS-18] [ACS-23] applications subscribe here, and the page may open this WebSocket
+    stream: () => local.streamEndpoints?.()
   }, {
     host: config.host,
     port: config.accessPort,
@@ -275,7 +279,12 @@ function createStreamService ({ overlay, suite, trust, local, metrics }: Gateway
   }, { host: config.host, port: config.streamPort, wsPort: config.streamWsPort, sessionMax: config.streamSessionMax })
   const service = createStreamGatewayService({ overlay, suite, trust, local, broker, logger: createLogger('gatemesh:stream-relay') })
   registerStreamMetrics(metrics, () => service.status())
-  return service
+  return {
+    ...service,
+    // the broker's ports are known once it listens: offered to Data Access from then on (it starts after stream)
+    start: async () => { await service.start(); local.streamEndpoints = () => service.endpoints() },
+    stop: async () => { local.streamEndpoints = undefined; await service.stop() }
+  }
 }
 
 /**

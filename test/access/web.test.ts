@@ -1,11 +1,14 @@
 // The web application as an access gateway serves it [ACS-23], over real HTTP on 127.0.0.1: the
 // caching and security headers of index.html and of a hashed asset, the 404 with a code when no
-// build exists, and the collector's listeners in GET /v1/network [ACS-18].
+// build exists, the collector's and the stream broker's listeners in GET /v1/network [ACS-18],
+// and the stream WebSocket's origin, and nothing else, added to the page's connect-src.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createClient } from '../../src/client/index.ts'
+import { isGatemeshError } from '../../src/core/index.ts'
 import { createAccessService } from '../../src/gateway/access/index.ts'
 import type { AccessService } from '../../src/gateway/access/index.ts'
 import { createLogger } from '../../src/platform/logger.ts'
@@ -13,20 +16,21 @@ import { MemoryDht, certifiedKey, networkCa, suite } from './helpers.ts'
 
 const logger = createLogger('test:access-web', { level: process.env.GATEMESH_LOG_LEVEL ?? 'silent' })
 
-async function start (webRoot: string | undefined, collector?: { http: string, mqtt: string }): Promise<AccessService> {
+async function start (webRoot: string | undefined, collector?: { http: string, mqtt: string }, stream?: () => { mqtt: string, ws: string } | undefined): Promise<AccessService> {
   const ca = await networkCa()
   const { signer, certificate } = await certifiedKey(ca, ['collector', 'access'])
   const service = createAccessService({
     suite, dht: new MemoryDht(), logger, signer, certificate, caCertificate: ca.certificate,
-    ...(collector === undefined ? {} : { collector: () => collector })
+    ...(collector === undefined ? {} : { collector: () => collector }),
+    ...(stream === undefined ? {} : { stream })
   }, { webRoot })
   await service.start()
   return service
 }
 
-function assertSecurityHeaders (headers: Headers): void {
+function assertSecurityHeaders (headers: Headers, connectSrc = "connect-src 'self'"): void {
   const csp = headers.get('content-security-policy') ?? ''
-  for (const directive of ["default-src 'self'", "script-src 'self'", "connect-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"]) {
+  for (const directive of ["default-src 'self'", "script-src 'self'", connectSrc, "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"]) {
     assert.ok(csp.split('; ').includes(directive), `CSP has ${directive}: ${csp}`)
   }
   assert.doesNotMatch(csp, /unsafe-|https?:|\*/, 'no unsafe source, no other origin, no wildcard')
@@ -39,6 +43,8 @@ describe('the web application at / [ACS-23]', () => {
   let dir: string
   let built: AccessService
   let unbuilt: AccessService
+  let streaming: AccessService
+  let streamListeners: { mqtt: string, ws: string } | undefined
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'gm-web-'))
@@ -47,10 +53,13 @@ describe('the web application at / [ACS-23]', () => {
     await writeFile(join(dir, 'dist', 'assets', 'index-AbC123.js'), 'console.log("app")')
     built = await start(join(dir, 'dist'), { http: 'http://127.0.0.1:8080', mqtt: 'mqtt://127.0.0.1:1883' })
     unbuilt = await start(join(dir, 'missing'))
+    // the broker's listeners are asked at each answer (undefined before it listens)
+    streaming = await start(join(dir, 'dist'), undefined, () => streamListeners)
   })
   after(async () => {
     await built?.stop()
     await unbuilt?.stop()
+    await streaming?.stop()
     await rm(dir, { recursive: true, force: true })
   })
 
@@ -99,5 +108,42 @@ describe('the web application at / [ACS-23]', () => {
     assert.deepEqual(withCollector.collector, { http: 'http://127.0.0.1:8080', mqtt: 'mqtt://127.0.0.1:1883' })
     const without = await (await fetch(`${unbuilt.url}/v1/network`)).json() as Record<string, unknown>
     assert.deepEqual(Object.keys(without), ['caCertificate'])
+  })
+
+  it('tells applications its stream broker, and lets the page open that WebSocket origin only [ACS-18] [ACS-23]', async () => {
+    streamListeners = undefined
+    const before = await fetch(`${streaming.url}/`)
+    assertSecurityHeaders(before.headers)
+    await before.arrayBuffer()
+    assert.deepEqual(Object.keys(await (await fetch(`${streaming.url}/v1/network`)).json() as object), ['caCertificate'])
+
+    streamListeners = { mqtt: 'mqtt://127.0.0.1:1884', ws: 'ws://127.0.0.1:8884/mqtt' }
+    const answer = await (await fetch(`${streaming.url}/v1/network`)).json() as Record<string, unknown>
+    assert.deepEqual(answer.stream, streamListeners)
+    assert.equal(answer.collector, undefined)
+    for (const path of ['/', '/assets/index-AbC123.js']) {
+      const res = await fetch(`${streaming.url}${path}`)
+      assert.equal(res.status, 200)
+      // exactly this origin (no path, no other scheme, no wildcard)
+      assertSecurityHeaders(res.headers, "connect-src 'self' ws://127.0.0.1:8884")
+      await res.arrayBuffer()
+    }
+    // the client returns it as NetworkInfo.stream
+    const network = await createClient({ gateway: streaming.url }).network()
+    assert.deepEqual(network.stream, streamListeners)
+    assert.equal(network.collector, undefined)
+    // and a gateway without stream still says 'self' only
+    const plain = await fetch(`${built.url}/`)
+    assertSecurityHeaders(plain.headers)
+    assert.doesNotMatch(plain.headers.get('content-security-policy') ?? '', /ws:/)
+    await plain.arrayBuffer()
+  })
+
+  it('has the client refuse a stream field that is not an mqtt:// and a ws:// URL [ACS-18]', async () => {
+    for (const bad of [{ mqtt: 'http://127.0.0.1:1', ws: 'ws://127.0.0.1:2/mqtt' }, { mqtt: 'mqtt://127.0.0.1:1', ws: 'http://127.0.0.1:2' }]) {
+      streamListeners = bad
+      await assert.rejects(createClient({ gateway: streaming.url }).network(), (err: unknown) => isGatemeshError(err, 'GM_ERR_CLIENT_BAD_RESPONSE') && /stream/.test(err.message))
+    }
+    streamListeners = undefined
   })
 })

@@ -1,10 +1,13 @@
 // The web application in real headless Chromium against a real network (a CA and two gateways as
-// processes; gateway 1 also keeps history): A signs up at gateway 1 and adds a sensor, readings go
-// in with the curl line the page shows, B signs up at gateway 2, A shares, B sees the latest value
-// and the history (chart and table; readings sealed before the share listed as not readable), A
-// revokes, B gets nothing newer. Also: a wrong password, a reload (the sealed bundle is kept, the
-// password asked again) and log-out. Every request of the browsers is recorded: none leaves for
-// another origin, none carries the password or a reading's plaintext marker.
+// processes; gateway 1 also keeps history, gateway 2 also runs stream): A signs up at gateway 1 and
+// adds a sensor, readings go in with the curl line the page shows, B signs up at gateway 2, A
+// shares, B sees the latest value, the history (chart and table; readings sealed before the share
+// listed as not readable) and, live over gateway 2's stream WebSocket, a reading sent afterwards;
+// A (whose gateway 1 runs no stream peer, as A's page says) revokes, and a reading sent after it
+// reaches A's live view at gateway 2 but not B's. Also: a wrong password, a reload (the sealed
+// bundle is kept, the password asked again) and log-out. Every request and WebSocket frame of the
+// browsers is recorded: none goes to another origin than the gateways' (and gateway 2's stream
+// WebSocket), none carries the password or a reading's plaintext marker.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -13,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { chromium } from 'playwright-core'
-import type { Browser, BrowserContext, Page, Request } from 'playwright-core'
+import type { Browser, BrowserContext, Page, Request, WebSocket } from 'playwright-core'
 import { MIN_KDF_ITERATIONS } from '../../src/core/index.ts'
 import { ROOT, startNetwork } from '../../src/demo/network.ts'
 import type { Network, RunningGateway } from '../../src/demo/network.ts'
@@ -36,6 +39,7 @@ async function sh (line: string): Promise<{ code: number, stdout: string, stderr
 }
 
 interface Recorded { url: string, method: string, body: string }
+interface RecordedSocket { url: string, page: Page, socket: WebSocket, frames: Array<string | Buffer> }
 
 describe('web application: the journey across two gateways, in headless Chromium [ACS-23]', { timeout: 300_000 }, () => {
   let dir: string
@@ -44,6 +48,7 @@ describe('web application: the journey across two gateways, in headless Chromium
   let g2: RunningGateway
   let browser: Browser
   const requests: Recorded[] = []
+  const sockets: RecordedSocket[] = []
   let curlLine = ''
   let pseudonymB = ''
   let pseudonymA = ''
@@ -55,6 +60,14 @@ describe('web application: the journey across two gateways, in headless Chromium
   async function context (): Promise<BrowserContext> {
     const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } }) // a phone-sized screen
     ctx.on('request', (request: Request) => { requests.push({ url: request.url(), method: request.method(), body: request.postData() ?? '' }) })
+    ctx.on('page', page => {
+      page.on('websocket', socket => {
+        const recorded: RecordedSocket = { url: socket.url(), page, socket, frames: [] }
+        sockets.push(recorded)
+        socket.on('framesent', frame => { recorded.frames.push(frame.payload) })
+        socket.on('framereceived', frame => { recorded.frames.push(frame.payload) })
+      })
+    })
     return ctx
   }
 
@@ -102,7 +115,7 @@ describe('web application: the journey across two gateways, in headless Chromium
       dir,
       gateways: [
         { name: 'g1', services: ['collector', 'access', 'persistence'] },
-        { name: 'g2', services: ['collector', 'access'] }
+        { name: 'g2', services: ['collector', 'access', 'stream'] }
       ],
       gatewayArgs: ['--replicas', '1', '--write-quorum', '1'],
       readyTimeoutMs: 60_000
@@ -149,6 +162,10 @@ describe('web application: the journey across two gateways, in headless Chromium
     await pageB.getByText('Nobody shares a sensor with you yet').waitFor()
 
     await pageA.locator(`li[data-sensor="${SENSOR}"] a`).click()
+    // gateway 1 runs no stream peer: A's page says so in plain words, with no error and no WebSocket
+    await pageA.locator('#live-state[data-state="none"]').getByText('This gateway runs no stream peer').waitFor({ timeout: 10_000 })
+    assert.equal(await pageA.locator('#live-panel [role=alert]').count(), 0)
+    assert.equal(sockets.filter(s => s.page === pageA).length, 0)
     await pageA.getByLabel('Share with (pseudonym)').fill(pseudonymB)
     await pageA.getByRole('button', { name: 'Share', exact: true }).click()
     await pageA.locator('#access-status').getByText('Shared with').waitFor({ timeout: 30_000 })
@@ -165,7 +182,6 @@ describe('web application: the journey across two gateways, in headless Chromium
 
     await pageB.locator(`#shared-sensors li[data-sensor="${SENSOR}"] a`).click()
     await pageB.locator('#sensor-latest .value').getByText(readable[1] as string).waitFor({ timeout: 30_000 })
-    assert.match(await pageB.locator('#live-panel').textContent() ?? '', /live readings: needs a stream peer/)
     await pageB.getByLabel('Range').selectOption('hour')
     // the persistence peer holds all five: three sealed before the share (not for B), two for B
     await eventually('B\'s history holds the five readings', async () => {
@@ -183,20 +199,71 @@ describe('web application: the journey across two gateways, in headless Chromium
     await shot(pageB, '5-history')
   })
 
-  it('A revokes B; B gets no newer reading', async () => {
+  it('B\'s sensor page goes live over gateway 2\'s stream WebSocket, and a reading sent then appears without reload', async () => {
+    // [ACS-18] [ACS-23] the page may open gateway 2's stream WebSocket, and no other origin
+    const wsOrigin = new URL(g2.ready.stream?.ws as string).origin
+    const csp = async (g: RunningGateway): Promise<string | undefined> => {
+      const res = await fetch(g.ready.access as string)
+      await res.arrayBuffer()
+      return res.headers.get('content-security-policy')?.split('; ').find(d => d.startsWith('connect-src'))
+    }
+    assert.equal(await csp(g2), `connect-src 'self' ${wsOrigin}`)
+    assert.equal(await csp(g1), "connect-src 'self'")
+
+    await pageB.locator('#live-state[data-state="live"]').waitFor({ timeout: 30_000 })
+    assert.equal(await pageB.locator('#live-panel [role=alert]').count(), 0)
+    const socket = sockets.find(s => s.page === pageB)
+    assert.ok(socket !== undefined, 'B\'s page opened a WebSocket')
+    assert.equal(new URL(socket.url).origin, wsOrigin)
+    const live = await send()
+    await pageB.locator('#live-table').getByText(live).waitFor({ timeout: 30_000 })
+    assert.match(await pageB.locator('#live-state').textContent() ?? '', /live/)
+    // drawn: the chart holds it (with the reading retained at the stream peer, when that came first)
+    assert.ok(await pageB.locator('.live-chart canvas').count() > 0, 'the live chart is drawn')
+    assert.ok(Number(await pageB.locator('.live-chart').getAttribute('data-points')) >= 1)
+    await shot(pageB, '5-live')
+  })
+
+  it('A revokes B; B gets no newer reading, live or not', async () => {
+    // A's own live view, at gateway 2 (the stream peer B is connected to)
+    const liveA = await (await context()).newPage()
+    await liveA.goto(g2.ready.access as string)
+    await liveA.getByLabel('Pseudonym').fill(pseudonymA)
+    await liveA.locator('#login-password').fill(PASSWORD.a)
+    await liveA.getByRole('button', { name: 'Log in' }).click()
+    await liveA.locator(`li[data-sensor="${SENSOR}"] a`).click({ timeout: 60_000 })
+    await liveA.locator('#live-state[data-state="live"]').waitFor({ timeout: 30_000 })
+    const liveBefore = await pageB.locator('#live-count').getAttribute('data-count')
+
     await pageA.getByRole('button', { name: `Revoke access of ${pseudonymB}` }).click()
     await pageA.locator('#access-status').getByText('Revoked').waitFor({ timeout: 30_000 })
     await pageA.getByText('only you').waitFor()
     const after = await send()
+    // once A's live view at gateway 2 shows it, the stream peer has forwarded it to whoever it
+    // forwards it to ([STR-14]): the collector sealed it after applying the revocation
+    await liveA.locator('#live-table').getByText(after).waitFor({ timeout: 30_000 })
     await eventually('A sees the reading sent after the revocation', async () => {
       await pageA.getByRole('button', { name: 'Refresh' }).click()
       return (await pageA.locator('#sensor-latest .value').textContent({ timeout: 2000 }).catch(() => null))?.includes(after) === true ? true : undefined
     })
+    assert.equal(await pageB.locator('#live-table').getByText(after).count(), 0, 'B\'s live view never shows the reading sealed after the revocation')
+    assert.equal(await pageB.locator('#live-count').getAttribute('data-count'), liveBefore, 'B received no live reading after the revocation')
+    await shot(liveA, '6-live-after-revoke')
+    // A logs out there: the page's subscription ends with it
+    const socketA = sockets.find(s => s.page === liveA)
+    assert.ok(socketA !== undefined)
+    await liveA.getByRole('button', { name: 'Log out' }).click()
+    await eventually('A\'s WebSocket closes on log-out', async () => socketA.socket.isClosed() ? true : undefined, 10_000)
+    await liveA.context().close()
     // B: the gateway refuses B now ([ACS-9]), and B's list no longer holds the sensor ([ACS-12])
     await pageB.getByRole('button', { name: 'Refresh' }).click()
     await pageB.locator('#sensor-latest').getByText('GM_ERR_FORBIDDEN').waitFor({ timeout: 30_000 })
     await shot(pageB, '6-revoked')
+    const socketB = sockets.find(s => s.page === pageB && !s.socket.isClosed())
+    assert.ok(socketB !== undefined, 'B\'s live view is still open')
     await pageB.getByRole('link', { name: '← All sensors' }).click()
+    // leaving the sensor's page ends its subscription
+    await eventually('B\'s WebSocket closes on leaving the page', async () => socketB.socket.isClosed() ? true : undefined, 10_000)
     await eventually('the sensor leaves B\'s list', async () => {
       await pageB.getByRole('button', { name: 'Refresh' }).click()
       await pageB.getByText('Nobody shares a sensor with you yet').waitFor({ timeout: 3000 })
@@ -254,9 +321,11 @@ describe('web application: the journey across two gateways, in headless Chromium
     assert.ok(maxGap < ms / 4, `the page paused ${maxGap} ms during a ${ms} ms derivation`)
   })
 
-  it('sent nothing to any other origin, and no password or plaintext reading in any URL or body', () => {
+  it('sent nothing to any other origin, and no password or plaintext reading in any URL, body or WebSocket frame', () => {
     assert.ok(requests.length > 20, `${requests.length} requests recorded`)
-    const allowed = origins()
+    const wsOrigin = new URL(g2.ready.stream?.ws as string).origin
+    // the one origin beyond the gateways' pages: gateway 2's stream WebSocket
+    const allowed = new Set([...origins(), wsOrigin])
     for (const r of requests) {
       const url = new URL(r.url)
       // data: (the page's empty icon) is no request to any origin
@@ -268,5 +337,14 @@ describe('web application: the journey across two gateways, in headless Chromium
     }
     assert.ok(requests.some(r => r.method === 'POST' && r.url.endsWith('/v1/accounts')), 'the sign-ups were recorded')
     assert.ok(requests.some(r => r.url.includes('/history')), 'the history reads were recorded')
+    // B's and A's live views at gateway 2; none at gateway 1 (it runs no stream peer)
+    assert.ok(sockets.length >= 2, `${sockets.length} WebSockets recorded`)
+    for (const s of sockets) {
+      assert.equal(new URL(s.url).origin, wsOrigin, `a WebSocket to ${s.url}`)
+      assert.ok(s.frames.length > 0, 'its frames were recorded')
+      for (const frame of s.frames) {
+        for (const secret of [PASSWORD.a, PASSWORD.b, ...MARKERS]) assert.ok(!frame.includes(secret), `a WebSocket frame to ${s.url} carries a secret or a plaintext marker`)
+      }
+    }
   })
 })

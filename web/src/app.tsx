@@ -66,7 +66,7 @@ export function App () {
         <p class="muted">Network CA (SHA-256): <code class="fingerprint">{network.fingerprint}</code></p>
         {sensor === undefined
           ? <SensorsScreen session={session} network={network} />
-          : <SensorScreen session={session} id={decodeURIComponent(sensor)} key={sensor} />}
+          : <SensorScreen session={session} id={decodeURIComponent(sensor)} key={sensor} streamWs={network.stream?.ws} />}
       </div>
     )
   }

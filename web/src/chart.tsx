@@ -27,22 +27,32 @@ export function numericSeries (readings: Array<{ ts: number, json?: unknown }>):
   }
 }
 
+/** uPlot's data for a series: the times, then one array per field. */
+export function chartData (series: Series): uPlot.AlignedData {
+  return [series.times, ...series.fields.map(f => f.values)]
+}
+
+/** A uPlot chart of `series` in `el`, following the element's width; `destroy` removes it. */
+export function drawChart (el: HTMLElement, series: Series, showPoints = series.times.length < 200): { plot: uPlot, destroy: () => void } {
+  const plot = new uPlot({
+    width: Math.max(280, el.clientWidth),
+    height: 260,
+    series: [{}, ...series.fields.map((f, i) => ({ label: f.name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: showPoints } }))],
+    axes: [{}, {}],
+    scales: { x: { time: true } }
+  }, chartData(series), el)
+  const resize = new ResizeObserver(() => { plot.setSize({ width: Math.max(280, el.clientWidth), height: 260 }) })
+  resize.observe(el)
+  return { plot, destroy: () => { resize.disconnect(); plot.destroy() } }
+}
+
 export function Chart ({ series, label }: { series: Series, label: string }) {
   const box = useRef<HTMLDivElement>(null)
   useEffect(() => {
     const el = box.current
     if (el === null || series.fields.length === 0) return
-    const width = Math.max(280, el.clientWidth)
-    const plot = new uPlot({
-      width,
-      height: 260,
-      series: [{}, ...series.fields.map((f, i) => ({ label: f.name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: series.times.length < 200 } }))],
-      axes: [{}, {}],
-      scales: { x: { time: true } }
-    }, [series.times, ...series.fields.map(f => f.values)], el)
-    const resize = new ResizeObserver(() => { plot.setSize({ width: Math.max(280, el.clientWidth), height: 260 }) })
-    resize.observe(el)
-    return () => { resize.disconnect(); plot.destroy() }
+    const { destroy } = drawChart(el, series)
+    return destroy
   }, [series])
   return <div ref={box} class="chart" role="img" aria-label={label} data-points={series.times.length} />
 }

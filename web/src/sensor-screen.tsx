@@ -1,4 +1,4 @@
-/** One sensor: latest value, access list and retention (owner), history chart and table, live (placeholder). */
+/** One sensor: latest value, access list and retention (owner), live readings, history chart and table. */
 import { useEffect, useState } from 'preact/hooks'
 import type { SensorInfo } from '../../src/core/index.ts'
 import type { Session } from '../../src/client/index.ts'
@@ -10,7 +10,8 @@ import type { LatestState } from './latest.tsx'
 import { LivePanel } from './live-panel.tsx'
 import { RetentionSelect } from './retention.tsx'
 
-export function SensorScreen ({ session, id }: { session: Session, id: string }) {
+/** `streamWs`: this gateway's stream WebSocket URL, when it runs stream ([ACS-18]). */
+export function SensorScreen ({ session, id, streamWs }: { session: Session, id: string, streamWs: string | undefined }) {
   const [latest, setLatest] = useState<LatestState>({ kind: 'loading' })
   const [info, setInfo] = useState<SensorInfo | undefined>(undefined)
   const [error, setError] = useState<unknown>(undefined)
@@ -38,7 +39,7 @@ export function SensorScreen ({ session, id }: { session: Session, id: string })
       {info !== undefined && (owner
         ? <AccessPanel session={session} id={id} info={info} onChanged={() => { setVersion(v => v + 1) }} />
         : <p>Owner: <code>{info.owner.pseudonym}</code>. Readings are kept for {retentionText(info.retentionSeconds)}.</p>)}
-      <LivePanel />
+      <LivePanel session={session} id={id} ws={streamWs} />
       <HistoryPanel session={session} id={id} />
     </div>
   )

@@ -127,6 +127,12 @@ export const networkSchema = {
           description: 'This gateway\'s Data Collector listeners, when it runs one: where a sensor may send its readings.',
           required: ['http', 'mqtt'],
           properties: { http: { type: 'string' }, mqtt: { type: 'string' } }
+        },
+        stream: {
+          type: 'object',
+          description: 'This gateway\'s stream broker listeners (MQTT over TCP and over WebSocket), when it runs one: where an application subscribes to live readings [STR-40].',
+          required: ['mqtt', 'ws'],
+          properties: { mqtt: { type: 'string' }, ws: { type: 'string' } }
         }
       }
     },

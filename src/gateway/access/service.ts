@@ -41,6 +41,12 @@ export interface AccessServiceComponents {
    * GET /v1/network so that an application can show a sensor where to send its readings.
    */
   collector?: () => { http: string, mqtt: string } | undefined
+  /**
+   * [ACS-18] The listeners of the stream broker on the same gateway, when it runs one: served at
+   * GET /v1/network so that an application can subscribe, and its WebSocket's origin added to
+   * the web application's connect-src [ACS-23].
+   */
+  stream?: () => { mqtt: string, ws: string } | undefined
 }
 
 export interface AccessServiceInit {
@@ -180,11 +186,12 @@ export class AccessService {
       void reply.code(error.status).type('application/json').send(JSON.stringify(error.toJSON()))
     })
 
-    // [ACS-18] the network's CA, for clients to pin [ENV-10]; this gateway's collector, if any
+    // [ACS-18] the network's CA, for clients to pin [ENV-10]; this gateway's collector and stream broker, if any
     const caCertificate = toBase64(this.components.caCertificate)
     app.get('/v1/network', { schema: networkSchema }, async () => {
       const collector = this.components.collector?.()
-      return collector === undefined ? { caCertificate } : { caCertificate, collector }
+      const stream = this.components.stream?.()
+      return { caCertificate, ...(collector === undefined ? {} : { collector }), ...(stream === undefined ? {} : { stream }) }
     })
 
     // [ACS-3]
@@ -261,7 +268,11 @@ export class AccessService {
       void reply.code(404).type('application/json').send(JSON.stringify(new GatemeshError('GM_ERR_ACCESS_NOT_FOUND').toJSON()))
     })
     await app.register(this.plugin)
-    if (this.init.webRoot !== undefined) await registerWebApp(app, { root: this.init.webRoot })
+    if (this.init.webRoot !== undefined) {
+      // [ACS-23] the page may open exactly one more origin: this gateway's stream WebSocket, when it runs one
+      const stream = this.components.stream
+      await registerWebApp(app, { root: this.init.webRoot, connectSrc: () => streamOrigins(stream?.()) })
+    }
     await app.listen({ host: this.init.host ?? '127.0.0.1', port: this.init.port ?? 0 })
     const bound = app.server.address()
     const host = this.init.host ?? '127.0.0.1'
@@ -292,6 +303,13 @@ export async function registerOpenApi (app: FastifyInstance): Promise<void> {
     }
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+}
+
+/** [ACS-23] The origin of a stream broker's WebSocket URL (`ws://host:port`), as a CSP source. */
+function streamOrigins (stream: { ws: string } | undefined): string[] {
+  if (stream === undefined) return []
+  const url = new URL(stream.ws)
+  return url.protocol === 'ws:' || url.protocol === 'wss:' ? [url.origin] : []
 }
 
 export function createAccessService (components: AccessServiceComponents, init: AccessServiceInit = {}): AccessService {

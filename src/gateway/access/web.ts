@@ -1,8 +1,9 @@
 /**
  * [ACS-23] The web application (web/, built to web/dist by `npm run build:web`), served by every
  * access gateway at `/`: hashed assets immutable for a year, index.html revalidated every time,
- * and a Content-Security-Policy that lets the page talk to this origin only. Without a build, `/`
- * answers GM_ERR_ACCESS_WEB_NOT_BUILT (404), never a 500.
+ * and a Content-Security-Policy that lets the page talk to this origin only (and to this gateway's
+ * stream WebSocket, when it runs one). Without a build, `/` answers GM_ERR_ACCESS_WEB_NOT_BUILT
+ * (404), never a 500.
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,8 +14,8 @@ import { GatemeshError } from '../../core/index.ts'
 export interface WebAppInit {
   /** The built application: a directory with index.html and assets/ (absolute). */
   root: string
-  /** Origins beyond 'self' the page may connect to (a stream peer's WebSocket, later). */
-  connectSrc?: string[]
+  /** Origins beyond 'self' the page may connect to (this gateway's stream WebSocket), asked at each answer. */
+  connectSrc?: () => string[]
 }
 
 /** [ACS-23] No script, style, image, font or connection from any origin but this one; no framing, no plugins. */
@@ -54,7 +55,7 @@ Run <code>npm run build:web</code> in the gatemesh checkout (npm start does it f
 
 /** Registers `/` and `/assets/*` on an access service's own server (not inside the API plugin). */
 export async function registerWebApp (app: FastifyInstance, init: WebAppInit): Promise<void> {
-  const csp = contentSecurityPolicy(init.connectSrc)
+  const csp = (): string => contentSecurityPolicy(init.connectSrc?.())
   const index = join(init.root, 'index.html')
   const assets = join(init.root, 'assets')
   // hashed file names: a changed file is a new URL, so a year and immutable are safe
@@ -68,12 +69,12 @@ export async function registerWebApp (app: FastifyInstance, init: WebAppInit): P
     cacheControl: false,
     // also called for index.html, sent by sendFile below: revalidated on every load, so a new build is picked up at once
     setHeaders: (reply, path) => {
-      securityHeaders(reply, csp)
+      securityHeaders(reply, csp())
       void reply.header('cache-control', path === index ? 'no-cache' : 'public, max-age=31536000, immutable')
     }
   })
   const serveIndex = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    securityHeaders(reply, csp)
+    securityHeaders(reply, csp())
     void reply.header('cache-control', 'no-cache')
     if (!existsSync(index)) {
       const error = new GatemeshError('GM_ERR_ACCESS_WEB_NOT_BUILT')
