@@ -199,7 +199,7 @@ function markdown (report: SimulationReport, readable: Readability, resources: R
     '# The paper\'s evaluation, reproduced', '',
     `Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), V8 pool ${v8PoolSize()}; load average ${setup.loadBefore} before the run, ${setup.loadAfter} after it;`,
     `CPU pressure (time some runnable task waited for a core, /proc/pressure/cpu) ${setup.pressureBefore} before, ${setup.pressureAfter} after: other work on the machine shares its 2 cores when this is high.`,
-    `7 gateways as processes on 127.0.0.1 (4 small: collector + access; 3 full: collector + access + persistence on SQLite; stream is not built yet), a CA.`,
+    `7 gateways as processes on 127.0.0.1 (4 small: collector + access; 3 full: collector + access + persistence on SQLite + stream), a CA.`,
     `${report.protocols.mqtt.sensors} MQTT sensors (mqtt.js, one connection each, QoS ${report.qos}) and ${report.protocols.http.sensors} HTTP sensors (one POST per reading, ${report.keepAlive ? 'keep-alive' : 'a new connection each'}), spread over the 7 collectors,`,
     `each reading every 20-150 s (its own period, uniform, as the paper) divided by a speed of ${report.speed}: ${(report.durationMs / 60_000).toFixed(1)} minutes of wall time, ${formatDuration(report.durationMs * report.speed)} of the paper's time (the paper ran 7 days).`,
     `The simulators ran in the benchmark's process, on the same 2 cores as the gateways. Response time: publish to PUBACK (MQTT), request to response (HTTP), ms.`,
