@@ -3,13 +3,13 @@
  * the collector's publish to a stream peer's broker, over two relays between three certified
  * overlay nodes on 127.0.0.1 (TCP, Noise, Yamux, the certificate gate), in one process:
  *
- *   - gossipsub: the relay as built ([STR-32]..[STR-35]): the collector's stream sink publishes
- *     each batch (StrictSign: one Ed25519 signature per message) on `/gatemesh/readings/1`; two
- *     stream peers subscribe, validate ([STR-31]) and deliver.
- *   - direct: one long-lived libp2p stream from the collector to each stream peer
- *     (`overlay.dialProtocol`, `/gatemesh/bench-relay/1.0.0`), each relay message [STR-30] one
- *     varint-length-prefixed frame; the stream peer validates it the same way ([STR-31], `from`
- *     being the stream's authenticated remote peer) and delivers.
+ *   - gossipsub: the relay gatemesh built first (bench/gossipsub-relay.ts): the collector publishes
+ *     each relay message (StrictSign: one Ed25519 signature per message) on `/gatemesh/readings/1`;
+ *     two stream peers subscribe, validate ([STR-31]) and deliver.
+ *   - direct: the relay as built ([STR-32]..[STR-35]): the collector's stream sink keeps one
+ *     long-lived libp2p stream of `/gatemesh/stream-relay/1.0.0` to each stream peer, each relay
+ *     message [STR-30] one varint-length-prefixed frame; the stream peer validates it ([STR-31],
+ *     `from` being the stream's verified remote peer) and delivers.
  *
  * Offered load: 1 000 and 5 000 readings/s, sealed beforehand as the collector seals them
  * (batches of ~5 ms: 5 and 25 readings under one batch signature, [ENV-9]) and sent on a 5 ms
@@ -24,25 +24,23 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { lpStream } from '@libp2p/utils'
 import { EnvelopeSealer, generateIdentity, utf8 } from '../src/core/index.ts'
 import { createCertificateTrust, createRecordVerifier } from '../src/gateway/index.ts'
-import {
-  PUBSUB_SERVICE, RELAY_TOPIC, createStreamRelay, encodeRelayMessages, relayPubsubService, safePeers, validateRelayMessage
-} from '../src/gateway/stream/relay.ts'
+import { RELAY_PROTOCOL, createStreamRelay, encodeRelayMessages } from '../src/gateway/stream/relay.ts'
 import { createStreamSink } from '../src/gateway/stream/sink.ts'
 import { createOverlayNode } from '../src/overlay/index.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createCertificateAuthority, issueGatewayCertificate } from '../src/pki/index.ts'
+import { PUBSUB_SERVICE, createGossipsubPublisher, createGossipsubRelay, relayPubsubService, safePeers } from './gossipsub-relay.ts'
 import { environment, numberOption } from './harness.ts'
 import type { SealedReading } from '../src/gateway/pipeline/index.ts'
-import type { RelayPubsub, StreamReading } from '../src/gateway/stream/relay.ts'
+import type { StreamReading } from '../src/gateway/stream/relay.ts'
+import type { RelayPubsub } from './gossipsub-relay.ts'
 import type { OverlayNode, Role } from '../src/overlay/index.ts'
 
 const suite = createNodeCryptoSuite()
 const logger = createLogger('bench:stream-relay', { level: 'silent' })
-const DIRECT_PROTOCOL = '/gatemesh/bench-relay/1.0.0'
 const BATCH_MS = 5
 const WARMUP_MS = 1000
 const RATES = [1000, 5000]
@@ -73,8 +71,8 @@ export interface RelayResult {
   cpuPerSecond: number
   /** gossipsub: relay messages the stream peers IGNOREd (more than 64 being validated at once, [STR-34]). */
   ignored: number
-  /** direct: frames whose write failed (the stream broke). */
-  writeFailures: number
+  /** Readings dropped by the collector: gossipsub, messages whose publish failed or did not fit the queue; direct, the sink's drops (once per stream peer). */
+  dropped: number
 }
 
 export async function run (opts: { quick?: boolean, seconds?: number } = {}): Promise<RelayResult[]> {
@@ -122,23 +120,11 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
       for (let i = 0; i < readings.length; i++) latencies.push(ms)
     }
 
-    // the gossipsub relay, as built
-    const relays = receivers.map(r => createStreamRelay({ ...validator, pubsub: () => pubsubOf(r), deliver, logger }))
-    // the direct relay: length-prefixed frames on one long-lived stream per pair
-    let directOn = false
-    let writeFailures = 0
-    for (const r of receivers) {
-      await r.overlay.handle(DIRECT_PROTOCOL, async (stream, peer) => {
-        const lp = lpStream(stream, { maxDataLength: 2 * 1024 * 1024 })
-        try {
-          for (;;) {
-            const frame = (await lp.read()).subarray()
-            if (!directOn) continue
-            void validateRelayMessage(validator, peer.peerId, frame).then(deliver, () => {})
-          }
-        } catch { /* the collector closed the stream */ }
-      })
-    }
+    // the gossipsub relay of bench/gossipsub-relay.ts
+    const relays = receivers.map(r => createGossipsubRelay({ ...validator, pubsub: () => pubsubOf(r), deliver, logger }))
+    // the relay as built: the stream peers handle the relay protocol
+    const directRelays = receivers.map(r => createStreamRelay({ ...validator, overlay: r.overlay, deliver, logger }))
+    for (const r of directRelays) await r.start()
 
     /** Seals `batches` batches of `size` readings, each its own sensor id `<tag>-<i>`. */
     const seal = async (tag: string, batches: number, size: number): Promise<SealedReading[][]> => {
@@ -186,43 +172,36 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
         sentAt.clear()
         let send: (batch: SealedReading[]) => void
         let close = async (): Promise<void> => {}
+        let dropped = (): number => 0
         if (relay === 'gossipsub') {
           for (const r of relays) r.start()
           const deadline = Date.now() + 30_000
           while (safePeers(pubsubOf(collector)) < receivers.length && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+          const publisher = createGossipsubPublisher(() => pubsubOf(collector))
+          send = batch => { for (const m of encodeRelayMessages(collector.certificate, batch.map(r => r.envelope))) publisher.send(m.bytes) }
+          dropped = () => publisher.dropped()
+          close = async () => { await publisher.drain(); for (const r of relays) r.stop() }
+        } else {
+          const streamPeers = new Set(receivers.map(r => r.overlay.peerId))
           const sink = createStreamSink({
-            publish: async data => await pubsubOf(collector).publish(RELAY_TOPIC, data),
-            peers: () => safePeers(pubsubOf(collector)),
+            dial: async (peerId, signal) => await collector.overlay.dialProtocol(peerId, RELAY_PROTOCOL, { signal }),
+            streamPeers: () => collector.overlay.verifiedPeers().map(p => p.peerId).filter(p => streamPeers.has(p)),
+            self: collector.overlay.peerId,
             certificate: () => collector.certificate,
             logger
-          }, { maxQueued: 4096 })
+          })
           sink.start()
-          send = batch => { void sink.deliver(batch) }
-          close = async () => { await sink.stop(); for (const r of relays) r.stop() }
-        } else {
-          directOn = true
-          let streams
-          try {
-            streams = await Promise.all(receivers.map(async r => lpStream(await collector.overlay.dialProtocol(r.overlay.peerId, DIRECT_PROTOCOL, { signal: AbortSignal.timeout(60_000) }), { maxDataLength: 2 * 1024 * 1024 })))
-          } catch (err) {
+          const deadline = Date.now() + 30_000
+          while (sink.status().open < receivers.length && Date.now() < deadline) { sink.refresh(); await new Promise(resolve => setTimeout(resolve, 100)) }
+          if (sink.status().open < receivers.length) {
             // a starved machine can break the overlay's connections: say so rather than crash
-            console.error(`direct ${rate}/s: could not open the streams (${String(err)})`)
-            directOn = false
+            console.error(`direct ${rate}/s: could not open the relay streams`)
+            await sink.stop()
             continue
           }
-          writeFailures = 0
-          // one chain of writes per stream: a slow peer delays only its own frames
-          const chains: Array<Promise<void>> = streams.map(() => Promise.resolve())
-          send = batch => {
-            for (const message of encodeRelayMessages(collector.certificate, batch.map(r => r.envelope))) {
-              streams.forEach((lp, i) => { chains[i] = (chains[i] as Promise<void>).then(async () => { await lp.write(message.bytes) }).catch(() => { writeFailures++ }) })
-            }
-          }
-          close = async () => {
-            await Promise.allSettled(chains)
-            for (const lp of streams) await lp.unwrap().close().catch(() => {})
-            directOn = false
-          }
+          send = batch => { void sink.deliver(batch) }
+          dropped = () => { const d = sink.status().dropped; return d.noPeers + d.queueFull + d.publishFailed }
+          close = async () => { await sink.stop() }
         }
         const cpu0 = process.cpuUsage()
         const wall0 = performance.now()
@@ -231,6 +210,7 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
         await settle(offered * receivers.length)
         const cpu = process.cpuUsage(cpu0)
         const cpuPerSecond = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0)
+        const droppedNow = dropped()
         await close()
         const sorted = latencies.slice().sort((a, b) => a - b)
         const result: RelayResult = {
@@ -244,7 +224,7 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
           maxMs: sorted.at(-1) ?? NaN,
           cpuPerSecond,
           ignored: relays.reduce((n, r) => n + r.status().ignored, 0) - ignored0,
-          writeFailures: relay === 'direct' ? writeFailures : 0
+          dropped: droppedNow
         }
         results.push(result)
         console.log(JSON.stringify(result))
@@ -266,9 +246,9 @@ function write (results: RelayResult[], seconds: number): void {
   const lines = [
     '# Stream relay: gossipsub vs direct length-prefixed streams', '',
     `Node ${process.version}, ${cpus().length} cores, load average ${load} at the end. Three overlay nodes in one process on 127.0.0.1 (one collector, two stream peers), ${seconds} s per run after a 1 s warm-up, batches every ${BATCH_MS} ms; latency is publish → the stream peer's deliver, per reading, both stream peers.`, '',
-    '| relay | readings/s | offered | delivered | p50 ms | p99 ms | max ms | CPU s/s | ignored msgs |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...results.map(r => `| ${r.relay} | ${r.rate} | ${r.offered} | ${(r.deliveredRatio * 100).toFixed(1)} % | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.cpuPerSecond.toFixed(2)} | ${r.ignored} |`)
+    '| relay | readings/s | offered | delivered | p50 ms | p99 ms | max ms | CPU s/s | ignored msgs | dropped |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...results.map(r => `| ${r.relay} | ${r.rate} | ${r.offered} | ${(r.deliveredRatio * 100).toFixed(1)} % | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.cpuPerSecond.toFixed(2)} | ${r.ignored} | ${r.dropped} |`)
   ]
   writeFileSync(new URL('stream-relay.md', dir), lines.join('\n') + '\n')
   console.log(lines.join('\n') + '\n')

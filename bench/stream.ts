@@ -9,7 +9,7 @@
  *      subscriber does not open envelopes (too dear at 5 000/s in one process): latency is the
  *      envelope body's `ts` (the collector's receive time, ms, [ENV-1], read with core's
  *      readEnvelopeHeader) to the message's arrival, so it covers journal, sealing, the stream sink,
- *      gossipsub, the relay's validation, the broker and the subscriber's socket; the sensor's
+ *      the relay stream, the relay's validation, the broker and the subscriber's socket; the sensor's
  *      own publish → PUBACK is reported beside it. Delivered = distinct (sensor, seq) received;
  *      lost = acknowledged by the collector − delivered. Floor: one process, a raw-socket publisher
  *      (packets built once, retained as the broker's injections are) → Aedes → mqtt.js
@@ -178,11 +178,16 @@ async function settle (taps: Tap[], from: number): Promise<void> {
   }
 }
 
-/** What s1's stream sink did between two of its statuses: readings relayed (gossipsub) and dropped. */
+/**
+ * What s1's stream sink did between two of its statuses: readings relayed and dropped. The sink
+ * counts them once per stream peer ([STR-35]); here, per reading: divided by the stream peers it
+ * links to (s2 and s3).
+ */
 function sinkDiff (before: Status, after: Status): { relayed: number, local: number, dropped: Record<string, number> } {
   const sink = (s: Status, ...path: string[]): unknown => pick(s, 'collector', 'stream', ...path)
-  const dropped = Object.fromEntries(Object.entries((sink(after, 'dropped') ?? {}) as Record<string, number>).map(([k, v]) => [k, v - ((sink(before, 'dropped', k) as number | undefined) ?? 0)]))
-  return { relayed: (sink(after, 'relayed') as number) - (sink(before, 'relayed') as number), local: (sink(after, 'local') as number) - (sink(before, 'local') as number), dropped }
+  const peers = Math.max(1, (sink(after, 'peers') as number | undefined) ?? 1)
+  const dropped = Object.fromEntries(Object.entries((sink(after, 'dropped') ?? {}) as Record<string, number>).map(([k, v]) => [k, (v - ((sink(before, 'dropped', k) as number | undefined) ?? 0)) / (k === 'noPeers' ? 1 : peers)]))
+  return { relayed: Math.round(((sink(after, 'relayed') as number) - (sink(before, 'relayed') as number)) / peers), local: (sink(after, 'local') as number) - (sink(before, 'local') as number), dropped }
 }
 
 export interface LatencyRow {
@@ -191,7 +196,7 @@ export interface LatencyRow {
   /** Publishes the sensors sent, and those PUBACKed before the generator closed its sockets. */
   sent: number
   acked: number
-  /** Readings s1's stream sink sealed and handed to gossipsub during the phase. */
+  /** Readings s1's stream sink sealed and wrote to the other stream peers during the phase (per reading). */
   relayed: number
   /** Distinct readings the subscriber at s2 received; lost = relayed − delivered. */
   delivered: number
@@ -382,7 +387,7 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
     const collectorPort = Number(new URL(s1.ready.collector?.mqtt as string).port)
     log('network, users and sensors ready')
 
-    // the subscriber at s2; warm-up until readings flow s1 → s2 (gossipsub's mesh formed)
+    // the subscriber at s2; warm-up until readings flow s1 → s2 (the relay streams open)
     const subscriber = await mqttClient(streamUrl(s2), { ...asReader(), clientId: 'bench-subscriber' })
     open.push(subscriber)
     await subscribe(subscriber, 'sensors/+/readings')
@@ -537,7 +542,7 @@ function write (result: { quick: boolean, seconds: number, loadAverage: { before
           ...(result.floors.memory === undefined ? [] : [(() => { const m = result.floors.memory as MemoryRow; return `| floor: bare Aedes process | ${mib(m.idleKiB)} MiB | ${mib(m.connectedKiB)} MiB | ${m.perApplicationKiB.toFixed(1)} KiB |` })()])
         ]),
     '',
-    'Latency counts from the collector\'s receive time in whole ms (the envelope\'s ts), so it reads up to 1 ms high; the sensor\'s own publish → PUBACK is the leg before it. Sealed and relayed = readings s1\'s stream sink handed to gossipsub in the phase (PUBACKs still owed when the generator closed its sockets are not counted as PUBACKed, but the collector took those readings); lost = relayed − distinct readings received (per subscriber in the fan-out). Live delivery is best effort: the counters in stream.json say where readings were dropped (s2\'s broker: `overload` = past its bound of injections in flight, [STR-15]).'
+    'Latency counts from the collector\'s receive time in whole ms (the envelope\'s ts), so it reads up to 1 ms high; the sensor\'s own publish → PUBACK is the leg before it. Sealed and relayed = readings s1\'s stream sink wrote to the other stream peers\' relay streams in the phase (per reading: its count over the stream peers it links to) (PUBACKs still owed when the generator closed its sockets are not counted as PUBACKed, but the collector took those readings); lost = relayed − distinct readings received (per subscriber in the fan-out). Live delivery is best effort: the counters in stream.json say where readings were dropped (s2\'s broker: `overload` = past its bound of injections in flight, [STR-15]).'
   ]
   writeFileSync(new URL('stream.md', dir), lines.join('\n') + '\n')
   console.log(lines.join('\n') + '\n')

@@ -23,11 +23,11 @@ import { createCachedSensorDirectory, createCollector } from './collector/index.
 import { createLatestPublisher } from './latest/index.ts'
 import { createPersistenceService, createPersistenceSink, request as persistenceRequest } from './persistence/index.ts'
 import { createSqliteEngine } from './persistence/engine/sqlite.ts'
-import { PUBSUB_SERVICE, RELAY_TOPIC, relayPubsubService, safePeers } from './stream/relay.ts'
+import { RELAY_PROTOCOL } from './stream/relay.ts'
 import { createStreamGatewayService } from './stream/relay-service.ts'
 import { createAccountKeyLookup, createStreamBroker } from './stream/index.ts'
-import { createStreamSink } from './stream/sink.ts'
-import type { DeliverReadings, RelayPubsub } from './stream/relay.ts'
+import { STREAM_SINK_DEFAULTS, createStreamSink } from './stream/sink.ts'
+import type { DeliverReadings } from './stream/relay.ts'
 import { createInfluxEngine } from './persistence/engine/influxdb.ts'
 import type { StoreRequest, StoreResponse, StorageEngine } from './persistence/index.ts'
 import type { CryptoSuite, SigningKey } from '../core/index.ts'
@@ -138,14 +138,18 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
     logger: createLogger('gatemesh:persistence-sink')
   }, { dataDir: config.data, replicas: config.replicas, writeQuorum: config.writeQuorum, outboxMaxBytes: config.outboxMaxBytes })
   // [STR-35] [STR-37] live delivery: each sealed batch to the stream peers, settled at once
-  const pubsub = (): RelayPubsub | undefined => { try { return overlay.service<RelayPubsub>(PUBSUB_SERVICE) } catch { return undefined } }
   const stream = createStreamSink({
-    publish: async data => await overlay.service<RelayPubsub>(PUBSUB_SERVICE).publish(RELAY_TOPIC, data),
-    peers: () => safePeers(pubsub()),
+    dial: async (peerId, signal) => await overlay.dialProtocol(peerId, RELAY_PROTOCOL, { signal }),
+    streamPeers: () => overlay.verifiedPeers().filter(p => p.services.includes('stream') && p.roles.includes('stream')).map(p => p.peerId),
+    // [STR-37] stream peers near a point of our own in the DHT, connected (and verified) by the lookup
+    discover: async () => (await overlay.findPeersByRole('stream', `/gatemesh/stream-relay/${overlay.peerId}`, STREAM_SINK_DEFAULTS.maxPeers)).map(p => p.peerId),
+    self: overlay.peerId,
     certificate: () => overlay.currentCertificate(),
     localDeliver: () => local.streamDeliver,
     logger: createLogger('gatemesh:stream-sink')
   })
+  // a stream peer that connects is linked to at once; one refused is dropped at once
+  const onPeers = (): void => { stream.refresh() }
   const endpoints = (): { http: string, mqtt: string } => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
   local.collectorEndpoints = endpoints
   const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence, stream], logger: createLogger('gatemesh:collector'), metrics: createIngestMetrics(metrics) }, {
@@ -166,6 +170,8 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
       await persistence.start()
       persistenceStarted = true
       stream.start()
+      overlay.addEventListener('peer:verified', onPeers)
+      overlay.addEventListener('peer:rejected', onPeers)
       await collector.start()
     },
     async stop () {
@@ -173,6 +179,8 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
       await collector.stop().catch((err: unknown) => { log.warn({ err }, 'collector stop failed') })
       if (latestStarted) await latest.stop().catch((err: unknown) => { log.warn({ err }, 'latest publisher stop failed') })
       if (persistenceStarted) await persistence.stop().catch((err: unknown) => { log.warn({ err }, 'persistence sink stop failed') })
+      overlay.removeEventListener('peer:verified', onPeers)
+      overlay.removeEventListener('peer:rejected', onPeers)
       await stream.stop()
     },
     setCertificate (der) { latest.setCertificate(der) },
@@ -390,8 +398,6 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     certificate: identity.certificate as Uint8Array,
     // [OVL-31] advertised to every peer: the services this gateway runs
     services: config.services,
-    // [STR-32] gossipsub relays readings between collectors and stream peers
-    libp2pServices: config.services.some(s => s === 'collector' || s === 'stream') ? { [PUBSUB_SERVICE]: relayPubsubService() } : undefined,
     listen: config.listen,
     announce: config.announce,
     bootstrap: config.bootstrap,

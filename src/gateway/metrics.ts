@@ -194,17 +194,17 @@ export function registerStreamMetrics (register: Registry, status: () => { relay
   statusCounter(register, 'gatemesh_stream_relay_messages_accepted_total', 'Relay messages from collectors accepted ([STR-31]).', [], () => [[{}, num(relay('accepted')) ?? 0]])
   statusCounter(register, 'gatemesh_stream_relay_readings_total', 'Readings the accepted relay messages carried to the broker.', [], () => [[{}, num(relay('delivered')) ?? 0]])
   statusCounter(register, 'gatemesh_stream_relay_messages_rejected_total', 'Relay messages rejected, by GM_ERR_ code ([STR-31]).', ['code'], () => byCode(relay('rejected')))
-  statusCounter(register, 'gatemesh_stream_relay_messages_ignored_total', 'Relay messages ignored (too many being validated at once, [STR-34]).', [], () => [[{}, num(relay('ignored')) ?? 0]])
-  gauge(register, 'gatemesh_stream_relay_peers', 'Other stream peers this peer knows on the relay topic.', () => num(relay('peers')))
+  statusCounter(register, 'gatemesh_stream_relay_messages_ignored_total', 'Relay messages not delivered for a failure of the stream peer\'s own ([STR-34]).', [], () => [[{}, num(relay('ignored')) ?? 0]])
+  gauge(register, 'gatemesh_stream_relay_peers', 'Collectors with a relay stream open to this stream peer ([STR-33]).', () => num(relay('peers')))
 }
 
 /** A collector's stream sink ([STR-35]): readings handed to the relay and the local broker, and drops. */
 export function registerStreamSinkMetrics (register: Registry, sinkStatus: () => object | null): void {
   const status = (): Status | null => sinkStatus() as Status | null
-  statusCounter(register, 'gatemesh_stream_sink_published_readings_total', 'Sealed readings the stream sink handed on, by path: relay (gossipsub) or local (this gateway\'s broker).', ['path'],
+  statusCounter(register, 'gatemesh_stream_sink_published_readings_total', 'Sealed readings the stream sink handed on, by path: relay (written to a stream peer\'s relay stream, once per stream peer) or local (this gateway\'s broker).', ['path'],
     () => [[{ path: 'relay' }, num(field(status(), 'relayed')) ?? 0], [{ path: 'local' }, num(field(status(), 'local')) ?? 0]])
-  statusCounter(register, 'gatemesh_stream_sink_messages_total', 'Relay messages the stream sink published.', [], () => [[{}, num(field(status(), 'messages')) ?? 0]])
-  statusCounter(register, 'gatemesh_stream_sink_dropped_readings_total', 'Sealed readings the stream sink dropped, by reason: noPeers, queueFull, publishFailed (live delivery is best effort).', ['reason'],
+  statusCounter(register, 'gatemesh_stream_sink_messages_total', 'Relay messages the stream sink wrote to stream peers (once per stream peer).', [], () => [[{}, num(field(status(), 'messages')) ?? 0]])
+  statusCounter(register, 'gatemesh_stream_sink_dropped_readings_total', 'Sealed readings the stream sink dropped, by reason: noPeers, queueFull (a stream peer\'s queue), publishFailed (its stream broke or closed with them queued), once per stream peer (live delivery is best effort).', ['reason'],
     () => byReason(field(status(), 'dropped'), SINK_DROPS))
-  gauge(register, 'gatemesh_stream_sink_queued_messages', 'Relay messages waiting to be published.', () => num(field(status(), 'queued')))
+  gauge(register, 'gatemesh_stream_sink_queued_messages', 'Relay messages queued for stream peers, over all of them.', () => num(field(status(), 'queued')))
 }

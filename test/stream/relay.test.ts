@@ -1,16 +1,17 @@
 /**
  * The relay between peers over real certified overlays on 127.0.0.1 (libp2p TCP, Noise, Yamux,
- * the certificate gate, gossipsub as the overlay's `pubsub` service) with an in-test CA:
- * a collector that does not subscribe publishes sealed batches through its stream sink, and
- * every subscribed stream peer hands each reading to its broker once ([STR-31]..[STR-35]); a
- * certified peer without the collector role publishes its own sealed batch and every stream
- * peer rejects it; a stream peer that stops does not stop the others receiving.
+ * the certificate gate, the relay protocol `/gatemesh/stream-relay/1.0.0`) with an in-test CA:
+ * a collector's stream sink writes sealed batches to every stream peer, and each stream peer
+ * hands each reading to its broker once ([STR-31]..[STR-37]); a certified peer without the
+ * collector role sends its own sealed batch and every stream peer rejects it; a stream peer that
+ * stops does not stop the others receiving; a stream peer that starts later is found and
+ * receives; a stalled stream peer does not hold up the others (its drops are counted).
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { EnvelopeSealer, decodeCanonical, generateIdentity, toHex, utf8 } from '../../src/core/index.ts'
 import { createCertificateTrust, createRecordVerifier } from '../../src/gateway/index.ts'
-import { PUBSUB_SERVICE, RELAY_TOPIC, relayPubsubService, safePeers } from '../../src/gateway/stream/relay.ts'
+import { RELAY_PROTOCOL } from '../../src/gateway/stream/relay.ts'
 import { createStreamGatewayService } from '../../src/gateway/stream/relay-service.ts'
 import { createStreamSink } from '../../src/gateway/stream/sink.ts'
 import { createOverlayNode } from '../../src/overlay/index.ts'
@@ -19,7 +20,7 @@ import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
 import { createTestCa, removeAll, seedGateway, tempDir } from '../overlay/helpers.ts'
 import { eventuallyValue } from '../support/eventually.ts'
 import type { SealedReading } from '../../src/gateway/pipeline/index.ts'
-import type { RelayPubsub, StreamReading } from '../../src/gateway/stream/relay.ts'
+import type { StreamReading } from '../../src/gateway/stream/relay.ts'
 import type { StreamGatewayService } from '../../src/gateway/stream/relay-service.ts'
 import type { StreamSink } from '../../src/gateway/stream/sink.ts'
 import type { CertificateTrust, OverlayNode, Role } from '../../src/overlay/index.ts'
@@ -31,7 +32,6 @@ const logger = createLogger('test:stream-relay', { level: 'silent' })
 interface Peer {
   id: SeededIdentity
   overlay: OverlayNode
-  pubsub: () => RelayPubsub
   sealer: EnvelopeSealer
 }
 
@@ -56,7 +56,7 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
 
   const addressOf = (overlay: OverlayNode): string => overlay.addresses().find(x => x.includes('/127.0.0.1/')) as string
 
-  async function peer (roles: Role[]): Promise<Peer> {
+  async function peer (roles: Role[], bootstrap?: string[]): Promise<Peer> {
     const dir = await tempDir('gm-stream-relay-')
     dirs.push(dir)
     const id = await seedGateway(dir, ca, { roles })
@@ -65,18 +65,17 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
       certificate: id.certificate,
       services: roles,
       // every earlier peer: the stream peers and the collector know each other from the start
-      bootstrap: peers.map(p => addressOf(p.overlay)),
-      exchangeTimeout: 3000,
-      libp2pServices: { [PUBSUB_SERVICE]: relayPubsubService() }
+      bootstrap: bootstrap ?? peers.map(p => addressOf(p.overlay)),
+      exchangeTimeout: 3000
     })
     const signer = await suite.importSigningKey(id.privateKey.raw.subarray(0, 32))
-    const made: Peer = { id, overlay, pubsub: () => overlay.service<RelayPubsub>(PUBSUB_SERVICE), sealer: new EnvelopeSealer({ suite, signer }) }
+    const made: Peer = { id, overlay, sealer: new EnvelopeSealer({ suite, signer }) }
     peers.push(made)
     return made
   }
 
-  async function streamPeer (): Promise<StreamPeer> {
-    const base = await peer(['stream'])
+  async function streamPeer (bootstrap?: string[]): Promise<StreamPeer> {
+    const base = await peer(['stream'], bootstrap)
     const received: StreamReading[] = []
     const service = createStreamGatewayService({
       overlay: base.overlay, suite, trust, local: {}, broker: { deliver: readings => { received.push(...readings) } }, logger
@@ -106,6 +105,22 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
     assert.deepEqual(envelopesOf(target.received).sort(), want, `${what}: each reading once`)
   }
 
+  /** A collector's stream sink as the gateway wires it (src/gateway/index.ts), with a quick lookup. */
+  function sinkOf (p: Peer, init: Parameters<typeof createStreamSink>[1] = {}): StreamSink {
+    const sink = createStreamSink({
+      dial: async (peerId, signal) => await p.overlay.dialProtocol(peerId, RELAY_PROTOCOL, { signal }),
+      streamPeers: () => p.overlay.verifiedPeers().filter(v => v.services.includes('stream')).map(v => v.peerId),
+      discover: async () => (await p.overlay.findPeersByRole('stream', `/gatemesh/stream-relay/${p.overlay.peerId}`, 64)).map(v => v.peerId),
+      self: p.overlay.peerId,
+      certificate: () => p.overlay.currentCertificate(),
+      logger
+    }, { discoverIntervalMs: 1000, refreshIntervalMs: 500, ...init })
+    const refresh = (): void => { sink.refresh() }
+    p.overlay.addEventListener('peer:verified', refresh)
+    sink.start()
+    return sink
+  }
+
   before(async () => {
     ca = await createTestCa()
     trust = createCertificateTrust(ca.certificate)
@@ -116,21 +131,12 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
     s3 = await streamPeer()
     const c = await peer(['collector'])
     await c.overlay.start()
-    const sink = createStreamSink({
-      publish: async data => await c.pubsub().publish(RELAY_TOPIC, data),
-      peers: () => safePeers(c.pubsub()),
-      certificate: () => c.overlay.currentCertificate(),
-      logger
-    })
-    sink.start()
-    collector = { ...c, sink }
+    collector = { ...c, sink: sinkOf(c) }
     // a certified gateway that may run stream but not collect
     rogue = await peer(['stream'])
     await rogue.overlay.start()
-    // the collector and the rogue know every stream peer's subscription
-    for (const publisher of [collector, rogue]) {
-      await eventuallyValue('the stream peers\' subscriptions', async () => safePeers(publisher.pubsub()) === 3 ? true : undefined, 60_000)
-    }
+    // the collector's relay streams to the three stream peers are open
+    await eventuallyValue('the relay streams', async () => collector.sink.status().open === 3 ? true : undefined, 60_000)
   })
 
   after(async () => {
@@ -140,13 +146,13 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
     await removeAll(dirs)
   })
 
-  it('a collector that does not subscribe publishes sealed batches; every stream peer\'s broker gets each reading once', async () => {
-    assert.deepEqual(collector.pubsub().getTopics(), [], 'the collector is not subscribed')
+  it('a collector writes sealed batches to every stream peer; every stream peer\'s broker gets each reading once', async () => {
     const batches = [await sealed(collector, 5), await sealed(collector, 1), await sealed(collector, 20)]
     for (const batch of batches) await collector.sink.deliver(batch)
     const all = batches.flat()
     for (const [name, target] of [['s1', s1], ['s2', s2], ['s3', s3]] as const) await receivedExactly(target, all, name)
-    assert.equal(collector.sink.status().relayed, all.length)
+    assert.equal(collector.sink.status().relayed, 3 * all.length, 'each reading to each of the three stream peers')
+    for (const target of [s1, s2, s3]) assert.deepEqual(target.service.status().relay.rejected, {})
     assert.deepEqual(collector.sink.status().dropped, { noPeers: 0, queueFull: 0, publishFailed: 0 })
     // what arrives is the stream payload: the envelope as sealed and the collector's certificate
     const first = decodeCanonical(s1.received[0]?.payload as Uint8Array) as { v: number, cert: Uint8Array }
@@ -157,15 +163,10 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
   it('a certified peer without the collector role is rejected by every stream peer; nothing of it is delivered', async () => {
     const before = [s1, s2, s3].map(p => p.received.length)
     const forged = await sealed(rogue, 3)
-    const rogueSink = createStreamSink({
-      publish: async data => await rogue.pubsub().publish(RELAY_TOPIC, data),
-      peers: () => safePeers(rogue.pubsub()),
-      certificate: () => rogue.overlay.currentCertificate(),
-      logger
-    })
-    rogueSink.start()
+    const rogueSink = sinkOf(rogue)
+    await eventuallyValue('the rogue\'s relay streams', async () => rogueSink.status().open === 3 ? true : undefined, 60_000)
     await rogueSink.deliver(forged)
-    await eventuallyValue('the rogue\'s message sent', async () => rogueSink.status().messages === 1 ? true : undefined)
+    await eventuallyValue('the rogue\'s message sent', async () => rogueSink.status().messages === 3 ? true : undefined)
     for (const target of [s1, s2, s3]) {
       await eventuallyValue('the rejection', async () => (target.service.status().relay.rejected.GM_ERR_STREAM_RELAY_CERT_REJECTED ?? 0) >= 1 ? true : undefined)
     }
@@ -183,7 +184,7 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
   it('a stream peer that stops does not stop the others receiving', async () => {
     await s2.service.stop()
     await s2.overlay.stop()
-    await eventuallyValue('the collector to forget s2', async () => safePeers(collector.pubsub()) === 2 ? true : undefined, 30_000)
+    await eventuallyValue('the collector\'s stream to s2 to break', async () => collector.sink.status().open === 2 ? true : undefined, 30_000)
     const before = [s1, s3].map(p => new Set(envelopesOf(p.received)))
     const batch = await sealed(collector, 10)
     await collector.sink.deliver(batch)
@@ -191,6 +192,49 @@ describe('the relay between stream peers over certified overlays [STR-31]..[STR-
       await eventuallyValue('the batch after s2 stopped', async () => target.received.length >= (before[i] as Set<string>).size + 10 ? true : undefined)
       const fresh = envelopesOf(target.received).filter(e => !(before[i] as Set<string>).has(e))
       assert.deepEqual(fresh.sort(), batch.map(r => toHex(r.envelope)).sort())
+    }
+  })
+
+  it('a stream peer that starts later, known to the collector only through another stream peer, is found and receives', async () => {
+    // s4 joins through s1 alone: the collector learns of it by its lookup or a connection s4's DHT makes
+    const s4 = await streamPeer([addressOf(s1.overlay)])
+    try {
+      await eventuallyValue('the collector\'s relay stream to s4', async () => collector.sink.status().open === 3 ? true : undefined, 60_000)
+      const batch = await sealed(collector, 4)
+      await collector.sink.deliver(batch)
+      await receivedExactly(s4, batch, 's4')
+    } finally {
+      await s4.service.stop()
+      await s4.overlay.stop()
+    }
+  })
+
+  it('a stalled stream peer does not hold up the others: the collector\'s queue for it stays bounded and drops, counted', async () => {
+    // a certified stream peer that accepts the relay stream and never reads it (libp2p pauses it:
+    // the yamux window fills and the collector's writes wait)
+    const stalled = await peer(['stream'])
+    await stalled.overlay.handle(RELAY_PROTOCOL, stream => { stream.pause() })
+    await stalled.overlay.start()
+    const maxQueuedBytes = 64 * 1024
+    const sink = sinkOf(collector, { link: { maxQueuedBytes } })
+    try {
+      await eventuallyValue('the streams to s1, s3 and the stalled peer', async () => sink.status().open === 3 ? true : undefined, 60_000)
+      const before = [s1.received.length, s3.received.length]
+      // ~1.5 MiB of sealed readings: past the yamux window, the stream's buffer and the queue
+      const batches: SealedReading[][] = []
+      for (let i = 0; i < 60; i++) batches.push(await sealed(collector, 100))
+      for (const batch of batches) {
+        await sink.deliver(batch)
+        await new Promise(resolve => setImmediate(resolve))
+        assert.ok(sink.status().queuedBytes <= 3 * maxQueuedBytes, `${sink.status().queuedBytes} bytes queued`)
+      }
+      await eventuallyValue('s1 gets every reading', async () => s1.received.length >= (before[0] as number) + 6000 ? true : undefined, 60_000)
+      await eventuallyValue('s3 gets every reading', async () => s3.received.length >= (before[1] as number) + 6000 ? true : undefined, 60_000)
+      assert.ok(sink.status().dropped.queueFull > 0, 'the stalled peer\'s readings were dropped and counted')
+      assert.equal(sink.status().open, 3, 'no stream was reset')
+    } finally {
+      await sink.stop()
+      await stalled.overlay.stop()
     }
   })
 })

@@ -1,14 +1,14 @@
 /**
  * The stream service's relay side as the composition root runs it ([STR-33], [STR-36]): the
- * relay (subscribed, validating) in front of the local broker, and the broker's injection offered
+ * relay (handling the relay protocol, validating) in front of the local broker, and the broker's injection offered
  * to this gateway's collector (`local.streamDeliver`). The broker itself is given: anything with
  * `deliver` and, optionally, `start`, `stop`, `status` and `endpoints` (the MQTT broker's shape).
  */
-import { createStreamRelay, PUBSUB_SERVICE } from './relay.ts'
+import { createStreamRelay } from './relay.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { CertificateTrust, VerifiedRevocationList } from '../../overlay/index.ts'
-import type { DeliverReadings, RelayPubsub, StreamRelayStatus } from './relay.ts'
+import type { DeliverReadings, RelayOverlay, StreamRelayStatus } from './relay.ts'
 
 /** What the relay needs of a broker: `deliver`; the rest runs with the service when present. */
 export interface RelayBroker {
@@ -20,7 +20,7 @@ export interface RelayBroker {
 }
 
 export interface StreamGatewayServiceComponents {
-  overlay: { service: <T>(name: string) => T, currentRevocationList: () => VerifiedRevocationList | undefined }
+  overlay: RelayOverlay & { currentRevocationList: () => VerifiedRevocationList | undefined }
   suite: CryptoSuite
   trust: CertificateTrust
   /** Where this gateway's collector finds the local broker ([STR-36]). */
@@ -41,21 +41,21 @@ export function createStreamGatewayService ({ overlay, suite, trust, local, brok
     suite,
     trust,
     revocations: () => overlay.currentRevocationList(),
-    pubsub: () => overlay.service<RelayPubsub>(PUBSUB_SERVICE),
+    overlay,
     deliver: readings => { broker.deliver(readings) },
     logger
   })
-  // [STR-36] gossipsub does not deliver to itself: this gateway's collector hands its batches here
+  // [STR-36] a collector sends nothing to itself: this gateway's collector hands its batches here
   local.streamDeliver = readings => { broker.deliver(readings) }
   let relayStarted = false
   return {
     async start () {
       await broker.start?.()
-      relay.start()
+      await relay.start()
       relayStarted = true
     },
     async stop () {
-      if (relayStarted) relay.stop()
+      if (relayStarted) await relay.stop()
       relayStarted = false
       await broker.stop?.()
     },

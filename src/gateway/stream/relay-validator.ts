@@ -1,7 +1,7 @@
 /**
  * What a stream peer checks of a relay message before it hands its readings to the broker
  * ([STR-31]): the message decodes ([STR-30]); its `cert` is the CA's certificate of the peer that
- * signed the message (gossipsub's `from`, StrictSign), valid now, not revoked by the overlay's
+ * sent the message (`from`: the verified remote peer of the relay stream it came on), valid now, not revoked by the overlay's
  * current CRL, granting collector (the check persistence makes, collector-certificate.ts); every
  * envelope verifies ([ENV-6], its batch proof [ENV-9], each batch signature verified once per
  * message) and was sealed by that very collector (`gw` is its key). The stream peer reads the
@@ -43,7 +43,7 @@ function keyOf (peerId: string): Uint8Array | undefined {
 }
 
 /**
- * [STR-31] Validates the relay message `data` signed by the peer `from`: resolves to its readings
+ * [STR-31] Validates the relay message `data` sent by the peer `from`: resolves to its readings
  * as the broker takes them, in the message's order; throws a GatemeshError with one of the
  * relay's codes (relay-errors.ts) otherwise (the whole message is refused: one bad envelope taints the
  * batch its sender signed).

@@ -1,25 +1,27 @@
 /**
  * The relay message [STR-30] and what a stream peer accepts [STR-31], with the real PKI (an
- * in-test CA, real certificates and a real CRL) and real sealed batches; and the relay's verdicts
- * as gossipsub hears them ([STR-33], [STR-34]) with a fake gossipsub.
+ * in-test CA, real certificates and a real CRL) and real sealed batches; the relay's framing
+ * ([STR-32]); and the stream peer's side of the relay ([STR-33], [STR-34]) on in-memory libp2p
+ * streams.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { streamPair } from '@libp2p/utils'
 import { EnvelopeSealer, decodeCanonical, encodeCanonical, generateIdentity, isGatemeshError, utf8 } from '../../core/index.ts'
 import { createCertificateAuthority, createRevocationList, issueGatewayCertificate } from '../../pki/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createLogger } from '../../platform/logger.ts'
 import { createCertificateTrust } from '../trust.ts'
 import {
-  MAX_RELAY_ENVELOPES, MAX_RELAY_MESSAGE_BYTES, RELAY_TOPIC, createStreamRelay, decodeRelayMessage, encodeRelayMessages, validateRelayMessage
+  MAX_RELAY_ENVELOPES, MAX_RELAY_MESSAGE_BYTES, RELAY_PROTOCOL, createRelayFrameDecoder, createStreamRelay, decodeRelayMessage, encodeRelayFrame, encodeRelayMessages, validateRelayMessage
 } from './relay.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import type { Role } from '../../pki/index.ts'
-import type { VerifiedRevocationList } from '../../overlay/index.ts'
-import type { RelayPubsub, StreamReading } from './relay.ts'
+import type { VerifiedPeer, VerifiedRevocationList } from '../../overlay/index.ts'
+import type { RelayOverlay, StreamReading } from './relay.ts'
+import type { Stream } from '@libp2p/interface'
 
 const suite = createNodeCryptoSuite()
 const caKeys = await createCertificateAuthority()
@@ -173,42 +175,108 @@ describe('what a stream peer accepts [STR-31]', () => {
   })
 })
 
-/** A gossipsub stand-in: dispatches 'gossipsub:message' and records the verdicts reported. */
-function fakePubsub (): RelayPubsub & { verdicts: string[], subscribed: string[] } {
-  const target = new EventTarget() as unknown as RelayPubsub & { verdicts: string[], subscribed: string[] }
-  target.verdicts = []
-  target.subscribed = []
-  target.subscribe = (topic: string) => { target.subscribed.push(topic) }
-  target.unsubscribe = () => {}
-  target.getSubscribers = () => []
-  target.reportMessageValidationResult = (_id: string, _source: string, acceptance: TopicValidatorResult) => { target.verdicts.push(acceptance) }
-  return target
-}
-
-describe('the relay as gossipsub hears it [STR-33]', () => {
-  it('subscribes; ACCEPTs a good message and delivers its readings once; REJECTs a bad one, counted by code, delivering nothing', async () => {
-    const pubsub = fakePubsub()
-    const delivered: StreamReading[][] = []
-    const relay = createStreamRelay({ ...components(), pubsub: () => pubsub, deliver: readings => { delivered.push(readings) }, logger })
-    relay.start()
-    assert.deepEqual(pubsub.subscribed, [RELAY_TOPIC])
-    const send = async (from: string, data: Uint8Array, n: number): Promise<void> => {
-      pubsub.dispatchEvent(new CustomEvent('gossipsub:message', { detail: { msgId: `m${n}`, propagationSource: peerIdFromString(from), msg: { type: 'signed', from: peerIdFromString(from), topic: RELAY_TOPIC, data } } }))
-      while (pubsub.verdicts.length < n) await new Promise(resolve => setImmediate(resolve))
+describe('the relay\'s framing [STR-32]', () => {
+  it('a frame is the varint length then the message; split anywhere, the decoder gives back the messages in order', () => {
+    const messages = [new Uint8Array([1]), new Uint8Array(127).fill(2), new Uint8Array(128).fill(3), new Uint8Array(70_000).fill(4)]
+    const frames = messages.map(encodeRelayFrame)
+    assert.deepEqual([...(frames[0] as Uint8Array)], [1, 1])
+    assert.deepEqual([...(frames[2] as Uint8Array).subarray(0, 2)], [0x80, 0x01])
+    assert.deepEqual([...(frames[3] as Uint8Array).subarray(0, 3)], [0xf0, 0xa2, 0x04])
+    const all = Uint8Array.from(frames.flatMap(f => [...f]))
+    for (const step of [1, 7, 1000, all.length]) {
+      const decoder = createRelayFrameDecoder()
+      const got: Uint8Array[] = []
+      for (let at = 0; at < all.length; at += step) got.push(...decoder.push(all.subarray(at, at + step)))
+      assert.deepEqual(got, messages, `chunks of ${step}`)
     }
-    await send(collector.peerId, message(collector.cert, envs), 1)
-    assert.deepEqual(pubsub.verdicts, [TopicValidatorResult.Accept])
-    assert.equal(delivered.length, 1)
-    assert.equal(delivered[0]?.length, 5)
-    await send(collector.peerId, message(other.cert, envs), 2)
-    await send(other.peerId, message(other.cert, envs), 3)
-    pubsub.dispatchEvent(new CustomEvent('gossipsub:message', { detail: { msgId: 'm4', propagationSource: peerIdFromString(other.peerId), msg: { type: 'unsigned', topic: RELAY_TOPIC, data: message(other.cert, envs) } } }))
-    assert.deepEqual(pubsub.verdicts, [TopicValidatorResult.Accept, TopicValidatorResult.Reject, TopicValidatorResult.Reject, TopicValidatorResult.Reject])
-    assert.equal(delivered.length, 1, 'nothing refused reached the broker')
-    const status = relay.status()
-    assert.deepEqual({ accepted: status.accepted, delivered: status.delivered, rejected: status.rejected }, {
-      accepted: 1, delivered: 5, rejected: { GM_ERR_STREAM_RELAY_CERT_REJECTED: 1, GM_ERR_STREAM_RELAY_WRONG_GATEWAY: 1, GM_ERR_STREAM_RELAY_MALFORMED: 1 }
-    })
-    relay.stop()
+  })
+
+  it('a frame declaring more than 1 MiB is GM_ERR_STREAM_RELAY_TOO_LARGE from its prefix alone; encoding one is refused too', async () => {
+    const decoder = createRelayFrameDecoder()
+    // the varint of 1 MiB + 1: 0x81 0x80 0x40
+    assert.equal(await codeOf(Promise.resolve().then(() => decoder.push(new Uint8Array([0x81, 0x80, 0x40])))), 'GM_ERR_STREAM_RELAY_TOO_LARGE')
+    assert.equal(await codeOf(Promise.resolve().then(() => encodeRelayFrame(new Uint8Array(MAX_RELAY_MESSAGE_BYTES + 1)))), 'GM_ERR_STREAM_RELAY_TOO_LARGE')
+    // exactly 1 MiB passes
+    assert.equal(createRelayFrameDecoder().push(encodeRelayFrame(new Uint8Array(MAX_RELAY_MESSAGE_BYTES)))[0]?.length, MAX_RELAY_MESSAGE_BYTES)
   })
 })
+
+/** An overlay stand-in: `open(peer)` hands the relay's handler one end of an in-memory stream pair and returns the other. */
+function fakeOverlay (): RelayOverlay & { open: (peerId: string) => Promise<Stream>, protocols: string[] } {
+  let handler: ((stream: Stream, peer: VerifiedPeer) => void | Promise<void>) | undefined
+  const overlay = {
+    protocols: [] as string[],
+    async handle (protocol: string, h: typeof handler) { overlay.protocols.push(protocol); handler = h },
+    async unhandle (protocol: string) { overlay.protocols = overlay.protocols.filter(p => p !== protocol); handler = undefined },
+    async open (peerId: string): Promise<Stream> {
+      const [outbound, inbound] = await streamPair()
+      await handler?.(inbound, { peerId } as unknown as VerifiedPeer)
+      return outbound
+    }
+  }
+  return overlay
+}
+
+const closed = async (stream: Stream): Promise<void> => {
+  if (stream.status !== 'open') return
+  await new Promise(resolve => stream.addEventListener('close', resolve, { once: true }))
+}
+
+describe('the stream peer\'s side of the relay [STR-33] [STR-34]', () => {
+  it('handles the relay protocol; delivers a good message\'s readings once, in order; refuses bad ones, counted by code, delivering nothing', async () => {
+    const overlay = fakeOverlay()
+    const delivered: StreamReading[][] = []
+    const relay = createStreamRelay({ ...components(), overlay, deliver: readings => { delivered.push(readings) }, logger })
+    await relay.start()
+    assert.deepEqual(overlay.protocols, [RELAY_PROTOCOL])
+    const good = await overlay.open(collector.peerId)
+    const second = await batch(collector, 2, 'greenhouse-9')
+    good.send(Uint8Array.from([...encodeRelayFrame(message(collector.cert, envs)), ...encodeRelayFrame(message(collector.cert, second))]))
+    await eventually(() => delivered.length === 2)
+    assert.deepEqual(delivered.map(d => d.length), [5, 2])
+    assert.equal(delivered[1]?.[0]?.sensorId, 'greenhouse-9')
+    assert.equal(relay.status().peers, 1)
+    // the certificate of another peer than the stream's, and another gateway's envelopes
+    good.send(encodeRelayFrame(message(other.cert, envs)))
+    const fromOther = await overlay.open(other.peerId)
+    fromOther.send(encodeRelayFrame(message(other.cert, envs)))
+    fromOther.send(encodeRelayFrame(new Uint8Array([0xff, 0x00])))
+    await eventually(() => Object.values(relay.status().rejected).reduce((a, b) => a + b, 0) === 3)
+    assert.equal(delivered.length, 2, 'nothing refused reached the broker')
+    const status = relay.status()
+    assert.deepEqual({ accepted: status.accepted, delivered: status.delivered, rejected: status.rejected, peers: status.peers }, {
+      accepted: 2, delivered: 7, rejected: { GM_ERR_STREAM_RELAY_CERT_REJECTED: 1, GM_ERR_STREAM_RELAY_WRONG_GATEWAY: 1, GM_ERR_STREAM_RELAY_MALFORMED: 1 }, peers: 2
+    })
+    await relay.stop()
+    await closed(good)
+    assert.deepEqual(overlay.protocols, [])
+  })
+
+  it('resets a stream after repeated refused frames, and at once on a frame declaring more than 1 MiB; other streams go on', async () => {
+    const overlay = fakeOverlay()
+    const delivered: StreamReading[][] = []
+    const relay = createStreamRelay({ ...components(), overlay, deliver: readings => { delivered.push(readings) }, logger }, { maxBadFrames: 3 })
+    await relay.start()
+    const forger = await overlay.open(other.peerId)
+    for (let i = 0; i < 3; i++) forger.send(encodeRelayFrame(message(collector.cert, envs)))
+    await closed(forger)
+    assert.notEqual(forger.status, 'closed', 'reset, not closed')
+    const huge = await overlay.open(collector.peerId)
+    huge.send(new Uint8Array([0x81, 0x80, 0x40, 1, 2, 3]))
+    await closed(huge)
+    await eventually(() => relay.status().resets === 2)
+    assert.equal(relay.status().rejected.GM_ERR_STREAM_RELAY_TOO_LARGE, 1)
+    const good = await overlay.open(collector.peerId)
+    good.send(encodeRelayFrame(message(collector.cert, envs)))
+    await eventually(() => delivered.length === 1)
+    await relay.stop()
+  })
+})
+
+async function eventually (test: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}

@@ -1,81 +1,55 @@
 /**
- * The relay between stream peers ([STR-32]..[STR-34]): gossipsub as the overlay's extra libp2p
- * service `pubsub` ([OVL-33]: it sees only verified peers), on every gateway that runs collector
- * or stream. Stream peers subscribe to `/gatemesh/readings/1`, validate each relay message
- * ([STR-31], relay-validator.ts) before gossipsub forwards it, and hand its readings to the local
- * broker; collectors publish (sink.ts) without subscribing.
+ * The stream peer's side of the relay ([STR-32]..[STR-34]): it handles the libp2p protocol
+ * `/gatemesh/stream-relay/1.0.0` (from verified peers only, [OVL-32]); collectors keep one
+ * long-lived stream to it (sink.ts, relay-link.ts) and write relay messages ([STR-30]) on it,
+ * each a varint-length-prefixed frame (relay-frames.ts). Each frame is validated ([STR-31],
+ * `from` being the stream's verified remote peer) and its readings handed to the local broker,
+ * in the stream's order; refused frames are counted by code and the stream is reset after
+ * repeated ones. A stream whose frames wait to be validated is paused (libp2p backpressure: the
+ * collector's queue for this peer fills and drops, counted there).
  */
-import { createHash } from 'node:crypto'
-import { TopicValidatorResult, gossipsub } from '@libp2p/gossipsub'
-import { isGatemeshError } from '../../core/index.ts'
-import { MAX_RELAY_MESSAGE_BYTES } from './relay-message.ts'
+import { GatemeshError, isGatemeshError } from '../../core/index.ts'
+import { RELAY_PROTOCOL, createRelayFrameDecoder } from './relay-frames.ts'
 import { validateRelayMessage } from './relay-validator.ts'
-import type { GossipSub, GossipsubMessage } from '@libp2p/gossipsub'
 import type { Logger } from '../../platform/logger.ts'
-import type { Libp2pServiceFactory } from '../../overlay/index.ts'
+import type { VerifiedPeer } from '../../overlay/index.ts'
 import type { DeliverReadings, RelayValidatorComponents } from './relay-validator.ts'
+import type { Stream, StreamHandlerOptions, StreamMessageEvent } from '@libp2p/interface'
 
 export { decodeRelayMessage, encodeRelayMessages, MAX_RELAY_MESSAGE_BYTES, MAX_RELAY_ENVELOPES, RELAY_VERSION } from './relay-message.ts'
+export { RELAY_PROTOCOL, createRelayFrameDecoder, encodeRelayFrame } from './relay-frames.ts'
 export { validateRelayMessage } from './relay-validator.ts'
 export type { DeliverReadings, StreamReading } from './relay-validator.ts'
 
-/** [STR-32] The topic of relay messages, and the overlay's name of the gossipsub service. */
-export const RELAY_TOPIC = '/gatemesh/readings/1'
-export const PUBSUB_SERVICE = 'pubsub'
-/** gossipsub as the relay uses it: with asyncValidation, the relay reports each message's verdict. */
-export type RelayPubsub = GossipSub & {
-  reportMessageValidationResult: (msgId: string, propagationSource: string, acceptance: TopicValidatorResult) => void
-}
-
-/** One gossipsub RPC may carry several messages (an IWANT answer): room for four whole ones. */
-const MAX_INBOUND_RPC_BYTES = 4 * MAX_RELAY_MESSAGE_BYTES + 64 * 1024
-/** What gossipsub may buffer for one peer's outbound stream before it stops sending to it. */
-const MAX_OUTBOUND_BUFFER_BYTES = 16 * 1024 * 1024
-/** [STR-34] Relay messages validated at once on a stream peer; past it, new ones are IGNOREd (counted). */
-const MAX_VALIDATING = 64
-
-/**
- * [STR-32] The gossipsub service for `libp2pServices.pubsub`: signed messages (StrictSign: `from`
- * is the publisher, its libp2p signature checked by gossipsub), content-addressed ids (SHA-256
- * of the data: a batch published twice is one message), flood publish (a collector hands each
- * message to every stream peer it knows), no delivery to self, validation by the relay before
- * forwarding (asyncValidation), a small mesh for small networks, bounded buffers.
- */
-export function relayPubsubService (): Libp2pServiceFactory {
-  const factory = gossipsub({
-    globalSignaturePolicy: 'StrictSign',
-    floodPublish: true,
-    fallbackToFloodsub: false,
-    msgIdFn: msg => createHash('sha256').update(msg.data).digest(),
-    allowPublishToZeroTopicPeers: true,
-    ignoreDuplicatePublishError: true,
-    emitSelf: false,
-    asyncValidation: true,
-    D: 4,
-    Dlo: 3,
-    Dhi: 6,
-    Dscore: 2,
-    Dout: 2,
-    maxInboundDataLength: MAX_INBOUND_RPC_BYTES,
-    maxOutboundBufferSize: MAX_OUTBOUND_BUFFER_BYTES,
-    allowedTopics: [RELAY_TOPIC],
-    debugName: 'gatemesh:stream:gossipsub'
-  })
-  return factory as unknown as Libp2pServiceFactory
+/** What the relay needs of the overlay ([OVL-32]). */
+export interface RelayOverlay {
+  handle: (protocol: string, handler: (stream: Stream, peer: VerifiedPeer) => void | Promise<void>, options?: StreamHandlerOptions) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
 }
 
 export interface StreamRelayComponents extends RelayValidatorComponents {
-  /** The overlay's gossipsub (`overlay.service('pubsub')`), asked once the overlay runs. */
-  pubsub: () => RelayPubsub
+  overlay: RelayOverlay
   /** The local broker's injection (`broker.deliver`). */
   deliver: DeliverReadings
   logger: Logger
 }
 
+export interface StreamRelayInit {
+  /** [STR-34] Refused frames on one stream after which it is reset. */
+  maxBadFrames?: number
+  /** [STR-34] Bytes of frames waiting to be validated on one stream past which it is paused. */
+  maxPendingBytes?: number
+}
+
+export const STREAM_RELAY_DEFAULTS = { maxBadFrames: 8, maxPendingBytes: 2 * 1024 * 1024 } as const
+/** [STR-32] Relay streams one connection may open to a stream peer (one, and room to reopen). */
+const MAX_INBOUND_STREAMS = 4
+
 export interface StreamRelay {
-  /** Subscribes to the relay topic and validates what arrives. */
-  start: () => void
-  stop: () => void
+  /** Handles the relay protocol. */
+  start: () => Promise<void>
+  /** Stops handling it and resets the open relay streams. */
+  stop: () => Promise<void>
   status: () => StreamRelayStatus
 }
 
@@ -83,11 +57,13 @@ export interface StreamRelayStatus {
   /** Relay messages accepted, and the readings they carried to the broker. */
   accepted: number
   delivered: number
-  /** Relay messages REJECTed, by code. */
+  /** Relay messages refused, by code. */
   rejected: Record<string, number>
-  /** Relay messages IGNOREd: too many being validated at once, or a failure of our own. */
+  /** Relay messages not delivered for a failure of our own (the validation threw unexpectedly). */
   ignored: number
-  /** Stream peers this peer knows (subscribed to the topic). */
+  /** Relay streams reset after refused frames. */
+  resets: number
+  /** Collectors with a relay stream open to this stream peer. */
   peers: number
 }
 
@@ -95,11 +71,13 @@ export interface StreamRelayStatus {
 const LOGS_PER_SECOND = 10
 
 /** [STR-33] The stream peer's side of the relay. */
-export function createStreamRelay (components: StreamRelayComponents): StreamRelay {
+export function createStreamRelay (components: StreamRelayComponents, init: StreamRelayInit = {}): StreamRelay {
   const { logger } = components
-  const counts = { accepted: 0, delivered: 0, ignored: 0, rejected: {} as Record<string, number> }
-  let validating = 0
-  let pubsub: RelayPubsub | undefined
+  const { maxBadFrames, maxPendingBytes } = { ...STREAM_RELAY_DEFAULTS, ...init }
+  const counts = { accepted: 0, delivered: 0, ignored: 0, resets: 0, rejected: {} as Record<string, number> }
+  /** Open relay streams, by the collector that opened them. */
+  const open = new Map<Stream, string>()
+  let running = false
   let logWindow = 0
   let logged = 0
   const mayLog = (): boolean => {
@@ -108,76 +86,98 @@ export function createStreamRelay (components: StreamRelayComponents): StreamRel
     return logged++ < LOGS_PER_SECOND
   }
 
-  const onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
-    const { msgId, propagationSource, msg } = evt.detail
-    const ps = pubsub
-    if (msg.topic !== RELAY_TOPIC || ps === undefined) return
-    const report = (result: TopicValidatorResult): void => {
-      ps.reportMessageValidationResult(msgId, propagationSource.toString(), result)
-    }
-    if (msg.type !== 'signed') {
-      reject('GM_ERR_STREAM_RELAY_MALFORMED', 'unknown', propagationSource.toString())
-      report(TopicValidatorResult.Reject)
-      return
-    }
-    if (validating >= MAX_VALIDATING) {
-      counts.ignored++
-      report(TopicValidatorResult.Ignore)
-      return
-    }
-    validating++
-    const from = msg.from.toString()
-    validateRelayMessage(components, from, msg.data).then(readings => {
-      report(TopicValidatorResult.Accept)
-      counts.accepted++
-      counts.delivered += readings.length
-      try {
-        components.deliver(readings)
-      } catch (err) {
-        logger.warn({ err }, 'the broker refused relayed readings')
-      }
-    }, (err: unknown) => {
-      if (isGatemeshError(err)) {
-        reject(err.code, from, propagationSource.toString(), err.message)
-        report(TopicValidatorResult.Reject)
-      } else {
-        counts.ignored++
-        if (mayLog()) logger.warn({ err, peer: from }, 'relay message validation failed')
-        report(TopicValidatorResult.Ignore)
-      }
-    }).finally(() => { validating-- })
-  }
-
-  function reject (code: string, from: string, source: string, detail?: string): void {
+  function reject (code: string, from: string, detail?: string): void {
     counts.rejected[code] = (counts.rejected[code] ?? 0) + 1
-    if (mayLog()) logger.warn({ code, peer: from, source, detail }, 'relay message rejected')
+    if (mayLog()) logger.warn({ code, peer: from, detail }, 'relay message rejected')
   }
 
-  const listener = onMessage as unknown as EventListener
-  return {
-    start () {
-      pubsub = components.pubsub()
-      // the relay must decide before gossipsub forwards anything ([STR-31])
-      pubsub.addEventListener('gossipsub:message', listener)
-      pubsub.subscribe(RELAY_TOPIC)
-    },
-    stop () {
-      if (pubsub === undefined) return
-      pubsub.removeEventListener('gossipsub:message', listener)
+  /** [STR-33] One collector's relay stream: frames validated and delivered in order, one at a time. */
+  const serve = (stream: Stream, peer: VerifiedPeer): void => {
+    if (!running) { stream.abort(new GatemeshError('GM_ERR_STREAM_RELAY_PUBLISH_FAILED', 'The relay is stopping.')); return }
+    const from = peer.peerId
+    open.set(stream, from)
+    const decoder = createRelayFrameDecoder()
+    const pending: Uint8Array[] = []
+    let pendingBytes = 0
+    let working = false
+    let bad = 0
+    let paused = false
+    const reset = (code: string, detail: string): void => {
+      counts.resets++
+      if (mayLog()) logger.warn({ code, peer: from }, 'relay stream reset')
+      pending.length = 0
+      pendingBytes = 0
+      stream.abort(new GatemeshError(code as 'GM_ERR_STREAM_RELAY_MALFORMED', detail))
+    }
+    const work = async (): Promise<void> => {
+      if (working) return
+      working = true
       try {
-        pubsub.unsubscribe(RELAY_TOPIC)
-      } catch { /* gossipsub already stopped with the overlay */ }
-      pubsub = undefined
-    },
-    status: () => ({ ...counts, rejected: { ...counts.rejected }, peers: safePeers(pubsub) })
+        while (running && pending.length > 0 && open.has(stream)) {
+          const frame = pending.shift() as Uint8Array
+          pendingBytes -= frame.length
+          if (paused && pendingBytes <= maxPendingBytes / 2) { paused = false; stream.resume() }
+          let readings
+          try {
+            readings = await validateRelayMessage(components, from, frame)
+          } catch (err) {
+            if (!isGatemeshError(err)) {
+              counts.ignored++
+              if (mayLog()) logger.warn({ err, peer: from }, 'relay message validation failed')
+              continue
+            }
+            reject(err.code, from, err.message)
+            // [STR-34] a sender of repeated bad frames loses its stream (it reopens with back-off)
+            if (++bad >= maxBadFrames) { reset(err.code, `${bad} refused relay messages.`); return }
+            continue
+          }
+          counts.accepted++
+          counts.delivered += readings.length
+          try {
+            components.deliver(readings)
+          } catch (err) {
+            logger.warn({ err }, 'the broker refused relayed readings')
+          }
+        }
+      } finally {
+        working = false
+      }
+    }
+    stream.addEventListener('message', (evt: StreamMessageEvent) => {
+      let frames: Uint8Array[]
+      try {
+        frames = decoder.push(evt.data)
+      } catch (err) {
+        // [STR-32] a frame over 1 MiB: refused before it is buffered, the stream cannot go on
+        const code = isGatemeshError(err) ? err.code : 'GM_ERR_STREAM_RELAY_MALFORMED'
+        counts.rejected[code] = (counts.rejected[code] ?? 0) + 1
+        reset(code, 'A relay frame over 1 MiB.')
+        return
+      }
+      for (const frame of frames) {
+        pending.push(frame)
+        pendingBytes += frame.length
+      }
+      // [STR-34] backpressure: the collector's writes wait, then its queue for us drops
+      if (pendingBytes > maxPendingBytes && !paused) { paused = true; stream.pause() }
+      void work()
+    })
+    // we send nothing: our writable end closes when the collector closes its own
+    stream.addEventListener('remoteCloseWrite', () => { void stream.close().catch(() => {}) })
+    stream.addEventListener('close', () => { open.delete(stream) })
   }
-}
 
-/** Stream peers gossipsub knows (subscribed to the relay topic); 0 before it runs. */
-export function safePeers (pubsub: GossipSub | undefined): number {
-  try {
-    return pubsub?.getSubscribers(RELAY_TOPIC).length ?? 0
-  } catch {
-    return 0
+  return {
+    async start () {
+      running = true
+      await components.overlay.handle(RELAY_PROTOCOL, serve, { maxInboundStreams: MAX_INBOUND_STREAMS })
+    },
+    async stop () {
+      running = false
+      await components.overlay.unhandle(RELAY_PROTOCOL).catch(() => {})
+      for (const stream of [...open.keys()]) stream.abort(new GatemeshError('GM_ERR_STREAM_RELAY_PUBLISH_FAILED', 'The stream peer is stopping.'))
+      open.clear()
+    },
+    status: () => ({ ...counts, rejected: { ...counts.rejected }, peers: new Set(open.values()).size })
   }
 }
