@@ -1,10 +1,10 @@
 // `gatemesh gateway start` with its services: the ready line names the service URLs of what is
-// enabled (and null for what is not), the collector and Data Access answer there, a busy service
+// enabled (and null for what is not), the collector, Data Access and the stream broker answer there, a busy service
 // port is a configuration error (exit 2), and a stop is clean.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { ALL_ROLES, ROOT, createTestCa, removeAll, seedGateway, spawnReady, tempDir } from '../overlay/helpers.ts'
@@ -47,19 +47,37 @@ describe('gateway start with services', { timeout: 60_000 }, () => {
     assert.equal(await gw.stop(), 0)
   })
 
-  it('a service no part of this build implements (stream) is refused at start: exit 2 with GM_ERR_GATEWAY_CONFIG', async () => {
-    // the certificate grants all four roles: the refusal is about the build, not the certificate
+  it('runs the stream service: its MQTT and WebSocket URLs answer (an anonymous CONNECT gets CONNACK 5, [STR-7]); a busy stream port is exit 2', async () => {
     const data = await seeded()
-    for (const services of ['stream', 'persistence,collector,stream']) {
-      const child = spawn(process.execPath, [...BASE, '--data', data, '--services', services], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEMESH_LOG_LEVEL: 'warn' } })
-      let stdout = ''
+    const gw = await spawnReady([...BASE, '--data', data, '--services', 'stream'])
+    const ready = gw.ready as unknown as { collector: unknown, access: unknown, stream: { mqtt: string, ws: string } }
+    assert.equal(ready.collector, null)
+    assert.match(ready.stream.mqtt, /^mqtt:\/\/127\.0\.0\.1:\d+$/)
+    assert.match(ready.stream.ws, /^ws:\/\/127\.0\.0\.1:\d+\/mqtt$/)
+    const { port } = new URL(ready.stream.mqtt)
+    const socket = connect(Number(port), '127.0.0.1')
+    await once(socket, 'connect')
+    // MQTT 3.1.1 CONNECT, clean session, keep-alive 60 s, client id "t", no credentials
+    socket.write(Buffer.from([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3c, 0x00, 0x01, 0x74]))
+    const [connack] = await once(socket, 'data') as [Buffer]
+    assert.deepEqual([...connack.subarray(0, 4)], [0x20, 0x02, 0x00, 0x05])
+    socket.destroy()
+    const upgrade = await fetch(ready.stream.ws.replace(/^ws:/, 'http:'))
+    assert.equal(upgrade.status, 426, 'the WebSocket listener answers a plain GET with 426 Upgrade Required')
+    assert.equal(await gw.stop(), 0)
+
+    const busy = createServer()
+    busy.listen(0, '127.0.0.1')
+    await once(busy, 'listening')
+    try {
+      const child = spawn(process.execPath, [...BASE, '--data', data, '--services', 'stream', '--stream-port', String((busy.address() as { port: number }).port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEMESH_LOG_LEVEL: 'warn' } })
       let stderr = ''
-      child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
       const [code] = await once(child, 'exit') as [number | null]
       assert.equal(code, 2, stderr)
-      assert.match(stderr, /implements stream .*\(GM_ERR_GATEWAY_CONFIG\)/)
-      assert.doesNotMatch(stdout, /"ready"/)
+      assert.match(stderr, /GM_ERR_GATEWAY_CONFIG/)
+    } finally {
+      busy.close()
     }
   })
 
