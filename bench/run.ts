@@ -1,9 +1,9 @@
 /**
  * `npm run bench [scenario ...] [--quick] [options]`: runs the benchmark scenarios in one process
  * run and writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht,
- * ingest, e2e, persistence, stream-relay, stream, paper. A scenario that reads options of its own (ingest: --seconds N, --step-seconds N,
+ * ingest, e2e, persistence, stream-relay, stream, paper, web. A scenario that reads options of its own (ingest: --seconds N, --step-seconds N,
  * --sustainable, --puback-at N, --seal-workers N; persistence: --runs N, --seconds N, --rate N,
- * --catchup-rate N, --catchup-minutes N; stream-relay and stream: --seconds N; paper: --minutes N, --speed N, --keep-alive) exports `options(argv)`; the others get --quick.
+ * --catchup-rate N, --catchup-minutes N; stream-relay and stream: --seconds N; paper: --minutes N, --speed N, --keep-alive; web: --runs N, --readings N) exports `options(argv)`; the others get --quick.
  */
 import { withGatewayV8Pool } from './harness.ts'
 
@@ -17,10 +17,11 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   persistence: async () => await import('./persistence.ts'),
   'stream-relay': async () => await import('./stream-relay.ts'),
   stream: async () => await import('./stream.ts'),
-  paper: async () => await import('./paper.ts')
+  paper: async () => await import('./paper.ts'),
+  web: async () => await import('./web.ts')
 }
 /** The options that take a value: the value is not a scenario's name. */
-const VALUED = new Set(['--seconds', '--step-seconds', '--puback-at', '--seal-workers', '--runs', '--rate', '--catchup-rate', '--catchup-minutes', '--minutes', '--speed'])
+const VALUED = new Set(['--seconds', '--step-seconds', '--puback-at', '--seal-workers', '--runs', '--rate', '--catchup-rate', '--catchup-minutes', '--minutes', '--speed', '--readings'])
 
 await withGatewayV8Pool()
 const args = process.argv.slice(2)

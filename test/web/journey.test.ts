@@ -196,6 +196,8 @@ describe('web application: the journey across two gateways, in headless Chromium
     for (const marker of MARKERS.slice(0, 3)) assert.ok(!table.includes(marker), 'no reading sealed before the share is shown to B')
     assert.equal(await pageB.locator('.chart canvas').count() > 0, true, 'the chart is drawn')
     assert.equal(await pageB.locator('.chart').getAttribute('data-points'), '2')
+    // the canvas was drawn with both points (uPlot's draw hook; bench/web.ts times the chart by it)
+    await pageB.locator('#history-result .chart[data-drawn="2"]').waitFor({ timeout: 10_000 })
     await shot(pageB, '5-history')
   })
 
