@@ -122,7 +122,10 @@ say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
 const streamPeers = net.gateways.filter(gw => gw.ready.stream !== null)
 say('\nstream peers (live readings, MQTT 3.1.1 over TCP, and over WebSocket for browsers; any one of them serves every reading):')
 for (const gw of streamPeers) say(`  ${`${gw.name}:`.padEnd(8)} ${(gw.ready.stream?.mqtt ?? '').padEnd(23)} ${gw.ready.stream?.ws ?? ''}`)
-say(`\nweb application (sign up, log in, sensors, sharing, history; decrypted in your browser), at any access gateway:\n  ${net.gateways[0]?.ready.access}/`)
+// a full peer's, whose stream broker gives the sensor page its live view ([ACS-18]); every access gateway serves the app
+const webAt = streamPeers.find(gw => gw.ready.access !== null) ?? net.gateways[0]
+say(`\nweb application (sign up, log in, sensors, sharing, history, live readings; decrypted in your browser), at ${webAt?.name}:\n  ${webAt?.ready.access}/`)
+say('  (every access gateway serves it; the live view needs one that runs stream too: full-1..3)')
 
 const [g1, , , , f1] = net.gateways as RunningGateway[]
 const reader = net.gateways[2] as RunningGateway
