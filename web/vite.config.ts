@@ -1,16 +1,40 @@
 // `npm run build:web`: the web application (web/src) built to web/dist, served by every access
 // gateway at / ([ACS-23]). Hashed file names under assets/ (cached for a year); no inline script,
 // so the gateway's Content-Security-Policy needs no 'unsafe-inline'.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { defineConfig } from 'vite'
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
+import { defineConfig, type Plugin } from 'vite'
 import preact from '@preact/preset-vite'
 
 const root = fileURLToPath(new URL('.', import.meta.url))
 
+/**
+ * [ACS-23] Each script and style sheet also as `.br` and `.gz` beside it, compressed once at build
+ * time at the highest levels: the gateway sends the one the browser accepts (about 280 KB instead
+ * of 930 KB for the script), and the file itself to a browser that accepts neither.
+ */
+function precompress (): Plugin {
+  return {
+    name: 'gatemesh-precompress',
+    apply: 'build',
+    writeBundle (options, bundle) {
+      const dir = options.dir as string
+      for (const name of Object.keys(bundle)) {
+        if (!/\.(js|css|svg)$/.test(name)) continue
+        const bytes = readFileSync(join(dir, name))
+        writeFileSync(join(dir, `${name}.br`), brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length } }))
+        writeFileSync(join(dir, `${name}.gz`), gzipSync(bytes, { level: 9 }))
+      }
+    }
+  }
+}
+
 export default defineConfig({
   root,
   base: '/',
-  plugins: [preact({ prefreshEnabled: false, devToolsEnabled: false })],
+  plugins: [preact({ prefreshEnabled: false, devToolsEnabled: false }), precompress()],
   build: {
     outDir: fileURLToPath(new URL('./dist', import.meta.url)),
     emptyOutDir: true,

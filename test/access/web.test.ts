@@ -5,6 +5,9 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib'
+import { get } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '../../src/client/index.ts'
@@ -51,6 +54,9 @@ describe('the web application at / [ACS-23]', () => {
     await mkdir(join(dir, 'dist', 'assets'), { recursive: true })
     await writeFile(join(dir, 'dist', 'index.html'), '<!doctype html><title>gatemesh</title><script type="module" src="/assets/index-AbC123.js"></script>')
     await writeFile(join(dir, 'dist', 'assets', 'index-AbC123.js'), 'console.log("app")')
+    // as the build writes them beside each asset
+    await writeFile(join(dir, 'dist', 'assets', 'index-AbC123.js.br'), brotliCompressSync('console.log("app")'))
+    await writeFile(join(dir, 'dist', 'assets', 'index-AbC123.js.gz'), gzipSync('console.log("app")'))
     built = await start(join(dir, 'dist'), { http: 'http://127.0.0.1:8080', mqtt: 'mqtt://127.0.0.1:1883' })
     unbuilt = await start(join(dir, 'missing'))
     // the broker's listeners are asked at each answer (undefined before it listens)
@@ -86,6 +92,32 @@ describe('the web application at / [ACS-23]', () => {
     const escape = await fetch(`${built.url}/assets/..%2f..%2findex.html`)
     assert.notEqual(escape.status, 200)
     await escape.arrayBuffer()
+  })
+
+  /** A GET whose body is not decoded (fetch would undo the content encoding). */
+  async function raw (url: string, acceptEncoding: string): Promise<{ status: number, headers: IncomingHttpHeaders, body: Buffer }> {
+    return await new Promise((resolve, reject) => {
+      get(url, { headers: { 'accept-encoding': acceptEncoding } }, res => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }) })
+      }).on('error', reject)
+    })
+  }
+
+  it('sends an asset compressed as the build stored it, by Accept-Encoding, and as is to a client that accepts neither', async () => {
+    for (const [accept, encoding, decode] of [['br', 'br', brotliDecompressSync], ['gzip', 'gzip', gunzipSync]] as const) {
+      const res = await raw(`${built.url}/assets/index-AbC123.js`, accept)
+      assert.equal(res.status, 200, accept)
+      assert.equal(res.headers['content-encoding'], encoding)
+      assert.match(String(res.headers.vary), /accept-encoding/i)
+      assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable')
+      assert.match(String(res.headers['content-type']), /javascript/)
+      assert.equal(decode(res.body).toString(), 'console.log("app")')
+    }
+    const plain = await raw(`${built.url}/assets/index-AbC123.js`, 'identity')
+    assert.equal(plain.headers['content-encoding'], undefined)
+    assert.equal(plain.body.toString(), 'console.log("app")')
   })
 
   it('answers / without a build with a 404 that says what to run, as JSON or as a page', async () => {

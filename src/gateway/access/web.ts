@@ -67,6 +67,9 @@ export async function registerWebApp (app: FastifyInstance, init: WebAppInit): P
     dotfiles: 'deny',
     decorateReply: true,
     cacheControl: false,
+    // the `.br` / `.gz` the build wrote beside each asset, by the request's Accept-Encoding (with
+    // `Vary: Accept-Encoding`); the file itself to a client that accepts neither
+    preCompressed: true,
     // also called for index.html, sent by sendFile below: revalidated on every load, so a new build is picked up at once
     setHeaders: (reply, path) => {
       securityHeaders(reply, csp())
