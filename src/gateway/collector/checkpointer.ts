@@ -15,6 +15,39 @@ export interface CheckpointerInit {
   intervalMs: number
 }
 
+/** Past this many WAL frames (4 MB) the writer copies back, itself, what the thread's round missed. */
+export const WAL_REWIND_FRAMES = 1000
+
+/** The writer's side of a checkpointer thread (the journal's, the persistence outbox's). */
+export interface CheckpointerOwner {
+  /** Whether `db` is still the owner's open connection. */
+  isOpen: (db: DatabaseSync) => boolean
+  /** The thread failed or ended: true when it was the owner's current one (which it forgets). */
+  lost: (worker: Worker) => boolean
+}
+
+/**
+ * Moves `db`'s WAL checkpoints to a thread of their own; should the thread fail, SQLite's own
+ * checkpoints (every 1000 pages) take over again. The WAL is rewound only once a transaction
+ * starts with every frame copied back: past WAL_REWIND_FRAMES, the writer copies back here the
+ * few frames that the thread's round missed.
+ */
+export function checkpointInThread (db: DatabaseSync, init: CheckpointerInit, owner: CheckpointerOwner): Worker {
+  db.exec('PRAGMA wal_autocheckpoint = 0')
+  const worker = startCheckpointer(init)
+  const fallBack = (): void => {
+    if (!owner.lost(worker)) return
+    if (owner.isOpen(db)) db.exec('PRAGMA wal_autocheckpoint = 1000')
+  }
+  worker.on('message', (frames: number) => {
+    if (!owner.isOpen(db) || frames < WAL_REWIND_FRAMES) return
+    try { db.exec('PRAGMA wal_checkpoint(PASSIVE)') } catch { /* the next round tries again */ }
+  })
+  worker.on('error', fallBack)
+  worker.on('exit', fallBack)
+  return worker
+}
+
 /** Starts the checkpointer thread; it never keeps the process alive. */
 export function startCheckpointer (init: CheckpointerInit): Worker {
   const worker = new Worker(new URL(import.meta.url), { workerData: { ...init, checkpointer: true } })

@@ -7,7 +7,7 @@ export { createCollector, DEFAULT_MAX_BATCH, DEFAULT_RATE_LIMIT, HTTP_BODY_LIMIT
 export { createCachedSensorDirectory, type CachedSensorDirectory, type CachedSensorDirectoryComponents, type CachedSensorDirectoryInit } from './directory.ts'
 export { readingTopic } from './mqtt.ts'
 export { PacketSizeGuard } from './packet-guard.ts'
-export { startCheckpointer } from './checkpointer.ts'
+export { checkpointInThread, startCheckpointer } from './checkpointer.ts'
 export { COLLECTOR_ERRORS } from './errors.ts'
 export type { CollectorComponents, CollectorInit, IngestMetrics, IngestProtocol, RateLimit, SensorDirectory } from './types.ts'
 export { NO_INGEST_METRICS } from './types.ts'

@@ -26,7 +26,7 @@ import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { Worker } from 'node:worker_threads'
 import { GatemeshError, isGatemeshError } from '../../core/index.ts'
-import { startCheckpointer } from './checkpointer.ts'
+import { checkpointInThread } from './checkpointer.ts'
 import { openGroup, sealGroup } from './journal-group.ts'
 
 export interface JournalInit {
@@ -73,8 +73,6 @@ export interface JournalLeft {
   unreadable: number
 }
 
-/** The WAL length (frames of 4 KiB) past which the journal rewinds it. */
-const WAL_REWIND_FRAMES = 1000
 const KEY_INFO = 'gatemesh/journal/v1'
 /**
  * Table `groups`. No AUTOINCREMENT: SQLite would then update table sqlite_sequence in every
@@ -206,21 +204,14 @@ export class Journal {
 
   /** Moves the WAL checkpoints to their thread; should it fail, SQLite's own take over again. */
   private startCheckpointer (db: DatabaseSync): void {
-    db.exec('PRAGMA wal_autocheckpoint = 0')
-    const worker = startCheckpointer({ path: this.init.path, intervalMs: this.init.checkpointIntervalMs })
-    const fallBack = (): void => {
-      if (this.checkpointer !== worker) return
-      this.checkpointer = undefined
-      if (this.db === db) db.exec('PRAGMA wal_autocheckpoint = 1000')
-    }
-    // the WAL is rewound once a transaction starts with every frame copied back: past 1000
-    // frames (4 MB), copy back here the few that the thread's round missed
-    worker.on('message', (frames: number) => {
-      if (this.db !== db || frames < WAL_REWIND_FRAMES) return
-      try { db.exec('PRAGMA wal_checkpoint(PASSIVE)') } catch { /* the next round tries again */ }
+    const worker = checkpointInThread(db, { path: this.init.path, intervalMs: this.init.checkpointIntervalMs }, {
+      isOpen: open => this.db === open,
+      lost: lostWorker => {
+        if (this.checkpointer !== lostWorker) return false
+        this.checkpointer = undefined
+        return true
+      }
     })
-    worker.on('error', fallBack)
-    worker.on('exit', fallBack)
     this.checkpointer = worker
     this.checkpointerExited = new Promise(resolve => { worker.once('exit', () => { resolve() }) })
   }

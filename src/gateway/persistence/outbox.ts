@@ -19,12 +19,10 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { GatemeshError } from '../../core/index.ts'
-import { startCheckpointer } from '../collector/index.ts'
+import { checkpointInThread } from '../collector/index.ts'
 import type { CheckpointLink } from '../../core/index.ts'
 
 export const OUTBOX_FILE = 'persistence-outbox.db'
-/** Past this many WAL frames the writer copies back, itself, what the thread's round missed, so the WAL can rewind. */
-const WAL_REWIND_FRAMES = 1000
 
 export interface OutboxInit {
   /** How often the checkpointer thread copies the WAL back (ms); 0: SQLite's automatic checkpoint, in the commit. Default 100. */
@@ -105,20 +103,14 @@ export class Outbox {
 
   /** [PER-4] Moves the WAL checkpoints to their thread; should it fail, SQLite's own take over again. */
   private startCheckpointer (db: DatabaseSync): void {
-    db.exec('PRAGMA wal_autocheckpoint = 0')
-    const worker = startCheckpointer({ path: this.path, intervalMs: this.checkpointIntervalMs })
-    const fallBack = (): void => {
-      if (this.checkpointer !== worker) return
-      this.checkpointer = undefined
-      if (this.db === db) db.exec('PRAGMA wal_autocheckpoint = 1000')
-    }
-    worker.on('message', (frames: number) => {
-      if (this.db !== db || frames < WAL_REWIND_FRAMES) return
-      try { db.exec('PRAGMA wal_checkpoint(PASSIVE)') } catch { /* the next round tries again */ }
+    this.checkpointer = checkpointInThread(db, { path: this.path, intervalMs: this.checkpointIntervalMs }, {
+      isOpen: open => this.db === open,
+      lost: lostWorker => {
+        if (this.checkpointer !== lostWorker) return false
+        this.checkpointer = undefined
+        return true
+      }
     })
-    worker.on('error', fallBack)
-    worker.on('exit', fallBack)
-    this.checkpointer = worker
   }
 
   open (): OutboxContents {
