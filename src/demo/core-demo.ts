@@ -21,7 +21,7 @@ say(`1. Alice and Bob generate their keys on their own devices.\n   alice = ${al
 
 let started = performance.now()
 const bundle = await createAccountBundle(client, alice, 'alice-demo-password')
-say(`2. Alice's private keys are sealed under her password (PBKDF2-SHA256, 6 000 000 iterations, ${(performance.now() - started).toFixed(0)} ms): a ${bundle.length}-byte bundle the overlay may store.`)
+say(`2. Alice's private keys are sealed under her password (PBKDF2-SHA256, 4 000 000 iterations, ${(performance.now() - started).toFixed(0)} ms): a ${bundle.length}-byte bundle the overlay may store.`)
 started = performance.now()
 const loggedIn = await openAccountBundle(client, bundle, 'alice-demo-password')
 say(`3. Log-in anywhere: the bundle opens with the password (${(performance.now() - started).toFixed(0)} ms) and gives back ${loggedIn.pseudonym === alice.pseudonym ? 'the same' : 'ANOTHER'} identity.`)

@@ -56,7 +56,7 @@ async function loadDemo (): Promise<Demo | undefined> {
 async function createDemo (gateway: RunningGateway): Promise<{ demo: Demo, session: Session }> {
   const client = createClient({ gateway: gateway.ready.access as string })
   const password = `demo-${randomBytes(6).toString('hex')}`
-  say('creating the demo user (its keys are sealed under the password with 6 000 000 PBKDF2 iterations: a few seconds) ...')
+  say('creating the demo user (its keys are sealed under the password with 4 000 000 PBKDF2 iterations: a second or two) ...')
   const signup = await client.signup(password)
   const session = await client.resume(signup.bundle, password)
   const { credential } = await session.addSensor(SENSOR)

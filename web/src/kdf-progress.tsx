@@ -1,5 +1,5 @@
 /**
- * The password derivation (PBKDF2-SHA256, [ACC-2]: 6 000 000 iterations by default) takes
+ * The password derivation (PBKDF2-SHA256, [ACC-2]: 4 000 000 iterations by default) takes
  * seconds. Chromium runs WebCrypto's deriveBits off the main thread (the page keeps painting
  * and answering while it runs: the longest pause between timer ticks is measured and shown), so
  * no Worker is needed; the bar is an estimate from a short calibration run, the clock is real.
@@ -10,11 +10,22 @@ const CALIBRATION_ITERATIONS = 50_000
 const TICK_MS = 50
 
 /** Iterations per millisecond of this browser's PBKDF2-SHA256, from one short run. */
-async function calibrate (): Promise<number> {
+async function measureRate (): Promise<number> {
   const key = await crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(16)), 'PBKDF2', false, ['deriveBits'])
   const started = performance.now()
   await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: crypto.getRandomValues(new Uint8Array(16)), iterations: CALIBRATION_ITERATIONS }, key, 256)
   return CALIBRATION_ITERATIONS / Math.max(1, performance.now() - started)
+}
+
+let calibration: Promise<number> | undefined
+
+/**
+ * The rate, measured once per page: started when a screen that derives keys appears, so a
+ * log-in does not wait for it (it cost about 70 ms of each log-in when measured on submit).
+ */
+async function calibrate (): Promise<number> {
+  calibration ??= measureRate().catch(() => 2000)
+  return await calibration
 }
 
 export interface KdfRun {
@@ -30,9 +41,12 @@ export interface KdfRun {
 export function useKdf (): { state: KdfRun | undefined, run: <T>(iterations: number, work: () => Promise<T>) => Promise<T> } {
   const [state, setState] = useState<KdfRun | undefined>(undefined)
   const timer = useRef<ReturnType<typeof setInterval> | undefined>(undefined)
-  useEffect(() => () => { clearInterval(timer.current) }, [])
+  useEffect(() => {
+    void calibrate()
+    return () => { clearInterval(timer.current) }
+  }, [])
   const run = async <T,>(iterations: number, work: () => Promise<T>): Promise<T> => {
-    const rate = await calibrate().catch(() => 2000)
+    const rate = await calibrate()
     const started = performance.now()
     let last = started
     let maxGapMs = 0
