@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { isGatemeshError } from '../core/index.ts'
-import { DEFAULTS, parseGatewayConfig } from './config.ts'
+import { DEFAULTS, advertisedHost, parseGatewayConfig } from './config.ts'
 
 describe('gateway configuration', () => {
   it('has defaults, and flags beat environment beat the config file', () => {
@@ -34,6 +34,24 @@ describe('gateway configuration', () => {
     writeFileSync(file, JSON.stringify({ httpPort: 8080, 'mqtt-port': 1883 }))
     const c = parseGatewayConfig(['--config', file, '--host', '0.0.0.0', '--access-port', '8081'], { GATEMESH_MQTT_PORT: '1884' })
     assert.deepEqual([c.host, c.httpPort, c.mqttPort, c.accessPort], ['0.0.0.0', 8080, 1884, 8081])
+  })
+
+  it('takes the public host that advertised URLs carry; without it a wildcard --host advertises 127.0.0.1', () => {
+    const defaults = parseGatewayConfig([], {})
+    assert.equal(defaults.publicHost, undefined)
+    assert.equal(advertisedHost(defaults), '127.0.0.1')
+    assert.equal(advertisedHost(parseGatewayConfig(['--host', '10.0.0.5'], {})), '10.0.0.5')
+    assert.equal(advertisedHost(parseGatewayConfig(['--host', '0.0.0.0'], {})), '127.0.0.1')
+    assert.equal(advertisedHost(parseGatewayConfig(['--host', '::'], {})), '127.0.0.1')
+    const flag = parseGatewayConfig(['--host', '0.0.0.0', '--public-host', 'gw1.example.net'], {})
+    assert.equal(advertisedHost(flag), 'gw1.example.net')
+    assert.equal(advertisedHost(parseGatewayConfig([], { GATEMESH_PUBLIC_HOST: '203.0.113.7' })), '203.0.113.7')
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    writeFileSync(join(dir, 'c.json'), JSON.stringify({ publicHost: '2001:db8::7' }))
+    assert.equal(parseGatewayConfig(['--config', join(dir, 'c.json')], {}).publicHost, '2001:db8::7')
+    for (const bad of ['', '0.0.0.0', '::', 'http://gw1.example.net', 'gw1.example.net:8080', 'two words', '-gw.example.net', 'gw_1.example.net']) {
+      assert.throws(() => parseGatewayConfig(['--public-host', bad], {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), bad)
+    }
   })
 
   it('takes the number of sealing threads, default left to the collector', () => {

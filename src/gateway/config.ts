@@ -24,8 +24,13 @@ export interface GatewayConfig {
   republishInterval: number
   exchangeTimeout: number
   renewBefore: number
-  /** Bind address of the service ports (collector HTTP and MQTT, Data Access). */
+  /** Bind address of the service ports (collector HTTP and MQTT, Data Access, stream). */
   host: string
+  /**
+   * The host name or address other machines reach the service ports at, used in every URL the
+   * gateway advertises (/v1/network, the ready line); undefined: `advertisedHost` derives it.
+   */
+  publicHost?: string
   /** Collector HTTP port; 0 picks a free port. */
   httpPort: number
   /** Collector MQTT (TCP) port; 0 picks a free port. */
@@ -77,6 +82,7 @@ const FIELDS = {
   'exchange-timeout': ['int', 'GATEMESH_EXCHANGE_TIMEOUT'],
   'renew-before': ['int', 'GATEMESH_RENEW_BEFORE'],
   host: ['string', 'GATEMESH_HOST'],
+  'public-host': ['string', 'GATEMESH_PUBLIC_HOST'],
   'http-port': ['int', 'GATEMESH_HTTP_PORT'],
   'mqtt-port': ['int', 'GATEMESH_MQTT_PORT'],
   'access-port': ['int', 'GATEMESH_ACCESS_PORT'],
@@ -142,6 +148,9 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --exchange-timeout MS    certificate exchange timeout (GATEMESH_EXCHANGE_TIMEOUT; default ${DEFAULTS.exchangeTimeout})
   --renew-before MS        renew the certificate this long before it expires (GATEMESH_RENEW_BEFORE)
   --host ADDR              bind address of the service ports (GATEMESH_HOST; default ${DEFAULTS.host})
+  --public-host NAME       host name or address the service ports are reached at, put in every URL the
+                           gateway advertises (GATEMESH_PUBLIC_HOST; default: --host, or 127.0.0.1 when
+                           --host is 0.0.0.0 or ::, so set it whenever --host is a wildcard)
   --http-port N            collector HTTP port (GATEMESH_HTTP_PORT; default 0 = any free port)
   --mqtt-port N            collector MQTT port (GATEMESH_MQTT_PORT; default 0 = any free port)
   --access-port N          Data Access HTTP port (GATEMESH_ACCESS_PORT; default 0 = any free port)
@@ -202,6 +211,30 @@ function sessionMax (value: unknown, name: string): number {
   const n = toInt(value, name)
   if (n < 1 || n > 1_000_000) throw bad(`${name} must be 1 to 1000000.`)
   return n
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0'])
+
+/** Whether a bind address means every interface (no one can connect to it). */
+export function isWildcardHost (host: string): boolean {
+  return WILDCARDS.has(host.toLowerCase())
+}
+
+/** An IP address or a DNS host name (no port, no scheme), for --host and --public-host. */
+function hostName (value: string, name: string): string {
+  if (!isIP(value) && !/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(value)) {
+    throw bad(`${name} must be an IP address or a host name.`)
+  }
+  return value
+}
+
+/**
+ * The host put in every service URL the gateway advertises: --public-host, else --host unless
+ * --host is a wildcard, which no one can connect to: then 127.0.0.1 (a gateway for this machine only).
+ */
+export function advertisedHost (config: Pick<GatewayConfig, 'host' | 'publicHost'>): string {
+  if (config.publicHost !== undefined) return config.publicHost
+  return isWildcardHost(config.host) ? '127.0.0.1' : config.host
 }
 
 function camel (name: string): string {
@@ -276,8 +309,9 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     return p
   }
   const adminPort = pick('admin-port', port)
-  const host = pick('host', str) ?? DEFAULTS.host
-  if (!isIP(host) && !/^[A-Za-z0-9.-]{1,253}$/.test(host)) throw bad('--host must be an IP address or a host name.')
+  const host = pick('host', (v, n) => hostName(str(v, n), n)) ?? DEFAULTS.host
+  const publicHost = pick('public-host', (v, n) => hostName(str(v, n), n))
+  if (publicHost !== undefined && isWildcardHost(publicHost)) throw bad('--public-host must be an address others can connect to, not a wildcard such as 0.0.0.0 or ::.')
   return {
     ca,
     token: pick('token', str),
@@ -292,6 +326,7 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     exchangeTimeout: pick('exchange-timeout', toInt) ?? DEFAULTS.exchangeTimeout,
     renewBefore: pick('renew-before', toInt) ?? DEFAULTS.renewBefore,
     host,
+    publicHost,
     httpPort: pick('http-port', port) ?? DEFAULTS.httpPort,
     mqttPort: pick('mqtt-port', port) ?? DEFAULTS.mqttPort,
     accessPort: pick('access-port', port) ?? DEFAULTS.accessPort,

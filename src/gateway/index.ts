@@ -34,6 +34,7 @@ import type { CryptoSuite, SigningKey } from '../core/index.ts'
 import { enrollIdentity, loadIdentity, renewIdentity } from './identity.ts'
 import { createCertificateTrust, createRecordVerifier } from './trust.ts'
 import type { AdminServer } from './admin.ts'
+import { advertisedHost, isWildcardHost } from './config.ts'
 import type { GatewayConfig } from './config.ts'
 import type { StoredIdentity } from './identity.ts'
 import type { OverlayNode, CertificateTrust, Role, VerifiedPeer } from '../overlay/index.ts'
@@ -101,8 +102,9 @@ export interface GatewayServiceComponents {
   metrics: Registry
 }
 
-function serviceUrl (scheme: string, host: string, port: number | undefined): string {
-  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+/** A service URL as the gateway advertises it: at --public-host ([ACS-18], `advertisedHost`). */
+function serviceUrl (scheme: string, config: GatewayConfig, port: number | undefined): string {
+  const shown = advertisedHost(config)
   return `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${port ?? 0}`
 }
 
@@ -150,7 +152,7 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
   })
   // a stream peer that connects is linked to at once; one refused is dropped at once
   const onPeers = (): void => { stream.refresh() }
-  const endpoints = (): { http: string, mqtt: string } => ({ http: serviceUrl('http', config.host, collector.httpPort), mqtt: serviceUrl('mqtt', config.host, collector.mqttPort) })
+  const endpoints = (): { http: string, mqtt: string } => ({ http: serviceUrl('http', config, collector.httpPort), mqtt: serviceUrl('mqtt', config, collector.mqttPort) })
   local.collectorEndpoints = endpoints
   const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence, stream], logger: createLogger('gatemesh:collector'), metrics: createIngestMetrics(metrics) }, {
     dataDir: config.data,
@@ -237,7 +239,7 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
   return {
     start: async () => { await access.start() },
     stop: async () => { await access.stop().catch((err: unknown) => { log.warn({ err }, 'access stop failed') }) },
-    url: () => serviceUrl('http', config.host, Number(new URL(access.url).port))
+    url: () => serviceUrl('http', config, Number(new URL(access.url).port))
   }
 }
 
@@ -284,7 +286,7 @@ function createStreamService ({ overlay, suite, trust, local, metrics }: Gateway
       const { sensor, to } = envelopeRecipients(env)
       return { sensorId: sensor, recipients: new Set(to) }
     }
-  }, { host: config.host, port: config.streamPort, wsPort: config.streamWsPort, sessionMax: config.streamSessionMax })
+  }, { host: config.host, publicHost: advertisedHost(config), port: config.streamPort, wsPort: config.streamWsPort, sessionMax: config.streamSessionMax })
   const service = createStreamGatewayService({ overlay, suite, trust, local, broker, logger: createLogger('gatemesh:stream-relay') })
   registerStreamMetrics(metrics, () => service.status())
   return {
@@ -376,6 +378,9 @@ async function obtainCertificate (config: GatewayConfig, caUrl: string | undefin
 }
 
 export async function startGateway (config: GatewayConfig): Promise<Gateway> {
+  if (isWildcardHost(config.host) && config.publicHost === undefined) {
+    log.warn({ host: config.host, advertised: advertisedHost(config) }, 'the service ports listen on every interface but the gateway advertises 127.0.0.1: set --public-host to the name other machines reach it at')
+  }
   const stored = await loadIdentity(config.data)
   const caUrl = await rememberCa(config.data, config.ca)
   const { identity, trust, notAfter } = await obtainCertificate(config, caUrl, stored)

@@ -38,6 +38,36 @@ describe('gateway start with services', { timeout: 60_000 }, () => {
     assert.equal(await gw.stop(), 0)
   })
 
+  it('listening on every interface, advertises --public-host in the ready line and /v1/network, not 0.0.0.0 or 127.0.0.1; a wildcard --public-host is exit 2', async () => {
+    const data = await seeded()
+    const gw = await spawnReady(['src/cli/main.ts', 'gateway', 'start', '--listen', '/ip4/127.0.0.1/tcp/0', '--data', data, '--services', 'collector,access,stream', '--host', '0.0.0.0', '--public-host', 'gw1.example.net'])
+    try {
+      const ready = gw.ready as unknown as { collector: { http: string, mqtt: string }, access: string, stream: { mqtt: string, ws: string } }
+      assert.match(ready.access, /^http:\/\/gw1\.example\.net:\d+$/)
+      // the ports listen on every interface: reached here through loopback
+      const network = await fetch(`http://127.0.0.1:${new URL(ready.access).port}/v1/network`)
+      assert.equal(network.status, 200)
+      const body = await network.json() as { collector: { http: string, mqtt: string }, stream: { mqtt: string, ws: string } }
+      assert.deepEqual(body.collector, ready.collector)
+      assert.deepEqual(body.stream, ready.stream)
+      assert.match(body.collector.http, /^http:\/\/gw1\.example\.net:\d+$/)
+      assert.match(body.collector.mqtt, /^mqtt:\/\/gw1\.example\.net:\d+$/)
+      assert.match(body.stream.mqtt, /^mqtt:\/\/gw1\.example\.net:\d+$/)
+      assert.match(body.stream.ws, /^ws:\/\/gw1\.example\.net:\d+\/mqtt$/)
+      const openapi = await fetch(`http://127.0.0.1:${new URL(body.collector.http).port}/openapi.json`)
+      assert.equal(openapi.status, 200, 'the advertised collector port is the one listening')
+    } finally {
+      assert.equal(await gw.stop(), 0)
+    }
+
+    const child = spawn(process.execPath, [...BASE, '--data', data, '--public-host', '0.0.0.0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEMESH_LOG_LEVEL: 'warn' } })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const [code] = await once(child, 'exit') as [number | null]
+    assert.equal(code, 2, stderr)
+    assert.match(stderr, /--public-host .*GM_ERR_GATEWAY_CONFIG/)
+  })
+
   it('runs no collector and no access service unless enabled', async () => {
     const data = await seeded()
     const gw = await spawnReady([...BASE, '--data', data, '--services', ''])

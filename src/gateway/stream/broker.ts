@@ -26,6 +26,8 @@ export interface StreamBrokerComponents extends LoginComponents {
 export interface StreamBrokerInit {
   /** Bind address of both listeners. */
   host: string
+  /** The host name or address put in `endpoints` (what the gateway advertises); default: `host`, or 127.0.0.1 for a wildcard. */
+  publicHost?: string
   /** [STR-5] MQTT over TCP; 0 picks a free port. */
   port: number
   /** [STR-5] MQTT over WebSocket (path /mqtt); 0 picks a free port. */
@@ -341,7 +343,7 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
 
     endpoints () {
       if (listeners === undefined) throw new GatemeshError('GM_ERR_STREAM_INTERNAL', 'The stream broker is not started.')
-      const host = urlHost(init.host)
+      const host = urlHost(init.publicHost ?? init.host)
       return { mqtt: `mqtt://${host}:${listeners.port}`, ws: `ws://${host}:${listeners.wsPort}/mqtt` }
     }
   }
