@@ -1,5 +1,5 @@
 /**
- * The local admin surface: HTTP on 127.0.0.1 only, for operators and tests. Never exposed on
+ * [ADM-1] The local admin surface: HTTP on 127.0.0.1 only, for operators and tests. Never exposed on
  * other interfaces; it carries no secrets.
  *
  *   GET  /v1/status                   peer id, addresses, services, DHT peers (`routingTable`), verified peers, CRL number,
@@ -12,7 +12,7 @@
  *   POST /v1/republish                republish every held record now
  *   GET  /metrics                     Prometheus text exposition of the gateway's registry
  *   GET  /healthz                     200 {"status":"ok"} while the process serves
- *   GET  /readyz                      200 {"status":"ready"} once every enabled service started and the
+ *   GET  /readyz                      [ADM-2] 200 {"status":"ready"} once every enabled service started and the
  *                                     overlay joined; else 503 {"status":"not ready","reason":...}
  * Errors are JSON {code, message} with the code's HTTP status.
  */

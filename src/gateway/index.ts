@@ -442,8 +442,9 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
   let servicesUp = false
   const readiness = (): { ready: boolean, reason?: string } => {
     if (!servicesUp) return { ready: false, reason: 'services are starting or stopping' }
-    // [OVL-9] joined: a verified DHT peer, or no other peer configured to join through
-    if (overlay.dhtPeers().length === 0 && config.bootstrap.length > 0) return { ready: false, reason: 'not joined the overlay: no verified peer yet' }
+    // [ADM-2] joined: a verified DHT peer, or nothing to join through (no bootstrap address and
+    // no peer saved at the last stop, [OVL-25]): the first gateway of its network
+    if (overlay.dhtPeers().length === 0 && overlay.joinAddresses() > 0) return { ready: false, reason: 'not joined the overlay: no verified peer yet' }
     return { ready: true }
   }
   try {

@@ -368,6 +368,14 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
     return [...this.dhtPeerIds]
   }
 
+  /**
+   * How many addresses this node dials to join ([OVL-9]): its bootstrap addresses and the peers it
+   * saved at its last stop ([OVL-25]). 0: nothing to join through, the first gateway of its network.
+   */
+  joinAddresses (): number {
+    return new Set([...(this.init.bootstrap ?? []), ...this.knownPeers]).size
+  }
+
   verifiedPeers (): VerifiedPeer[] {
     return this.libp2p?.services.gate.verifiedPeers() ?? []
   }
