@@ -1,6 +1,7 @@
 /**
- * [ADM-1] The local admin surface: HTTP on 127.0.0.1 only, for operators and tests. Never exposed on
- * other interfaces; it carries no secrets.
+ * [ADM-1] The admin surface: HTTP for operators, monitoring and tests, on 127.0.0.1 unless
+ * `--admin-host` says otherwise. It carries no secrets but is unauthenticated: whoever reaches it
+ * can also put DHT records, read the gateway's topology and trigger CRL syncs and republishing.
  *
  *   GET  /v1/status                   peer id, addresses, services, DHT peers (`routingTable`), verified peers, CRL number,
  *                                     and each service's counters (`serviceStatus`: the collector's readings awaiting sinks)
@@ -33,6 +34,8 @@ function keyFrom (wildcard: string | undefined): string {
 }
 
 export interface AdminInit {
+  /** Bind address (default 127.0.0.1). */
+  host?: string
   /** Each running service's counters, by service name. */
   serviceStatus?: () => Record<string, unknown>
   /** The gateway's Prometheus registry, served at /metrics (404 without one). */
@@ -106,6 +109,11 @@ export async function startAdmin (overlay: OverlayNode, port: number, init: Admi
     return await reply.code(state.ready ? 200 : 503).send(state.ready ? { status: 'ready' } : { status: 'not ready', reason: state.reason })
   })
 
-  const url = await app.listen({ host: '127.0.0.1', port })
+  const host = init.host ?? '127.0.0.1'
+  await app.listen({ host, port })
+  const bound = app.server.address()
+  // the URL for this machine: a wildcard bind is reached through loopback
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${typeof bound === 'object' && bound !== null ? bound.port : port}`
   return { url, close: async () => { await app.close() } }
 }

@@ -54,6 +54,18 @@ describe('gateway configuration', () => {
     }
   })
 
+  it('takes the admin bind address, default 127.0.0.1 [ADM-1]', () => {
+    assert.equal(parseGatewayConfig([], {}).adminHost, '127.0.0.1')
+    assert.equal(parseGatewayConfig(['--admin-host', '0.0.0.0'], {}).adminHost, '0.0.0.0')
+    assert.equal(parseGatewayConfig([], { GATEMESH_ADMIN_HOST: '10.1.2.3' }).adminHost, '10.1.2.3')
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    writeFileSync(join(dir, 'c.json'), JSON.stringify({ adminHost: '::' }))
+    assert.equal(parseGatewayConfig(['--config', join(dir, 'c.json')], {}).adminHost, '::')
+    for (const bad of ['', 'not a host', 'http://127.0.0.1', '127.0.0.1:9464']) {
+      assert.throws(() => parseGatewayConfig(['--admin-host', bad], {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), bad)
+    }
+  })
+
   it('takes the number of sealing threads, default left to the collector', () => {
     assert.equal(parseGatewayConfig([], {}).sealWorkers, undefined)
     assert.equal(parseGatewayConfig(['--seal-workers', '0'], {}).sealWorkers, 0)

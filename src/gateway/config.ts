@@ -18,8 +18,10 @@ export interface GatewayConfig {
   data: string
   listen: string[]
   announce: string[]
-  /** Local admin HTTP port on 127.0.0.1; undefined disables it, 0 picks a free port. */
+  /** [ADM-1] Admin HTTP port; undefined disables it, 0 picks a free port. */
   adminPort?: number
+  /** [ADM-1] Bind address of the admin port (default 127.0.0.1: the admin surface is unauthenticated). */
+  adminHost: string
   crlInterval: number
   republishInterval: number
   exchangeTimeout: number
@@ -77,6 +79,7 @@ const FIELDS = {
   listen: ['list', 'GATEMESH_LISTEN'],
   announce: ['list', 'GATEMESH_ANNOUNCE'],
   'admin-port': ['int', 'GATEMESH_ADMIN_PORT'],
+  'admin-host': ['string', 'GATEMESH_ADMIN_HOST'],
   'crl-interval': ['int', 'GATEMESH_CRL_INTERVAL'],
   'republish-interval': ['int', 'GATEMESH_REPUBLISH_INTERVAL'],
   'exchange-timeout': ['int', 'GATEMESH_EXCHANGE_TIMEOUT'],
@@ -112,6 +115,7 @@ export const DEFAULTS = {
   services: ['collector', 'access'] as Role[],
   data: '.gatemesh/gateway',
   listen: ['/ip4/0.0.0.0/tcp/4001'],
+  adminHost: '127.0.0.1',
   crlInterval: 20_000,
   republishInterval: 60 * 60 * 1000,
   exchangeTimeout: 10_000,
@@ -142,7 +146,10 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --data DIR               key, certificate and datastore (GATEMESH_DATA; default ${DEFAULTS.data})
   --listen ADDR            listen multiaddr; repeat for more (GATEMESH_LISTEN; default ${DEFAULTS.listen[0]})
   --announce ADDR          multiaddr to announce instead (GATEMESH_ANNOUNCE)
-  --admin-port N           local admin HTTP on 127.0.0.1 (GATEMESH_ADMIN_PORT; 0 = any free port)
+  --admin-port N           admin HTTP: /metrics, /healthz, /readyz and the unauthenticated operator API
+                           (GATEMESH_ADMIN_PORT; 0 = any free port; default: none)
+  --admin-host ADDR        bind address of the admin port (GATEMESH_ADMIN_HOST; default ${DEFAULTS.adminHost});
+                           anything else lets every machine that reaches it use the whole admin API
   --crl-interval MS        CRL refresh period (GATEMESH_CRL_INTERVAL; default ${DEFAULTS.crlInterval})
   --republish-interval MS  record republish period (GATEMESH_REPUBLISH_INTERVAL; default ${DEFAULTS.republishInterval})
   --exchange-timeout MS    certificate exchange timeout (GATEMESH_EXCHANGE_TIMEOUT; default ${DEFAULTS.exchangeTimeout})
@@ -218,6 +225,12 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0'])
 /** Whether a bind address means every interface (no one can connect to it). */
 export function isWildcardHost (host: string): boolean {
   return WILDCARDS.has(host.toLowerCase())
+}
+
+/** Whether a bind address is this machine's loopback (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.toLowerCase()
+  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.'))
 }
 
 /** An IP address or a DNS host name (no port, no scheme), for --host and --public-host. */
@@ -309,6 +322,7 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     return p
   }
   const adminPort = pick('admin-port', port)
+  const adminHost = pick('admin-host', (v, n) => hostName(str(v, n), n)) ?? DEFAULTS.adminHost
   const host = pick('host', (v, n) => hostName(str(v, n), n)) ?? DEFAULTS.host
   const publicHost = pick('public-host', (v, n) => hostName(str(v, n), n))
   if (publicHost !== undefined && isWildcardHost(publicHost)) throw bad('--public-host must be an address others can connect to, not a wildcard such as 0.0.0.0 or ::.')
@@ -321,6 +335,7 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     listen: pick('listen', toList) ?? DEFAULTS.listen,
     announce: pick('announce', toList) ?? [],
     adminPort,
+    adminHost,
     crlInterval: pick('crl-interval', toInt) ?? DEFAULTS.crlInterval,
     republishInterval: pick('republish-interval', toInt) ?? DEFAULTS.republishInterval,
     exchangeTimeout: pick('exchange-timeout', toInt) ?? DEFAULTS.exchangeTimeout,

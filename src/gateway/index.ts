@@ -34,7 +34,7 @@ import type { CryptoSuite, SigningKey } from '../core/index.ts'
 import { enrollIdentity, loadIdentity, renewIdentity } from './identity.ts'
 import { createCertificateTrust, createRecordVerifier } from './trust.ts'
 import type { AdminServer } from './admin.ts'
-import { advertisedHost, isWildcardHost } from './config.ts'
+import { advertisedHost, isLoopbackHost, isWildcardHost } from './config.ts'
 import type { GatewayConfig } from './config.ts'
 import type { StoredIdentity } from './identity.ts'
 import type { OverlayNode, CertificateTrust, Role, VerifiedPeer } from '../overlay/index.ts'
@@ -466,14 +466,18 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
       const status = (service as GatewayService).status
       return status === undefined ? [] : [[name, status()]]
     }))
-    admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort, { serviceStatus, metrics, ready: readiness })
+    if (config.adminPort !== undefined && !isLoopbackHost(config.adminHost)) {
+      // [ADM-1] said once, at start: the whole admin API is reachable, not only /metrics
+      log.warn({ adminHost: config.adminHost }, 'the admin port is reachable from other machines without authentication (it can put DHT records and trigger CRL syncs and republishing): firewall it to the monitoring hosts')
+    }
+    admin = config.adminPort === undefined ? undefined : await startAdmin(overlay, config.adminPort, { host: config.adminHost, serviceStatus, metrics, ready: readiness })
   } catch (err) {
     clearTimeout(renewTimer)
     await stopServices(started)
     await overlay.stop()
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `A service cannot listen on ${config.host} (${code}): check --host and the service ports.`, { cause: err })
+      throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `A service cannot listen on ${config.host} or the admin port on ${config.adminHost} (${code}): check --host, --admin-host and the ports.`, { cause: err })
     }
     throw err
   }

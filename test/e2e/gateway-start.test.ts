@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { ALL_ROLES, ROOT, createTestCa, removeAll, seedGateway, spawnReady, tempDir } from '../overlay/helpers.ts'
@@ -66,6 +67,55 @@ describe('gateway start with services', { timeout: 60_000 }, () => {
     const [code] = await once(child, 'exit') as [number | null]
     assert.equal(code, 2, stderr)
     assert.match(stderr, /--public-host .*GM_ERR_GATEWAY_CONFIG/)
+  })
+
+  it('binds the admin port where --admin-host says, 127.0.0.1 by default [ADM-1]', async () => {
+    const data = await seeded()
+    const healthz = async (host: string, port: string): Promise<number | string> => {
+      try {
+        return (await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${port}/healthz`, { signal: AbortSignal.timeout(5000) })).status
+      } catch (err) {
+        return ((err as Error).cause as { code?: string } | undefined)?.code ?? String(err)
+      }
+    }
+    // an address of this machine other than loopback, when it has one
+    const external = Object.values(networkInterfaces()).flat().find(i => i !== undefined && i.family === 'IPv4' && !i.internal)?.address
+
+    const byDefault = await spawnReady([...BASE, '--data', data, '--services', '', '--admin-port', '0'])
+    try {
+      const admin = new URL(byDefault.ready.admin as string)
+      assert.equal(admin.hostname, '127.0.0.1')
+      assert.equal(await healthz('127.0.0.1', admin.port), 200)
+      if (external !== undefined) assert.equal(await healthz(external, admin.port), 'ECONNREFUSED')
+    } finally {
+      assert.equal(await byDefault.stop(), 0)
+    }
+
+    // 127.0.0.2 is loopback too, yet another address: bound there, 127.0.0.1 is refused
+    const other = await spawnReady([...BASE, '--data', data, '--services', '', '--admin-port', '0', '--admin-host', '127.0.0.2'])
+    try {
+      const admin = new URL(other.ready.admin as string)
+      assert.equal(admin.hostname, '127.0.0.2')
+      assert.equal(await healthz('127.0.0.2', admin.port), 200)
+      assert.equal(await healthz('127.0.0.1', admin.port), 'ECONNREFUSED')
+    } finally {
+      assert.equal(await other.stop(), 0)
+    }
+
+    const everywhere = await spawnReady([...BASE, '--data', data, '--services', '', '--admin-port', '0'], { env: { GATEMESH_ADMIN_HOST: '0.0.0.0' } })
+    try {
+      const admin = new URL(everywhere.ready.admin as string)
+      assert.equal(admin.hostname, '127.0.0.1')
+      assert.equal(await healthz('127.0.0.1', admin.port), 200)
+      if (external !== undefined) {
+        const metrics = await fetch(`http://${external}:${admin.port}/metrics`)
+        assert.equal(metrics.status, 200, 'a Prometheus on another machine can scrape')
+        assert.match(await metrics.text(), /gatemesh_overlay_verified_peers/)
+      }
+      assert.match(everywhere.stderr(), /admin port is reachable from other machines/)
+    } finally {
+      assert.equal(await everywhere.stop(), 0)
+    }
   })
 
   it('runs no collector and no access service unless enabled', async () => {
