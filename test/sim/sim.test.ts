@@ -1,6 +1,7 @@
 // `gatemesh sim` as a real child process against a real network (a CA and two gateways from
 // src/demo/network.ts): every reading acknowledged, the table printed, the JSON consistent with
-// itself and with what each gateway's admin status counts; bad arguments exit 2; an unreachable
+// itself and with what each gateway's admin status counts and its Prometheus /metrics reports
+// (readings accepted, by protocol); bad arguments exit 2; an unreachable
 // collector shows as errors, not a crash; Ctrl-C still prints the table.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -41,6 +42,43 @@ async function delivery (gw: RunningGateway): Promise<{ delivered: number, held:
   return { delivered: d?.sinks.latest?.delivered ?? 0, held: d?.held ?? 0 }
 }
 const delivered = async (gw: RunningGateway): Promise<number> => (await delivery(gw)).delivered
+
+/**
+ * `gatemesh_collector_readings_accepted_total` by protocol, as the gateway's Prometheus endpoint
+ * (`/metrics` on its admin port) reports it: the readings its collector acknowledged.
+ */
+async function acceptedMetric (gw: RunningGateway): Promise<{ http: number, mqtt: number }> {
+  const res = await fetch(`${gw.ready.admin}/metrics`)
+  assert.equal(res.status, 200)
+  const body = await res.text()
+  const value = (protocol: string): number => {
+    const line = body.split('\n').find(l => l.startsWith(`gatemesh_collector_readings_accepted_total{protocol="${protocol}"} `))
+    assert.ok(line !== undefined, `${gw.name} /metrics reports readings accepted over ${protocol}`)
+    return Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return { http: value('http'), mqtt: value('mqtt') }
+}
+
+/** What each gateway's metrics should add: the simulator's acknowledged readings, by the collector URL (and so protocol) each sensor used. */
+function acknowledgedByGateway (report: Report, gws: Record<string, RunningGateway>): Record<string, { http: number, mqtt: number }> {
+  const out = Object.fromEntries(Object.keys(gws).map(name => [name, { http: 0, mqtt: 0 }]))
+  for (const s of report.sensors) {
+    const entry = Object.entries(gws).find(([, gw]) => gw.ready.collector?.mqtt === s.collector || gw.ready.collector?.http === s.collector)
+    assert.ok(entry !== undefined, `sensor ${s.id} sent to a collector of the network (${s.collector})`)
+    const [name, gw] = entry
+    assert.equal(gw.ready.collector?.[s.protocol], s.collector, `sensor ${s.id} used its protocol's collector URL`)
+    out[name]![s.protocol] += s.acknowledged
+  }
+  return out
+}
+
+/** Each gateway's accepted-readings metric now, less `before`. */
+async function acceptedSince (before: Record<string, { http: number, mqtt: number }>, gws: Record<string, RunningGateway>): Promise<Record<string, { http: number, mqtt: number }>> {
+  return Object.fromEntries(await Promise.all(Object.entries(gws).map(async ([name, gw]) => {
+    const now = await acceptedMetric(gw)
+    return [name, { http: now.http - (before[name]?.http ?? 0), mqtt: now.mqtt - (before[name]?.mqtt ?? 0) }] as const
+  })))
+}
 
 /** The gateways' delivered counts once settled: nothing held, and the same on two polls in a row. */
 async function settledCounts (gws: Record<string, RunningGateway>): Promise<Record<string, number>> {
@@ -159,6 +197,7 @@ describe('gatemesh sim against two gateways', { timeout: 240_000 }, () => {
 
   it('registers a new user\'s sensors, acknowledges every reading, and the gateways count the same', async () => {
     const before = { g1: await delivered(g1), g2: await delivered(g2) }
+    const metricsBefore = { g1: await acceptedMetric(g1), g2: await acceptedMetric(g2) }
     const json = join(dir, 'run1.json')
     const r = await sim(['--mqtt', '3', '--http', '3', '--collector', collectors(), '--access', g1.ready.access as string, '--kdf-iterations', '600000',
       '--save', save, '--prefix', 'simtest', '--period', '1-2', '--speed', '10', '--duration', '4s', '--json', json])
@@ -186,15 +225,21 @@ describe('gatemesh sim against two gateways', { timeout: 240_000 }, () => {
     assert.ok(expected.g1 > 0 && expected.g2 > 0, 'both gateways took readings')
     const counts = await settledCounts({ g1, g2 })
     assert.deepEqual({ g1: (counts.g1 as number) - before.g1, g2: (counts.g2 as number) - before.g2 }, expected, 'each gateway counted the readings acknowledged to its sensors, no more')
+    // and each gateway's Prometheus metrics report the same, protocol by protocol
+    const byProtocol = acknowledgedByGateway(report, { g1, g2 })
+    assert.ok(Object.values(byProtocol).every(c => c.http + c.mqtt > 0) && byProtocol.g1!.http + byProtocol.g2!.http > 0 && byProtocol.g1!.mqtt + byProtocol.g2!.mqtt > 0, 'readings over both protocols')
+    assert.deepEqual(await acceptedSince(metricsBefore, { g1, g2 }), byProtocol, 'each gateway\'s /metrics counted the readings acknowledged to its sensors, by protocol')
   })
 
   it('reuses a sensors file, with HTTP keep-alive', async () => {
+    const metricsBefore = { g1: await acceptedMetric(g1), g2: await acceptedMetric(g2) }
     const json = join(dir, 'run2.json')
     const r = await sim(['--sensors', join(save, 'sensors.json'), '--collector', collectors(), '--keep-alive', '--period', '1-1', '--speed', '20', '--duration', '3s', '--json', json])
     assert.equal(r.code, 0, r.stderr)
     const report = JSON.parse(await readFile(json, 'utf8')) as Report
     checkConsistent(report, { mqtt: 3, http: 3 })
     assert.equal(report.keepAlive, true)
+    assert.deepEqual(await acceptedSince(metricsBefore, { g1, g2 }), acknowledgedByGateway(report, { g1, g2 }), 'each gateway\'s /metrics counted the readings acknowledged to its sensors, by protocol')
   })
 
   it('registers sensors as the logged-in user (--user)', async () => {
