@@ -108,6 +108,13 @@ describe('gateway configuration', () => {
     const c = parseGatewayConfig(['--stream-port', '1884', '--config', join(dir, 'c.json')], { GATEMESH_STREAM_WS_PORT: '9002' })
     assert.deepEqual([c.streamPort, c.streamWsPort, c.streamSessionMax], [1884, 9002, 50])
     assert.equal(parseGatewayConfig([], { GATEMESH_STREAM_SESSION_MAX: '7' }).streamSessionMax, 7)
+    // [STR-48]
+    assert.deepEqual([defaults.streamSessionExpiry, defaults.streamSessionsPerUser], [86_400_000, 16])
+    const sessions = parseGatewayConfig(['--stream-session-expiry', '60000'], { GATEMESH_STREAM_SESSIONS_PER_USER: '4' })
+    assert.deepEqual([sessions.streamSessionExpiry, sessions.streamSessionsPerUser], [60_000, 4])
+    for (const argv of [['--stream-session-expiry', '999'], ['--stream-session-expiry', String(31 * 86_400_000)], ['--stream-sessions-per-user', '0'], ['--stream-sessions-per-user', '1001'], ['--stream-session-expiry', '1d']]) {
+      assert.throws(() => parseGatewayConfig(argv, {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
+    }
     for (const argv of [['--stream-port', '65536'], ['--stream-ws-port', 'ws'], ['--stream-session-max', '0'], ['--stream-session-max', '1000001']]) {
       assert.throws(() => parseGatewayConfig(argv, {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
     }

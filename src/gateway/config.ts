@@ -67,6 +67,10 @@ export interface GatewayConfig {
   streamWsPort: number
   /** [STR-16] QoS 1 messages kept per offline persistent session (the oldest go first). */
   streamSessionMax: number
+  /** [STR-48] Milliseconds an offline persistent session is kept. */
+  streamSessionExpiry: number
+  /** [STR-48] Persistent sessions per user. */
+  streamSessionsPerUser: number
 }
 
 /** name: [kind, env var]. Lists accept repeated flags, or commas in env and strings. */
@@ -105,7 +109,9 @@ const FIELDS = {
   // stream
   'stream-port': ['int', 'GATEMESH_STREAM_PORT'],
   'stream-ws-port': ['int', 'GATEMESH_STREAM_WS_PORT'],
-  'stream-session-max': ['int', 'GATEMESH_STREAM_SESSION_MAX']
+  'stream-session-max': ['int', 'GATEMESH_STREAM_SESSION_MAX'],
+  'stream-session-expiry': ['int', 'GATEMESH_STREAM_SESSION_EXPIRY'],
+  'stream-sessions-per-user': ['int', 'GATEMESH_STREAM_SESSIONS_PER_USER']
 } as const
 
 type FieldName = keyof typeof FIELDS
@@ -133,7 +139,9 @@ export const DEFAULTS = {
   retentionSweepInterval: 60 * 60_000,
   streamPort: 0,
   streamWsPort: 0,
-  streamSessionMax: 1000
+  streamSessionMax: 1000,
+  streamSessionExpiry: 24 * 3_600_000,
+  streamSessionsPerUser: 16
 }
 
 export const USAGE = `usage: gatemesh gateway start [options]
@@ -185,6 +193,11 @@ export const USAGE = `usage: gatemesh gateway start [options]
                            default 0 = any free port)
   --stream-session-max N   QoS 1 messages kept per offline persistent MQTT session; past it the oldest
                            are dropped (GATEMESH_STREAM_SESSION_MAX; default ${DEFAULTS.streamSessionMax}; 1 to 1000000)
+  --stream-session-expiry MS  an offline persistent MQTT session ends this long after its client left
+                           (GATEMESH_STREAM_SESSION_EXPIRY; default ${DEFAULTS.streamSessionExpiry} = 24 h; 1 s to 30 days)
+  --stream-sessions-per-user N  persistent MQTT sessions a user may hold; a new one ends the user's
+                           longest-offline one, or is refused (CONNACK 3) when all are connected
+                           (GATEMESH_STREAM_SESSIONS_PER_USER; default ${DEFAULTS.streamSessionsPerUser}; 1 to 1000)
   --config FILE            JSON file with any of the above (camelCase or flag names) (GATEMESH_CONFIG)
 `
 
@@ -248,6 +261,11 @@ function hostName (value: string, name: string): string {
 export function advertisedHost (config: Pick<GatewayConfig, 'host' | 'publicHost'>): string {
   if (config.publicHost !== undefined) return config.publicHost
   return isWildcardHost(config.host) ? '127.0.0.1' : config.host
+}
+
+function within (n: number, name: string, min: number, max: number): number {
+  if (n < min || n > max) throw bad(`${name} must be ${min} to ${max}.`)
+  return n
 }
 
 function camel (name: string): string {
@@ -349,7 +367,9 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     ...persistenceConfig(pick, str),
     streamPort: pick('stream-port', port) ?? DEFAULTS.streamPort,
     streamWsPort: pick('stream-ws-port', port) ?? DEFAULTS.streamWsPort,
-    streamSessionMax: pick('stream-session-max', sessionMax) ?? DEFAULTS.streamSessionMax
+    streamSessionMax: pick('stream-session-max', sessionMax) ?? DEFAULTS.streamSessionMax,
+    streamSessionExpiry: pick('stream-session-expiry', (v, n) => within(toInt(v, n), n, 1000, 30 * 24 * 3_600_000)) ?? DEFAULTS.streamSessionExpiry,
+    streamSessionsPerUser: pick('stream-sessions-per-user', (v, n) => within(toInt(v, n), n, 1, 1000)) ?? DEFAULTS.streamSessionsPerUser
   }
 }
 

@@ -286,7 +286,7 @@ function createStreamService ({ overlay, suite, trust, local, metrics }: Gateway
       const { sensor, to } = envelopeRecipients(env)
       return { sensorId: sensor, recipients: new Set(to) }
     }
-  }, { host: config.host, publicHost: advertisedHost(config), port: config.streamPort, wsPort: config.streamWsPort, sessionMax: config.streamSessionMax })
+  }, { host: config.host, publicHost: advertisedHost(config), port: config.streamPort, wsPort: config.streamWsPort, sessionMax: config.streamSessionMax, sessionExpiryMs: config.streamSessionExpiry, sessionsPerUser: config.streamSessionsPerUser })
   const service = createStreamGatewayService({ overlay, suite, trust, local, broker, logger: createLogger('gatemesh:stream-relay') })
   registerStreamMetrics(metrics, () => service.status())
   return {

@@ -172,6 +172,7 @@ function byReason (table: unknown, reasons: readonly string[]): Array<[{ reason:
 
 /** The broker's drop reasons ([STR-15], [STR-16]) and the stream sink's ([STR-35]). */
 const BROKER_DROPS = ['overload', 'session', 'malformed', 'stopped'] as const
+const SESSION_ENDS = ['expired', 'limit'] as const
 const SINK_DROPS = ['noPeers', 'queueFull', 'publishFailed'] as const
 
 /**
@@ -189,6 +190,9 @@ export function registerStreamMetrics (register: Registry, status: () => { relay
   statusCounter(register, 'gatemesh_stream_deliveries_total', 'Messages forwarded to an application (readings, and messages in users\' namespaces).', [], () => [[{}, num(broker('delivered')) ?? 0]])
   statusCounter(register, 'gatemesh_stream_readings_dropped_total', 'Readings the broker dropped, by reason: overload (in-flight bound), session (a full offline session\'s oldest), malformed, stopped.', ['reason'],
     () => byReason(broker('dropped'), BROKER_DROPS))
+  gauge(register, 'gatemesh_stream_persistent_sessions', 'Persistent MQTT sessions the broker holds, connected or offline ([STR-48]).', () => num(broker('sessions', 'persistent')))
+  statusCounter(register, 'gatemesh_stream_sessions_ended_total', 'Offline persistent sessions the broker ended, by reason: expired (--stream-session-expiry), limit (the user\'s --stream-sessions-per-user) ([STR-48]).', ['reason'],
+    () => byReason(broker('sessions', 'ended'), SESSION_ENDS))
   statusCounter(register, 'gatemesh_stream_logins_refused_total', 'Application CONNECTs refused, by GM_ERR_ code.', ['code'], () => byCode(broker('refused')))
   statusCounter(register, 'gatemesh_stream_denied_total', 'Subscribes, publishes and packets refused to logged-in applications, by GM_ERR_ code.', ['code'], () => byCode(broker('denied')))
   statusCounter(register, 'gatemesh_stream_relay_messages_accepted_total', 'Relay messages from collectors accepted ([STR-31]).', [], () => [[{}, num(relay('accepted')) ?? 0]])

@@ -356,6 +356,60 @@ describe('stream broker: bounds [STR-9] [STR-15] [STR-16]', { timeout: 60_000 },
     } finally { await f.close() }
   })
 
+  it('ends an offline persistent session after the session expiry: its subscriptions and queue go, its client id is free [STR-48]', async () => {
+    const f = await startBroker({ sessionExpiryMs: 400 })
+    try {
+      const alice = await f.newUser()
+      const bob = await f.newUser()
+      const options = { clientId: 'alice-tablet', clean: false }
+      const first = await login(f.mqtt, alice, options)
+      assert.deepEqual(await subscribe(first, ['sensors/+/readings']), [1])
+      assert.deepEqual(f.broker.status().sessions, { persistent: 1, offline: 0, ended: { expired: 0, limit: 0 } })
+      await first.endAsync()
+      await eventuallyValue('offline', async () => f.broker.status().sessions.offline === 1 ? true : undefined, 5000, 20)
+      await eventuallyValue('expired', async () => f.broker.status().sessions.ended.expired === 1 ? true : undefined, 10_000, 50)
+      assert.deepEqual(f.broker.status().sessions, { persistent: 0, offline: 0, ended: { expired: 1, limit: 0 } })
+      // nothing is queued for it any more, and the id is free: another user may take it
+      f.broker.deliver([{ sensorId: 's1', payload: payload('s1', [alice], 1) }])
+      await eventuallyValue('delivered', async () => f.broker.status().inFlight === 0 ? true : undefined, 5000, 5)
+      const other = await login(f.mqtt, bob, { clientId: 'alice-tablet' })
+      await other.endAsync()
+      // alice coming back with the same id finds no session (CONNACK session present 0)
+      const back = mqtt.connect(f.mqtt, { username: alice.pseudonym, password: await makeToken(alice), reconnectPeriod: 0, connectTimeout: 5000, ...options })
+      const connack = once(back as unknown as NodeJS.EventEmitter, 'connect') as Promise<[{ sessionPresent: boolean }]>
+      assert.equal((await connack)[0].sessionPresent, false)
+      await back.endAsync()
+    } finally { await f.close() }
+  })
+
+  it('keeps at most sessionsPerUser persistent sessions per user: a new one ends the longest offline, and is refused (CONNACK 3) when all are connected [STR-48]', async () => {
+    const f = await startBroker({ sessionsPerUser: 2 })
+    try {
+      const alice = await f.newUser()
+      const a1 = await login(f.mqtt, alice, { clientId: 'a1', clean: false })
+      await a1.endAsync()
+      await eventuallyValue('a1 offline', async () => f.broker.status().sessions.offline === 1 ? true : undefined, 5000, 20)
+      const a2 = await login(f.mqtt, alice, { clientId: 'a2', clean: false })
+      await a2.endAsync()
+      await eventuallyValue('a2 offline', async () => f.broker.status().sessions.offline === 2 ? true : undefined, 5000, 20)
+      // a third ends a1, the longest offline
+      const a3 = await login(f.mqtt, alice, { clientId: 'a3', clean: false })
+      assert.deepEqual(f.broker.status().sessions, { persistent: 2, offline: 1, ended: { expired: 0, limit: 1 } })
+      // coming back to a held session is no new one; clean sessions are not counted
+      const a2back = await login(f.mqtt, alice, { clientId: 'a2', clean: false })
+      const clean = await login(f.mqtt, alice, { clientId: 'a-clean', clean: true })
+      assert.equal(f.broker.status().sessions.persistent, 2)
+      // both held sessions connected: a new persistent one is refused, Server unavailable
+      assert.equal(await refusedWith(f.mqtt, { username: alice.pseudonym, password: await makeToken(alice), clientId: 'a4', clean: false }), 3)
+      assert.equal(f.broker.status().refused.GM_ERR_STREAM_SESSIONS_FULL, 1)
+      // another user's sessions are its own
+      const bob = await f.newUser()
+      const b1 = await login(f.mqtt, bob, { clientId: 'b1', clean: false })
+      assert.equal(f.broker.status().sessions.persistent, 3)
+      for (const c of [a3, a2back, clean, b1]) await c.endAsync()
+    } finally { await f.close() }
+  })
+
   it('bounds subscriptions per client and retained messages per user', async () => {
     const f = await startBroker({ maxSubscriptions: 3, maxRetainedPerUser: 2 })
     try {

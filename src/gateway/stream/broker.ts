@@ -34,6 +34,10 @@ export interface StreamBrokerInit {
   wsPort: number
   /** [STR-16] QoS 1 messages kept per persistent session. */
   sessionMax: number
+  /** [STR-48] An offline persistent session ends this long after its client went away (ms). */
+  sessionExpiryMs?: number
+  /** [STR-48] Persistent sessions a user may hold; past it the user's longest-offline one ends. */
+  sessionsPerUser?: number
   /** [STR-9] Connections held at once over both listeners. */
   maxConnections?: number
   /** [STR-9] Largest MQTT packet accepted, in bytes. */
@@ -67,6 +71,8 @@ export interface StreamBrokerStatus {
   /** Injected readings Aedes is still publishing ([STR-15]'s bound). */
   inFlight: number
   dropped: { overload: number, session: number, malformed: number, stopped: number }
+  /** [STR-48] Persistent sessions held (online or not), those offline, and those ended by reason. */
+  sessions: { persistent: number, offline: number, ended: { expired: number, limit: number } }
   /** Refused log-ins by code. */
   refused: Record<string, number>
   /** Other refusals (subscribe, publish, limits) by code. */
@@ -119,6 +125,13 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
   const counters = { injected: 0, delivered: 0, dropped: { overload: 0, session: 0, malformed: 0, stopped: 0 } }
   const refused: Record<string, number> = {}
   const denied: Record<string, number> = {}
+  // [STR-48] persistent sessions by client id: their user, their client while connected, since when offline
+  const sessionExpiryMs = init.sessionExpiryMs ?? 24 * 3_600_000
+  const sessionsPerUser = init.sessionsPerUser ?? 16
+  const persistent = new Map<string, { pseudonym: string, client?: Client, offlineSince?: number }>()
+  const sessionsOf = new Map<string, Set<string>>()
+  const ended = { expired: 0, limit: 0 }
+  let expiryTimer: ReturnType<typeof setInterval> | undefined
   let inFlight = 0
   let broker: Aedes | undefined
   let listeners: Listeners | undefined
@@ -146,6 +159,56 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
     dropped: () => { counters.dropped.session++ }
   })
 
+  const forgetSession = (clientId: string): void => {
+    const held = persistent.get(clientId)
+    if (held === undefined) return
+    persistent.delete(clientId)
+    const ids = sessionsOf.get(held.pseudonym)
+    ids?.delete(clientId)
+    if (ids?.size === 0) sessionsOf.delete(held.pseudonym)
+  }
+  /** [STR-48] Ends an offline persistent session: the store forgets it, its client id is free. */
+  const endSession = async (clientId: string, reason: keyof typeof ended): Promise<void> => {
+    const held = persistent.get(clientId)
+    if (held?.offlineSince === undefined) return
+    forgetSession(clientId)
+    owners.forget(clientId)
+    await store.endSession(clientId)
+    ended[reason]++
+    logger.info({ user: held.pseudonym, reason }, 'persistent stream session ended')
+  }
+  const expireSessions = (): void => {
+    const now = Date.now()
+    for (const [id, held] of persistent) {
+      if (held.offlineSince !== undefined && now - held.offlineSince >= sessionExpiryMs) {
+        endSession(id, 'expired').catch((err: unknown) => { logger.error({ code: 'GM_ERR_STREAM_INTERNAL', reason: (err as Error).message }, 'ending a session failed') })
+      }
+    }
+  }
+  /**
+   * [STR-48] A CONNECT's session: a persistent one is recorded (a new one past the user's bound
+   * ends the user's longest-offline session first, or is refused when all are connected); a
+   * clean one replaces whatever persistent session held the id (Aedes cleans it).
+   */
+  const admitSession = async (client: Client, pseudonym: string): Promise<void> => {
+    if (client.clean) { forgetSession(client.id); return }
+    if (!persistent.has(client.id)) {
+      const mine = sessionsOf.get(pseudonym) ?? new Set<string>()
+      if (mine.size >= sessionsPerUser) {
+        let oldest: { id: string, since: number } | undefined
+        for (const id of mine) {
+          const since = persistent.get(id)?.offlineSince
+          if (since !== undefined && (oldest === undefined || since < oldest.since)) oldest = { id, since }
+        }
+        if (oldest === undefined) throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_SESSIONS_FULL'), CONNACK.SERVER_UNAVAILABLE)
+        await endSession(oldest.id, 'limit')
+      }
+      mine.add(client.id)
+      sessionsOf.set(pseudonym, mine)
+    }
+    persistent.set(client.id, { pseudonym, client })
+  }
+
   // [STR-9] a flood of CONNECTs from one address; the will topic noted for [STR-8]
   const preConnect = (client: Client, packet: { will?: { topic: string } }, done: (err: Error | null, ok: boolean) => void): void => {
     const address = listeners?.addressOf(client.conn) ?? 'unknown'
@@ -161,14 +224,17 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
 
   // [STR-6] [STR-7] [STR-8]
   const authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void => {
-    checkLogin(accounts, components.verifyToken, username, password).then(pseudonym => {
+    checkLogin(accounts, components.verifyToken, username, password).then(async pseudonym => {
       const will = willTopics.get(client)
       if (will !== undefined && !mayPublish(pseudonym, will)) {
         throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_WILL_FORBIDDEN'), CONNACK.NOT_AUTHORIZED)
       }
-      if (client.id.length > MAX_CLIENT_ID || !owners.claim(client, pseudonym)) {
+      if (client.id.length > MAX_CLIENT_ID || !owners.mayClaim(client, pseudonym)) {
         throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_CLIENT_ID'), CONNACK.IDENTIFIER_REJECTED)
       }
+      await admitSession(client, pseudonym)
+      // checked again: another CONNECT may have taken the id while a session was ending
+      if (!owners.claim(client, pseudonym)) throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_CLIENT_ID'), CONNACK.IDENTIFIER_REJECTED)
       const session: Session = { pseudonym, filters: new Set() }
       sessions.set(client, session)
       live.add(session)
@@ -265,6 +331,9 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
       const aedes = broker
       aedes.on('clientDisconnect', client => {
         owners.release(client as never)
+        // [STR-48] a persistent session goes offline (unless a takeover already holds it)
+        const held = persistent.get(client.id)
+        if (held !== undefined && held.client === client) { held.client = undefined; held.offlineSince = Date.now() }
         const session = sessions.get(client)
         if (session !== undefined) live.delete(session)
       })
@@ -288,6 +357,9 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
         }
         logger.debug({ code: isGatemeshError(err) ? err.code : 'mqtt', reason: isGatemeshError(err) ? undefined : err.message }, 'stream connection error')
       })
+      // [STR-48] offline persistent sessions are looked at every minute (sooner for a short expiry)
+      expiryTimer = setInterval(expireSessions, Math.max(100, Math.min(60_000, Math.floor(sessionExpiryMs / 4))))
+      expiryTimer.unref()
       listeners = await openListeners(aedes, {
         host: init.host,
         port: init.port,
@@ -300,6 +372,8 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
 
     async stop () {
       stopped = true
+      clearInterval(expiryTimer)
+      expiryTimer = undefined
       const aedes = broker
       broker = undefined
       if (aedes !== undefined) await new Promise<void>(resolve => { aedes.close(() => resolve()) })
@@ -336,6 +410,7 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
         delivered: counters.delivered,
         inFlight,
         dropped: { ...counters.dropped },
+        sessions: { persistent: persistent.size, offline: [...persistent.values()].filter(h => h.offlineSince !== undefined).length, ended: { ...ended } },
         refused: { ...refused },
         denied: { ...denied }
       }

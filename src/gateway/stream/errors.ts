@@ -16,6 +16,7 @@ export const STREAM_ERRORS = defineErrors({
   GM_ERR_STREAM_PUBLISH_FORBIDDEN: { status: 403, message: 'An application publishes only inside its own namespace users/<pseudonym>/...' },
   GM_ERR_STREAM_TOO_MANY_SUBSCRIPTIONS: { status: 403, message: 'A client holds at most 1 000 subscriptions.' },
   GM_ERR_STREAM_RETAINED_LIMIT: { status: 403, message: 'A user keeps at most 100 retained messages in its namespace.' },
+  GM_ERR_STREAM_SESSIONS_FULL: { status: 503, message: 'The user holds as many persistent MQTT sessions as a user may, all of them connected; end one or connect with a clean session.' },
   GM_ERR_STREAM_TOO_LARGE: { status: 413, message: 'An MQTT packet is larger than the stream broker allows.' },
   GM_ERR_STREAM_INTERNAL: { status: 500, message: 'The stream broker failed unexpectedly.' }
 })

@@ -24,16 +24,26 @@ export class ClientIdOwners {
 
   /** True (and the id recorded as the user's) unless a live or persistent session of another user holds it. */
   claim (client: SessionClient, pseudonym: string): boolean {
-    const holder = this.holders.get(client.id)
-    if (holder !== undefined && holder.pseudonym !== pseudonym && (!holder.client.closed || !holder.client.clean)) return false
+    if (!this.mayClaim(client, pseudonym)) return false
     this.holders.set(client.id, { pseudonym, client })
     return true
+  }
+
+  /** Whether `claim` would succeed (nothing recorded). */
+  mayClaim (client: SessionClient, pseudonym: string): boolean {
+    const holder = this.holders.get(client.id)
+    return holder === undefined || holder.pseudonym === pseudonym || (holder.client.closed && holder.client.clean)
   }
 
   /** The client's connection ended. */
   release (client: SessionClient): void {
     const holder = this.holders.get(client.id)
     if (holder?.client === client && client.clean) this.holders.delete(client.id)
+  }
+
+  /** [STR-48] The persistent session holding the id ended while offline: the id is free again. */
+  forget (clientId: string): void {
+    if (this.holders.get(clientId)?.client.closed === true) this.holders.delete(clientId)
   }
 
   /** The user whose session holds the id. */
@@ -197,6 +207,17 @@ export class SessionStore {
       }
     }
     return undefined
+  }
+
+  /**
+   * [STR-48] Ends an offline persistent session: its subscriptions and QoS 2 receipts through the
+   * memory store's own API, and its outgoing queue.
+   */
+  async endSession (clientId: string): Promise<void> {
+    const client: SessionClient = { id: clientId, closed: true, clean: false }
+    await this.memory.cleanSubscriptions(client)
+    await this.memory.cleanIncoming(client)
+    this.outgoing.delete(clientId)
   }
 
   outgoingStream (client: SessionClient): Readable {
