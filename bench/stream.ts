@@ -45,6 +45,7 @@ import type { Network, RunningGateway } from '../src/demo/network.ts'
 import { NAMESPACES, recordKey } from '../src/overlay/index.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { environment, numberOption } from './harness.ts'
+import { intervalQuantile, parseBuckets } from './prom-histogram.ts'
 import { quantile, type SensorPlan, type SensorResult } from './stream-load.ts'
 
 const suite = createNodeCryptoSuite()
@@ -103,6 +104,21 @@ function pick (status: unknown, ...path: string[]): unknown {
 }
 
 /** An MQTT 3.1.1 client over TCP from `localAddress` (mqtt.js picks no source address itself). */
+/** The gateway's Prometheus metrics (its admin port). */
+async function scrapeMetrics (gw: RunningGateway): Promise<string> {
+  const res = await fetch(`${gw.ready.admin}/metrics`)
+  return await res.text()
+}
+
+const SEALING_LAG = 'gatemesh_collector_sealing_lag_seconds'
+
+/** The collector's acceptance → sealed envelope between two scrapes: p50 and p99, ms (its histogram's resolution). */
+function sealingLag (before: string, after: string): { p50Ms: number, p99Ms: number } {
+  const a = parseBuckets(before, SEALING_LAG)
+  const b = parseBuckets(after, SEALING_LAG)
+  return { p50Ms: intervalQuantile(a, b, 0.5) * 1000, p99Ms: intervalQuantile(a, b, 0.99) * 1000 }
+}
+
 async function mqttClient (url: string, options: IClientOptions & { localAddress?: string }): Promise<MqttClient> {
   const { hostname, port } = new URL(url)
   const client = new MqttClient(() => netConnect({ host: hostname, port: Number(port), localAddress: options.localAddress, noDelay: true }), {
@@ -207,6 +223,9 @@ export interface LatencyRow {
   pubackP50Ms: number
   pubackP99Ms: number
   sendLateP99Ms: number
+  /** s1's acceptance of a reading → its sealed envelope, from s1's own histogram (interpolated in its buckets). */
+  sealingLagP50Ms?: number
+  sealingLagP99Ms?: number
   counters?: Record<string, unknown>
 }
 export interface FanoutRow { rate: number, subscribers: number, seconds: number, acked: number, relayed: number, deliveries: number, lost: number, subscribersWithLoss: number, minPerSubscriber: number, p50Ms: number, p99Ms: number, maxMs: number }
@@ -413,7 +432,9 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
     for (const rate of RATES) {
       clear(sub)
       const before = { s1: await serviceStatus(s1), s2: await serviceStatus(s2) }
+      const metricsBefore = await scrapeMetrics(s1)
       const load = await sensorLoad({ port: collectorPort, sensors, rate, warmupSeconds, seconds })
+      const sealed = sealingLag(metricsBefore, await scrapeMetrics(s1))
       const from = load.firstSendAt - 1
       await settle([sub], from)
       const w = inWindow(sub, from, load.measureFrom, load.measureTo)
@@ -434,6 +455,8 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
         pubackP50Ms: load.pubackP50,
         pubackP99Ms: load.pubackP99,
         sendLateP99Ms: load.sendLateP99,
+        sealingLagP50Ms: sealed.p50Ms,
+        sealingLagP99Ms: sealed.p99Ms,
         counters: {
           s1SinkDropped: sink.dropped,
           s2BrokerDropped: diff(pick(before.s2, 'stream', 'broker', 'dropped'), pick(after.s2, 'stream', 'broker', 'dropped')),
@@ -519,18 +542,18 @@ function write (result: { quick: boolean, seconds: number, loadAverage: { before
   const lines = [
     '# Stream: sensor → subscriber at another stream peer, fan-out, memory', '',
     `Node ${process.version}, ${cpus().length} cores. Load average ${load(result.loadAverage.before)} before, ${load(result.loadAverage.after)} after.${result.quick ? ' Quick run.' : ''} ${result.seconds} s measured per phase after a warm-up. Three stream peers (gateway processes): s1 also collects; the subscriber is at s2. Latency: the collector's receive time (the envelope's ts, ms) → arrival at the subscriber; floor: publisher → raw Aedes → subscriber in one process, QoS 1, same rate and payload size (${String(result.floors.payloadBytes)} bytes).`, '',
-    '| figure | sent / PUBACKed | sealed and relayed | delivered | lost | p50 ms | p99 ms | max ms | sensor PUBACK p50 / p99 ms | floor p50 / p99 ms (raw Aedes) | target |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| figure | sent / PUBACKed | sealed and relayed | delivered | lost | p50 ms | p99 ms | max ms | of which accepted → sealed at s1, p50 / p99 ms | sensor PUBACK p50 / p99 ms | floor p50 / p99 ms (raw Aedes) | target |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...result.latency.map(r => {
       const f = floor(`latency-${r.rate}`)
-      return `| ${r.rate} readings/s, 1 subscriber at another peer | ${r.sent} / ${r.acked} | ${r.relayed} | ${r.delivered} | ${r.lost} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} | ${ms(r.pubackP50Ms)} / ${ms(r.pubackP99Ms)} | ${ms(f?.p50Ms)} / ${ms(f?.p99Ms)} | p50 < ${TARGET.p50Ms}, p99 < ${TARGET.p99Ms} |`
+      return `| ${r.rate} readings/s, 1 subscriber at another peer | ${r.sent} / ${r.acked} | ${r.relayed} | ${r.delivered} | ${r.lost} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} | ${ms(r.sealingLagP50Ms)} / ${ms(r.sealingLagP99Ms)} | ${ms(r.pubackP50Ms)} / ${ms(r.pubackP99Ms)} | ${ms(f?.p50Ms)} / ${ms(f?.p99Ms)} | p50 < ${TARGET.p50Ms}, p99 < ${TARGET.p99Ms} |`
     }),
     ...(result.fanout === undefined
       ? []
       : [(() => {
           const r = result.fanout
           const f = floor('fanout')
-          return `| fan-out: ${r.rate} readings/s to ${r.subscribers} subscribers over 3 peers (QoS 1) | ${r.acked} PUBACKed | ${r.relayed} | ${r.deliveries} (≥ ${r.minPerSubscriber} each) | ${r.lost} (${r.subscribersWithLoss} subscribers short) | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} | | ${ms(f?.p50Ms)} / ${ms(f?.p99Ms)} | p99 < ${TARGET.fanoutP99Ms}, none lost |`
+          return `| fan-out: ${r.rate} readings/s to ${r.subscribers} subscribers over 3 peers (QoS 1) | ${r.acked} PUBACKed | ${r.relayed} | ${r.deliveries} (≥ ${r.minPerSubscriber} each) | ${r.lost} (${r.subscribersWithLoss} subscribers short) | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} | | | ${ms(f?.p50Ms)} / ${ms(f?.p99Ms)} | p99 < ${TARGET.fanoutP99Ms}, none lost |`
         })()]),
     '',
     ...(result.memory === undefined
@@ -542,7 +565,7 @@ function write (result: { quick: boolean, seconds: number, loadAverage: { before
           ...(result.floors.memory === undefined ? [] : [(() => { const m = result.floors.memory as MemoryRow; return `| floor: bare Aedes process | ${mib(m.idleKiB)} MiB | ${mib(m.connectedKiB)} MiB | ${m.perApplicationKiB.toFixed(1)} KiB |` })()])
         ]),
     '',
-    'Latency counts from the collector\'s receive time in whole ms (the envelope\'s ts), so it reads up to 1 ms high; the sensor\'s own publish → PUBACK is the leg before it. Sealed and relayed = readings s1\'s stream sink wrote to the other stream peers\' relay streams in the phase (per reading: its count over the stream peers it links to) (PUBACKs still owed when the generator closed its sockets are not counted as PUBACKed, but the collector took those readings); lost = relayed − distinct readings received (per subscriber in the fan-out). Live delivery is best effort: the counters in stream.json say where readings were dropped (s2\'s broker: `overload` = past its bound of injections in flight, [STR-15]).'
+    'Latency counts from the collector\'s receive time in whole ms (the envelope\'s ts), so it reads up to 1 ms high; the sensor\'s own publish → PUBACK is the leg before it. Accepted → sealed is the first stage of that latency, from s1\'s `gatemesh_collector_sealing_lag_seconds` histogram scraped before and after the phase (interpolated inside its buckets: 1, 2.5, 5, 10, 25, 50, 100, 250 ms ...); the rest is s1\'s stream sink, the relay and s2\'s broker. Sealed and relayed = readings s1\'s stream sink wrote to the other stream peers\' relay streams in the phase (per reading: its count over the stream peers it links to) (PUBACKs still owed when the generator closed its sockets are not counted as PUBACKed, but the collector took those readings); lost = relayed − distinct readings received (per subscriber in the fan-out). Live delivery is best effort: the counters in stream.json say where readings were dropped (s2\'s broker: `overload` = past its bound of injections in flight, [STR-15]).'
   ]
   writeFileSync(new URL('stream.md', dir), lines.join('\n') + '\n')
   console.log(lines.join('\n') + '\n')
