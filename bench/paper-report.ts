@@ -105,7 +105,8 @@ export function cpuMarkdown (cost: CpuCost, cores: number, idleMs: number, floor
     '## CPU per acknowledged reading', '',
     'CPU time (utime + stime from /proc/<pid>/stat, every thread of the process) summed over the 7 gateway processes: idle for ' +
       `${(idleMs / 1000).toFixed(0)} s just before the simulation (after the floors), then from the simulation's start (its MQTT connections included) to its end, ` +
-      `divided by the readings acknowledged (both protocols). The machine has ${cores} cores, ${cores * 1000} CPU ms per second; ` +
+      'divided by the readings acknowledged (both protocols); the floors\' process likewise over each of its phases (the phase\'s MQTT connections included: with few readings, its figure is mostly their cost and its own idle). ' +
+      `The machine has ${cores} cores, ${cores * 1000} CPU ms per second; ` +
       `while the readings arrived the gateways used ${(cost.busyShareOfCores * 100).toFixed(1)} % of them.`, '',
     '| processes | readings acknowledged | CPU ms per second | CPU ms per reading | CPU ms per reading above idle |',
     '|---|---:|---:|---:|---:|',
