@@ -29,18 +29,17 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { connect, createServer, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
-import Fastify from 'fastify'
 import { createSensorCredential, createSensorRecord, generateIdentity, utf8 } from '../src/core/index.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { createCachedSensorDirectory, createCollector, readingTopic } from '../src/gateway/collector/index.ts'
 import { createLatestPublisher } from '../src/gateway/latest/index.ts'
 import { environment, numberOption, v8PoolSize, withGatewayV8Pool } from './harness.ts'
-import { startRawCollector } from './raw-collector.ts'
+import { startRawBroker, startRawCollector, startRawHttp } from './raw-collector.ts'
 import { searchSustainableRate, sustainMarkdown, type SustainSearch } from './sustainable.ts'
 
 /** The throughput targets (readings/s, 3 recipients); latency is measured at half of each. */
@@ -280,18 +279,11 @@ export async function run (options: IngestOptions = {}): Promise<IngestResults> 
     { dataDir: join(dir, 'data'), http: { port: 0 }, mqtt: { port: 0 }, rateLimit: { perSecond: 1e6, burst: 1e6 }, maxPending: 100_000, sealWorkers: options.sealWorkers })
   await collector.start()
 
-  // raw Fastify: parses the JSON body and answers 202
-  const fastify = Fastify({ logger: false })
-  fastify.post('/raw', async (_req, reply) => await reply.code(202).send({ accepted: 1 }))
-  await fastify.listen({ host: '127.0.0.1', port: 0 })
-  const fastifyPort = (fastify.server.address() as { port: number }).port
-  // raw Aedes: no authentication, no sealing
-  const name = 'aedes'
-  const { Aedes } = await import(name) as { Aedes: { createBroker: (o: Record<string, unknown>) => Promise<{ handle: (s: Socket) => void, close: (cb: () => void) => void }> } }
-  const aedes = await Aedes.createBroker({})
-  const aedesServer = createServer({ noDelay: true }, s => aedes.handle(s))
-  await new Promise<void>(resolve => aedesServer.listen(0, '127.0.0.1', resolve))
-  const aedesPort = (aedesServer.address() as { port: number }).port
+  // raw Fastify: parses the JSON body and answers 202; raw Aedes: no authentication, no sealing
+  const rawFastify = await startRawHttp()
+  const fastifyPort = rawFastify.port
+  const rawAedes = await startRawBroker()
+  const aedesPort = rawAedes.port
   // raw collectors: raw Aedes with a raw sealing thread, acknowledging at once or after a raw SQLite journal
   const rawSealing = await startRawCollector({ recipients: 3 })
   const rawJournal = await startRawCollector({ recipients: 3, journal: join(dir, 'raw-journal.db') })
@@ -417,9 +409,8 @@ export async function run (options: IngestOptions = {}): Promise<IngestResults> 
   } finally {
     await collector.stop()
     await latest.stop()
-    await fastify.close()
-    await new Promise<void>(resolve => aedes.close(resolve))
-    await new Promise<void>(resolve => aedesServer.close(() => resolve()))
+    await rawFastify.close()
+    await rawAedes.close()
     await rawSealing.close()
     await rawJournal.close()
     await rm(dir, { recursive: true, force: true })

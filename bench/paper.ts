@@ -7,9 +7,13 @@
  * (src/sim) for `--minutes` of wall time at the paper's periods divided by `--speed`; every
  * gateway's CPU and RSS are sampled each second. At the end every acknowledged reading must be
  * readable: each sensor's latest reading, and its history holding every acknowledged reading.
+ * Beside gatemesh, in the same run: the same simulation against raw floors (bench/paper-floors.ts:
+ * raw Aedes and raw Fastify acknowledging at once, then behind a raw SQLite journal), in phases
+ * of `--floor-seconds` (default a quarter of `--minutes`, at least 30 s) while the 7 gateways are
+ * up and idle; and the gateways' CPU time per acknowledged reading beside their idle CPU rate.
  * Writes bench/results/paper.json, paper.md and paper-resources.svg.
  *
- *   npm run bench -- paper [--minutes 3] [--speed 10] [--keep-alive] [--quick]
+ *   npm run bench -- paper [--minutes 3] [--speed 10] [--floor-seconds N] [--keep-alive] [--quick]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -22,9 +26,12 @@ import { startNetwork } from '../src/demo/network.ts'
 import type { GatewaySpec, RunningGateway } from '../src/demo/network.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
 import { createSimulation, formatDuration, formatProgress, formatTable, registerSensors, sensorIds } from '../src/sim/index.ts'
-import type { Protocol, ProtocolSummary, SimulationReport, Simulation, TimeSummary } from '../src/sim/index.ts'
+import type { Protocol, ProtocolSummary, SimulationInit, SimulationReport, Simulation, TimeSummary } from '../src/sim/index.ts'
 import { numberOption, v8PoolSize } from './harness.ts'
-import { ResourceSampler } from './resources.ts'
+import { startFloors } from './paper-floors.ts'
+import { cpuCost, cpuDelta, cpuMarkdown, f, failedCount, floorPhaseMs, floorsMarkdown } from './paper-report.ts'
+import type { CpuCost, FloorResult } from './paper-report.ts'
+import { ResourceSampler, cpuMs } from './resources.ts'
 
 /** The paper's figures (mean and standard deviation of the response time, ms). */
 export const PAPER = { http: { mean: 116.2, sd: 101.1 }, mqtt: { mean: 0.58, sd: 0.7 } } as const
@@ -48,7 +55,10 @@ function cpuPressure (): string {
   }
 }
 
-export interface PaperOptions { minutes?: number, speed?: number, keepAlive?: boolean, quick?: boolean }
+export interface PaperOptions { minutes?: number, speed?: number, floorSeconds?: number, keepAlive?: boolean, quick?: boolean }
+
+/** The gateways' idle CPU is measured over this window, just before the simulation. */
+const IDLE_MS = 10_000
 
 /**
  * Defaults: 3 minutes at speed 10 (the paper's 143 sensors then send about 17 readings/s, ten
@@ -58,7 +68,7 @@ export interface PaperOptions { minutes?: number, speed?: number, keepAlive?: bo
  */
 export function options (argv: string[]): PaperOptions {
   const quick = argv.includes('--quick')
-  return { quick, minutes: numberOption(argv, '--minutes', false) ?? (quick ? 1 : 3), speed: numberOption(argv, '--speed', false) ?? 10, keepAlive: argv.includes('--keep-alive') }
+  return { quick, minutes: numberOption(argv, '--minutes', false) ?? (quick ? 1 : 3), speed: numberOption(argv, '--speed', false) ?? 10, floorSeconds: numberOption(argv, '--floor-seconds', false), keepAlive: argv.includes('--keep-alive') }
 }
 
 export interface Readability {
@@ -184,13 +194,14 @@ function progress (sim: Simulation, elapsedMs: number, last: { at: number, acked
 }
 
 const stamp = (): string => new Date().toISOString().slice(11, 19)
-const f = (x: number | null, digits = 2): string => x === null ? '-' : x.toFixed(digits)
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-function markdown (report: SimulationReport, readable: Readability, resources: ReturnType<ResourceSampler['summary']>, setup: Record<string, unknown>): string {
+interface Baselines { floors: FloorResult[], floorMs: number, cpu: CpuCost, idleMs: number }
+
+function markdown (report: SimulationReport, readable: Readability, resources: ReturnType<ResourceSampler['summary']>, setup: Record<string, unknown>, baselines: Baselines): string {
   const row = (p: Protocol, name: string): string => {
     const s = report.protocols[p]
-    const refused = Object.values(s.refused).reduce((a, b) => a + b, 0) + Object.values(s.errors).reduce((a, b) => a + b, 0)
-    return `| ${name} | ${s.sensors} | ${s.sent} | ${s.acknowledged} | ${refused} | **${f(s.mean)}** | ${f(s.sd)} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.max)} | ${PAPER[p].mean} | ${PAPER[p].sd} |`
+    return `| ${name} | ${s.sensors} | ${s.sent} | ${s.acknowledged} | ${failedCount(s)} | **${f(s.mean)}** | ${f(s.sd)} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.max)} | ${PAPER[p].mean} | ${PAPER[p].sd} |`
   }
   const missing = Object.entries(readable.historyMissing)
   const latestMissing = Object.entries(readable.latestMissing)
@@ -216,6 +227,10 @@ function markdown (report: SimulationReport, readable: Readability, resources: R
       (missing.length === 0 ? '' : ` Of the missing readings, each persistence peer asked itself lacks: ${Object.entries(readable.missingByReplica).map(([name, n]) => `${name} ${n}`).join(', ')}` +
         `${Object.keys(readable.historyErrors).length > 0 ? `; last history errors: ${Object.entries(readable.historyErrors).map(([id, code]) => `${id} ${code}`).join(', ')}` : ''}.`),
     '',
+    ...floorsMarkdown(baselines.floors, report, baselines.floorMs),
+    '',
+    ...cpuMarkdown(baselines.cpu, cpus().length, baselines.idleMs, baselines.floors),
+    '',
     '## Resources', '',
     'CPU (% of one core) and resident memory of each gateway process and of the benchmark\'s process (the 143 simulated sensors), sampled every second from /proc',
     '(the dashed lines: sensors registered, simulation started, simulation stopped):', '',
@@ -226,6 +241,36 @@ function markdown (report: SimulationReport, readable: Readability, resources: R
     '',
     '```', formatTable(report), '```', ''
   ].join('\n')
+}
+
+/**
+ * The floors: the same simulation (same sensors, speed and seed: the same periods and offsets)
+ * against the raw servers of bench/paper-floors.ts, one phase of `phaseMs` each, acknowledging at
+ * once, then behind the raw journal; the floors' process's CPU over each phase.
+ */
+async function runFloors (dir: string, init: { sensors: SimulationInit['sensors'], speed: number, keepAlive: boolean }, phaseMs: number): Promise<FloorResult[]> {
+  console.log(`${stamp()} paper: the same-run floors, ${phaseMs / 1000} s each, the 7 gateways idle ...`)
+  const floors = await startFloors(dir)
+  const phases = [
+    { name: 'acknowledging at once', servers: floors.servers.raw, labels: { mqtt: 'raw Aedes', http: 'raw Fastify' } },
+    { name: 'journal before the acknowledgement', servers: floors.servers.journal, labels: { mqtt: 'raw Aedes + raw SQLite journal', http: 'raw Fastify + raw SQLite journal' } }
+  ]
+  const results: FloorResult[] = []
+  try {
+    for (const phase of phases) {
+      const sim = createSimulation({ ...init, collectors: { mqtt: [`mqtt://127.0.0.1:${phase.servers.mqtt}`], http: [`http://127.0.0.1:${phase.servers.http}`] } })
+      const from = { cpu: [cpuMs(floors.pid)], at: performance.now() }
+      await sim.start()
+      await sleep(phaseMs)
+      const report = await sim.stop()
+      results.push({ name: phase.name, servers: phase.labels, report, cpu: { cpuMs: cpuDelta(from.cpu, [cpuMs(floors.pid)]), ms: performance.now() - from.at } })
+      console.log(`${stamp()} paper: floor ${phase.labels.mqtt} / ${phase.labels.http}`)
+      console.log(formatTable(report))
+    }
+  } finally {
+    await floors.stop()
+  }
+  return results
 }
 
 export async function run (opts: PaperOptions = {}): Promise<{ report: SimulationReport, readable: Readability }> {
@@ -255,22 +300,34 @@ export async function run (opts: PaperOptions = {}): Promise<{ report: Simulatio
     mark('registered')
     // each sensor's record as its collector's gateway finds it in the DHT (the lookup its collector makes, [COL-10])
     const known = await awaitRecords(gws, signup.bundle, password, signup.caCertificate, bound.map(b => b.id), 120_000)
+    const sensors = { mqtt: bound.slice(0, SENSORS.mqtt), http: bound.slice(SENSORS.mqtt) }
+    const floorMs = floorPhaseMs(minutes, opts.floorSeconds)
+    const floors = await runFloors(dir, { sensors, speed, keepAlive: opts.keepAlive === true }, floorMs)
+    // the gateways' CPU: idle, then while the readings arrive
+    const gatewaysCpu = (): Array<number | undefined> => gws.map(g => cpuMs(g.child.pid as number))
+    console.log(`${stamp()} paper: the 7 gateways' idle CPU over ${IDLE_MS / 1000} s ...`)
+    const idleFrom = { cpu: gatewaysCpu(), at: performance.now() }
+    await sleep(IDLE_MS)
+    const idle = { cpuMs: cpuDelta(idleFrom.cpu, gatewaysCpu()), ms: performance.now() - idleFrom.at }
     const sim = createSimulation({
-      sensors: { mqtt: bound.slice(0, SENSORS.mqtt), http: bound.slice(SENSORS.mqtt) },
+      sensors,
       collectors: { mqtt: gws.map(g => g.ready.collector?.mqtt as string), http: gws.map(g => g.ready.collector?.http as string) },
       speed,
       keepAlive: opts.keepAlive === true
     })
     const startedAt = Date.now()
     console.log(`${stamp()} paper: ${SENSORS.mqtt} MQTT + ${SENSORS.http} HTTP sensors for ${minutes} min at speed ${speed} (${formatDuration(minutes * 60_000 * speed)} of the paper's time)`)
+    const busyFrom = { cpu: gatewaysCpu(), at: performance.now() }
     await sim.start()
     mark('started')
     const t0 = performance.now()
     const last = { at: 0, acked: { mqtt: 0, http: 0 } }
     const ticker = setInterval(() => { progress(sim, performance.now() - t0, last) }, 15_000)
-    await new Promise(resolve => setTimeout(resolve, minutes * 60_000))
+    await sleep(minutes * 60_000)
     clearInterval(ticker)
     const report = await sim.stop()
+    const busy = { cpuMs: cpuDelta(busyFrom.cpu, gatewaysCpu()), ms: performance.now() - busyFrom.at, acknowledged: report.protocols.mqtt.acknowledged + report.protocols.http.acknowledged }
+    const baselines: Baselines = { floors, floorMs, cpu: cpuCost(idle, busy, cpus().length), idleMs: idle.ms }
     mark('stopped')
     console.log(formatTable(report))
     console.log(`${stamp()} paper: checking that every acknowledged reading is readable ...`)
@@ -286,14 +343,13 @@ export async function run (opts: PaperOptions = {}): Promise<{ report: Simulatio
     const setup = { peers: PEERS.map(p => ({ name: p.name, services: p.services })), minutes, speed, simulatedMs: report.durationMs * speed, loadBefore, loadAfter, pressureBefore, pressureAfter, records: known }
     const environment = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, v8PoolSize: v8PoolSize(), date: new Date().toISOString() }
     writeFileSync(new URL('paper-resources.svg', out), await sampler.svg(`gatemesh, the paper's 7 peers: ${SENSORS.mqtt} MQTT + ${SENSORS.http} HTTP sensors at speed ${speed}`, marks))
-    const md = markdown(report, readable, resources, setup)
+    const md = markdown(report, readable, resources, setup, baselines)
     writeFileSync(new URL('paper.md', out), md)
     writeFileSync(new URL('paper.json', out), JSON.stringify({
-      title: 'The paper\'s evaluation, reproduced', environment, setup, paper: PAPER, report, readable, resources, samples: sampler.samples, marks
+      title: 'The paper\'s evaluation, reproduced', environment, setup, paper: PAPER, report, floors: floors.map(fl => ({ ...fl, phaseMs: floorMs })), cpu: { gateways: baselines.cpu, idle, busy }, readable, resources, samples: sampler.samples, marks
     }, null, 2) + '\n')
     console.log(md)
-    const failed = (p: ProtocolSummary): number => Object.values(p.refused).reduce((a, b) => a + b, 0) + Object.values(p.errors).reduce((a, b) => a + b, 0)
-    keep = failed(report.protocols.mqtt) + failed(report.protocols.http) > 0 || readable.historyFound < readable.historyExpected || Object.keys(readable.latestMissing).length > 0
+    keep = failedCount(report.protocols.mqtt) + failedCount(report.protocols.http) > 0 || readable.historyFound < readable.historyExpected || Object.keys(readable.latestMissing).length > 0
     return { report, readable }
   } finally {
     sampler.stop()

@@ -18,6 +18,7 @@ import * as nodeCrypto from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import { DatabaseSync } from 'node:sqlite'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import Fastify from 'fastify'
 
 const BATCH = 32
 const WINDOW_MS = 5
@@ -56,49 +57,98 @@ function startRawSealer (recipients: number): { offer: (payload: Uint8Array) => 
 interface AedesLike { handle: (s: Socket) => void, close: (cb: () => void) => void }
 type Done = (err: null) => void
 
-/** A raw collector on 127.0.0.1 (port 0); `journal` is the SQLite file, or none. */
-export async function startRawCollector (options: { recipients: number, journal?: string }): Promise<{ port: number, reset: () => void, close: () => Promise<void> }> {
-  const sealer = startRawSealer(options.recipients)
-  let db: DatabaseSync | undefined
-  let waiting: Array<{ payload: Uint8Array, done: Done }> = []
-  let scheduled = false
-  let commit = (): void => {}
-  if (options.journal !== undefined) {
-    const journal = new DatabaseSync(options.journal)
-    db = journal
-    journal.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE IF NOT EXISTS groups (id INTEGER PRIMARY KEY, count INTEGER, data BLOB)')
-    const insert = journal.prepare('INSERT INTO groups (count, data) VALUES (?, ?)')
-    commit = () => {
-      scheduled = false
-      const batch = waiting
-      waiting = []
-      journal.exec('BEGIN')
-      insert.run(batch.length, Buffer.concat(batch.map(w => w.payload)))
-      journal.exec('COMMIT')
-      for (const w of batch) { sealer.offer(w.payload); w.done(null) }
-    }
+/** A server on 127.0.0.1 (port 0) and how to close it. */
+export interface RawServer { port: number, close: () => Promise<void> }
+
+/**
+ * A raw SQLite journal (WAL, synchronous=NORMAL, [COL-7] [COL-12]): `append` queues a payload,
+ * and the payloads of each event-loop turn are inserted as one row in one transaction, after
+ * which each one's `done` runs. No checkpoint runs while it is open (`wal_autocheckpoint = 0`);
+ * `reset` empties the WAL (a checkpoint, then truncation).
+ */
+export function openRawJournal (file: string): { append: (payload: Uint8Array, done: () => void) => void, reset: () => void, close: () => void } {
+  const journal = new DatabaseSync(file)
+  journal.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE IF NOT EXISTS groups (id INTEGER PRIMARY KEY, count INTEGER, data BLOB)')
+  const insert = journal.prepare('INSERT INTO groups (count, data) VALUES (?, ?)')
+  let waiting: Array<{ payload: Uint8Array, done: () => void }> = []
+  const commit = (): void => {
+    const batch = waiting
+    waiting = []
+    journal.exec('BEGIN')
+    insert.run(batch.length, Buffer.concat(batch.map(w => w.payload)))
+    journal.exec('COMMIT')
+    for (const w of batch) w.done()
   }
+  return {
+    append (payload, done) {
+      waiting.push({ payload, done })
+      if (waiting.length === 1) setImmediate(commit)
+    },
+    reset () { journal.exec('PRAGMA wal_checkpoint(TRUNCATE)') },
+    close () { journal.close() }
+  }
+}
+
+/**
+ * Raw Aedes on 127.0.0.1 (port 0): accepts any client (no authentication) and hands each
+ * publish's payload to `onPublish`, whose `done` lets Aedes send the PUBACK; without it, at once.
+ */
+export async function startRawBroker (onPublish?: (payload: Uint8Array, done: () => void) => void): Promise<RawServer> {
   const name = 'aedes'
   const { Aedes } = await import(name) as { Aedes: { createBroker: (o: Record<string, unknown>) => Promise<AedesLike> } }
-  const broker = await Aedes.createBroker({
-    authorizePublish: (_client: unknown, packet: { payload: Uint8Array }, done: Done) => {
-      const payload = new Uint8Array(packet.payload)
-      if (db === undefined) { sealer.offer(payload); done(null); return }
-      waiting.push({ payload, done })
-      if (!scheduled) { scheduled = true; setImmediate(commit) }
-    }
-  })
+  const broker = await Aedes.createBroker(onPublish === undefined
+    ? {}
+    : { authorizePublish: (_client: unknown, packet: { payload: Uint8Array }, done: Done) => { onPublish(new Uint8Array(packet.payload), () => { done(null) }) } })
   const server: Server = createServer({ noDelay: true }, s => broker.handle(s))
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   return {
     port: (server.address() as { port: number }).port,
-    /** Empties the journal's WAL (a checkpoint, then truncation): each phase starts from the same file. */
-    reset () { db?.exec('PRAGMA wal_checkpoint(TRUNCATE)') },
     async close () {
       await new Promise<void>(resolve => broker.close(resolve))
       await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}
+
+/**
+ * Raw Fastify on 127.0.0.1 (port 0): every POST, whatever its path and its Authorization,
+ * has its JSON body parsed (as the collector's framework does) and is answered 202; with
+ * `onReading`, once its `done` runs, given the body's bytes.
+ */
+export async function startRawHttp (onReading?: (body: Uint8Array, done: () => void) => void): Promise<RawServer> {
+  const fastify = Fastify({ logger: false })
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    try {
+      JSON.parse(body.toString('utf8'))
+      done(null, body)
+    } catch (err) {
+      done(err as Error, undefined)
+    }
+  })
+  fastify.post('/*', async (req, reply) => {
+    if (onReading !== undefined) await new Promise<void>(resolve => { onReading(req.body as Buffer, resolve) })
+    return await reply.code(202).send({ accepted: 1 })
+  })
+  await fastify.listen({ host: '127.0.0.1', port: 0 })
+  return { port: (fastify.server.address() as { port: number }).port, close: async () => { await fastify.close() } }
+}
+
+/** A raw collector on 127.0.0.1 (port 0); `journal` is the SQLite file, or none. */
+export async function startRawCollector (options: { recipients: number, journal?: string }): Promise<{ port: number, reset: () => void, close: () => Promise<void> }> {
+  const sealer = startRawSealer(options.recipients)
+  const journal = options.journal === undefined ? undefined : openRawJournal(options.journal)
+  const broker = await startRawBroker((payload, done) => {
+    if (journal === undefined) { sealer.offer(payload); done(); return }
+    journal.append(payload, () => { sealer.offer(payload); done() })
+  })
+  return {
+    port: broker.port,
+    /** Empties the journal's WAL: each phase starts from the same file. */
+    reset () { journal?.reset() },
+    async close () {
+      await broker.close()
       await sealer.stop()
-      db?.close()
+      journal?.close()
     }
   }
 }

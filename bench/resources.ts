@@ -43,6 +43,16 @@ function read (pid: number): { ticks: number, rssKiB: number } | undefined {
   }
 }
 
+let hz: number | undefined
+
+/** The CPU time (utime + stime) `pid` has used so far, in ms; undefined once it is gone (or off Linux). */
+export function cpuMs (pid: number): number | undefined {
+  const r = read(pid)
+  if (r === undefined) return undefined
+  hz ??= clockTicks()
+  return r.ticks * 1000 / hz
+}
+
 export class ResourceSampler {
   readonly samples: ResourceSample[] = []
   private readonly processes: Array<{ name: string, pid: number, last?: { ticks: number, at: number } }>

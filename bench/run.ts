@@ -3,7 +3,7 @@
  * run and writes each one's JSON and markdown under bench/results/. Scenarios: crypto, dht,
  * ingest, e2e, persistence, stream-relay, stream, paper, web. A scenario that reads options of its own (ingest: --seconds N, --step-seconds N,
  * --sustainable, --puback-at N, --seal-workers N; persistence: --runs N, --seconds N, --rate N,
- * --catchup-rate N, --catchup-minutes N; stream-relay and stream: --seconds N; paper: --minutes N, --speed N, --keep-alive; web: --runs N, --readings N) exports `options(argv)`; the others get --quick.
+ * --catchup-rate N, --catchup-minutes N; stream-relay and stream: --seconds N; paper: --minutes N, --speed N, --floor-seconds N, --keep-alive; web: --runs N, --readings N) exports `options(argv)`; the others get --quick.
  */
 import { withGatewayV8Pool } from './harness.ts'
 
@@ -21,7 +21,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   web: async () => await import('./web.ts')
 }
 /** The options that take a value: the value is not a scenario's name. */
-const VALUED = new Set(['--seconds', '--step-seconds', '--puback-at', '--seal-workers', '--runs', '--rate', '--catchup-rate', '--catchup-minutes', '--minutes', '--speed', '--readings'])
+const VALUED = new Set(['--seconds', '--step-seconds', '--puback-at', '--seal-workers', '--runs', '--rate', '--catchup-rate', '--catchup-minutes', '--minutes', '--speed', '--floor-seconds', '--readings'])
 
 await withGatewayV8Pool()
 const args = process.argv.slice(2)
