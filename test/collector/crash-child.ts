@@ -2,7 +2,7 @@
 // credential comes in GM_TEST_CREDENTIAL; it prints its HTTP port ("port <n>"), then "handed <seq>"
 // for every reading its sink holds. In `load` the sink holds a batch 20 ms after it is given it,
 // as the latest publisher's put completes after its coalescing interval, and runs until killed;
-// `recover` holds at once and stops once the deliveries of the recovery have ceased.
+// `recover` holds at once and stops once the journal holds no reading any more.
 import { join } from 'node:path'
 import { createSensorRecord, identityFromSecrets, sensorVerifier, verifySensorRecord } from '../../src/core/index.ts'
 import { createNodeCryptoSuite } from '../../src/platform/node-crypto.ts'
@@ -17,7 +17,6 @@ const owner = await identityFromSecrets(suite, new Uint8Array(32).fill(1), new U
 const verifier = await sensorVerifier(suite, process.env.GM_TEST_CREDENTIAL as string)
 const info = await verifySensorRecord(suite, await createSensorRecord(suite, owner, { sensorId: 'crash', verifier, seq: 1 }))
 // stdout is a pipe, written synchronously on Linux: a line is out before the row is released
-let handed = 0
 const collector = createCollector({
   suite,
   signingSeed: seed,
@@ -26,7 +25,7 @@ const collector = createCollector({
     name: 'record',
     deliver: async readings => {
       if (phase === 'load') await new Promise(resolve => setTimeout(resolve, 20))
-      for (const r of readings) { handed++; process.stdout.write(`handed ${r.seq}\n`) }
+      for (const r of readings) process.stdout.write(`handed ${r.seq}\n`)
     }
   }],
   logger: createLogger('crash-child', { level: 'silent' })
@@ -34,9 +33,9 @@ const collector = createCollector({
 await collector.start()
 process.stdout.write(`port ${collector.httpPort}\n`)
 if (phase === 'recover') {
-  // recovery runs in the background from start; wait until the hand-offs stop
-  let seen = -1
-  while (seen !== handed) { seen = handed; await new Promise(resolve => setTimeout(resolve, 500)) }
+  // recovery runs in the background from start: it is over when every journaled reading has been
+  // handed to the sink and released (the journal holds none), whatever pauses it had meanwhile
+  while (collector.journalDepth() > 0) await new Promise(resolve => setTimeout(resolve, 5))
   await collector.stop()
   process.exit(0)
 }
