@@ -279,7 +279,10 @@ function createStreamService ({ overlay, suite, trust, local, metrics }: Gateway
     // [STR-6] the user's signing key from its account record in the overlay
     lookupAccount: createAccountKeyLookup({ suite, fetch: async pseudonym => await getOrUndefined(overlay, recordKey(NAMESPACES.account, pseudonym)) }),
     verifyToken: async (token, expected) => await verifyStreamToken(suite, token, expected),
-    lookupSensor: async id => await sensors.get(id),
+    lookupSensor: async (id, options) => {
+      if (options?.fresh === true) sensors.invalidate(id)
+      return await sensors.get(id)
+    },
     // [STR-14] the stream peer reads a payload's sensor and wraps' `to`, nothing else
     recipientsOf: payload => {
       const { env } = decodeStreamPayload(payload)
