@@ -3,8 +3,9 @@
 // adds a sensor, readings go in with the curl line the page shows, B signs up at gateway 2, A
 // shares, B sees the latest value, the history (chart and table; readings sealed before the share
 // listed as not readable) and, live over gateway 2's stream WebSocket, a reading sent afterwards;
-// A (whose gateway 1 runs no stream peer, as A's page says) revokes, and a reading sent after it
-// reaches A's live view at gateway 2 but not B's. Also: a wrong password, a reload (the sealed
+// A's page at gateway 1, which runs no stream peer, goes live over gateway 2's broker all the same
+// (gateway 1 learned it over the overlay, [STR-49]) and says so; A revokes, and a reading sent
+// after it reaches A's live views but not B's. Also: a wrong password, a reload (the sealed
 // bundle is kept, the password asked again) and log-out. Every request and WebSocket frame of the
 // browsers is recorded: none goes to another origin than the gateways' (and gateway 2's stream
 // WebSocket), none carries the password or a reading's plaintext marker.
@@ -121,6 +122,12 @@ describe('web application: the journey across two gateways, in headless Chromium
       readyTimeoutMs: 60_000
     })
     ;[g1, g2] = net.gateways as [RunningGateway, RunningGateway]
+    // [STR-49] gateway 1 (no broker of its own) has asked gateway 2 for its stream listeners: the
+    // page it serves from now on may open that WebSocket (the CSP is the one of the page's load)
+    await eventually('gateway 1 lists gateway 2\'s stream peer', async () => {
+      const answer = await (await fetch(`${g1.ready.access as string}/v1/network`)).json() as { streams?: Array<{ ws: string }> }
+      return answer.streams?.some(s => s.ws === g2.ready.stream?.ws) === true ? true : undefined
+    })
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
   })
 
@@ -162,16 +169,25 @@ describe('web application: the journey across two gateways, in headless Chromium
     await pageB.getByText('Nobody shares a sensor with you yet').waitFor()
 
     await pageA.locator(`li[data-sensor="${SENSOR}"] a`).click()
-    // gateway 1 runs no stream peer: A's page says so in plain words, with no error and no WebSocket
-    await pageA.locator('#live-state[data-state="none"]').getByText('This gateway runs no stream peer').waitFor({ timeout: 10_000 })
+    // [STR-49] gateway 1 runs no stream peer: A's page goes live at gateway 2's, and says whose
+    const g2ws = g2.ready.stream?.ws as string
+    await pageA.locator('#live-state[data-state="live"]').waitFor({ timeout: 30_000 })
+    assert.equal(await pageA.locator('#live-state').getAttribute('data-url'), g2ws)
+    assert.equal(await pageA.locator('#live-state').getAttribute('data-peer'), 'other')
+    const stateA = await pageA.locator('#live-state').textContent() ?? ''
+    assert.ok(stateA.includes(`the stream peer of another gateway, ${g2ws}`), stateA)
     assert.equal(await pageA.locator('#live-panel [role=alert]').count(), 0)
-    assert.equal(sockets.filter(s => s.page === pageA).length, 0)
+    const socketA = sockets.filter(s => s.page === pageA)
+    assert.equal(socketA.length, 1)
+    assert.equal(socketA[0]?.url, g2ws)
     await pageA.getByLabel('Share with (pseudonym)').fill(pseudonymB)
     await pageA.getByRole('button', { name: 'Share', exact: true }).click()
     await pageA.locator('#access-status').getByText('Shared with').waitFor({ timeout: 30_000 })
     await pageA.locator(`#readers li[data-reader="${pseudonymB}"]`).waitFor()
     await shot(pageA, '3-sensor-shared')
     const readable = [await send(), await send()]
+    // a page served by a gateway without stream receives them live, without reload
+    for (const marker of readable) await pageA.locator('#live-table').getByText(marker).waitFor({ timeout: 30_000 })
 
     await eventually('B sees the shared sensor with its latest value', async () => {
       await pageB.getByRole('button', { name: 'Refresh' }).click()
@@ -210,10 +226,11 @@ describe('web application: the journey across two gateways, in headless Chromium
       return res.headers.get('content-security-policy')?.split('; ').find(d => d.startsWith('connect-src'))
     }
     assert.equal(await csp(g2), `connect-src 'self' ${wsOrigin}`)
-    assert.equal(await csp(g1), "connect-src 'self'")
+    // [STR-49] gateway 1's page may open gateway 2's stream WebSocket too, and no other origin
+    assert.equal(await csp(g1), `connect-src 'self' ${wsOrigin}`)
 
     await pageB.locator('#live-state[data-state="live"]').waitFor({ timeout: 30_000 })
-    assert.equal(await pageB.locator('#live-panel [role=alert]').count(), 0)
+    assert.equal(await pageB.locator('#live-panel [role=alert]').count(), 0, (await pageB.locator('#live-panel [role=alert]').allTextContents()).join('; '))
     const socket = sockets.find(s => s.page === pageB)
     assert.ok(socket !== undefined, 'B\'s page opened a WebSocket')
     assert.equal(new URL(socket.url).origin, wsOrigin)
@@ -227,7 +244,7 @@ describe('web application: the journey across two gateways, in headless Chromium
   })
 
   it('A revokes B; B gets no newer reading, live or not', async () => {
-    // A's own live view, at gateway 2 (the stream peer B is connected to)
+    // A's live view at gateway 2 too (the stream peer B is connected to, as A's page at gateway 1 is)
     const liveA = await (await context()).newPage()
     await liveA.goto(g2.ready.access as string)
     await liveA.getByLabel('Pseudonym').fill(pseudonymA)
@@ -244,6 +261,7 @@ describe('web application: the journey across two gateways, in headless Chromium
     // once A's live view at gateway 2 shows it, the stream peer has forwarded it to whoever it
     // forwards it to ([STR-14]): the collector sealed it after applying the revocation
     await liveA.locator('#live-table').getByText(after).waitFor({ timeout: 30_000 })
+    await pageA.locator('#live-table').getByText(after).waitFor({ timeout: 30_000 })
     await eventually('A sees the reading sent after the revocation', async () => {
       await pageA.getByRole('button', { name: 'Refresh' }).click()
       return (await pageA.locator('#sensor-latest .value').textContent({ timeout: 2000 }).catch(() => null))?.includes(after) === true ? true : undefined
@@ -339,7 +357,7 @@ describe('web application: the journey across two gateways, in headless Chromium
     }
     assert.ok(requests.some(r => r.method === 'POST' && r.url.endsWith('/v1/accounts')), 'the sign-ups were recorded')
     assert.ok(requests.some(r => r.url.includes('/history')), 'the history reads were recorded')
-    // B's and A's live views at gateway 2; none at gateway 1 (it runs no stream peer)
+    // B's and A's live views, all at gateway 2's broker (gateway 1 runs none: its page used gateway 2's)
     assert.ok(sockets.length >= 2, `${sockets.length} WebSockets recorded`)
     for (const s of sockets) {
       assert.equal(new URL(s.url).origin, wsOrigin, `a WebSocket to ${s.url}`)

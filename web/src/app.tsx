@@ -11,6 +11,8 @@ import type { SavedAccount } from './saved-account.ts'
 import { SensorScreen } from './sensor-screen.tsx'
 import { SensorsScreen } from './sensors-screen.tsx'
 import { CopyButton } from './copy.tsx'
+import type { NetworkInfo } from '../../src/client/index.ts'
+import type { StreamPeers } from './live-panel.tsx'
 
 type State = { screen: 'loading' } | { screen: 'welcome' } | { screen: 'unlock', saved: SavedAccount } | { screen: 'in', who: LoggedIn }
 
@@ -22,6 +24,13 @@ function useRoute (): string {
     return () => { removeEventListener('hashchange', on) }
   }, [])
   return hash
+}
+
+/** [ACS-18] [STR-49] Where the live view subscribes: this gateway's broker first, then the network's other stream peers. */
+function streamPeers (network: NetworkInfo): StreamPeers {
+  const own = network.stream?.ws
+  const urls = [...(own === undefined ? [] : [own]), ...(network.streams ?? []).map(s => s.ws)]
+  return { urls: urls.filter((u, i) => urls.indexOf(u) === i), own }
 }
 
 export function App () {
@@ -66,7 +75,7 @@ export function App () {
         <p class="muted">Network CA (SHA-256): <code class="fingerprint">{network.fingerprint}</code></p>
         {sensor === undefined
           ? <SensorsScreen session={session} network={network} />
-          : <SensorScreen session={session} id={decodeURIComponent(sensor)} key={sensor} streamWs={network.stream?.ws} />}
+          : <SensorScreen session={session} id={decodeURIComponent(sensor)} key={sensor} streams={streamPeers(network)} />}
       </div>
     )
   }
