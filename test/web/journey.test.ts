@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -40,6 +40,39 @@ async function sh (line: string): Promise<{ code: number, stdout: string, stderr
 }
 
 interface Recorded { url: string, method: string, body: string }
+
+/**
+ * The form controls (text boxes, selects, buttons, ...) of the page that have no accessible name,
+ * as Chromium's accessibility tree computes it (labels, aria-label, aria-labelledby, contents).
+ */
+async function unnamedControls (page: Page): Promise<string[]> {
+  const cdp = await page.context().newCDPSession(page)
+  try {
+    const { nodes } = await cdp.send('Accessibility.getFullAXTree') as { nodes: Array<{ ignored: boolean, role?: { value?: string }, name?: { value?: string } }> }
+    const controls = new Set(['textbox', 'searchbox', 'combobox', 'listbox', 'spinbutton', 'button', 'checkbox', 'radio', 'slider', 'switch', 'tab', 'menuitem', 'link'])
+    const found = nodes.filter(n => !n.ignored && controls.has(n.role?.value ?? ''))
+    assert.ok(found.length > 0, 'the tree holds controls')
+    return found.filter(n => (n.name?.value ?? '').trim() === '').map(n => n.role?.value ?? '?')
+  } finally {
+    await cdp.detach()
+  }
+}
+
+/** Presses Tab (at most 30 times) until the element `selector` has the focus. */
+async function tabTo (page: Page, selector: string): Promise<void> {
+  for (let i = 0; i < 30; i++) {
+    if (await page.evaluate(sel => document.activeElement?.matches(sel) === true, selector)) return
+    await page.keyboard.press('Tab')
+  }
+  assert.fail(`Tab never reached ${selector}`)
+}
+
+/** The text of a download the page starts by clicking `button`. */
+async function downloaded (page: Page, button: string): Promise<{ name: string, text: string }> {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: button }).click()])
+  const path = await download.path()
+  return { name: download.suggestedFilename(), text: await readFile(path, 'utf8') }
+}
 interface RecordedSocket { url: string, page: Page, socket: WebSocket, frames: Array<string | Buffer> }
 
 describe('web application: the journey across two gateways, in headless Chromium [ACS-23]', { timeout: 300_000 }, () => {
@@ -91,7 +124,16 @@ describe('web application: the journey across two gateways, in headless Chromium
   async function signUp (page: Page, gateway: RunningGateway, password: string): Promise<string> {
     await page.goto(gateway.ready.access as string)
     await page.getByRole('tab', { name: 'Sign up' }).click()
+    assert.deepEqual(await unnamedControls(page), [], 'every control of the sign-up screen has a name')
+    // the strength meter: a common password is very weak, the long random one strong
+    const meter = page.locator('#signup-strength')
+    await page.locator('#signup-password').fill('password1')
+    assert.equal(await meter.evaluate(el => (el as HTMLMeterElement).value), 0)
+    await page.getByText('Strength: very weak').waitFor()
+    await page.getByText('It contains a very common password.').waitFor()
     await page.locator('#signup-password').fill(password)
+    assert.equal(await meter.evaluate(el => (el as HTMLMeterElement).value), 4)
+    await page.getByText('Strength: strong').waitFor()
     await page.locator('#signup-confirm').fill(password)
     // the client's own option for a cheaper derivation (the CLI's --kdf-iterations): the
     // protocol's floor, 600 000 (OWASP's figure for PBKDF2-SHA256), which gateways accept; the
@@ -100,6 +142,8 @@ describe('web application: the journey across two gateways, in headless Chromium
     assert.equal(await page.locator('#signup-iterations').inputValue(), String(DEFAULT_KDF_ITERATIONS))
     await page.locator('#signup-iterations').fill(String(MIN_KDF_ITERATIONS))
     await page.getByRole('button', { name: 'Sign up' }).click()
+    // the derivation's progress bar shows while it runs (the page keeps painting meanwhile)
+    await page.locator('.kdf[data-done=no] progress').waitFor({ state: 'visible', timeout: 30_000 })
     const pseudonym = (await page.locator('#new-pseudonym').textContent({ timeout: 60_000 })) ?? ''
     assert.match(pseudonym, /^[a-z2-7]{52}$/)
     assert.match(await page.locator('main').textContent() ?? '', /your account name/)
@@ -147,6 +191,8 @@ describe('web application: the journey across two gateways, in headless Chromium
     await pageA.getByRole('button', { name: 'Continue to my sensors' }).click()
     await pageA.getByText('You own no sensor yet').waitFor()
     await pageA.getByLabel('Sensor id').fill(SENSOR)
+    // [SEN-2] a retention chosen when adding
+    await pageA.locator('#add-retention').selectOption({ label: '7 days' })
     await pageA.getByRole('button', { name: 'Add sensor' }).click()
     curlLine = (await pageA.locator('#curl-line').textContent({ timeout: 30_000 })) ?? ''
     // this gateway's own collector, as GET /v1/network told the page [ACS-18]
@@ -169,6 +215,14 @@ describe('web application: the journey across two gateways, in headless Chromium
     await pageB.getByText('Nobody shares a sensor with you yet').waitFor()
 
     await pageA.locator(`li[data-sensor="${SENSOR}"] a`).click()
+    // the retention chosen at add is the record's; changed here, the page shows the new one
+    await pageA.getByText('now: 7 days').waitFor({ timeout: 30_000 })
+    assert.equal(await pageA.locator('#retention').inputValue(), String(7 * 86_400))
+    await pageA.locator('#retention').selectOption({ label: '90 days' })
+    await pageA.getByRole('button', { name: 'Set retention' }).click()
+    await pageA.locator('#access-status').getByText('Readings are now kept for 90 days.').waitFor({ timeout: 30_000 })
+    await pageA.getByText('now: 90 days').waitFor({ timeout: 30_000 })
+    assert.deepEqual(await unnamedControls(pageA), [], 'every control of the owner\'s sensor page has a name')
     // [STR-49] gateway 1 runs no stream peer: A's page goes live at gateway 2's, and says whose
     const g2ws = g2.ready.stream?.ws as string
     await pageA.locator('#live-state[data-state="live"]').waitFor({ timeout: 30_000 })
@@ -196,8 +250,11 @@ describe('web application: the journey across two gateways, in headless Chromium
     })
     await shot(pageB, '4-shared-with-me')
 
+    assert.deepEqual(await unnamedControls(pageB), [], 'every control of the sensors screen has a name')
     await pageB.locator(`#shared-sensors li[data-sensor="${SENSOR}"] a`).click()
     await pageB.locator('#sensor-latest .value').getByText(readable[1] as string).waitFor({ timeout: 30_000 })
+    // a reader sees the retention the owner set last
+    await pageB.getByText('Readings are kept for 90 days.').waitFor({ timeout: 30_000 })
     await pageB.getByLabel('Range').selectOption('hour')
     // the persistence peer holds all five: three sealed before the share (not for B), two for B
     await eventually('B\'s history holds the five readings', async () => {
@@ -214,7 +271,43 @@ describe('web application: the journey across two gateways, in headless Chromium
     assert.equal(await pageB.locator('.chart').getAttribute('data-points'), '2')
     // the canvas was drawn with both points (uPlot's draw hook; bench/web.ts times the chart by it)
     await pageB.locator('#history-result .chart[data-drawn="2"]').waitFor({ timeout: 10_000 })
+    assert.deepEqual(await unnamedControls(pageB), [], 'every control of a reader\'s sensor page, history shown, has a name')
     await shot(pageB, '5-history')
+
+    // exports: every reading of the view, the unreadable ones marked as such, never their plaintext
+    const csv = await downloaded(pageB, 'Export CSV')
+    assert.equal(csv.name, `${SENSOR}.csv`)
+    const lines = csv.text.trimEnd().split('\n')
+    assert.equal(lines[0], 'time,seq,collector,value,not_readable')
+    assert.equal(lines.length, 6, csv.text)
+    const rows = lines.slice(1)
+    assert.equal(rows.filter(l => l.endsWith(',GM_ERR_NOT_A_RECIPIENT')).length, 3, csv.text)
+    for (const l of rows.filter(l => l.endsWith(',GM_ERR_NOT_A_RECIPIENT'))) assert.match(l, /^\d{4}-\d\d-\d\dT[^,]+Z,\d+,[^,]+,,GM_ERR_NOT_A_RECIPIENT$/, l)
+    for (const marker of readable) assert.equal(rows.filter(l => l.includes(marker) && l.endsWith(',')).length, 1, `${marker} in ${csv.text}`)
+    for (const marker of MARKERS.slice(0, 3)) assert.ok(!csv.text.includes(marker))
+    const json = await downloaded(pageB, 'Export JSON')
+    assert.equal(json.name, `${SENSOR}.json`)
+    const items = JSON.parse(json.text) as Array<Record<string, unknown>>
+    assert.equal(items.length, 5)
+    for (const item of items) assert.deepEqual(Object.keys(item).slice(0, 4), ['time', 'ts', 'seq', 'collector'])
+    assert.equal(items.filter(i => i.notReadable === 'GM_ERR_NOT_A_RECIPIENT' && i.value === undefined).length, 3)
+    assert.deepEqual(items.filter(i => i.value !== undefined).map(i => (i.value as { marker?: string }).marker).sort(), [...readable].sort())
+
+    // a custom range: one that ends before the readings holds none, one around now all five
+    await pageB.getByLabel('Range').selectOption('custom')
+    const local = async (offsetMs: number): Promise<string> => await pageB.evaluate(ms => {
+      const d = new Date(Date.now() + ms)
+      return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16)
+    }, offsetMs)
+    await pageB.getByLabel('From', { exact: true }).fill(await local(-3 * 86_400_000))
+    await pageB.getByLabel('To', { exact: true }).fill(await local(-2 * 86_400_000))
+    await pageB.getByRole('button', { name: 'Show history' }).click()
+    await pageB.locator('#history-result[data-count="0"]').waitFor({ timeout: 30_000 })
+    await pageB.getByLabel('From', { exact: true }).fill(await local(-3_600_000))
+    await pageB.getByLabel('To', { exact: true }).fill(await local(120_000))
+    await pageB.getByRole('button', { name: 'Show history' }).click()
+    await pageB.locator('#history-result[data-count="5"]').waitFor({ timeout: 30_000 })
+    assert.equal(await pageB.locator('#history-table tbody tr').count(), 5)
   })
 
   it('B\'s sensor page goes live over gateway 2\'s stream WebSocket, and a reading sent then appears without reload', async () => {
@@ -290,6 +383,26 @@ describe('web application: the journey across two gateways, in headless Chromium
       return true
     })
     assert.ok(!(await pageB.content()).includes(after), 'B never saw the reading sealed after the revocation')
+  })
+
+  it('logs in with the keyboard only, and every control of the log-in screen has a name', async () => {
+    const page = await (await context()).newPage()
+    await page.goto(g1.ready.access as string)
+    await page.locator('#login-pseudonym').waitFor()
+    assert.deepEqual(await unnamedControls(page), [], 'every control of the log-in screen has a name')
+    await tabTo(page, '#login-pseudonym')
+    await page.keyboard.type(pseudonymA)
+    await page.keyboard.press('Tab')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'login-password')
+    await page.keyboard.type(PASSWORD.a)
+    await page.keyboard.press('Enter')
+    assert.equal(await page.locator('#me').textContent({ timeout: 60_000 }), pseudonymA)
+    // on to the sensor's page, still by keyboard
+    await tabTo(page, `li[data-sensor="${SENSOR}"] a`)
+    await page.keyboard.press('Enter')
+    assert.equal(await page.locator('#sensor-id').textContent({ timeout: 30_000 }), SENSOR)
+    await page.locator('#live-state[data-state="live"]').waitFor({ timeout: 30_000 })
+    await page.context().close()
   })
 
   it('a wrong password fails with a clear message and its code', async () => {
