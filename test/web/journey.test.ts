@@ -197,6 +197,13 @@ describe('web application: the journey across two gateways, in headless Chromium
     curlLine = (await pageA.locator('#curl-line').textContent({ timeout: 30_000 })) ?? ''
     // this gateway's own collector, as GET /v1/network told the page [ACS-18]
     assert.ok(curlLine.startsWith('curl ') && curlLine.includes(`${g1.ready.collector?.http}/v1/sensors/${SENSOR}/readings`), curlLine)
+    // every <label for> names a form control (a label on a <code> names nothing); the lines are named figures
+    assert.deepEqual(await pageA.evaluate(() => [...document.querySelectorAll('label[for]')]
+      .map(l => ({ for: l.getAttribute('for') ?? '', target: document.getElementById(l.getAttribute('for') ?? '') }))
+      .filter(({ target }) => target === null || !['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON', 'METER', 'PROGRESS', 'OUTPUT'].includes(target.tagName))
+      .map(l => l.for)), [])
+    await pageA.getByRole('figure', { name: 'Send a reading over HTTP' }).locator('#curl-line').waitFor()
+    await pageA.getByRole('figure', { name: 'or over MQTT' }).locator('#mqtt-line').waitFor()
     const mqttLine = (await pageA.locator('#mqtt-line').textContent()) ?? ''
     assert.ok(mqttLine.includes(`-p ${new URL(g1.ready.collector?.mqtt as string).port} -u ${SENSOR}`), mqttLine)
     await shot(pageA, '2-sensor-added')
@@ -272,6 +279,9 @@ describe('web application: the journey across two gateways, in headless Chromium
     // the canvas was drawn with both points (uPlot's draw hook; bench/web.ts times the chart by it)
     await pageB.locator('#history-result .chart[data-drawn="2"]').waitFor({ timeout: 10_000 })
     assert.deepEqual(await unnamedControls(pageB), [], 'every control of a reader\'s sensor page, history shown, has a name')
+    // the chart's legend is a key only: a click (which no keyboard could make) hides no series
+    await pageB.locator('#history-result .u-legend th', { hasText: 'temperature' }).click()
+    assert.equal(await pageB.locator('#history-result .u-legend .u-off').count(), 0, 'a legend click hid a series')
     await shot(pageB, '5-history')
 
     // exports: every reading of the view, the unreadable ones marked as such, never their plaintext
@@ -390,6 +400,16 @@ describe('web application: the journey across two gateways, in headless Chromium
     await page.goto(g1.ready.access as string)
     await page.locator('#login-pseudonym').waitFor()
     assert.deepEqual(await unnamedControls(page), [], 'every control of the log-in screen has a name')
+    // the tabs: one stop in the Tab order (the selected tab), the arrow keys move and select
+    await tabTo(page, '#tab-login')
+    const tabs = async (): Promise<string> => await page.evaluate(() => [...document.querySelectorAll('[role=tab]')]
+      .map(t => `${t.id}:${t.getAttribute('aria-selected')}:${t.getAttribute('tabindex')}${document.activeElement === t ? ':focused' : ''}`).join(' '))
+    assert.equal(await tabs(), 'tab-login:true:0:focused tab-signup:false:-1')
+    await page.keyboard.press('ArrowRight')
+    assert.equal(await tabs(), 'tab-login:false:-1 tab-signup:true:0:focused')
+    await page.locator('#signup-password').waitFor()
+    await page.keyboard.press('ArrowLeft')
+    assert.equal(await tabs(), 'tab-login:true:0:focused tab-signup:false:-1')
     await tabTo(page, '#login-pseudonym')
     await page.keyboard.type(pseudonymA)
     await page.keyboard.press('Tab')
