@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
 import { defineConfig, type Plugin } from 'vite'
 import preact from '@preact/preset-vite'
+import { SOURCES_FILE, bundledSources } from '../src/demo/web-sources.ts'
 
 const root = fileURLToPath(new URL('.', import.meta.url))
 
@@ -31,10 +32,25 @@ function precompress (): Plugin {
   }
 }
 
+/**
+ * Every file of the checkout this build read (Vite's module list) in dist/.sources.json: what
+ * `npm start` checks to decide whether to build again (src/demo/web-build.ts).
+ */
+function sourcesList (): Plugin {
+  return {
+    name: 'gatemesh-sources',
+    apply: 'build',
+    writeBundle (options) {
+      const checkout = fileURLToPath(new URL('..', import.meta.url))
+      writeFileSync(join(options.dir as string, SOURCES_FILE), JSON.stringify(bundledSources(this.getModuleIds(), checkout), null, 1) + '\n')
+    }
+  }
+}
+
 export default defineConfig({
   root,
   base: '/',
-  plugins: [preact({ prefreshEnabled: false, devToolsEnabled: false }), precompress()],
+  plugins: [preact({ prefreshEnabled: false, devToolsEnabled: false }), precompress(), sourcesList()],
   build: {
     outDir: fileURLToPath(new URL('./dist', import.meta.url)),
     emptyOutDir: true,

@@ -52,6 +52,8 @@ export interface NetworkInfo {
   collector?: { http: string, mqtt: string }
   /** [ACS-18] The gateway's own stream broker listeners, when it runs one (where to subscribe, [STR-40]). */
   stream?: { mqtt: string, ws: string }
+  /** [ACS-18] [STR-49] Every stream peer of the network the gateway knows (its own first): where else to subscribe. */
+  streams?: Array<{ mqtt: string, ws: string }>
 }
 
 /** [ACS-18] `collector` of a /v1/network answer: two URLs, or absent. */
@@ -65,15 +67,25 @@ function collectorField (answer: Record<string, unknown>): { http: string, mqtt:
   return { http, mqtt }
 }
 
-/** [ACS-18] `stream` of a /v1/network answer: two URLs, or absent. */
-function streamField (answer: Record<string, unknown>): { mqtt: string, ws: string } | undefined {
-  const value = answer.stream
-  if (value === undefined) return undefined
+function streamUrls (value: unknown, field: string): { mqtt: string, ws: string } {
   const { mqtt, ws } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>
   if (typeof mqtt !== 'string' || typeof ws !== 'string' || !/^mqtts?:\/\//.test(mqtt) || !/^wss?:\/\//.test(ws)) {
-    throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'Field \'stream\' is not { mqtt, ws } URLs.')
+    throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `Field '${field}' is not { mqtt, ws } URLs.`)
   }
   return { mqtt, ws }
+}
+
+/** [ACS-18] `stream` of a /v1/network answer: two URLs, or absent. */
+function streamField (answer: Record<string, unknown>): { mqtt: string, ws: string } | undefined {
+  return answer.stream === undefined ? undefined : streamUrls(answer.stream, 'stream')
+}
+
+/** [ACS-18] [STR-49] `streams` of a /v1/network answer: at most 256 pairs of URLs, or absent. */
+function streamsField (answer: Record<string, unknown>): Array<{ mqtt: string, ws: string }> | undefined {
+  const value = answer.streams
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.length > 256) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', 'Field \'streams\' is not a list of { mqtt, ws } URLs.')
+  return value.map(item => streamUrls(item, 'streams'))
 }
 
 function decode (text: string, what: string): Uint8Array {
@@ -127,7 +139,8 @@ export class Client {
     const fingerprint = await certificateFingerprint(this.suite, served)
     const collector = collectorField(answer)
     const stream = streamField(answer)
-    const extra = { ...(collector === undefined ? {} : { collector }), ...(stream === undefined ? {} : { stream }) }
+    const streams = streamsField(answer)
+    const extra = { ...(collector === undefined ? {} : { collector }), ...(stream === undefined ? {} : { stream }), ...(streams === undefined ? {} : { streams }) }
     if (pinned !== undefined) return { ...await this.matchPinned(pinned.der, served, fingerprint), ...extra }
     const checked = checkCaCertificate(served)
     try {

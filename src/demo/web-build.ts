@@ -1,15 +1,18 @@
 /**
  * `npm start`'s build of the web application: web/dist is built again when it is missing or
- * older than any of its sources (web/ itself and the src/core and src/client it bundles).
+ * older than any file the last build read (its module list, web/dist/.sources.json: web/src and
+ * whatever of src/ it imports, core, client, pki, the parts' errors.ts...) or than the build's
+ * own inputs; without that list, than anything under web/src and src/.
  */
 import { spawn } from 'node:child_process'
-import { readdir, stat } from 'node:fs/promises'
+import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ROOT } from './network.ts'
+import { BUILD_INPUTS, FALLBACK_SOURCES, SOURCES_FILE } from './web-sources.ts'
 
 export const WEB_DIST = join(ROOT, 'web/dist')
-const SOURCES = ['web/src', 'web/index.html', 'web/vite.config.ts', 'src/core', 'src/client', 'package-lock.json']
 
+/** Newest modification time under `path` (0 when it does not exist). */
 async function newest (path: string): Promise<number> {
   const info = await stat(path).catch(() => undefined)
   if (info === undefined) return 0
@@ -21,12 +24,33 @@ async function newest (path: string): Promise<number> {
   return latest
 }
 
-/** Whether web/dist is missing or older than a source. */
-export async function webBuildStale (): Promise<boolean> {
-  const built = await stat(join(WEB_DIST, 'index.html')).catch(() => undefined)
+/** The last build's module list, or undefined when it wrote none (or it does not parse). */
+async function builtSources (dist: string): Promise<string[] | undefined> {
+  try {
+    const list = JSON.parse(await readFile(join(dist, SOURCES_FILE), 'utf8')) as unknown
+    return Array.isArray(list) && list.length > 0 && list.every(item => typeof item === 'string') ? list as string[] : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether the build in `dist` (default web/dist) is missing or older than a source of the
+ * checkout at `root` (default this one); a listed source that is gone counts as changed.
+ */
+export async function webBuildStale ({ root = ROOT, dist = WEB_DIST }: { root?: string, dist?: string } = {}): Promise<boolean> {
+  const built = await stat(join(dist, 'index.html')).catch(() => undefined)
   if (built === undefined) return true
-  const sources = await Promise.all(SOURCES.map(async source => await newest(join(ROOT, source))))
-  return Math.max(...sources) > built.mtimeMs
+  const listed = await builtSources(dist)
+  if (listed !== undefined) {
+    for (const source of listed) {
+      const info = await stat(join(root, source)).catch(() => undefined)
+      if (info === undefined || info.mtimeMs > built.mtimeMs) return true
+    }
+  }
+  const watched = [...BUILD_INPUTS, ...(listed === undefined ? FALLBACK_SOURCES : [])]
+  const times = await Promise.all(watched.map(async source => await newest(join(root, source))))
+  return Math.max(...times) > built.mtimeMs
 }
 
 /** Runs `vite build` as `npm run build:web` does; rejects with its output when it fails. */

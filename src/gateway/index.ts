@@ -27,6 +27,7 @@ import { RELAY_PROTOCOL } from './stream/relay.ts'
 import { createStreamGatewayService } from './stream/relay-service.ts'
 import { createAccountKeyLookup, createStreamBroker } from './stream/index.ts'
 import { STREAM_SINK_DEFAULTS, createStreamSink } from './stream/sink.ts'
+import { STREAM_ENDPOINTS_PROTOCOL, askStreamEndpoints, createStreamPeerDirectory, serveStreamEndpoints } from './stream/endpoints.ts'
 import type { DeliverReadings } from './stream/relay.ts'
 import { createInfluxEngine } from './persistence/engine/influxdb.ts'
 import type { StoreRequest, StoreResponse, StorageEngine } from './persistence/index.ts'
@@ -217,6 +218,15 @@ function historySource (overlay: OverlayNode, replicas: number): HistorySource {
 
 /** Data Access: accounts, sensors and readings over HTTP (section 8 of PROTOCOL.md). */
 function createAccessGatewayService ({ overlay, suite, signer, caCertificate, events, local }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { url: () => string } {
+  // [STR-49] the other stream peers' listeners, asked over the overlay: listed in GET /v1/network
+  // and allowed in the page's connect-src, so a page served here goes live without a broker here
+  const streamPeers = createStreamPeerDirectory({
+    streamPeers: () => overlay.verifiedPeers().filter(p => p.peerId !== overlay.peerId && p.services.includes('stream') && p.roles.includes('stream')).map(p => p.peerId),
+    ask: async peerId => await askStreamEndpoints(overlay, peerId),
+    discover: async () => { await overlay.findPeersByRole('stream', `/gatemesh/stream-endpoints/${overlay.peerId}`, 8) },
+    logger: createLogger('gatemesh:access:stream-peers')
+  })
+  const onVerified = (): void => { void streamPeers.refresh() }
   const access = createAccessService({
     history: historySource(overlay, config.replicas),
     suite,
@@ -228,7 +238,8 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
     // [ACS-18] applications show a new sensor's owner where this gateway collects
     collector: () => local.collectorEndpoints?.(),
     // [ACS-18] [ACS-23] applications subscribe here, and the page may open this WebSocket
-    stream: () => local.streamEndpoints?.()
+    stream: () => local.streamEndpoints?.(),
+    streamPeers: () => streamPeers.list()
   }, {
     host: config.host,
     port: config.accessPort,
@@ -237,8 +248,16 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
     webRoot: WEB_ROOT
   })
   return {
-    start: async () => { await access.start() },
-    stop: async () => { await access.stop().catch((err: unknown) => { log.warn({ err }, 'access stop failed') }) },
+    start: async () => {
+      await access.start()
+      overlay.addEventListener('peer:verified', onVerified)
+      streamPeers.start()
+    },
+    stop: async () => {
+      overlay.removeEventListener('peer:verified', onVerified)
+      streamPeers.stop()
+      await access.stop().catch((err: unknown) => { log.warn({ err }, 'access stop failed') })
+    },
     url: () => serviceUrl('http', config, Number(new URL(access.url).port))
   }
 }
@@ -279,7 +298,10 @@ function createStreamService ({ overlay, suite, trust, local, metrics }: Gateway
     // [STR-6] the user's signing key from its account record in the overlay
     lookupAccount: createAccountKeyLookup({ suite, fetch: async pseudonym => await getOrUndefined(overlay, recordKey(NAMESPACES.account, pseudonym)) }),
     verifyToken: async (token, expected) => await verifyStreamToken(suite, token, expected),
-    lookupSensor: async id => await sensors.get(id),
+    lookupSensor: async (id, options) => {
+      if (options?.fresh === true) sensors.invalidate(id)
+      return await sensors.get(id)
+    },
     // [STR-14] the stream peer reads a payload's sensor and wraps' `to`, nothing else
     recipientsOf: payload => {
       const { env } = decodeStreamPayload(payload)
@@ -292,8 +314,17 @@ function createStreamService ({ overlay, suite, trust, local, metrics }: Gateway
   return {
     ...service,
     // the broker's ports are known once it listens: offered to Data Access from then on (it starts after stream)
-    start: async () => { await service.start(); local.streamEndpoints = () => service.endpoints() },
-    stop: async () => { local.streamEndpoints = undefined; await service.stop() }
+    start: async () => {
+      await service.start()
+      local.streamEndpoints = () => service.endpoints()
+      // [STR-49] access gateways ask where applications reach this broker
+      await overlay.handle(STREAM_ENDPOINTS_PROTOCOL, serveStreamEndpoints(() => service.endpoints()))
+    },
+    stop: async () => {
+      await overlay.unhandle(STREAM_ENDPOINTS_PROTOCOL).catch(() => {})
+      local.streamEndpoints = undefined
+      await service.stop()
+    }
   }
 }
 

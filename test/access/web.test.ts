@@ -1,7 +1,8 @@
 // The web application as an access gateway serves it [ACS-23], over real HTTP on 127.0.0.1: the
 // caching and security headers of index.html and of a hashed asset, the 404 with a code when no
 // build exists, the collector's and the stream broker's listeners in GET /v1/network [ACS-18],
-// and the stream WebSocket's origin, and nothing else, added to the page's connect-src.
+// and the stream WebSockets' origins (its own broker's and the other stream peers' it knows,
+// [STR-49]), and nothing else, added to the page's connect-src.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -19,13 +20,16 @@ import { MemoryDht, certifiedKey, networkCa, suite } from './helpers.ts'
 
 const logger = createLogger('test:access-web', { level: process.env.GATEMESH_LOG_LEVEL ?? 'silent' })
 
-async function start (webRoot: string | undefined, collector?: { http: string, mqtt: string }, stream?: () => { mqtt: string, ws: string } | undefined): Promise<AccessService> {
+type Listeners = { mqtt: string, ws: string }
+
+async function start (webRoot: string | undefined, collector?: { http: string, mqtt: string }, stream?: () => Listeners | undefined, streamPeers?: () => Listeners[]): Promise<AccessService> {
   const ca = await networkCa()
   const { signer, certificate } = await certifiedKey(ca, ['collector', 'access'])
   const service = createAccessService({
     suite, dht: new MemoryDht(), logger, signer, certificate, caCertificate: ca.certificate,
     ...(collector === undefined ? {} : { collector: () => collector }),
-    ...(stream === undefined ? {} : { stream })
+    ...(stream === undefined ? {} : { stream }),
+    ...(streamPeers === undefined ? {} : { streamPeers })
   }, { webRoot })
   await service.start()
   return service
@@ -48,6 +52,8 @@ describe('the web application at / [ACS-23]', () => {
   let unbuilt: AccessService
   let streaming: AccessService
   let streamListeners: { mqtt: string, ws: string } | undefined
+  let relayed: AccessService
+  let peers: Listeners[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'gm-web-'))
@@ -61,11 +67,14 @@ describe('the web application at / [ACS-23]', () => {
     unbuilt = await start(join(dir, 'missing'))
     // the broker's listeners are asked at each answer (undefined before it listens)
     streaming = await start(join(dir, 'dist'), undefined, () => streamListeners)
+    // [STR-49] no broker of its own; the network's stream peers it knows, asked at each answer
+    relayed = await start(join(dir, 'dist'), undefined, undefined, () => peers)
   })
   after(async () => {
     await built?.stop()
     await unbuilt?.stop()
     await streaming?.stop()
+    await relayed?.stop()
     await rm(dir, { recursive: true, force: true })
   })
 
@@ -169,6 +178,56 @@ describe('the web application at / [ACS-23]', () => {
     assertSecurityHeaders(plain.headers)
     assert.doesNotMatch(plain.headers.get('content-security-policy') ?? '', /ws:/)
     await plain.arrayBuffer()
+  })
+
+  it('lists the other stream peers it knows, and lets the page open exactly their WebSocket origins [ACS-18] [ACS-23] [STR-49]', async () => {
+    const csp = async (service: AccessService): Promise<Headers> => {
+      const res = await fetch(`${service.url}/`)
+      assert.equal(res.status, 200)
+      await res.arrayBuffer()
+      return res.headers
+    }
+    peers = []
+    assertSecurityHeaders(await csp(relayed))
+    assert.deepEqual(Object.keys(await (await fetch(`${relayed.url}/v1/network`)).json() as object), ['caCertificate'])
+
+    const other = { mqtt: 'mqtt://10.1.2.3:1883', ws: 'ws://10.1.2.3:8883/mqtt' }
+    const third = { mqtt: 'mqtts://stream.example:8883', ws: 'wss://stream.example/mqtt' }
+    peers = [other, third]
+    const answer = await (await fetch(`${relayed.url}/v1/network`)).json() as Record<string, unknown>
+    assert.equal(answer.stream, undefined, 'no broker of its own')
+    assert.deepEqual(answer.streams, [other, third])
+    // exactly these two origins (no path, no other scheme, no wildcard), in the order listed
+    assertSecurityHeaders(await csp(relayed), "connect-src 'self' ws://10.1.2.3:8883 wss://stream.example")
+    const network = await createClient({ gateway: relayed.url }).network()
+    assert.deepEqual(network.streams, [other, third])
+    assert.equal(network.stream, undefined)
+
+    // a peer gone is gone from the next answer and the next page's CSP
+    peers = [third]
+    assertSecurityHeaders(await csp(relayed), "connect-src 'self' wss://stream.example")
+    assert.doesNotMatch((await csp(relayed)).get('content-security-policy') ?? '', /10\.1\.2\.3/)
+
+    // with a broker of its own: that one first, each WebSocket once
+    streamListeners = { mqtt: 'mqtt://127.0.0.1:1884', ws: 'ws://127.0.0.1:8884/mqtt' }
+    const both = await start(join(dir, 'dist'), undefined, () => streamListeners, () => [third, streamListeners as Listeners])
+    try {
+      const listed = await (await fetch(`${both.url}/v1/network`)).json() as Record<string, unknown>
+      assert.deepEqual(listed.streams, [streamListeners, third])
+      assertSecurityHeaders(await csp(both), "connect-src 'self' ws://127.0.0.1:8884 wss://stream.example")
+    } finally {
+      await both.stop()
+      streamListeners = undefined
+      peers = []
+    }
+  })
+
+  it('has the client refuse a streams field that is not a list of mqtt:// and ws:// URLs [ACS-18] [STR-49]', async () => {
+    for (const bad of [[{ mqtt: 'mqtt://127.0.0.1:1', ws: 'http://127.0.0.1:2' }], [{ mqtt: 'ws://127.0.0.1:1', ws: 'ws://127.0.0.1:2' }]]) {
+      peers = bad
+      await assert.rejects(createClient({ gateway: relayed.url }).network(), (err: unknown) => isGatemeshError(err, 'GM_ERR_CLIENT_BAD_RESPONSE') && /streams/.test(err.message))
+    }
+    peers = []
   })
 
   it('has the client refuse a stream field that is not an mqtt:// and a ws:// URL [ACS-18]', async () => {

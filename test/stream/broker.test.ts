@@ -213,6 +213,25 @@ describe('stream broker: subscriptions, namespaces and delivery [STR-10] .. [STR
     await client.endAsync()
   })
 
+  it('fetches a cached record that does not list the subscriber again before refusing: a share made meanwhile counts at once [STR-10]', async () => {
+    // the cache still holds the record from before carol shared s2 with bob; the overlay has the new one
+    f.staleSensors.set('s2', { owner: carol, readers: [] })
+    f.sensors.set('s2', { owner: carol, readers: [bob] })
+    try {
+      const client = await login(f.mqtt, bob)
+      assert.deepEqual(await subscribe(client, ['sensors/s2/readings']), [1])
+      await client.endAsync()
+      // still refused when the fresh record does not list the user either
+      f.sensors.set('s2', { owner: carol, readers: [] })
+      const again = await login(f.mqtt, bob)
+      assert.deepEqual(await subscribe(again, ['sensors/s2/readings']), [128])
+      await again.endAsync()
+    } finally {
+      f.staleSensors.delete('s2')
+      f.sensors.set('s2', { owner: carol, readers: [] })
+    }
+  })
+
   it('delivers a reading only to subscribers its envelope carries a wrap for; retains the newest for new subscribers with a wrap', async () => {
     const withWrap = await login(f.mqtt, bob)
     const without = await login(f.mqtt, carol)

@@ -68,6 +68,8 @@ export interface Fixture {
   sensors: Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>
   /** Set to make every account and sensor look-up fail, as an unreachable DHT. */
   dht: { down: boolean, accountLookups: number }
+  /** A cache's stale copy of a sensor's record: answered unless the broker asks for a fresh one ([STR-10]). */
+  staleSensors: Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>
   /** Every log line the broker wrote. */
   logs: () => string
   newUser: () => Promise<Identity>
@@ -78,6 +80,7 @@ export async function startBroker (init: Partial<StreamBrokerInit> = {}): Promis
   const accounts = new Map<string, Uint8Array>()
   const sensors = new Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>()
   const dht = { down: false, accountLookups: 0 }
+  const staleSensors = new Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>()
   const lines: string[] = []
   const logger = pino({ level: 'debug' }, new Writable({ write (chunk: Buffer, _enc, done) { lines.push(chunk.toString('utf8')); done() } }))
   const broker = createStreamBroker({
@@ -89,7 +92,8 @@ export async function startBroker (init: Partial<StreamBrokerInit> = {}): Promis
       return sigPub === undefined ? undefined : { sigPub }
     },
     verifyToken,
-    lookupSensor: async id => {
+    lookupSensor: async (id, options) => {
+      if (options?.fresh !== true && staleSensors.has(id)) return staleSensors.get(id)
       if (dht.down) throw new Error('no peer answered')
       return sensors.get(id)
     },
@@ -105,6 +109,7 @@ export async function startBroker (init: Partial<StreamBrokerInit> = {}): Promis
     accounts,
     sensors,
     dht,
+    staleSensors,
     logs: () => lines.join(''),
     newUser: async () => {
       const user = await generateIdentity(suite)

@@ -3,7 +3,7 @@
  * them, all decrypted here. Routes live in the URL's fragment (#/, #/sensor/<id>), so the gateway
  * serves one page. What survives a reload is described in saved-account.ts.
  */
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { LogIn, SignUp, Unlock } from './account-screens.tsx'
 import type { LoggedIn } from './account-screens.tsx'
 import { forgetAccount, loadAccount } from './saved-account.ts'
@@ -11,6 +11,8 @@ import type { SavedAccount } from './saved-account.ts'
 import { SensorScreen } from './sensor-screen.tsx'
 import { SensorsScreen } from './sensors-screen.tsx'
 import { CopyButton } from './copy.tsx'
+import type { NetworkInfo } from '../../src/client/index.ts'
+import type { StreamPeers } from './live-panel.tsx'
 
 type State = { screen: 'loading' } | { screen: 'welcome' } | { screen: 'unlock', saved: SavedAccount } | { screen: 'in', who: LoggedIn }
 
@@ -24,9 +26,48 @@ function useRoute (): string {
   return hash
 }
 
+/** [ACS-18] [STR-49] Where the live view subscribes: this gateway's broker first, then the network's other stream peers. */
+function streamPeers (network: NetworkInfo): StreamPeers {
+  const own = network.stream?.ws
+  const urls = [...(own === undefined ? [] : [own]), ...(network.streams ?? []).map(s => s.ws)]
+  return { urls: urls.filter((u, i) => urls.indexOf(u) === i), own }
+}
+
+type Tab = 'login' | 'signup'
+const TABS: Array<{ key: Tab, id: string, label: string }> = [{ key: 'login', id: 'tab-login', label: 'Log in' }, { key: 'signup', id: 'tab-signup', label: 'Sign up' }]
+
+/**
+ * The log-in / sign-up tabs as the ARIA tabs pattern has them: one tab in the Tab order (the
+ * selected one, roving tabindex), the arrow keys, Home and End move between them and select.
+ */
+function AccountTabs ({ tab, onTab }: { tab: Tab, onTab: (tab: Tab) => void }) {
+  const refs = useRef<Record<string, HTMLButtonElement | null>>({})
+  const onKeyDown = (event: KeyboardEvent): void => {
+    const at = TABS.findIndex(t => t.key === tab)
+    const next = event.key === 'ArrowRight' ? (at + 1) % TABS.length
+      : event.key === 'ArrowLeft' ? (at - 1 + TABS.length) % TABS.length
+        : event.key === 'Home' ? 0
+          : event.key === 'End' ? TABS.length - 1
+            : undefined
+    if (next === undefined) return
+    event.preventDefault()
+    const chosen = TABS[next] as typeof TABS[number]
+    onTab(chosen.key)
+    refs.current[chosen.key]?.focus()
+  }
+  return (
+    <div role="tablist" aria-label="Account" class="tabs" onKeyDown={onKeyDown}>
+      {TABS.map(t => (
+        <button key={t.key} ref={el => { refs.current[t.key] = el }} type="button" role="tab" id={t.id} aria-selected={tab === t.key} aria-controls="panel"
+          tabIndex={tab === t.key ? 0 : -1} onClick={() => { onTab(t.key) }}>{t.label}</button>
+      ))}
+    </div>
+  )
+}
+
 export function App () {
   const [state, setState] = useState<State>({ screen: 'loading' })
-  const [tab, setTab] = useState<'signup' | 'login'>('login')
+  const [tab, setTab] = useState<Tab>('login')
   const hash = useRoute()
   useEffect(() => {
     void loadAccount().then(saved => { setState(saved === undefined ? { screen: 'welcome' } : { screen: 'unlock', saved }) })
@@ -45,10 +86,7 @@ export function App () {
     body = (
       <div>
         <p>Your sensors' readings are encrypted at the first gateway for the people you choose, and decrypted only here, in your browser.</p>
-        <div role="tablist" aria-label="Account" class="tabs">
-          <button type="button" role="tab" id="tab-login" aria-selected={tab === 'login'} aria-controls="panel" onClick={() => { setTab('login') }}>Log in</button>
-          <button type="button" role="tab" id="tab-signup" aria-selected={tab === 'signup'} aria-controls="panel" onClick={() => { setTab('signup') }}>Sign up</button>
-        </div>
+        <AccountTabs tab={tab} onTab={setTab} />
         <div id="panel" role="tabpanel" aria-labelledby={tab === 'login' ? 'tab-login' : 'tab-signup'}>
           {tab === 'login' ? <LogIn onDone={signedIn} /> : <SignUp onDone={signedIn} />}
         </div>
@@ -66,7 +104,7 @@ export function App () {
         <p class="muted">Network CA (SHA-256): <code class="fingerprint">{network.fingerprint}</code></p>
         {sensor === undefined
           ? <SensorsScreen session={session} network={network} />
-          : <SensorScreen session={session} id={decodeURIComponent(sensor)} key={sensor} streamWs={network.stream?.ws} />}
+          : <SensorScreen session={session} id={decodeURIComponent(sensor)} key={sensor} streams={streamPeers(network)} />}
       </div>
     )
   }

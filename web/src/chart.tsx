@@ -40,6 +40,9 @@ export function drawChart (el: HTMLElement, series: Series, showPoints = series.
     series: [{}, ...series.fields.map((f, i) => ({ label: f.name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: showPoints } }))],
     axes: [{}, {}],
     scales: { x: { time: true } },
+    // the legend is a key to the colours only: uPlot's click-to-hide on a legend entry cannot be
+    // reached by keyboard (a table cell, no focus), so it is off for everyone
+    cursor: { bind: { click: () => null } },
     // a marker for tests and bench/web.ts: how many points the canvas last drew
     hooks: { draw: [u => { el.dataset.drawn = String(u.data[0].length) }] }
   }, chartData(series), el)

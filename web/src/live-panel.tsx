@@ -1,10 +1,12 @@
 /**
- * A sensor's live readings from this gateway's stream broker ([STR-40] .. [STR-45]): one
- * subscription over its WebSocket (the URL GET /v1/network gave, [ACS-18]), every reading
- * verified and opened here like any other; the connection's state shown as it changes. The
- * newest readings are kept in a ring buffer and drawn (table and chart, uPlot `setData`) at most
- * once per animation frame, however fast they come. The subscription ends when the page is left
- * or the user logs out (the component unmounts).
+ * A sensor's live readings from a stream peer ([STR-40] .. [STR-45]): one subscription over a
+ * stream broker's WebSocket, this gateway's own when it runs stream, else another gateway's
+ * (the `streams` GET /v1/network gave, [ACS-18], [STR-49]; the page's CSP allows exactly their
+ * origins, [ACS-23]); when a connection ends the client moves on to the next peer, round robin
+ * ([STR-45]). Every reading is verified and opened here like any other; the connection's state,
+ * and which peer, shown as they change. The newest readings are kept in a ring buffer and drawn
+ * (table and chart, uPlot `setData`) at most once per animation frame, however fast they come.
+ * The subscription ends when the page is left or the user logs out (the component unmounts).
  */
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { Session, StreamReading, StreamState, StreamStateInfo } from '../../src/client/index.ts'
@@ -19,33 +21,40 @@ import { RingBuffer } from './ring-buffer.ts'
 const KEEP = 1000
 const TABLE_ROWS = 50
 
+/** The stream peers' WebSocket URLs to try in turn, and this gateway's own (first of them) when it runs stream. */
+export interface StreamPeers { urls: string[], own?: string }
+
 type Shown = { state: 'connecting' | 'live' | 'reconnecting' | 'closed', url: string, delayMs?: number }
 
 function shown (state: StreamState, info: StreamStateInfo): Shown {
   return { state: state === 'connected' ? 'live' : state, url: info.url, delayMs: info.delayMs }
 }
 
-function stateText ({ state, url, delayMs }: Shown): string {
+function peerText (url: string, own: string | undefined): string {
+  return `${url === own ? 'this gateway\'s stream peer' : 'the stream peer of another gateway'}, ${url}`
+}
+
+function stateText ({ state, url, delayMs }: Shown, own: string | undefined): string {
   switch (state) {
-    case 'connecting': return `connecting to ${url}…`
-    case 'live': return `live: readings appear here as they arrive (${url})`
-    case 'reconnecting': return `reconnecting to ${url}${delayMs === undefined ? '' : ` in ${(delayMs / 1000).toFixed(1)} s`}…`
+    case 'connecting': return `connecting to ${peerText(url, own)}…`
+    case 'live': return `live: readings appear here as they arrive (from ${peerText(url, own)})`
+    case 'reconnecting': return `reconnecting to ${peerText(url, own)}${delayMs === undefined ? '' : ` in ${(delayMs / 1000).toFixed(1)} s`}…`
     case 'closed': return 'closed'
   }
 }
 
-export function LivePanel ({ session, id, ws }: { session: Session, id: string, ws: string | undefined }) {
+export function LivePanel ({ session, id, streams }: { session: Session, id: string, streams: StreamPeers }) {
   return (
     <section aria-labelledby="live-title" id="live-panel">
       <h3 id="live-title">Live</h3>
-      {ws === undefined
+      {streams.urls.length === 0
         ? (
           <p id="live-state" data-state="none">
-            This gateway runs no stream peer, so it cannot show live readings. Refresh the latest
-            reading or show the history below, or log in at a gateway of the network that runs one.
+            This gateway knows no stream peer in the network, so it cannot show live readings.
+            Refresh the latest reading or show the history below, or reload the page later.
           </p>
           )
-        : <LiveView session={session} id={id} ws={ws} key={`${id} ${ws}`} />}
+        : <LiveView session={session} id={id} streams={streams} key={`${id} ${streams.urls.join(' ')}`} />}
     </section>
   )
 }
@@ -76,8 +85,11 @@ class LiveChart {
   }
 }
 
-function LiveView ({ session, id, ws }: { session: Session, id: string, ws: string }) {
-  const [conn, setConn] = useState<Shown>({ state: 'connecting', url: ws })
+function LiveView ({ session, id, streams }: { session: Session, id: string, streams: StreamPeers }) {
+  const first = streams.urls[0] as string
+  // the same peers (the parent makes a new list on each render) keep the same subscription
+  const urls = streams.urls.join(' ')
+  const [conn, setConn] = useState<Shown>({ state: 'connecting', url: first })
   const [error, setError] = useState<unknown>(undefined)
   const [rows, setRows] = useState<StreamReading[]>([])
   const [received, setReceived] = useState(0)
@@ -105,7 +117,7 @@ function LiveView ({ session, id, ws }: { session: Session, id: string, ws: stri
         count++
         draw.request()
       }, {
-        urls: [ws],
+        urls: urls.split(' '),
         onState: (state, info) => {
           if (!active) return
           setConn(shown(state, info))
@@ -116,7 +128,7 @@ function LiveView ({ session, id, ws }: { session: Session, id: string, ws: stri
       })
     } catch (err) {
       setError(err)
-      setConn({ state: 'closed', url: ws })
+      setConn({ state: 'closed', url: first })
     }
     return () => {
       active = false
@@ -124,12 +136,12 @@ function LiveView ({ session, id, ws }: { session: Session, id: string, ws: stri
       chart?.destroy()
       void subscription?.close()
     }
-  }, [session, id, ws])
+  }, [session, id, urls])
 
   return (
     <div>
-      <p id="live-state" data-state={conn.state} role="status" aria-live="polite">
-        <span class={`dot ${conn.state}`} aria-hidden="true" /> {stateText(conn)}
+      <p id="live-state" data-state={conn.state} data-url={conn.url} data-peer={conn.url === streams.own ? 'own' : 'other'} role="status" aria-live="polite">
+        <span class={`dot ${conn.state}`} aria-hidden="true" /> {stateText(conn, streams.own)}
       </p>
       <ErrorMessage error={error} />
       <p class="muted" id="live-count" data-count={received}>

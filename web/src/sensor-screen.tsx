@@ -8,10 +8,11 @@ import { HistoryPanel } from './history-panel.tsx'
 import { LatestValue, fetchLatest, useNow } from './latest.tsx'
 import type { LatestState } from './latest.tsx'
 import { LivePanel } from './live-panel.tsx'
+import type { StreamPeers } from './live-panel.tsx'
 import { RetentionSelect } from './retention.tsx'
 
-/** `streamWs`: this gateway's stream WebSocket URL, when it runs stream ([ACS-18]). */
-export function SensorScreen ({ session, id, streamWs }: { session: Session, id: string, streamWs: string | undefined }) {
+/** `streams`: the stream peers' WebSocket URLs, this gateway's first when it runs stream ([ACS-18], [STR-49]). */
+export function SensorScreen ({ session, id, streams }: { session: Session, id: string, streams: StreamPeers }) {
   const [latest, setLatest] = useState<LatestState>({ kind: 'loading' })
   const [info, setInfo] = useState<SensorInfo | undefined>(undefined)
   const [error, setError] = useState<unknown>(undefined)
@@ -39,7 +40,7 @@ export function SensorScreen ({ session, id, streamWs }: { session: Session, id:
       {info !== undefined && (owner
         ? <AccessPanel session={session} id={id} info={info} onChanged={() => { setVersion(v => v + 1) }} />
         : <p>Owner: <code>{info.owner.pseudonym}</code>. Readings are kept for {retentionText(info.retentionSeconds)}.</p>)}
-      <LivePanel session={session} id={id} ws={streamWs} />
+      <LivePanel session={session} id={id} streams={streams} />
       <HistoryPanel session={session} id={id} />
     </div>
   )

@@ -121,12 +121,17 @@ function Credential ({ id, credential, network }: { id: string, credential: stri
       <p><strong>Its credential is shown this once</strong>: gatemesh keeps only a verifier of it. Put it in the sensor now.</p>
       <p><code id="credential">{credential}</code> <CopyButton text={credential} label="Copy the credential" /></p>
       {collector === undefined && <p class="muted">This gateway runs no collector: replace COLLECTOR-HOST:PORT with a collector gateway of the network.</p>}
-      <label for="curl-line">Send a reading over HTTP</label>
-      <pre><code id="curl-line">{curl}</code></pre>
-      <CopyButton text={curl} label="Copy the curl line" />
-      <label for="mqtt-line">or over MQTT</label>
-      <pre><code id="mqtt-line">{pub}</code></pre>
-      <CopyButton text={pub} label="Copy the mosquitto_pub line" />
+      {/* a <label> names form controls only: these lines are figures, named by their captions */}
+      <figure aria-labelledby="curl-caption">
+        <figcaption id="curl-caption">Send a reading over HTTP</figcaption>
+        <pre><code id="curl-line">{curl}</code></pre>
+        <CopyButton text={curl} label="Copy the curl line" />
+      </figure>
+      <figure aria-labelledby="mqtt-caption">
+        <figcaption id="mqtt-caption">or over MQTT</figcaption>
+        <pre><code id="mqtt-line">{pub}</code></pre>
+        <CopyButton text={pub} label="Copy the mosquitto_pub line" />
+      </figure>
     </div>
   )
 }

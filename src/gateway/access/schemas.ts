@@ -133,6 +133,15 @@ export const networkSchema = {
           description: 'This gateway\'s stream broker listeners (MQTT over TCP and over WebSocket), when it runs one: where an application subscribes to live readings [STR-40].',
           required: ['mqtt', 'ws'],
           properties: { mqtt: { type: 'string' }, ws: { type: 'string' } }
+        },
+        streams: {
+          type: 'array',
+          description: 'Every stream peer of the network this gateway knows (its own first), when it knows one: where an application may subscribe [STR-49].',
+          items: {
+            type: 'object',
+            required: ['mqtt', 'ws'],
+            properties: { mqtt: { type: 'string' }, ws: { type: 'string' } }
+          }
         }
       }
     },

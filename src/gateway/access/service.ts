@@ -47,6 +47,12 @@ export interface AccessServiceComponents {
    * the web application's connect-src [ACS-23].
    */
   stream?: () => { mqtt: string, ws: string } | undefined
+  /**
+   * [ACS-18] [STR-49] The listeners of the network's other stream peers this gateway knows: served
+   * at GET /v1/network as `streams` (after this gateway's own), and their WebSockets' origins added
+   * to the web application's connect-src [ACS-23].
+   */
+  streamPeers?: () => Array<{ mqtt: string, ws: string }>
 }
 
 export interface AccessServiceInit {
@@ -130,6 +136,13 @@ export class AccessService {
     this.signups = new SignupLimiter(init.signupLimit ?? DEFAULT_SIGNUP_LIMIT)
   }
 
+  /** [ACS-18] [STR-49] Every stream peer's listeners this gateway knows: its own first, each WebSocket URL once. */
+  private streams (): Array<{ mqtt: string, ws: string }> {
+    const own = this.components.stream?.()
+    const all = [...(own === undefined ? [] : [own]), ...(this.components.streamPeers?.() ?? [])]
+    return all.filter((s, i) => all.findIndex(t => t.ws === s.ws) === i)
+  }
+
   /** [ACS-6] Verifies a signed request; resolves to the caller's pseudonym. */
   private async caller (request: FastifyRequest): Promise<string> {
     const { keyId } = await this.verifier.verify({
@@ -191,7 +204,8 @@ export class AccessService {
     app.get('/v1/network', { schema: networkSchema }, async () => {
       const collector = this.components.collector?.()
       const stream = this.components.stream?.()
-      return { caCertificate, ...(collector === undefined ? {} : { collector }), ...(stream === undefined ? {} : { stream }) }
+      const streams = this.streams()
+      return { caCertificate, ...(collector === undefined ? {} : { collector }), ...(stream === undefined ? {} : { stream }), ...(streams.length === 0 ? {} : { streams }) }
     })
 
     // [ACS-3]
@@ -269,9 +283,8 @@ export class AccessService {
     })
     await app.register(this.plugin)
     if (this.init.webRoot !== undefined) {
-      // [ACS-23] the page may open exactly one more origin: this gateway's stream WebSocket, when it runs one
-      const stream = this.components.stream
-      await registerWebApp(app, { root: this.init.webRoot, connectSrc: () => streamOrigins(stream?.()) })
+      // [ACS-23] the page may open the stream peers' WebSockets (the `streams` of [ACS-18]), no other origin
+      await registerWebApp(app, { root: this.init.webRoot, connectSrc: () => streamOrigins(this.streams()) })
     }
     await app.listen({ host: this.init.host ?? '127.0.0.1', port: this.init.port ?? 0 })
     const bound = app.server.address()
@@ -305,11 +318,14 @@ export async function registerOpenApi (app: FastifyInstance): Promise<void> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 }
 
-/** [ACS-23] The origin of a stream broker's WebSocket URL (`ws://host:port`), as a CSP source. */
-function streamOrigins (stream: { ws: string } | undefined): string[] {
-  if (stream === undefined) return []
-  const url = new URL(stream.ws)
-  return url.protocol === 'ws:' || url.protocol === 'wss:' ? [url.origin] : []
+/** [ACS-23] The origins of stream brokers' WebSocket URLs (`ws://host:port`), each once, as CSP sources. */
+function streamOrigins (streams: Array<{ ws: string }>): string[] {
+  const origins = new Set<string>()
+  for (const { ws } of streams) {
+    const url = URL.parse(ws)
+    if (url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:')) origins.add(url.origin)
+  }
+  return [...origins]
 }
 
 export function createAccessService (components: AccessServiceComponents, init: AccessServiceInit = {}): AccessService {

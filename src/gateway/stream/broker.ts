@@ -17,8 +17,11 @@ import { openListeners, type Listeners } from './listeners.ts'
 
 export interface StreamBrokerComponents extends LoginComponents {
   logger: Logger
-  /** The sensor's verified record (a cached directory over the DHT, 5 s TTL); undefined when there is none. */
-  lookupSensor: (sensorId: string) => Promise<Pick<SensorInfo, 'owner' | 'readers'> | undefined>
+  /**
+   * The sensor's verified record (a cached directory over the DHT, 5 s TTL); undefined when there
+   * is none. `fresh`: fetched from the overlay again, not from the cache ([STR-10]).
+   */
+  lookupSensor: (sensorId: string, options?: { fresh?: boolean }) => Promise<Pick<SensorInfo, 'owner' | 'readers'> | undefined>
   /** The sensor id and the wraps' `to` of a stream payload (core's stream-payload.ts); throws when it does not decode. */
   recipientsOf: RecipientsOf
 }
@@ -268,10 +271,13 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
         grant()
         return
       case 'sensor':
-        components.lookupSensor(kind.sensorId).then(info => {
-          if (info !== undefined && mayRead(info, session.pseudonym)) grant()
+        // [STR-10] a cached record that does not list the user is fetched again once before the
+        // refusal: a share made through another gateway within the cache's life is seen at once
+        components.lookupSensor(kind.sensorId).then(async info => {
+          const listed = (found: typeof info): boolean => found !== undefined && mayRead(found, session.pseudonym)
+          if (listed(info) || listed(await components.lookupSensor(kind.sensorId, { fresh: true }))) grant()
           else refuse('GM_ERR_STREAM_SUBSCRIBE_FORBIDDEN')
-        }, () => { refuse('GM_ERR_STREAM_DIRECTORY') })
+        }).catch(() => { refuse('GM_ERR_STREAM_DIRECTORY') })
         return
       default:
         refuse('GM_ERR_STREAM_SUBSCRIBE_FORBIDDEN')

@@ -18,5 +18,8 @@ export const STREAM_ERRORS = defineErrors({
   GM_ERR_STREAM_RETAINED_LIMIT: { status: 403, message: 'A user keeps at most 100 retained messages in its namespace.' },
   GM_ERR_STREAM_SESSIONS_FULL: { status: 503, message: 'The user holds as many persistent MQTT sessions as a user may, all of them connected; end one or connect with a clean session.' },
   GM_ERR_STREAM_TOO_LARGE: { status: 413, message: 'An MQTT packet is larger than the stream broker allows.' },
-  GM_ERR_STREAM_INTERNAL: { status: 500, message: 'The stream broker failed unexpectedly.' }
+  GM_ERR_STREAM_INTERNAL: { status: 500, message: 'The stream broker failed unexpectedly.' },
+  // where applications reach the stream peers ([STR-49])
+  GM_ERR_STREAM_ENDPOINTS_MALFORMED: { status: 502, message: 'A stream peer told its listeners in a malformed answer.' },
+  GM_ERR_STREAM_ENDPOINTS_UNREACHABLE: { status: 503, message: 'A stream peer could not be asked for its listeners.' }
 })
