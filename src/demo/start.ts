@@ -122,10 +122,11 @@ say(`  CA: ${net.caUrl}   logs: ${shown(join(dir, 'logs'))}`)
 const streamPeers = net.gateways.filter(gw => gw.ready.stream !== null)
 say('\nstream peers (live readings, MQTT 3.1.1 over TCP, and over WebSocket for browsers; any one of them serves every reading):')
 for (const gw of streamPeers) say(`  ${`${gw.name}:`.padEnd(8)} ${(gw.ready.stream?.mqtt ?? '').padEnd(23)} ${gw.ready.stream?.ws ?? ''}`)
-// a full peer's, whose stream broker gives the sensor page its live view ([ACS-18]); every access gateway serves the app
+// a full peer's (its own stream broker gives the live view); every access gateway serves the app,
+// and one without stream gives the live view through another gateway's stream peer ([ACS-18])
 const webAt = streamPeers.find(gw => gw.ready.access !== null) ?? net.gateways[0]
 say(`\nweb application (sign up, log in, sensors, sharing, history, live readings; decrypted in your browser), at ${webAt?.name}:\n  ${webAt?.ready.access}/`)
-say('  (every access gateway serves it; the live view needs one that runs stream too: full-1..3)')
+say('  (every access gateway serves it; at a small peer the live view uses a full peer\'s stream broker)')
 
 const [g1, , , , f1] = net.gateways as RunningGateway[]
 const reader = net.gateways[2] as RunningGateway
