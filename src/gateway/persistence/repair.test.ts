@@ -190,6 +190,74 @@ describe('repair: a round between two replicas [PER-33] [PER-34]', () => {
   })
 })
 
+describe('repair: replica sets [PER-3] [PER-30]', () => {
+  it('looks a sensor\'s set up once while the persistence peers stay the same, again when they change', async () => {
+    const a = replica('A')
+    const b = replica('B')
+    const c = replica('C')
+    await a.engine.append(await sealed('s1', [NOW * 1000 - 5000]))
+    await a.engine.append(await sealed('s2', [NOW * 1000 - 6000]))
+    const net = network([a, b, c])
+    let verified = [b.peer]
+    const lookups: string[] = []
+    const repair = createRepair({
+      overlay: {
+        peerId: a.id,
+        findPeersByRole: async (_role: string, key: string) => { lookups.push(key); return verified.length === 1 ? [a.peer, b.peer] : [a.peer, b.peer, c.peer] },
+        verifiedPeers: () => verified,
+        addEventListener: () => {},
+        removeEventListener: () => {}
+      } as never,
+      suite,
+      engine: a.engine,
+      send: net.sendFrom(a),
+      storeLocal: async request => await fakeStore(a.engine, request),
+      full: () => false,
+      now: () => NOW
+    })
+    await repair.runRound()
+    assert.deepEqual(lookups.sort(), ['/gm-sensor/s1', '/gm-sensor/s2'])
+    await repair.runRound()
+    await repair.runRound()
+    assert.equal(lookups.length, 2, 'the same peers: no new look-up')
+    assert.equal(b.engine.readings().length, 2, 'and the rounds still repaired')
+    // C joins: each set is looked up again, and C gets what A holds
+    verified = [b.peer, c.peer]
+    await repair.runRound()
+    assert.equal(lookups.length, 4)
+    assert.equal(c.engine.readings().length, 2)
+    await repair.runRound()
+    assert.equal(lookups.length, 4)
+  })
+
+  it('does not keep an incomplete answer: the next round looks up again', async () => {
+    const a = replica('A')
+    const b = replica('B')
+    await a.engine.append(await sealed('s1', [NOW * 1000 - 5000]))
+    const net = network([a, b])
+    let lookups = 0
+    const repair = createRepair({
+      overlay: {
+        peerId: a.id,
+        // B is verified, but the look-up found only this peer
+        findPeersByRole: async () => { lookups++; return [a.peer] },
+        verifiedPeers: () => [b.peer],
+        addEventListener: () => {},
+        removeEventListener: () => {}
+      } as never,
+      suite,
+      engine: a.engine,
+      send: net.sendFrom(a),
+      storeLocal: async request => await fakeStore(a.engine, request),
+      full: () => false,
+      now: () => NOW
+    })
+    await repair.runRound()
+    await repair.runRound()
+    assert.equal(lookups, 2)
+  })
+})
+
 describe('repair: checkpoints are compared and repaired too [PER-2] [PER-31] [PER-32]', () => {
   const seqAt = (msAgo: number, c = 0): number => (NOW - msAgo) * 1000 + c
   /** A collector's chain over the readings' checkpoint buckets, one part-0 checkpoint per bucket. */

@@ -51,6 +51,8 @@ export interface RepairInit {
   settleMs?: number
   /** How often the set of verified persistence peers is looked at for a change. */
   membershipCheckMs?: number
+  /** How long a sensor's replica set found by a DHT look-up is reused while the persistence peers stay the same (10 min). */
+  replicaSetTtlMs?: number
 }
 
 export const REPAIR_DEFAULTS = {
@@ -61,7 +63,8 @@ export const REPAIR_DEFAULTS = {
   maxSensorsPerRound: 1000,
   maxBucketsPerRound: 2000,
   settleMs: 1000,
-  membershipCheckMs: 5000
+  membershipCheckMs: 5000,
+  replicaSetTtlMs: 600_000
 } as const
 
 /** Sensors listed from one peer (or held here) at most, per round. */
@@ -183,6 +186,14 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
   let budget = 0
   const counts = { rounds: 0, sensorsCompared: 0, pairsCompared: 0, bucketsRepaired: 0, pulled: 0, pushed: 0, checkpointsPulled: 0, checkpointsPushed: 0, rejected: 0, errors: 0 }
   const errorCodes: Record<string, number> = {}
+  /**
+   * [PER-30] Each sensor's replica set as last looked up, with the persistence peers verified at
+   * the time: reused while they stay the same (and for replicaSetTtlMs at most), so a round of N
+   * sensors is not N DHT look-ups (each a FIND_NODE stream to every near peer) when nothing moved.
+   */
+  const replicaSets = new Map<string, { peers: string[], membership: string, at: number }>()
+  /** This peer as the look-up of each sensor's set returned it (it is not among its own verified peers). */
+  const selfOf = new Map<string, VerifiedPeer>()
   let lastRoundMs: number | null = null
   let lastRoundAt: number | null = null
 
@@ -217,6 +228,7 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
     const ids = persistencePeers().map(p => p.peerId).sort().join(',')
     if (ids !== membership) {
       membership = ids
+      replicaSets.clear()
       schedule(cfg.settleMs)
     }
   }
@@ -393,8 +405,30 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
     }
   }
 
-  async function repairSensor (sensor: string, held: boolean, nowMs: number): Promise<void> {
+  /** The sensor's replica set ([PER-3]): the cached one while the persistence peers are unchanged, else a DHT look-up. */
+  async function replicaSet (sensor: string): Promise<VerifiedPeer[]> {
+    const verified = persistencePeers()
+    const current = verified.map(p => p.peerId).sort().join(',')
+    const cached = replicaSets.get(sensor)
+    if (cached !== undefined && cached.membership === current && now() - cached.at < cfg.replicaSetTtlMs) {
+      // the peers as verified now (a renewed certificate is the new one); this peer as the look-up gave it
+      const byId = new Map(verified.map(p => [p.peerId, p]))
+      const peers = cached.peers.map(id => byId.get(id) ?? (id === overlay.peerId ? selfOf.get(sensor) : undefined))
+      if (peers.every(p => p !== undefined)) return peers
+    }
     const replicas = await overlay.findPeersByRole('persistence', recordKey(NAMESPACES.sensor, sensor), cfg.replicas)
+    // only a complete answer is kept: R peers, or every persistence peer there is (this one included)
+    if (replicas.length >= Math.min(cfg.replicas, verified.length + 1)) {
+      replicaSets.set(sensor, { peers: replicas.map(p => p.peerId), membership: current, at: now() })
+      const self = replicas.find(p => p.peerId === overlay.peerId)
+      if (self !== undefined) selfOf.set(sensor, self)
+    } else {
+      replicaSets.delete(sensor)
+    }
+    return replicas
+  }
+  async function repairSensor (sensor: string, held: boolean, nowMs: number): Promise<void> {
+    const replicas = await replicaSet(sensor)
     const self = overlay.peerId
     const member = replicas.some(p => p.peerId === self)
     // [PER-30] a sensor learned from others is repaired only by its replicas; one held here but no
