@@ -13,7 +13,7 @@
  * up and idle; and the gateways' CPU time per acknowledged reading beside their idle CPU rate.
  * Writes bench/results/paper.json, paper.md and paper-resources.svg.
  *
- *   npm run bench -- paper [--minutes 3] [--speed 10] [--floor-seconds N] [--keep-alive] [--quick]
+ *   npm run bench -- paper [--minutes 4] [--speed 1] [--floor-seconds N] [--keep-alive] [--quick]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -61,14 +61,16 @@ export interface PaperOptions { minutes?: number, speed?: number, floorSeconds?:
 const IDLE_MS = 10_000
 
 /**
- * Defaults: 3 minutes at speed 10 (the paper's 143 sensors then send about 17 readings/s, ten
- * times its rate; 30 minutes of its time). Starting the network, registering the sensors and the
- * readability check add 3 to 6 minutes on a loaded 2-core machine (docs/PERFORMANCE.md); speed
- * 100 saturated the 7 gateways there (seconds-long acknowledgements). --quick: 1 minute.
+ * Defaults: 4 minutes at speed 1, the paper's own load (its 143 sensors send about 2.4 readings/s):
+ * response times are compared under the load the paper measured them under. The whole command
+ * takes about 8 minutes on the 2-core machine (network start, registering, floors, readability
+ * check). --speed compresses the paper's time and multiplies its load: at speed 10 (ten times
+ * the rate) the 7 gateways on 2 cores saturate, at 100 seconds-long acknowledgements
+ * (docs/PERFORMANCE.md). --quick: 1 minute.
  */
 export function options (argv: string[]): PaperOptions {
   const quick = argv.includes('--quick')
-  return { quick, minutes: numberOption(argv, '--minutes', false) ?? (quick ? 1 : 3), speed: numberOption(argv, '--speed', false) ?? 10, floorSeconds: numberOption(argv, '--floor-seconds', false), keepAlive: argv.includes('--keep-alive') }
+  return { quick, minutes: numberOption(argv, '--minutes', false) ?? (quick ? 1 : 4), speed: numberOption(argv, '--speed', false) ?? 1, floorSeconds: numberOption(argv, '--floor-seconds', false), keepAlive: argv.includes('--keep-alive') }
 }
 
 export interface Readability {
@@ -274,8 +276,8 @@ async function runFloors (dir: string, init: { sensors: SimulationInit['sensors'
 }
 
 export async function run (opts: PaperOptions = {}): Promise<{ report: SimulationReport, readable: Readability }> {
-  const minutes = opts.minutes ?? 3
-  const speed = opts.speed ?? 10
+  const minutes = opts.minutes ?? 4
+  const speed = opts.speed ?? 1
   const loadBefore = loadavg().map(x => x.toFixed(2)).join(' ')
   const pressureBefore = cpuPressure()
   const dir = await mkdtemp(join(tmpdir(), 'gm-bench-paper-'))
