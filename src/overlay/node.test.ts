@@ -100,6 +100,11 @@ describe('overlay node with a fake CA', { timeout: 90_000 }, () => {
     a = await make('a1', { services: ['persistence'] })
     b = await make('b1', { bootstrap: a.addresses(), services: ['collector', 'access'] })
     await until(() => a.dhtPeers().includes(b.peerId) && b.dhtPeers().includes(a.peerId), 'a and b to admit each other')
+    // kad-dht adds a peer to its routing table from a queue, after the topology reports it: wait
+    // until a put from a reaches b (a probe record of its own) before the tests put and read
+    const probe = await generateIdentity(suite)
+    const probeValue = await signRecord(suite, probe.signingKey, { type: 'account', key: probe.pseudonym, seq: 1, body: { sigPub: probe.sigPub, encPub: probe.encPub } })
+    await until(async () => (await a.put(`/gm-account/${probe.pseudonym}`, probeValue).catch(() => ({ accepted: 0 }))).accepted > 0, 'a put from a to reach b')
   })
 
   after(async () => {

@@ -245,21 +245,12 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
     })
     this.revocations.addEventListener('update', () => { void gate.recheck() })
     // identify runs only once a peer has verified [OVL-5], so a peer the topology reports as
-    // speaking the DHT protocol is a verified one. It counts as a DHT peer once kad-dht's routing
-    // table holds it too (kad-dht adds it from a queue, after this topology hears of it), so a
-    // put made as soon as a peer is listed reaches that peer.
-    const table = routingTableOf(libp2p.services.dht)
-    const admit = (peerId: PeerId): void => {
-      if (gate.certificateOf(peerId) === undefined || libp2p.getConnections(peerId).length === 0) return
-      this.dhtPeerIds.add(peerId.toString())
-      this.onFirstPeer()
-    }
-    table?.addEventListener('peer:add', evt => { admit(evt.detail) })
-    table?.addEventListener('peer:remove', evt => { this.dhtPeerIds.delete(evt.detail.toString()) })
+    // speaking the DHT protocol is a verified one
     await libp2p.register(`${this.prefix}/kad/1.0.0`, {
       onConnect: peerId => {
-        if (table === undefined) { admit(peerId); return }
-        void table.find(peerId).then(found => { if (found !== undefined) admit(peerId) }, () => {})
+        if (gate.certificateOf(peerId) === undefined) return
+        this.dhtPeerIds.add(peerId.toString())
+        this.onFirstPeer()
       },
       onDisconnect: peerId => { this.dhtPeerIds.delete(peerId.toString()) }
     })
@@ -464,19 +455,6 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
     if (!this.running || this.libp2p === undefined) throw new GatemeshError('GM_ERR_OVERLAY_NOT_STARTED')
     return this.libp2p
   }
-}
-
-/** The events and lookup of kad-dht's routing table, which its public type does not declare. */
-interface ObservedRoutingTable {
-  find: (peer: PeerId) => Promise<PeerId | undefined>
-  addEventListener: (type: 'peer:add' | 'peer:remove', listener: (evt: CustomEvent<PeerId>) => void) => void
-}
-
-function routingTableOf (dht: unknown): ObservedRoutingTable | undefined {
-  const table: unknown = (dht as { routingTable?: unknown }).routingTable
-  if (typeof table !== 'object' || table === null) return undefined
-  const candidate = table as Partial<ObservedRoutingTable>
-  return typeof candidate.find === 'function' && typeof candidate.addEventListener === 'function' ? candidate as ObservedRoutingTable : undefined
 }
 
 /**
