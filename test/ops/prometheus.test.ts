@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -17,16 +16,9 @@ import { createClient } from '../../src/client/index.ts'
 import { ROOT, startNetwork } from '../../src/demo/network.ts'
 import type { Network, RunningGateway } from '../../src/demo/network.ts'
 import { eventuallyValue } from '../support/eventually.ts'
+import { freePort } from '../support/free-port.ts'
 
 const SENSOR = 'ops-greenhouse'
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 /** `promtool check metrics` on a body (stdin): its exit code and what it printed. */
 async function promtoolCheck (body: string): Promise<{ code: number | null, output: string }> {

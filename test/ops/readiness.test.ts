@@ -3,20 +3,12 @@
 // saved peer ([OVL-25]) is down, is not ready until that peer is back and verified.
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { createTestCa, dialable, removeAll, seedGateway, startGateway, tempDir } from '../overlay/helpers.ts'
 import type { Proc } from '../overlay/helpers.ts'
 import { eventuallyValue } from '../support/eventually.ts'
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
+import { freePort } from '../support/free-port.ts'
 
 async function readyz (proc: Proc): Promise<{ status: number, body: { status: string, reason?: string } }> {
   const res = await fetch(`${proc.ready.admin as string}/readyz`)

@@ -105,12 +105,12 @@ async function sealed (sensor: string, seqs: number[], key?: SigningKey): Promis
   return out
 }
 
-function repairOf (self: Replica, set: Replica[], net: ReturnType<typeof network>, full = (): boolean => false): ReturnType<typeof createRepair> {
+function repairOf (self: Replica, set: Replica[], net: ReturnType<typeof network>, full = (): boolean => false, overlay: { findPeersByRole?: (role: string, key: string) => Promise<VerifiedPeer[]>, verifiedPeers?: () => VerifiedPeer[] } = {}): ReturnType<typeof createRepair> {
   return createRepair({
     overlay: {
       peerId: self.id,
-      findPeersByRole: async () => set.map(r => r.peer),
-      verifiedPeers: () => set.filter(r => r !== self).map(r => r.peer),
+      findPeersByRole: overlay.findPeersByRole ?? (async () => set.map(r => r.peer)),
+      verifiedPeers: overlay.verifiedPeers ?? (() => set.filter(r => r !== self).map(r => r.peer)),
       addEventListener: () => {},
       removeEventListener: () => {}
     } as never,
@@ -200,20 +200,9 @@ describe('repair: replica sets [PER-3] [PER-30]', () => {
     const net = network([a, b, c])
     let verified = [b.peer]
     const lookups: string[] = []
-    const repair = createRepair({
-      overlay: {
-        peerId: a.id,
-        findPeersByRole: async (_role: string, key: string) => { lookups.push(key); return verified.length === 1 ? [a.peer, b.peer] : [a.peer, b.peer, c.peer] },
-        verifiedPeers: () => verified,
-        addEventListener: () => {},
-        removeEventListener: () => {}
-      } as never,
-      suite,
-      engine: a.engine,
-      send: net.sendFrom(a),
-      storeLocal: async request => await fakeStore(a.engine, request),
-      full: () => false,
-      now: () => NOW
+    const repair = repairOf(a, [], net, undefined, {
+      findPeersByRole: async (_role, key) => { lookups.push(key); return verified.length === 1 ? [a.peer, b.peer] : [a.peer, b.peer, c.peer] },
+      verifiedPeers: () => verified
     })
     await repair.runRound()
     assert.deepEqual(lookups.sort(), ['/gm-sensor/s1', '/gm-sensor/s2'])
@@ -236,22 +225,8 @@ describe('repair: replica sets [PER-3] [PER-30]', () => {
     await a.engine.append(await sealed('s1', [NOW * 1000 - 5000]))
     const net = network([a, b])
     let lookups = 0
-    const repair = createRepair({
-      overlay: {
-        peerId: a.id,
-        // B is verified, but the look-up found only this peer
-        findPeersByRole: async () => { lookups++; return [a.peer] },
-        verifiedPeers: () => [b.peer],
-        addEventListener: () => {},
-        removeEventListener: () => {}
-      } as never,
-      suite,
-      engine: a.engine,
-      send: net.sendFrom(a),
-      storeLocal: async request => await fakeStore(a.engine, request),
-      full: () => false,
-      now: () => NOW
-    })
+    // B is verified, but the look-up found only this peer
+    const repair = repairOf(a, [a, b], net, undefined, { findPeersByRole: async () => { lookups++; return [a.peer] } })
     await repair.runRound()
     await repair.runRound()
     assert.equal(lookups, 2)
