@@ -120,6 +120,15 @@ describe('gateway configuration', () => {
     }
   })
 
+  it('takes the latest publisher interval, 50 ms to 1 h [COL-20]', () => {
+    assert.equal(parseGatewayConfig([], {}).latestInterval, 1000)
+    assert.equal(parseGatewayConfig(['--latest-interval', '250'], {}).latestInterval, 250)
+    assert.equal(parseGatewayConfig([], { GATEMESH_LATEST_INTERVAL: '5000' }).latestInterval, 5000)
+    for (const argv of [['--latest-interval', '49'], ['--latest-interval', '3600001'], ['--latest-interval', '1s']]) {
+      assert.throws(() => parseGatewayConfig(argv, {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
+    }
+  })
+
   it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'bad.json'), '{not json')

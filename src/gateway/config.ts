@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { GatemeshError } from '../core/index.ts'
 import { ROLES } from '../overlay/index.ts'
 import type { Role } from '../overlay/index.ts'
+import { LATEST_INTERVAL_MS } from './latest/index.ts'
 
 export interface GatewayConfig {
   ca?: string
@@ -41,6 +42,8 @@ export interface GatewayConfig {
   accessPort: number
   /** Collector sealing threads ([COL-23]); undefined = one per core beyond the first, 1 to 4, more while sealing is behind (up to one per core, at most 4); 0 seals on the event loop. */
   sealWorkers?: number
+  /** [COL-20] Milliseconds between two puts of one sensor's latest record. */
+  latestInterval: number
   /** [PER-20] The persistence service's storage engine. */
   persistenceEngine: 'sqlite' | 'influxdb'
   influxUrl?: string
@@ -94,6 +97,7 @@ const FIELDS = {
   'mqtt-port': ['int', 'GATEMESH_MQTT_PORT'],
   'access-port': ['int', 'GATEMESH_ACCESS_PORT'],
   'seal-workers': ['int', 'GATEMESH_SEAL_WORKERS'],
+  'latest-interval': ['int', 'GATEMESH_LATEST_INTERVAL'],
   'persistence-engine': ['string', 'GATEMESH_PERSISTENCE_ENGINE'],
   'influx-url': ['string', 'GATEMESH_INFLUX_URL'],
   'influx-database': ['string', 'GATEMESH_INFLUX_DATABASE'],
@@ -130,6 +134,7 @@ export const DEFAULTS = {
   httpPort: 0,
   mqttPort: 0,
   accessPort: 0,
+  latestInterval: LATEST_INTERVAL_MS,
   persistenceEngine: 'sqlite' as const,
   influxDatabase: 'gatemesh',
   replicas: 3,
@@ -172,6 +177,9 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --seal-workers N         collector threads that seal readings (GATEMESH_SEAL_WORKERS; default: one per
                            core beyond the first, 1 to 4, more while sealing is behind, up to
                            one per core and at most 4; 0 = seal on the event loop)
+  --latest-interval MS     at most one put of a sensor's latest reading into the DHT per this time; a
+                           faster sensor's readings in between are coalesced (GATEMESH_LATEST_INTERVAL;
+                           default ${DEFAULTS.latestInterval}; 50 to 3600000)
   --persistence-engine E   persistence storage: sqlite or influxdb (GATEMESH_PERSISTENCE_ENGINE; default sqlite)
   --influx-url URL         InfluxDB 1.x server for --persistence-engine influxdb (GATEMESH_INFLUX_URL)
   --influx-database NAME   InfluxDB database (GATEMESH_INFLUX_DATABASE; default ${DEFAULTS.influxDatabase})
@@ -364,6 +372,7 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     mqttPort: pick('mqtt-port', port) ?? DEFAULTS.mqttPort,
     accessPort: pick('access-port', port) ?? DEFAULTS.accessPort,
     sealWorkers: pick('seal-workers', sealWorkers),
+    latestInterval: pick('latest-interval', (v, n) => within(toInt(v, n), n, 50, 3_600_000)) ?? DEFAULTS.latestInterval,
     ...persistenceConfig(pick, str),
     streamPort: pick('stream-port', port) ?? DEFAULTS.streamPort,
     streamWsPort: pick('stream-ws-port', port) ?? DEFAULTS.streamWsPort,

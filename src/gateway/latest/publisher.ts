@@ -19,6 +19,12 @@ import type { ReadingSink, SealedReading } from '../pipeline/index.ts'
 
 export const LATEST_RECORD_TYPE = 'latest'
 export const LATEST_NAMESPACE = 'gm-latest'
+/**
+ * [COL-20] At most one put per sensor per second by default. Each put is a kad-dht look-up and a
+ * PUT_VALUE to every near peer (a new libp2p stream each): at 200 ms, 16 sensors at 1 000
+ * readings/s made 80 puts a second and saturated a 3-peer network on 2 cores (docs/PERFORMANCE.md).
+ */
+export const LATEST_INTERVAL_MS = 1000
 
 export interface LatestPublisherComponents {
   suite: CryptoSuite
@@ -32,7 +38,7 @@ export interface LatestPublisherComponents {
 }
 
 export interface LatestPublisherInit {
-  /** At most one put per sensor per interval. */
+  /** At most one put per sensor per interval (default LATEST_INTERVAL_MS). */
   intervalMs?: number
   maxBackoffMs?: number
   /** How long stop() waits for puts to drain. */
@@ -100,7 +106,7 @@ export async function createLatestRecord (suite: CryptoSuite, signer: SigningKey
 }
 
 export function createLatestPublisher (components: LatestPublisherComponents, init: LatestPublisherInit = {}): LatestPublisher {
-  const intervalMs = init.intervalMs ?? 200
+  const intervalMs = init.intervalMs ?? LATEST_INTERVAL_MS
   const maxBackoffMs = init.maxBackoffMs ?? 30_000
   const stopTimeoutMs = init.stopTimeoutMs ?? 5000
   const now = init.now ?? Date.now

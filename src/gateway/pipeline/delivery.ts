@@ -9,7 +9,7 @@
  * delivery runs; the other sinks are not asked again. A sink that retries by itself
  * (`retriesItself`) is given each batch once: when every sink does, the delivery keeps only the
  * batch's journal handles, not its readings, which then die young (a reading kept for the
- * ~200 ms of the latest publisher's interval outlived two scavenges and lengthened the PUBACK
+ * latest publisher's interval, 200 ms then, outlived two scavenges and lengthened the PUBACK
  * tail). Meanwhile the readings stay journaled: a
  * crash or a stop leaves them to the next start, which seals and delivers them again (sinks take
  * a reading twice as once). What the delivery holds is bounded: past `maxHeld` readings awaiting
