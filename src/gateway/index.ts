@@ -135,6 +135,7 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
     certificate: () => overlay.currentCertificate(),
     // [PER-3] the R persistence peers nearest the sensor record's DHT key
     replicasOf: async (sensorId, count) => await overlay.findPeersByRole('persistence', recordKey(NAMESPACES.sensor, sensorId), count),
+    persistencePeers: () => overlay.verifiedPeers().filter(p => p.services.includes('persistence') && p.roles.includes('persistence')).map(p => p.peerId),
     send: async (peer, request) => peer.peerId === overlay.peerId && local.persistenceStore !== undefined
       ? await local.persistenceStore(request, peer)
       : await persistenceRequest(overlay, peer.peerId, request),

@@ -50,8 +50,8 @@ function outboxRows (dir: string): number {
   try { return (db.prepare('SELECT count(*) AS n FROM envs').get() as { n: number }).n } finally { db.close() }
 }
 
-async function until (check: () => boolean, what: string, changed?: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + 10_000
+async function until (check: () => boolean, what: string, changed?: () => Promise<void>, withinMs = 10_000): Promise<void> {
+  const deadline = Date.now() + withinMs
   while (!check()) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
     await Promise.race([changed?.() ?? new Promise(resolve => setImmediate(resolve)), new Promise(resolve => setTimeout(resolve, 20))])
@@ -166,6 +166,29 @@ describe('persistence sink and outbox [PER-4] [PER-5] [PER-11]', () => {
     assert.equal(outboxRows(dir), 2, 'one confirmation is not W')
     known = ['a', 'b']
     await until(() => outboxRows(dir) === 0, 'the drain once a second peer exists')
+    await sink.stop()
+  })
+
+  it('reuses a replica set while the persistence peers stay the same, and looks again at once when they change [PER-3]', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gm-sink-'))
+    const signer = await suite.importSigningKey(suite.randomBytes(32))
+    const replicas = fakeReplicas(['a', 'b'])
+    let members: string[] = ['a']
+    let lookups = 0
+    const replicasOf = async (): Promise<VerifiedPeer[]> => { lookups++; return members.map(peer) }
+    // the short-set retry and the cache are far away: only a membership change may look again
+    const sink = createPersistenceSink({ suite, signer, certificate: () => new Uint8Array([1]), replicasOf, persistencePeers: () => [...members], send: replicas.send }, base(dir, { shortRetryMs: 600_000, membershipCheckMs: 10 }))
+    await sink.start()
+    await sink.deliver(await sealed(signer, 's-5', [100, 101]))
+    await until(() => (replicas.held.get('a')?.envs.length ?? 0) === 2, 'the one peer to get them', replicas.changed)
+    for (let i = 0; i < 5; i++) await sink.deliver(await sealed(signer, 's-5', [200 + i]))
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(lookups, 1, 'the same members: the set is reused, even short of W')
+    assert.equal(outboxRows(dir), 7, 'one confirmation is not W')
+    members = ['a', 'b']
+    // at once: not after a retry timer (5 s before [PER-3] watched the members)
+    await until(() => outboxRows(dir) === 0, 'the drain once a second peer joined', undefined, 2500)
+    assert.equal(lookups, 2, 'one look-up for the change')
     await sink.stop()
   })
 

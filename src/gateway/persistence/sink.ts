@@ -23,6 +23,11 @@ export interface PersistenceSinkComponents {
   certificate: () => Uint8Array
   /** [PER-3] The R persistence peers nearest the sensor's record key (`overlay.findPeersByRole`). */
   replicasOf: (sensorId: string, count: number) => Promise<VerifiedPeer[]>
+  /**
+   * The verified peers, connected now, that run persistence (peer ids). A sensor's replica set is
+   * reused while these stay the same ([PER-3]); without it, only `replicaCacheMs` bounds it.
+   */
+  persistencePeers?: () => string[]
   /** Sends a store request to a replica ([PER-2] `request`). */
   send: (peer: VerifiedPeer, request: StoreRequest) => Promise<StoreResponse>
   logger?: Logger
@@ -37,7 +42,12 @@ export interface PersistenceSinkInit {
   outboxMaxBytes?: number
   graceMs?: number
   signIntervalMs?: number
+  /** How long a sensor's replica set is reused at most ([PER-3]). */
   replicaCacheMs?: number
+  /** How soon a sensor whose set had fewer than W peers is looked up again, membership unchanged. */
+  shortRetryMs?: number
+  /** How often the persistence peers' membership is looked at. */
+  membershipCheckMs?: number
   retryMinMs?: number
   retryMaxMs?: number
   now?: () => number
@@ -49,7 +59,9 @@ export const SINK_DEFAULTS = {
   outboxMaxBytes: 1024 * 1024 * 1024,
   graceMs: 5000,
   signIntervalMs: 1000,
-  replicaCacheMs: 30_000,
+  replicaCacheMs: 600_000,
+  shortRetryMs: 60_000,
+  membershipCheckMs: 5000,
   retryMinMs: 500,
   retryMaxMs: 30_000
 } as const
@@ -87,6 +99,8 @@ interface ReplicaState {
 interface ReplicaSet {
   peers: VerifiedPeer[]
   at: number
+  /** The persistence peers' membership when it was looked up. */
+  membership: string
   resolving?: Promise<void>
 }
 
@@ -112,6 +126,10 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
   let confirmed = 0
   let running = false
   let signTimer: ReturnType<typeof setInterval> | undefined
+  let membershipTimer: ReturnType<typeof setInterval> | undefined
+  const membershipNow = (): string => components.persistencePeers?.().sort().join(',') ?? ''
+  /** [PER-3] The persistence peers' membership as last looked at. */
+  let membership = ''
   let warnedHigh = false
   let warnedFew = false
   const inFlight = new Set<Promise<void>>()
@@ -131,16 +149,31 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
   }
 
   function isStale (set: ReplicaSet): boolean {
-    return now() - set.at > cfg.replicaCacheMs
+    return set.membership !== membership || now() - set.at > cfg.replicaCacheMs
   }
 
-  /** [PER-3] Resolves a sensor's replica set (cached 30 s); new members get what the sensor has pending. */
+  /**
+   * [PER-3] The persistence peers changed (one joined, one left): every set is looked up again,
+   * at once for the sensors with readings waiting, when next used for the others.
+   */
+  function checkMembership (): void {
+    const current = membershipNow()
+    if (current === membership) return
+    membership = current
+    for (const [sensor, pending] of bySensor) if (pending.size > 0) resolve(sensor)
+  }
+
+  /**
+   * [PER-3] Resolves a sensor's replica set (reused while the persistence peers stay the same, 10
+   * min at most); new members get what the sensor has pending.
+   */
   function resolve (sensor: string): void {
     const known = sets.get(sensor)
     if (known?.resolving !== undefined) return
-    const entry: ReplicaSet = known ?? { peers: [], at: -Infinity }
+    const entry: ReplicaSet = known ?? { peers: [], at: -Infinity, membership: '' }
     sets.set(sensor, entry)
     entry.resolving = (async () => {
+      const lookedUpWith = membership
       let peers: VerifiedPeer[] = []
       try {
         peers = await components.replicasOf(sensor, cfg.replicas)
@@ -152,10 +185,12 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
       const before = new Set(entry.peers.map(p => p.peerId))
       entry.peers = peers
       entry.at = now()
+      entry.membership = lookedUpWith
       if (peers.length < cfg.writeQuorum) {
         if (!warnedFew) log.warn({ found: peers.length, writeQuorum: cfg.writeQuorum }, 'fewer persistence peers than the write quorum: readings wait in the outbox')
         warnedFew = true
-        setTimeout(() => { if (running && (bySensor.get(sensor)?.size ?? 0) > 0) resolve(sensor) }, Math.min(5000, cfg.replicaCacheMs)).unref()
+        // a peer that joins is noticed by checkMembership; this finds one not connected yet
+        setTimeout(() => { if (running && (bySensor.get(sensor)?.size ?? 0) > 0) resolve(sensor) }, Math.min(cfg.shortRetryMs, cfg.replicaCacheMs)).unref()
       } else if (warnedFew) {
         warnedFew = false
         log.info({ found: peers.length }, 'persistence peers found: the outbox drains')
@@ -342,6 +377,9 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
     async start () {
       const contents = outbox.open()
       running = true
+      membership = membershipNow()
+      membershipTimer = setInterval(checkMembership, cfg.membershipCheckMs)
+      membershipTimer.unref()
       for (const [sensor, seqs] of contents.unsigned) for (const seq of seqs) chain.add(sensor, seq)
       for (const item of contents.items) track(item)
       if (contents.items.length > 0) log.info({ items: contents.items.length, bytes }, 'persistence outbox reopened; pushing what replicas have not confirmed')
@@ -365,6 +403,7 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
     async stop () {
       if (!running) return
       clearInterval(signTimer)
+      clearInterval(membershipTimer)
       // [PER-11] at stop, every bucket is signed
       await signTick(true)
       let expired: ReturnType<typeof setTimeout> | undefined
