@@ -31,7 +31,7 @@ import type { StorageEngine } from './engine/types.ts'
 const CACHEABLE_BELOW = 2 ** 20
 
 export const DIGEST_CACHE_DEFAULTS = {
-  /** Bucket digests kept at most (about 200 bytes each; 140 sensors' recent and older windows take about 30 000). */
+  /** Bucket digests kept at most (about 300 bytes each; 140 sensors' recent windows take 6 900, with their older slices about 30 000). */
   maxBuckets: 65_536,
   /** An entry is recomputed after this long, and caching stops this long after a failed write. */
   maxAgeMs: 3_600_000
@@ -64,8 +64,10 @@ type Touched = Array<{ sensor: string, buckets?: Set<number> }> | 'all'
 interface Computation { spoiled: boolean }
 
 interface Entry {
-  /** Undefined: the bucket holds nothing. */
-  digest: BucketDigestTuple | undefined
+  /** Readings and checkpoints counted; 0: the bucket holds nothing. */
+  count: number
+  /** The bucket's hash in hex (a string takes a fifth of a Uint8Array's heap). */
+  hash: string
   at: number
 }
 
@@ -80,7 +82,6 @@ function touchedBuckets<T> (items: readonly T[], sensorOf: (item: T) => string, 
   return [...bySensor].map(([sensor, buckets]) => ({ sensor, buckets }))
 }
 
-const copy = (d: BucketDigestTuple): BucketDigestTuple => [d[0], d[1], Uint8Array.from(d[2])]
 
 export function createDigestCache (components: DigestCacheComponents, init: DigestCacheInit = {}): DigestCache {
   const { engine: inner, suite } = components
@@ -115,7 +116,7 @@ export function createDigestCache (components: DigestCacheComponents, init: Dige
   function put (sensor: string, bucket: number, digest: BucketDigestTuple | undefined): void {
     const key = keyOf(sensor, bucket)
     entries.delete(key)
-    entries.set(key, { digest, at: now() })
+    entries.set(key, digest === undefined ? { count: 0, hash: '', at: now() } : { count: digest[1], hash: Buffer.from(digest[2]).toString('hex'), at: now() })
     let held = bucketsOf.get(sensor)
     if (held === undefined) { held = new Set(); bucketsOf.set(sensor, held) }
     held.add(bucket)
@@ -215,13 +216,18 @@ export function createDigestCache (components: DigestCacheComponents, init: Dige
       }
       counts.computed += hi - lo + 1
       if (!computation.spoiled && now() >= uncachedUntil) {
-        for (let b = lo; b <= hi; b++) put(sensor, b, fresh.has(b) ? copy(fresh.get(b) as BucketDigestTuple) : undefined)
+        for (let b = lo; b <= hi; b++) put(sensor, b, fresh.get(b))
       }
     }
     const out: BucketDigestTuple[] = []
     for (let b = fromBucket; b <= toBucket; b++) {
-      const d = b >= lo && b <= hi ? fresh.get(b) : held.get(b)?.digest
-      if (d !== undefined) out.push(copy(d))
+      if (b >= lo && b <= hi) {
+        const d = fresh.get(b)
+        if (d !== undefined) out.push(d)
+        continue
+      }
+      const entry = held.get(b) as Entry
+      if (entry.count > 0) out.push([b, entry.count, Uint8Array.from(Buffer.from(entry.hash, 'hex'))])
     }
     return out
   }
