@@ -17,7 +17,7 @@ import {
 } from './protocol.ts'
 import type { StoreVerifier} from './verify.ts';
 import { hex, mayPush, peerKey } from './verify.ts'
-import { bucketDigests, checkpointIdKey, checkpointsById, repairItems } from './repair-digest.ts'
+import { bucketDigests, checkpointIdKey, checkpointsById, repairItems, type BucketDigestTuple } from './repair-digest.ts'
 
 export { REPAIR_BUCKET, bucketHash } from './repair-digest.ts'
 /** Room left in a response frame for its envelopes once checkpoints and certificates are in. */
@@ -34,6 +34,8 @@ export interface HandlerComponents {
   /** Refuses a store when storage is full (GM_ERR_PERSISTENCE_FULL). */
   assertRoom: () => Promise<void>
   onStored?: (stored: number) => void
+  /** [PER-2] `digest`'s buckets (the service's digest-cache.ts); default: bucketDigests on `engine`. */
+  digests?: (sensor: string, fromBucket: number, toBucket: number) => Promise<BucketDigestTuple[]>
 }
 
 /** Readers: peers running access (history) or persistence (repair). */
@@ -371,8 +373,9 @@ async function ids ({ engine }: HandlerComponents, request: IdsRequest): Promise
 }
 
 /** [PER-2] digest: per repair bucket holding readings or checkpoints, their count and hash (repair-digest.ts). */
-async function digest ({ suite, engine }: HandlerComponents, request: DigestRequest): Promise<DigestResponse> {
-  return { ok: true, buckets: await bucketDigests(suite, engine, request.sensor, request.fromBucket, request.toBucket) }
+async function digest ({ suite, engine, digests }: HandlerComponents, request: DigestRequest): Promise<DigestResponse> {
+  const { sensor, fromBucket, toBucket } = request
+  return { ok: true, buckets: digests === undefined ? await bucketDigests(suite, engine, sensor, fromBucket, toBucket) : await digests(sensor, fromBucket, toBucket) }
 }
 
 async function sensors ({ engine }: HandlerComponents, request: SensorsRequest): Promise<SensorsResponse> {

@@ -78,10 +78,20 @@ function bucketStart (bucket: number): number {
   return Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, bucket) * REPAIR_BUCKET)
 }
 
+/** The repair bucket a reading is counted in ([PER-30]). */
+export function readingRepairBucket (seq: number): number {
+  return Math.floor(seq / REPAIR_BUCKET)
+}
+
+/** The repair bucket a checkpoint is counted in: the one its checkpoint bucket's first seq lies in. */
+export function checkpointRepairBucket (checkpointBucket: number): number {
+  return Math.floor(checkpointBucket * CHECKPOINT_BUCKET / REPAIR_BUCKET)
+}
+
 /**
  * [PER-2] `digest`: for each repair bucket in [fromBucket, toBucket] holding anything, its number
  * of readings and checkpoints and its bucketHash. Both the op and the repairing peer's own side
- * ([PER-31]) compute it here.
+ * ([PER-31]) compute it here (through digest-cache.ts in the service).
  */
 export async function bucketDigests (suite: CryptoSuite, engine: StorageEngine, sensor: string, fromBucket: number, toBucket: number): Promise<BucketDigestTuple[]> {
   const { ids, cps } = await repairItems(engine, sensor, bucketStart(fromBucket), bucketStart(toBucket + 1))
@@ -91,8 +101,8 @@ export async function bucketDigests (suite: CryptoSuite, engine: StorageEngine, 
     if (s === undefined) { s = { keys: [], cps: [] }; byBucket.set(bucket, s) }
     return s
   }
-  for (const k of ids) slot(Math.floor(k.seq / REPAIR_BUCKET)).keys.push(k)
-  for (const c of cps) slot(Math.floor(c.bucket * CHECKPOINT_BUCKET / REPAIR_BUCKET)).cps.push(c)
+  for (const k of ids) slot(readingRepairBucket(k.seq)).keys.push(k)
+  for (const c of cps) slot(checkpointRepairBucket(c.bucket)).cps.push(c)
   const out: BucketDigestTuple[] = []
   for (const bucket of [...byBucket.keys()].sort((a, b) => a - b)) {
     const s = byBucket.get(bucket) as { keys: HistoryKey[], cps: CheckpointId[] }

@@ -8,6 +8,7 @@ import type { SigningKey } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createMemoryEngineForTests } from './engine/memory.ts'
 import { REPAIR_BUCKET, createHandler } from './handlers.ts'
+import { createDigestCache, type DigestCache } from './digest-cache.ts'
 import { createRepair, differingBuckets, diffCheckpointIds, diffIds, localDigest, repairWindows, type BucketDigestTuple } from './repair.ts'
 import { StoreVerifier } from './verify.ts'
 import type { PersistenceRequest, ResponseOf, StoreRequest, StoreResponse } from './protocol.ts'
@@ -62,10 +63,23 @@ describe('repair: bucket windows [PER-30]', () => {
   })
 })
 
-interface Replica { id: string, peer: VerifiedPeer, engine: StorageEngine & { readings: () => Array<{ seq: number }> } }
+interface Replica {
+  id: string
+  peer: VerifiedPeer
+  engine: StorageEngine & { readings: () => Array<{ seq: number }> }
+  /** Its digests through a digest cache (digest-cache.ts, as the service has them), when given. */
+  cache?: DigestCache
+}
 
 function replica (id: string): Replica {
   return { id, peer: { peerId: id, roles: ['persistence'], services: ['persistence'] } as unknown as VerifiedPeer, engine: createMemoryEngineForTests() }
+}
+
+/** A replica as the service builds it: every engine call through its digest cache. */
+function cachedReplica (id: string): Replica {
+  const raw = createMemoryEngineForTests()
+  const cache = createDigestCache({ engine: raw, suite })
+  return { id, peer: replica(id).peer, engine: Object.assign(cache.engine, { readings: raw.readings }), cache }
 }
 
 /** The store path without the certificate and sensor checks: appends by the envelopes' headers and the checkpoints' bodies. */
@@ -80,7 +94,7 @@ async function fakeStore (engine: StorageEngine, request: StoreRequest): Promise
 function network (replicas: Replica[]): { sendFrom: (from: Replica) => <R extends PersistenceRequest>(peerId: string, r: R) => Promise<ResponseOf[R['op']]>, requests: string[] } {
   const requests: string[] = []
   const verifier = new StoreVerifier({ trust: undefined as never, revocations: () => undefined, sensorExists: async () => true })
-  const handlers = new Map(replicas.map(r => [r.id, { r, handler: createHandler({ suite, engine: r.engine, verifier, assertRoom: async () => {} }) }]))
+  const handlers = new Map(replicas.map(r => [r.id, { r, handler: createHandler({ suite, engine: r.engine, digests: r.cache?.digests, verifier, assertRoom: async () => {} }) }]))
   return {
     requests,
     sendFrom: from => async (peerId, request) => {
@@ -116,6 +130,7 @@ function repairOf (self: Replica, set: Replica[], net: ReturnType<typeof network
     } as never,
     suite,
     engine: self.engine,
+    digests: self.cache?.digests,
     send: net.sendFrom(self),
     storeLocal: async request => await fakeStore(self.engine, request),
     full,
@@ -187,6 +202,36 @@ describe('repair: a round between two replicas [PER-33] [PER-34]', () => {
     assert.equal(b.engine.readings().length, 1)
     const status = repair.status()
     assert.ok((status.errors as number) >= 1)
+  })
+})
+
+describe('repair: with digest caches on both sides [PER-31]', () => {
+  const seqAt = (msAgo: number, c = 0): number => (NOW - msAgo) * 1000 + c
+
+  it('a write since the last round, and a replica wiped and restarted, are still found and repaired', async () => {
+    const a = cachedReplica('A')
+    let b = cachedReplica('B')
+    const rows = await sealed('s1', [seqAt(30 * HOUR_MS), seqAt(2 * HOUR_MS), seqAt(1000)])
+    await a.engine.append(rows)
+    let net = network([a, b])
+    const repair = (): ReturnType<typeof repairOf> => repairOf(a, [a, b], net)
+    await repair().runRound()
+    assert.equal(b.engine.readings().length, 3)
+    // alike now; a quiet round is answered from both caches
+    net.requests.length = 0
+    const hits = (a.cache as DigestCache).status().hits
+    await repair().runRound()
+    assert.deepEqual(net.requests.filter(r => r.endsWith(':ids') || r.endsWith(':fetch') || r.endsWith(':store')), [])
+    assert.ok((a.cache as DigestCache).status().hits > hits, 'A\'s own digests came from its cache')
+    // B stores a reading in an hour both had cached: A pulls it
+    await b.engine.append(await sealed('s1', [seqAt(2 * HOUR_MS, 5)]))
+    await repair().runRound()
+    assert.equal(a.engine.readings().length, 4)
+    // B loses everything and restarts empty: A, its own digests cached and unchanged, still pushes all
+    b = cachedReplica('B')
+    net = network([a, b])
+    await repair().runRound()
+    assert.equal(b.engine.readings().length, 4)
   })
 })
 

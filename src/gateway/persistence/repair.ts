@@ -30,6 +30,8 @@ export interface RepairComponents {
   storeLocal: (request: StoreRequest, from: VerifiedPeer) => Promise<StoreResponse>
   /** [PER-42] True while this peer's storage is full: pulls stop. */
   full: () => boolean
+  /** [PER-31] This peer's own digests (the service's digest-cache.ts); default: localDigest on `engine`. */
+  digests?: (sensor: string, fromBucket: number, toBucket: number) => Promise<BucketDigestTuple[]>
   now?: () => number
   logger?: Logger
 }
@@ -171,6 +173,7 @@ class BudgetSpent extends Error {}
 export function createRepair (components: RepairComponents, init: RepairInit = {}): Repair {
   const cfg = { ...REPAIR_DEFAULTS, ...Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined)) } as Required<RepairInit>
   const { overlay, suite, engine, send } = components
+  const digests = components.digests ?? (async (sensor: string, from: number, to: number) => await localDigest(suite, engine, sensor, from, to))
   const now = components.now ?? Date.now
   const log = components.logger ?? createLogger('gatemesh:persistence-repair')
   /** Per (sensor, peer): where the next older slice ends ([PER-30]). */
@@ -399,7 +402,7 @@ export function createRepair (components: RepairComponents, init: RepairInit = {
     for (const [from, to] of windows) {
       for (let lo = from; lo <= to; lo += MAX_DIGEST_BUCKETS) {
         const hi = Math.min(to, lo + MAX_DIGEST_BUCKETS - 1)
-        const [mine, theirs] = await Promise.all([localDigest(suite, engine, sensor, lo, hi), send(peer.peerId, { op: 'digest', sensor, fromBucket: lo, toBucket: hi })])
+        const [mine, theirs] = await Promise.all([digests(sensor, lo, hi), send(peer.peerId, { op: 'digest', sensor, fromBucket: lo, toBucket: hi })])
         for (const bucket of differingBuckets(mine, theirs.buckets)) await repairOneBucket(peer, sensor, bucket, mayPull)
       }
     }

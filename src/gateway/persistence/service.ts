@@ -6,6 +6,7 @@
  */
 import { GatemeshError, isGatemeshError } from '../../core/index.ts'
 import { createLogger, type Logger } from '../../platform/logger.ts'
+import { createDigestCache } from './digest-cache.ts'
 import { createHandler } from './handlers.ts'
 import { PERSISTENCE_PROTOCOL, request, serve } from './protocol.ts'
 import { createRepair, type Repair, type RepairInit } from './repair.ts'
@@ -45,13 +46,17 @@ export interface PersistenceService {
   status: () => Record<string, unknown>
   /** A store asked in-process (this gateway's own collector, when it is a replica): as over the wire. */
   store: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
+  /** The engine as the service uses it: `components.engine` behind the digest cache (digest-cache.ts); write through this one only. */
   readonly engine: StorageEngine
   readonly repair: Repair
   readonly retention: Retention
 }
 
 export function createPersistenceService (components: PersistenceServiceComponents, init: PersistenceServiceInit = {}): PersistenceService {
-  const { overlay, suite, engine } = components
+  const { overlay, suite } = components
+  // [PER-31] repair's digests, incremental: every call to the engine goes through the cache's
+  // wrapper (which drops what each write may change), so nothing below sees components.engine
+  const { engine, digests } = createDigestCache({ engine: components.engine, suite })
   const log = components.logger ?? createLogger('gatemesh:persistence')
   // repair: sensor records (for the store checks and retention), retention and the storage limit
   const records = createSensorRecords({ overlay, suite, now: init.now })
@@ -72,7 +77,7 @@ export function createPersistenceService (components: PersistenceServiceComponen
   /** Refusals by code (codes of the error table only: a bounded set). */
   const refusedByCode: Record<string, number> = {}
   let running = false
-  const handler = createHandler({ suite, engine, verifier, assertRoom: retention.assertRoom, onStored: n => { stored += n } })
+  const handler = createHandler({ suite, engine, digests, verifier, assertRoom: retention.assertRoom, onStored: n => { stored += n } })
   const answer = async (request: PersistenceRequest, peer: VerifiedPeer, signal: AbortSignal): Promise<PersistenceResponse> => {
     if (!running) throw new GatemeshError('GM_ERR_PERSISTENCE_UNREACHABLE', 'The persistence service is not running.')
     requests++
@@ -95,6 +100,7 @@ export function createPersistenceService (components: PersistenceServiceComponen
     // [PER-33] a pull is stored through the store handler, exactly as a push
     storeLocal: async (message, from) => await handler(message, from, AbortSignal.timeout(60_000)) as StoreResponse,
     full: retention.full,
+    digests,
     now: init.now,
     logger: log
   }, init.repair)
