@@ -56,7 +56,7 @@ describe('a gateway killed right after a PUBACK', { timeout: 120_000 }, () => {
     await client.publishAsync(`sensors/${SENSOR}/readings`, last, { qos: 1 })
     // The crash point, not a wait for an outcome: 60 ms after the last PUBACK the reading is sealed
     // (the sealing threads gather 5 ms) while the put of it still waits for the latest
-    // publisher's interval (200 ms since the put before). A gateway that released the journal row
+    // publisher's interval (1 s since the put before, [COL-20]). A gateway that released the journal row
     // on handing the reading to the publisher loses it here (checked: it did, before [COL-14]).
     await new Promise(resolve => setTimeout(resolve, 60))
     await first.kill()
