@@ -511,6 +511,10 @@ export async function startGateway (config: GatewayConfig): Promise<Gateway> {
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `A service cannot listen on ${config.host} or the admin port on ${config.adminHost} (${code}): check --host, --admin-host and the ports.`, { cause: err })
     }
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL') {
+      const host = (err as { hostname?: string }).hostname ?? `${config.host} or ${config.adminHost}`
+      throw new GatemeshError('GM_ERR_GATEWAY_CONFIG', `The bind address ${host} does not resolve (${code}): check --host and --admin-host.`, { cause: err })
+    }
     throw err
   }
   return {

@@ -222,6 +222,22 @@ describe('the web application at / [ACS-23]', () => {
     }
   })
 
+  it('lets nothing but a plain ws/wss origin reach the connect-src, and lists at most 256 stream peers [ACS-18] [ACS-23] [STR-49]', async () => {
+    // whatever the stream peer directory lets through: a host the URL parser takes but that is policy syntax
+    const good = { mqtt: 'mqtt://10.1.2.3:1883', ws: 'wss://gw-1.example.net:8883/mqtt' }
+    peers = ['ws://evil.example;sandbox', 'wss://*', 'ws://a,script-src', "ws://'self'", 'ws://a%3bsandbox', 'javascript:alert(1)', 'data:,x']
+      .map((ws, i) => ({ mqtt: `mqtt://10.9.9.${i}:1883`, ws }))
+    peers.push(good)
+    const res = await fetch(`${relayed.url}/`)
+    await res.arrayBuffer()
+    assertSecurityHeaders(res.headers, "connect-src 'self' wss://gw-1.example.net:8883")
+    // [ACS-18] the client's bound: a longer list would make every application refuse the answer
+    peers = Array.from({ length: 300 }, (_, i) => ({ mqtt: `mqtt://10.0.${i >> 8}.${i & 255}:1883`, ws: `ws://10.0.${i >> 8}.${i & 255}:8883/mqtt` }))
+    const network = await createClient({ gateway: relayed.url }).network()
+    assert.equal(network.streams?.length, 256)
+    peers = []
+  })
+
   it('has the client refuse a streams field that is not a list of mqtt:// and ws:// URLs [ACS-18] [STR-49]', async () => {
     for (const bad of [[{ mqtt: 'mqtt://127.0.0.1:1', ws: 'http://127.0.0.1:2' }], [{ mqtt: 'ws://127.0.0.1:1', ws: 'ws://127.0.0.1:2' }]]) {
       peers = bad

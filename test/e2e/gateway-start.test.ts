@@ -161,6 +161,20 @@ describe('gateway start with services', { timeout: 60_000 }, () => {
     }
   })
 
+  it('a --host or --admin-host name that does not resolve is a configuration error: exit 2 with GM_ERR_GATEWAY_CONFIG, no stack trace', async () => {
+    const data = await seeded()
+    // shaped like a host name, so the flag is taken, but no resolver knows it ('.invalid', RFC 6761)
+    for (const args of [['--admin-port', '0', '--admin-host', 'no-such-host.invalid'], ['--services', 'access', '--access-port', '0', '--host', 'no-such-host.invalid']]) {
+      const child = spawn(process.execPath, [...BASE, '--data', data, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEMESH_LOG_LEVEL: 'warn' } })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+      const [code] = await once(child, 'exit') as [number | null]
+      assert.equal(code, 2, stderr)
+      assert.match(stderr, /no-such-host\.invalid.*GM_ERR_GATEWAY_CONFIG/)
+      assert.doesNotMatch(stderr, /^\s+at /m)
+    }
+  })
+
   it('a busy service port is a configuration error: exit 2 with GM_ERR_GATEWAY_CONFIG', async () => {
     const data = await seeded()
     const busy = createServer()

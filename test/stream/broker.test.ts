@@ -232,6 +232,18 @@ describe('stream broker: subscriptions, namespaces and delivery [STR-10] .. [STR
     }
   })
 
+  it('fetches records again for a user\'s refused SUBSCRIBEs 10 times at once, then once a second [STR-10]', async () => {
+    // a user not on s2's list subscribes again and again: each refusal would be one more DHT look-up
+    f.sensors.set('s2', { owner: carol, readers: [] })
+    const client = await login(f.mqtt, bob)
+    const before = f.dht.freshSensorLookups
+    const started = Date.now()
+    for (let i = 0; i < 50; i++) assert.deepEqual(await subscribe(client, ['sensors/s2/readings']), [128])
+    const seconds = Math.ceil((Date.now() - started) / 1000)
+    assert.ok(f.dht.freshSensorLookups - before <= 10 + seconds, `${f.dht.freshSensorLookups - before} fresh look-ups in ${seconds} s for 50 SUBSCRIBEs`)
+    await client.endAsync()
+  })
+
   it('delivers a reading only to subscribers its envelope carries a wrap for; retains the newest for new subscribers with a wrap', async () => {
     const withWrap = await login(f.mqtt, bob)
     const without = await login(f.mqtt, carol)

@@ -67,7 +67,7 @@ export interface Fixture {
   accounts: Map<string, Uint8Array>
   sensors: Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>
   /** Set to make every account and sensor look-up fail, as an unreachable DHT. */
-  dht: { down: boolean, accountLookups: number }
+  dht: { down: boolean, accountLookups: number, sensorLookups: number, freshSensorLookups: number }
   /** A cache's stale copy of a sensor's record: answered unless the broker asks for a fresh one ([STR-10]). */
   staleSensors: Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>
   /** Every log line the broker wrote. */
@@ -79,7 +79,7 @@ export interface Fixture {
 export async function startBroker (init: Partial<StreamBrokerInit> = {}): Promise<Fixture> {
   const accounts = new Map<string, Uint8Array>()
   const sensors = new Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>()
-  const dht = { down: false, accountLookups: 0 }
+  const dht = { down: false, accountLookups: 0, sensorLookups: 0, freshSensorLookups: 0 }
   const staleSensors = new Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>()
   const lines: string[] = []
   const logger = pino({ level: 'debug' }, new Writable({ write (chunk: Buffer, _enc, done) { lines.push(chunk.toString('utf8')); done() } }))
@@ -93,6 +93,8 @@ export async function startBroker (init: Partial<StreamBrokerInit> = {}): Promis
     },
     verifyToken,
     lookupSensor: async (id, options) => {
+      dht.sensorLookups++
+      if (options?.fresh === true) dht.freshSensorLookups++
       if (options?.fresh !== true && staleSensors.has(id)) return staleSensors.get(id)
       if (dht.down) throw new Error('no peer answered')
       return sensors.get(id)

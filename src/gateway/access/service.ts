@@ -136,11 +136,14 @@ export class AccessService {
     this.signups = new SignupLimiter(init.signupLimit ?? DEFAULT_SIGNUP_LIMIT)
   }
 
-  /** [ACS-18] [STR-49] Every stream peer's listeners this gateway knows: its own first, each WebSocket URL once. */
+  /**
+   * [ACS-18] [STR-49] Every stream peer's listeners this gateway knows: its own first, each
+   * WebSocket URL once, at most MAX_STREAMS (the client refuses a longer list).
+   */
   private streams (): Array<{ mqtt: string, ws: string }> {
     const own = this.components.stream?.()
     const all = [...(own === undefined ? [] : [own]), ...(this.components.streamPeers?.() ?? [])]
-    return all.filter((s, i) => all.findIndex(t => t.ws === s.ws) === i)
+    return all.filter((s, i) => all.findIndex(t => t.ws === s.ws) === i).slice(0, MAX_STREAMS)
   }
 
   /** [ACS-6] Verifies a signed request; resolves to the caller's pseudonym. */
@@ -319,11 +322,21 @@ export async function registerOpenApi (app: FastifyInstance): Promise<void> {
 }
 
 /** [ACS-23] The origins of stream brokers' WebSocket URLs (`ws://host:port`), each once, as CSP sources. */
+/** [ACS-18] The most stream peers `streams` lists (the client's bound). */
+const MAX_STREAMS = 256
+
+/**
+ * [ACS-23] A plain ws/wss origin: a host name, an IPv4 or a bracketed IPv6 address, a port. Nothing
+ * else may reach the header: a host the URL parser takes (`a;sandbox`, `*`, `a,b`, `'self'`) would
+ * be policy syntax.
+ */
+const WS_ORIGIN = /^wss?:\/\/(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/
+
 function streamOrigins (streams: Array<{ ws: string }>): string[] {
   const origins = new Set<string>()
   for (const { ws } of streams) {
     const url = URL.parse(ws)
-    if (url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:')) origins.add(url.origin)
+    if (url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:') && WS_ORIGIN.test(url.origin)) origins.add(url.origin)
   }
   return [...origins]
 }

@@ -110,6 +110,12 @@ function urlHost (host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
+/** [STR-10] Refetches of a sensor's record a user's refused SUBSCRIBEs may make at once, and one more per REFETCH_EVERY_MS. */
+const REFETCH_BURST = 10
+const REFETCH_EVERY_MS = 1000
+/** Users whose refetch budget is kept (past it, the one unused longest is forgotten). */
+const MAX_REFETCH_USERS = 10_000
+
 export function createStreamBroker (components: StreamBrokerComponents, init: StreamBrokerInit): StreamBroker {
   const { logger } = components
   const maxSubscriptions = init.maxSubscriptions ?? 1000
@@ -120,6 +126,8 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
   const rule = new ForwardRule(components.recipientsOf)
   const owners = new ClientIdOwners()
   const sessions = new WeakMap<Client, Session>()
+  /** [STR-10] Each user's refetches left (the oldest-used users first, for the bound). */
+  const refetchBudget = new Map<string, { tokens: number, at: number }>()
   const live = new Set<Session>()
   /** [STR-8] The will topic each CONNECT named, read in preConnect, checked once the user is known. */
   const willTopics = new WeakMap<Client, string>()
@@ -254,6 +262,21 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
     })
   }
 
+  /**
+   * [STR-10] Whether a user's refused SUBSCRIBE may fetch a sensor's record afresh now: each user
+   * has REFETCH_BURST of them, given back one a second, so a flood of SUBSCRIBEs is not a DHT
+   * look-up each.
+   */
+  const refetchDue = (pseudonym: string): boolean => {
+    const now = Date.now()
+    const held = refetchBudget.get(pseudonym)
+    const tokens = held === undefined ? REFETCH_BURST : Math.min(REFETCH_BURST, held.tokens + (now - held.at) / REFETCH_EVERY_MS)
+    refetchBudget.delete(pseudonym)
+    if (refetchBudget.size >= MAX_REFETCH_USERS) refetchBudget.delete(refetchBudget.keys().next().value as string)
+    refetchBudget.set(pseudonym, { tokens: tokens >= 1 ? tokens - 1 : tokens, at: now })
+    return tokens >= 1
+  }
+
   // [STR-10] .. [STR-13] a refused filter gets SUBACK 0x80
   const authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void => {
     const session = sessions.get(client)
@@ -273,9 +296,10 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
       case 'sensor':
         // [STR-10] a cached record that does not list the user is fetched again once before the
         // refusal: a share made through another gateway within the cache's life is seen at once
+        // (within the user's budget: a SUBSCRIBE flood is not a DHT look-up each)
         components.lookupSensor(kind.sensorId).then(async info => {
           const listed = (found: typeof info): boolean => found !== undefined && mayRead(found, session.pseudonym)
-          if (listed(info) || listed(await components.lookupSensor(kind.sensorId, { fresh: true }))) grant()
+          if (listed(info) || (refetchDue(session.pseudonym) && listed(await components.lookupSensor(kind.sensorId, { fresh: true })))) grant()
           else refuse('GM_ERR_STREAM_SUBSCRIBE_FORBIDDEN')
         }).catch(() => { refuse('GM_ERR_STREAM_DIRECTORY') })
         return

@@ -13,6 +13,9 @@ describe('stream peers\' listeners [STR-49]', () => {
   it('decodes { v: 1, mqtt, ws } and nothing else', () => {
     assert.deepEqual(decodeStreamEndpoints(encodeStreamEndpoints(A)), A)
     assert.deepEqual(decodeStreamEndpoints(encodeStreamEndpoints(B)), B)
+    for (const ok of [{ mqtt: 'mqtt://[2001:db8::7]:1883', ws: 'ws://[2001:db8::7]:8883/mqtt' }, { mqtt: 'mqtts://gw-1.example.net.:8883', ws: 'wss://gw-1.example.net./mqtt' }]) {
+      assert.deepEqual(decodeStreamEndpoints(encodeStreamEndpoints(ok)), ok)
+    }
     const bad: unknown[] = [
       { v: 2, ...A },
       { v: 1, mqtt: A.mqtt },
@@ -21,6 +24,9 @@ describe('stream peers\' listeners [STR-49]', () => {
       { v: 1, mqtt: A.mqtt, ws: 'http://10.0.0.1:8883/' },
       { v: 1, mqtt: A.mqtt, ws: 'ws://user:pw@10.0.0.1:8883/' },
       { v: 1, mqtt: A.mqtt, ws: `ws://10.0.0.1/${'a'.repeat(600)}` },
+      // hosts the URL parser takes that are Content-Security-Policy syntax ([ACS-23])
+      ...['ws://evil.example;sandbox', 'wss://*', 'ws://a,script-src', "ws://'self'", 'ws://a%3bsandbox', 'ws://a"b', 'ws://a{b}'].map(ws => ({ v: 1, mqtt: A.mqtt, ws })),
+      { v: 1, mqtt: 'mqtt://a;b:1883', ws: A.ws },
       [1, A.mqtt, A.ws],
       'ws://10.0.0.1:8883'
     ]

@@ -19,8 +19,16 @@ const MAX_FRAME_BYTES = 2048
 const MAX_URL_LENGTH = 512
 const FRAMING = { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_FRAME_BYTES + 16 }
 const TIMEOUT_MS = 5000
-/** A broker URL: scheme, host and port, an optional path; nothing else. */
-const URL_SHAPE = { mqtt: /^mqtts?:\/\/[^/?#\s@]+(\/[^?#\s]*)?$/, ws: /^wss?:\/\/[^/?#\s@]+(\/[^?#\s]*)?$/ }
+/**
+ * A broker URL: scheme, a host name (letters, digits, hyphens, dots) or an IP address, an optional
+ * port, an optional path of URL characters; nothing else. The WHATWG parser alone would take hosts
+ * such as `evil;sandbox`, `*`, `a,b` or `'self'` (and `%3b` decoded to `;`), which would end up as
+ * Content-Security-Policy syntax in an access gateway's connect-src ([ACS-23]).
+ */
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+const AUTHORITY = `(?:${LABEL}(?:\\.${LABEL})*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::[0-9]{1,5})?`
+const PATH = "(?:/[A-Za-z0-9\\-._~!$&'()*+,;=:@%/]*)?"
+const URL_SHAPE = { mqtt: new RegExp(`^mqtts?://${AUTHORITY}${PATH}$`), ws: new RegExp(`^wss?://${AUTHORITY}${PATH}$`) }
 
 /** [STR-49] The answer `{ v: 1, mqtt, ws }`, checked: anything else is GM_ERR_STREAM_ENDPOINTS_MALFORMED. */
 export function decodeStreamEndpoints (bytes: Uint8Array): StreamEndpoints {
@@ -78,6 +86,10 @@ export async function askStreamEndpoints (overlay: EndpointsDialer, peerId: stri
   } catch (err) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))
     if (isGatemeshError(err)) throw err
+    // a length prefix past the frame's bound is an answer, a wrong one, not silence
+    if (err instanceof Error && ['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'StreamBufferError'].includes(err.name)) {
+      throw new GatemeshError('GM_ERR_STREAM_ENDPOINTS_MALFORMED', `The answer is longer than ${MAX_FRAME_BYTES} bytes.`, { cause: err })
+    }
     throw new GatemeshError('GM_ERR_STREAM_ENDPOINTS_UNREACHABLE', undefined, { cause: err })
   }
 }
@@ -146,15 +158,17 @@ export function createStreamPeerDirectory (components: StreamPeerDirectoryCompon
 
   const refresh = async (all = false): Promise<void> => {
     const peers = components.streamPeers()
-    await Promise.all(peers.filter(p => all || !known.has(p)).map(ask))
+    // a peer that failed is asked again by its own retry (or the next round), not by every refresh
+    await Promise.all(peers.filter(p => all || (!known.has(p) && !failing.has(p))).map(ask))
   }
 
   return {
     list () {
       const live = new Set(components.streamPeers())
       for (const peerId of known.keys()) if (!live.has(peerId)) known.delete(peerId)
-      // the ones not answered yet are asked now, for the next caller
-      if ([...live].some(p => !known.has(p) && !asking.has(p))) void refresh()
+      // the ones never asked yet are asked now, for the next caller; one that failed waits for
+      // its retry: a request here must not make the gateway dial a failing peer each time
+      if ([...live].some(p => !known.has(p) && !asking.has(p) && !failing.has(p))) void refresh()
       return [...known.values()]
     },
     refresh: async () => { await refresh() },
