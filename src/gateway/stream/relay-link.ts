@@ -123,7 +123,10 @@ export function createRelayLink (components: RelayLinkComponents, init: RelayLin
     const wait = Math.round(delay * (0.75 + Math.random() * 0.5))
     retryAt = Date.now() + wait
     clearTimeout(retryTimer)
-    retryTimer = setTimeout(connect, wait)
+    // the back-off is over when the timer fires: a timer may fire a millisecond before Date.now()
+    // reaches retryAt, and connect() would then return without arming another (the link stuck
+    // until the next enqueue)
+    retryTimer = setTimeout(() => { retryAt = 0; connect() }, wait)
     retryTimer.unref?.()
   }
 
