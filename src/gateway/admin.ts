@@ -15,13 +15,13 @@
  *   GET  /healthz                     200 {"status":"ok"} while the process serves
  *   GET  /readyz                      [ADM-2] 200 {"status":"ready"} once every enabled service started and the
  *                                     overlay joined; else 503 {"status":"not ready","reason":...}
- * Errors are JSON {code, message} with the code's HTTP status.
+ * Errors are JSON {code, message} with the code's HTTP status, also for an unknown route
+ * (GM_ERR_ADMIN_NOT_FOUND) and what no route sees (the codes of [HTTP-1]).
  */
-import Fastify from 'fastify'
-import { isGatemeshError } from '../core/index.ts'
+import { GatemeshError, isGatemeshError } from '../core/index.ts'
 import { assertRole } from '../overlay/index.ts'
 import type { OverlayNode } from '../overlay/index.ts'
-import type { FastifyInstance } from 'fastify'
+import { createHttpServer } from '../platform/http-server.ts'
 import type { Registry } from '../platform/metrics.ts'
 
 export interface AdminServer {
@@ -32,6 +32,9 @@ export interface AdminServer {
 function keyFrom (wildcard: string | undefined): string {
   return `/${wildcard ?? ''}`
 }
+
+/** How long a DHT put or get of the admin API may take. */
+const DHT_TIMEOUT_MS = 30_000
 
 export interface AdminInit {
   /** Bind address (default 127.0.0.1). */
@@ -45,7 +48,13 @@ export interface AdminInit {
 }
 
 export async function startAdmin (overlay: OverlayNode, port: number, init: AdminInit = {}): Promise<AdminServer> {
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+  // [HTTP-1] .. [HTTP-3] as every gatemesh service (a path that does not decode, a request line
+  // that does not parse: a code), except that a DHT operation may keep a request silent up to
+  // DHT_TIMEOUT_MS before its answer
+  const app = createHttpServer({ bodyLimit: 1024 * 1024, silenceTimeoutMs: DHT_TIMEOUT_MS + 5000 })
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).type('application/json').send(JSON.stringify(new GatemeshError('GM_ERR_ADMIN_NOT_FOUND').toJSON()))
+  })
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
   app.setErrorHandler((err: Error, _req, reply) => {
     if (isGatemeshError(err)) return reply.status(err.status).send(err.toJSON())
@@ -67,28 +76,29 @@ export async function startAdmin (overlay: OverlayNode, port: number, init: Admi
   app.put<{ Params: { '*': string } }>('/v1/dht/*', async (req) => {
     const body = req.body
     if (!(body instanceof Uint8Array)) return await Promise.reject(Object.assign(new Error('Send the record as application/octet-stream.'), { statusCode: 400 }))
-    return await overlay.put(keyFrom(req.params['*']), new Uint8Array(body), { signal: AbortSignal.timeout(30_000) })
+    return await overlay.put(keyFrom(req.params['*']), new Uint8Array(body), { signal: AbortSignal.timeout(DHT_TIMEOUT_MS) })
   })
 
   app.get<{ Params: { '*': string }, Querystring: { local?: string } }>('/v1/dht/*', {
     schema: { querystring: { type: 'object', properties: { local: { type: 'string', enum: ['0', '1'] } }, additionalProperties: false } }
   }, async (req, reply) => {
-    const { value, contacted } = await overlay.get(keyFrom(req.params['*']), { local: req.query.local === '1', signal: AbortSignal.timeout(30_000) })
+    const { value, contacted } = await overlay.get(keyFrom(req.params['*']), { local: req.query.local === '1', signal: AbortSignal.timeout(DHT_TIMEOUT_MS) })
     return await reply.header('content-type', 'application/octet-stream').header('x-gatemesh-contacted', String(contacted)).send(Buffer.from(value))
   })
 
-  app.get<{ Querystring: { role: string, key: string, count?: number } }>('/v1/peers', {
+  app.get<{ Querystring: { role: string, key: string, count?: string } }>('/v1/peers', {
     schema: {
       querystring: {
         type: 'object',
         required: ['role', 'key'],
-        properties: { role: { type: 'string' }, key: { type: 'string', maxLength: 256 }, count: { type: 'integer', minimum: 1, maximum: 100 } },
+        // the server does not coerce types: count is the query's text, 1 to 100
+        properties: { role: { type: 'string' }, key: { type: 'string', maxLength: 256 }, count: { type: 'string', pattern: '^([1-9][0-9]?|100)$' } },
         additionalProperties: false
       }
     }
   }, async (req) => {
     assertRole(req.query.role)
-    const peers = await overlay.findPeersByRole(req.query.role, req.query.key, req.query.count ?? 3)
+    const peers = await overlay.findPeersByRole(req.query.role, req.query.key, req.query.count === undefined ? 3 : Number(req.query.count))
     return { peers: peers.map(c => ({ peerId: c.peerId, roles: c.roles, services: c.services })) }
   })
 

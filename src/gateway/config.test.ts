@@ -49,9 +49,17 @@ describe('gateway configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'c.json'), JSON.stringify({ publicHost: '2001:db8::7' }))
     assert.equal(parseGatewayConfig(['--config', join(dir, 'c.json')], {}).publicHost, '2001:db8::7')
-    for (const bad of ['', '0.0.0.0', '::', 'http://gw1.example.net', 'gw1.example.net:8080', 'two words', '-gw.example.net', 'gw_1.example.net']) {
+    for (const bad of ['', '0.0.0.0', '::', 'http://gw1.example.net', 'gw1.example.net:8080', 'two words', '-gw.example.net', 'gw_1.example.net', 'fe80::1%x', 'fe80::1%25eth0', 'fe80::1%eth0']) {
       assert.throws(() => parseGatewayConfig(['--public-host', bad], {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), bad)
     }
+    // every host it takes makes a valid URL that names that host
+    for (const good of ['gw1.example.net', 'gw1.example.net.', '203.0.113.7', '2001:db8::7', '::ffff:192.0.2.1', 'fe80::1']) {
+      const host = advertisedHost(parseGatewayConfig(['--public-host', good], {}))
+      assert.equal(new URL(`http://${host.includes(':') ? `[${host}]` : host}:8080/`).port, '8080', good)
+    }
+    // a --host with a zone id binds, but only --public-host can be advertised for it
+    assert.throws(() => parseGatewayConfig(['--host', 'fe80::1%lo'], {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'))
+    assert.equal(advertisedHost(parseGatewayConfig(['--host', 'fe80::1%lo', '--public-host', 'gw1.example.net'], {})), 'gw1.example.net')
   })
 
   it('takes the admin bind address, default 127.0.0.1 [ADM-1]', () => {

@@ -170,7 +170,8 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --host ADDR              bind address of the service ports (GATEMESH_HOST; default ${DEFAULTS.host})
   --public-host NAME       host name or address the service ports are reached at, put in every URL the
                            gateway advertises (GATEMESH_PUBLIC_HOST; default: --host, or 127.0.0.1 when
-                           --host is 0.0.0.0 or ::, so set it whenever --host is a wildcard)
+                           --host is 0.0.0.0 or ::, so set it whenever --host is a wildcard or has
+                           an IPv6 zone id such as %eth0, which it cannot have itself)
   --http-port N            collector HTTP port (GATEMESH_HTTP_PORT; default 0 = any free port)
   --mqtt-port N            collector MQTT port (GATEMESH_MQTT_PORT; default 0 = any free port)
   --access-port N          Data Access HTTP port (GATEMESH_ACCESS_PORT; default 0 = any free port)
@@ -263,6 +264,20 @@ function hostName (value: string, name: string): string {
 }
 
 /**
+ * [ACS-18] A host that every advertised URL can carry: a DNS name or an IP address that a URL's
+ * host takes as it is. An IPv6 zone id (`fe80::1%eth0`) names an interface of this machine only,
+ * and no URL can carry it (`%` would have to be `%25`, which URL parsers refuse in a host).
+ */
+function urlHostName (value: string, name: string): string {
+  let ok = !value.includes('%')
+  if (ok) {
+    try { ok = new URL(`http://${isIP(value) === 6 ? `[${value}]` : value}/`).hostname !== '' } catch { ok = false }
+  }
+  if (!ok) throw bad(`${name} must be a host a URL can carry (an IPv6 address without a zone id such as %eth0).`)
+  return value
+}
+
+/**
  * The host put in every service URL the gateway advertises: --public-host, else --host unless
  * --host is a wildcard, which no one can connect to: then 127.0.0.1 (a gateway for this machine only).
  */
@@ -350,8 +365,10 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
   const adminPort = pick('admin-port', port)
   const adminHost = pick('admin-host', (v, n) => hostName(str(v, n), n)) ?? DEFAULTS.adminHost
   const host = pick('host', (v, n) => hostName(str(v, n), n)) ?? DEFAULTS.host
-  const publicHost = pick('public-host', (v, n) => hostName(str(v, n), n))
+  const publicHost = pick('public-host', (v, n) => urlHostName(hostName(str(v, n), n), n))
   if (publicHost !== undefined && isWildcardHost(publicHost)) throw bad('--public-host must be an address others can connect to, not a wildcard such as 0.0.0.0 or ::.')
+  // [ACS-18] a --host with a zone id binds, but is advertised only through --public-host
+  if (publicHost === undefined && host.includes('%')) throw bad('--host has an IPv6 zone id, which no advertised URL can carry: give --public-host as well.')
   return {
     ca,
     token: pick('token', str),

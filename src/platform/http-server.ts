@@ -1,6 +1,6 @@
 /**
  * The HTTP server of every gatemesh service (the CA's enrollment service, Data Access, the
- * collector): Fastify with the transport rules of [HTTP-1] .. [HTTP-3], so that no answer leaves
+ * collector, the gateway's admin surface): Fastify with the transport rules of [HTTP-1] .. [HTTP-3], so that no answer leaves
  * without a `GM_ERR_` code and no client holds a connection longer than the rules allow. A
  * service registers its routes, parsers and error handler on what `createHttpServer` returns.
  */
@@ -28,6 +28,12 @@ export interface HttpServerInit<L extends FastifyBaseLogger = FastifyBaseLogger>
   bodyLimit: number
   /** Fastify's logger; none by default. */
   logger?: L
+  /**
+   * [HTTP-2] A connection silent both ways this long is closed (default REQUEST_TIMEOUT_MS): more
+   * for a service whose handlers may wait longer before they answer (the admin surface's DHT
+   * operations, [ADM-1]).
+   */
+  silenceTimeoutMs?: number
 }
 
 export type HttpServer<L extends FastifyBaseLogger = FastifyBaseLogger> = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, L>
@@ -77,7 +83,7 @@ export function createHttpServer<L extends FastifyBaseLogger = FastifyBaseLogger
     http: { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CHECK_INTERVAL_MS },
     requestTimeout: REQUEST_TIMEOUT_MS,
     // [HTTP-2] a connection that sends nothing at all is closed after this much silence
-    connectionTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: init.silenceTimeoutMs ?? REQUEST_TIMEOUT_MS,
     keepAliveTimeout: IDLE_TIMEOUT_MS,
     // [HTTP-3]
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },

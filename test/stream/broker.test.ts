@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { generateIdentity, type Identity } from '../../src/core/index.ts'
 import { eventuallyValue } from '../support/eventually.ts'
-import { counter, makeToken, payload, startBroker, suite, type Fixture } from './helpers.ts'
+import { counter, makeToken, payload, startBroker, suite, verifyToken, type Fixture } from './helpers.ts'
 
 const run = promisify(execFile)
 
@@ -438,6 +438,61 @@ describe('stream broker: bounds [STR-9] [STR-15] [STR-16]', { timeout: 60_000 },
       const b1 = await login(f.mqtt, bob, { clientId: 'b1', clean: false })
       assert.equal(f.broker.status().sessions.persistent, 3)
       for (const c of [a3, a2back, clean, b1]) await c.endAsync()
+    } finally { await f.close() }
+  })
+
+  it('two users naming the same new client id at once, one of them at its session bound: one session holds the id, and nothing is left stuck [STR-48] [STR-8]', async () => {
+    // both log-ins are held after their token check and let go in the same tick (alice's first):
+    // alice's CONNECT, past its bound, waits for its oldest session to end; bob's runs meanwhile
+    const held: Array<{ pseudonym: string, go: () => void }> = []
+    let gate = false
+    let bothHeld: () => void = () => {}
+    const heldTwo = new Promise<void>(resolve => { bothHeld = resolve })
+    const f = await startBroker({ sessionsPerUser: 1 }, {
+      verifyToken: async (token, expected) => {
+        await verifyToken(token, expected)
+        if (!gate) return
+        await new Promise<void>(resolve => {
+          held.push({ pseudonym: expected.pseudonym, go: resolve })
+          if (held.length === 2) bothHeld()
+        })
+      }
+    })
+    try {
+      const alice = await f.newUser()
+      const bob = await f.newUser()
+      const old = await login(f.mqtt, alice, { clientId: 'alice-old', clean: false })
+      await old.endAsync()
+      await eventuallyValue('alice-old offline', async () => f.broker.status().sessions.offline === 1 ? true : undefined, 5000, 20)
+      gate = true
+      const aliceTry = login(f.mqtt, alice, { clientId: 'shared', clean: false }).then(c => ({ client: c, code: 0 }), (err: { code: number }) => ({ client: undefined, code: err.code }))
+      const bobTry = login(f.mqtt, bob, { clientId: 'shared', clean: false }).then(c => ({ client: c, code: 0 }), (err: { code: number }) => ({ client: undefined, code: err.code }))
+      await heldTwo
+      gate = false
+      held.sort((x, y) => (x.pseudonym === alice.pseudonym ? 0 : 1) - (y.pseudonym === alice.pseudonym ? 0 : 1))
+      for (const h of held) h.go()
+      const [a, b] = await Promise.all([aliceTry, bobTry])
+      // exactly one of them holds the id; the other is refused (identifier rejected)
+      assert.equal([a, b].filter(r => r.client !== undefined).length, 1, `alice ${a.code}, bob ${b.code}`)
+      assert.deepEqual([a, b].map(r => r.code).filter(c => c !== 0), [2])
+      for (const r of [a, b]) {
+        if (r.client !== undefined) assert.deepEqual(await subscribe(r.client, ['sensors/+/readings']), [1])
+        await r.client?.endAsync()
+      }
+      // the held session goes offline when its client leaves: none is left counted as connected
+      await eventuallyValue('every session offline', async () => {
+        const { persistent, offline } = f.broker.status().sessions
+        return persistent === offline ? true : undefined
+      }, 5000, 20)
+      // alice's one slot is free again: a new persistent session of hers is accepted
+      const fresh = await login(f.mqtt, alice, { clientId: 'alice-new', clean: false })
+      await fresh.endAsync()
+      // the winner's session is its own: it resumes it (alice's bound did not end it)
+      const winner = a.client !== undefined ? alice : bob
+      const back = mqtt.connect(f.mqtt, { username: winner.pseudonym, password: await makeToken(winner), reconnectPeriod: 0, connectTimeout: 5000, clientId: 'shared', clean: false })
+      const connack = once(back as unknown as NodeJS.EventEmitter, 'connect') as Promise<[{ sessionPresent: boolean }]>
+      assert.equal((await connack)[0].sessionPresent, true)
+      await back.endAsync()
     } finally { await f.close() }
   })
 

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { GatemeshError, createWebCryptoSuite, equalBytes, fromBase64Url, fromUtf8, generateIdentity, toBase64Url, utf8 } from '../../src/core/index.ts'
 import type { Identity, PublicIdentity } from '../../src/core/index.ts'
-import { createStreamBroker, type StreamBroker, type StreamBrokerInit } from '../../src/gateway/stream/index.ts'
+import { createStreamBroker, type StreamBroker, type StreamBrokerComponents, type StreamBrokerInit } from '../../src/gateway/stream/index.ts'
 
 export const suite = createWebCryptoSuite()
 
@@ -76,7 +76,8 @@ export interface Fixture {
   close: () => Promise<void>
 }
 
-export async function startBroker (init: Partial<StreamBrokerInit> = {}): Promise<Fixture> {
+/** `components` replaces the fakes it names (e.g. a verifyToken that holds log-ins at a gate). */
+export async function startBroker (init: Partial<StreamBrokerInit> = {}, components: Partial<StreamBrokerComponents> = {}): Promise<Fixture> {
   const accounts = new Map<string, Uint8Array>()
   const sensors = new Map<string, { owner: PublicIdentity, readers: PublicIdentity[] }>()
   const dht = { down: false, accountLookups: 0, sensorLookups: 0, freshSensorLookups: 0 }
@@ -99,7 +100,8 @@ export async function startBroker (init: Partial<StreamBrokerInit> = {}): Promis
       if (dht.down) throw new Error('no peer answered')
       return sensors.get(id)
     },
-    recipientsOf
+    recipientsOf,
+    ...components
   }, { host: '127.0.0.1', port: 0, wsPort: 0, sessionMax: 1000, ...init })
   await broker.start()
   const { mqtt, ws } = broker.endpoints()

@@ -218,6 +218,27 @@ describe('range answers verify ([PER-2], [PER-12])', () => {
 })
 
 describe('certificates in answers ([PER-2], [PER-20])', () => {
+  it('fetch reads the checkpoints of the ids\' buckets only, not of the span between them [PER-2]', async () => {
+    const world = new World()
+    const a = await gateway()
+    for (let b = 0; b <= 200; b++) await world.bucket(a, b, 0, [1_000])
+    let loaded = 0
+    const engine: StorageEngine = {
+      ...world.engine,
+      checkpoints: async (sensor, from, to) => {
+        const rows = await world.engine.checkpoints(sensor, from, to)
+        loaded += rows.length
+        return rows
+      }
+    }
+    // two ids 200 buckets apart, and three adjacent ones
+    const ids: Array<[number, Uint8Array]> = [0, 100, 101, 102, 200].map(b => [at(b, 1_000), a.key.publicKey])
+    const answer = await handlerOf(engine)({ op: 'fetch', sensor: SENSOR, ids }, accessPeer, new AbortController().signal) as FetchResponse
+    assert.equal(answer.envs.length, 5)
+    assert.deepEqual((await Promise.all(answer.cps.map(async c => await openCheckpoint(suite, c)))).map(c => c.bucket - B0), [0, 100, 101, 102, 200])
+    assert.equal(loaded, 5)
+  })
+
   it('a renewed collector: both certificates it pushed are kept and given with range and fetch', async () => {
     const world = new World()
     const a = await gateway()

@@ -334,11 +334,15 @@ async function certificatesOf (engine: StorageEngine, ...lists: Uint8Array[][]):
 /** [PER-2] fetch: the readings asked for that are held, the checkpoints of their buckets, the certificates. */
 async function fetch ({ engine }: HandlerComponents, request: FetchRequest): Promise<FetchResponse> {
   const rows = await engine.get(request.sensor, request.ids.map(([seq, gw]) => ({ seq, gw })))
-  const buckets = new Set(request.ids.map(([seq]) => checkpointBucket(seq)))
+  // the checkpoints of the ids' buckets, one query per run of adjacent buckets: never those of the
+  // span between two far ids (ids a year apart would read the sensor's whole year of checkpoints)
   const cps: StoredCheckpoint[] = []
-  if (buckets.size > 0) {
-    const sorted = [...buckets].sort((a, b) => a - b)
-    for (const cp of await engine.checkpoints(request.sensor, sorted[0] as number, sorted[sorted.length - 1] as number)) if (buckets.has(cp.bucket)) cps.push(cp)
+  const sorted = [...new Set(request.ids.map(([seq]) => checkpointBucket(seq)))].sort((a, b) => a - b)
+  for (let i = 0; i < sorted.length;) {
+    let j = i
+    while (j + 1 < sorted.length && (sorted[j + 1] as number) === (sorted[j] as number) + 1) j++
+    cps.push(...await engine.checkpoints(request.sensor, sorted[i] as number, sorted[j] as number))
+    i = j + 1
   }
   // [PER-33] checkpoints asked for by identity (repair of a bucket whose readings agree)
   if (request.cps !== undefined && request.cps.length > 0) {

@@ -28,6 +28,7 @@ describe('persistence protocol codec [PER-2]', () => {
       { op: 'range', sensor: 's-1', fromSeq: 0, toSeq: 10, order: 'asc', limit: 1 },
       { op: 'digest', sensor: 's-1', fromBucket: 3, toBucket: 4 },
       { op: 'ids', sensor: 's-1', fromSeq: 1, toSeq: 1 },
+      { op: 'ids', sensor: 's-1', fromSeq: 7, toSeq: 7 + 3_600_000_000 },
       { op: 'fetch', sensor: 's-1', ids: [[1, gw]] },
       { op: 'fetch', sensor: 's-1', ids: [], cps: [[150_000_000, 0, gw], [150_000_001, 2, gw]] },
       { op: 'sensors', limit: 10, after: 'a' }
@@ -79,6 +80,9 @@ describe('persistence protocol codec [PER-2]', () => {
       // ids and digest bounds
       { op: 'ids', sensor: 's', fromSeq: 2, toSeq: 1 },
       { op: 'ids', sensor: 's', fromSeq: 0, toSeq: 2 ** 53 },
+      // an ids request over more than one repair bucket (an hour): the replica would read it all
+      { op: 'ids', sensor: 's', fromSeq: 0, toSeq: 2 ** 53 - 1 },
+      { op: 'ids', sensor: 's', fromSeq: 7, toSeq: 7 + 3_600_000_001 },
       { op: 'ids', sensor: 's', fromSeq: -1, toSeq: 1 },
       { op: 'ids', sensor: 's', fromSeq: 0 },
       { op: 'digest', sensor: 's', fromBucket: 5, toBucket: 4 },

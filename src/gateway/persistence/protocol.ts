@@ -36,6 +36,11 @@ export const MAX_IDS = 100_000
 /** An `ids` answer lists at most this many checkpoint identities ([PER-2]). */
 export const MAX_CHECKPOINT_IDS = 20_000
 export const MAX_DIGEST_BUCKETS = 10_000
+/**
+ * [PER-2] An `ids` request spans at most one repair bucket (an hour of seq), as repair asks: the
+ * replica reads every id of the span before it cuts the answer to MAX_IDS.
+ */
+export const MAX_IDS_SPAN = 3_600_000_000
 export const MAX_SENSORS_LIMIT = 10_000
 /**
  * [PER-2] Frames up to MAX_FRAME_BYTES: the byte stream under lpStream buffers 4 MiB unless told
@@ -187,9 +192,12 @@ export function decodeRequest (bytes: Uint8Array): PersistenceRequest {
       if (toBucket < fromBucket || toBucket - fromBucket >= MAX_DIGEST_BUCKETS) throw bad(`A digest spans 1 to ${MAX_DIGEST_BUCKETS} buckets.`)
       return { op: 'digest', sensor: sensorId(map), fromBucket, toBucket }
     }
-    case 'ids':
+    case 'ids': {
       onlyKeys(map, ['op', 'sensor', 'fromSeq', 'toSeq'])
-      return { op: 'ids', sensor: sensorId(map), ...seqRange(map) }
+      const span = seqRange(map)
+      if (span.toSeq - span.fromSeq > MAX_IDS_SPAN) throw bad(`An ids request spans at most ${MAX_IDS_SPAN} seqs (one repair bucket).`)
+      return { op: 'ids', sensor: sensorId(map), ...span }
+    }
     case 'fetch': {
       onlyKeys(map, ['op', 'sensor', 'ids', 'cps'])
       if (!Array.isArray(map.ids) || map.ids.length > MAX_FETCH_IDS) throw bad(`Field 'ids' must list at most ${MAX_FETCH_IDS} ids.`)

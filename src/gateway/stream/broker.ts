@@ -197,26 +197,31 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
     }
   }
   /**
-   * [STR-48] A CONNECT's session: a persistent one is recorded (a new one past the user's bound
-   * ends the user's longest-offline session first, or is refused when all are connected); a
-   * clean one replaces whatever persistent session held the id (Aedes cleans it).
+   * [STR-48] [STR-8] A CONNECT's session. A new persistent one past the user's bound first ends
+   * the user's longest-offline session (refused when all are connected); then, in one synchronous
+   * step, the client id is claimed and the session recorded. Other CONNECTs run while a session
+   * ends, so the bound and the id are looked at again after each wait, and nothing is recorded
+   * before the claim: a CONNECT that loses the id overwrites nothing of the one that won it. A
+   * clean session replaces whatever persistent session of the user held the id (Aedes cleans it).
    */
   const admitSession = async (client: Client, pseudonym: string): Promise<void> => {
-    if (client.clean) { forgetSession(client.id); return }
-    if (!persistent.has(client.id)) {
-      const mine = sessionsOf.get(pseudonym) ?? new Set<string>()
-      if (mine.size >= sessionsPerUser) {
-        let oldest: { id: string, since: number } | undefined
-        for (const id of mine) {
-          const since = persistent.get(id)?.offlineSince
-          if (since !== undefined && (oldest === undefined || since < oldest.since)) oldest = { id, since }
-        }
-        if (oldest === undefined) throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_SESSIONS_FULL'), CONNACK.SERVER_UNAVAILABLE)
-        await endSession(oldest.id, 'limit')
+    const clientIdTaken = (): LoginRefused => new LoginRefused(new GatemeshError('GM_ERR_STREAM_CLIENT_ID'), CONNACK.IDENTIFIER_REJECTED)
+    while (!client.clean && !persistent.has(client.id) && (sessionsOf.get(pseudonym)?.size ?? 0) >= sessionsPerUser) {
+      if (!owners.mayClaim(client, pseudonym)) throw clientIdTaken()
+      let oldest: { id: string, since: number } | undefined
+      for (const id of sessionsOf.get(pseudonym) ?? []) {
+        const since = persistent.get(id)?.offlineSince
+        if (since !== undefined && (oldest === undefined || since < oldest.since)) oldest = { id, since }
       }
-      mine.add(client.id)
-      sessionsOf.set(pseudonym, mine)
+      if (oldest === undefined) throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_SESSIONS_FULL'), CONNACK.SERVER_UNAVAILABLE)
+      await endSession(oldest.id, 'limit')
     }
+    // from here to the end nothing is awaited
+    if (!owners.claim(client, pseudonym)) throw clientIdTaken()
+    if (client.clean) { forgetSession(client.id); return }
+    let mine = sessionsOf.get(pseudonym)
+    if (mine === undefined) { mine = new Set(); sessionsOf.set(pseudonym, mine) }
+    mine.add(client.id)
     persistent.set(client.id, { pseudonym, client })
   }
 
@@ -243,9 +248,8 @@ export function createStreamBroker (components: StreamBrokerComponents, init: St
       if (client.id.length > MAX_CLIENT_ID || !owners.mayClaim(client, pseudonym)) {
         throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_CLIENT_ID'), CONNACK.IDENTIFIER_REJECTED)
       }
+      // claims the id and records the session together
       await admitSession(client, pseudonym)
-      // checked again: another CONNECT may have taken the id while a session was ending
-      if (!owners.claim(client, pseudonym)) throw new LoginRefused(new GatemeshError('GM_ERR_STREAM_CLIENT_ID'), CONNACK.IDENTIFIER_REJECTED)
       const session: Session = { pseudonym, filters: new Set() }
       sessions.set(client, session)
       live.add(session)
