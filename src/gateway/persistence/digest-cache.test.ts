@@ -13,7 +13,7 @@ import { storageEngineCompliance, gwKey, readingOf } from './engine/compliance.t
 import { createMemoryEngineForTests } from './engine/memory.ts'
 import { createSqliteEngine } from './engine/sqlite.ts'
 import { createDigestCache } from './digest-cache.ts'
-import { REPAIR_BUCKET, bucketDigests, type BucketDigestTuple } from './repair-digest.ts'
+import { DIGEST_CHUNK_BUCKETS, REPAIR_BUCKET, bucketDigests, type BucketDigestTuple } from './repair-digest.ts'
 import { createRetention } from './retention.ts'
 import type { StorageEngine, StoredCheckpoint } from './engine/types.ts'
 
@@ -155,6 +155,21 @@ describe('digest cache: every write of the contract invalidates [PER-31]', () =>
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('bucketDigests reads a few buckets at a time [PER-2]', () => {
+  it('never asks the engine for more than DIGEST_CHUNK_BUCKETS at once, and answers as bucket by bucket', async () => {
+    const raw = createMemoryEngineForTests()
+    await raw.append(Array.from({ length: 40 }, (_, i) => readingOf('s', i % 2 === 0 ? gw1 : gw2, at(B - 20 + (i >> 1), 7 + i))))
+    const spans: number[] = []
+    const spied: StorageEngine = { ...raw, ids: async (sensor, from, to) => { spans.push((to - from) / REPAIR_BUCKET); return await raw.ids(sensor, from, to) } }
+    const whole = await bucketDigests(suite, spied, 's', B - 10_000 + 1, B)
+    assert.ok(spans.length > 1 && Math.max(...spans) <= DIGEST_CHUNK_BUCKETS, `spans asked: ${Math.max(...spans)} buckets`)
+    const one: BucketDigestTuple[] = []
+    for (let b = B - 25; b <= B; b++) one.push(...await bucketDigests(suite, raw, 's', b, b))
+    assert.equal(whole.length, 20)
+    assert.deepEqual(plain(whole), plain(one))
   })
 })
 

@@ -94,6 +94,21 @@ export function checkpointRepairBucket (checkpointBucket: number): number {
  * ([PER-31]) compute it here (through digest-cache.ts in the service).
  */
 export async function bucketDigests (suite: CryptoSuite, engine: StorageEngine, sensor: string, fromBucket: number, toBucket: number): Promise<BucketDigestTuple[]> {
+  const out: BucketDigestTuple[] = []
+  for (let lo = fromBucket; lo <= toBucket; lo += DIGEST_CHUNK_BUCKETS) {
+    out.push(...await chunkDigests(suite, engine, sensor, lo, Math.min(toBucket, lo + DIGEST_CHUNK_BUCKETS - 1)))
+  }
+  return out
+}
+
+/**
+ * Repair buckets read from the engine at once: what one digest holds in memory is a few hours of
+ * one sensor, whatever span is asked (up to 10 000 buckets, [PER-2]); a bucket's digest depends
+ * only on its own rows, so the chunks change nothing in the answer.
+ */
+export const DIGEST_CHUNK_BUCKETS = 6
+
+async function chunkDigests (suite: CryptoSuite, engine: StorageEngine, sensor: string, fromBucket: number, toBucket: number): Promise<BucketDigestTuple[]> {
   const { ids, cps } = await repairItems(engine, sensor, bucketStart(fromBucket), bucketStart(toBucket + 1))
   const byBucket = new Map<number, { keys: HistoryKey[], cps: CheckpointId[] }>()
   const slot = (bucket: number): { keys: HistoryKey[], cps: CheckpointId[] } => {
