@@ -32,6 +32,7 @@ import type { DeliverReadings } from './stream/relay.ts'
 import { createInfluxEngine } from './persistence/engine/influxdb.ts'
 import type { StoreRequest, StoreResponse, StorageEngine } from './persistence/index.ts'
 import type { CryptoSuite, SigningKey } from '../core/index.ts'
+import { lockDataDir } from './data-lock.ts'
 import { enrollIdentity, loadIdentity, renewIdentity } from './identity.ts'
 import { createCertificateTrust, createRecordVerifier } from './trust.ts'
 import type { AdminServer } from './admin.ts'
@@ -409,7 +410,29 @@ async function obtainCertificate (config: GatewayConfig, caUrl: string | undefin
   return { identity: current, trust, notAfter: cert.notAfter }
 }
 
+/** Starts a gateway on its data directory, which no other gateway may use meanwhile. */
 export async function startGateway (config: GatewayConfig): Promise<Gateway> {
+  const lock = await lockDataDir(config.data)
+  let gateway: Gateway
+  try {
+    gateway = await startOnData(config)
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
+  return {
+    ...gateway,
+    stop: async () => {
+      try {
+        await gateway.stop()
+      } finally {
+        await lock.release()
+      }
+    }
+  }
+}
+
+async function startOnData (config: GatewayConfig): Promise<Gateway> {
   if (isWildcardHost(config.host) && config.publicHost === undefined) {
     log.warn({ host: config.host, advertised: advertisedHost(config) }, 'the service ports listen on every interface but the gateway advertises 127.0.0.1: set --public-host to the name other machines reach it at')
   }
