@@ -156,4 +156,22 @@ describe('gateway configuration', () => {
       assert.throws(() => parseGatewayConfig(argv, env), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
     }
   })
+
+  it('checks --bootstrap, --listen and --announce are multiaddrs, from flags, environment and file, before anything starts', () => {
+    const good = parseGatewayConfig(['--bootstrap', '/ip4/203.0.113.10/tcp/4001', '--bootstrap', '/dns4/gw1.example.net/tcp/4001/p2p/12D3KooWNx7vgxx7bm4qS1yMsSfpXvDJWNJ5Ls88wWvvU1U6n4py', '--announce', '/ip4/203.0.113.11/tcp/4001'], {})
+    assert.deepEqual(good.bootstrap, ['/ip4/203.0.113.10/tcp/4001', '/dns4/gw1.example.net/tcp/4001/p2p/12D3KooWNx7vgxx7bm4qS1yMsSfpXvDJWNJ5Ls88wWvvU1U6n4py'])
+    const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
+    writeFileSync(join(dir, 'c.json'), JSON.stringify({ bootstrap: ['/ip4/203.0.113.10/tcp/4001', 'gw1.example.net:4001'] }))
+    const cases: Array<[string[], NodeJS.ProcessEnv, string]> = [
+      [['--bootstrap', '127.0.0.1:4001'], {}, '127.0.0.1:4001'],
+      [['--bootstrap', '/ip4/999.0.0.1/tcp/4001'], {}, '/ip4/999.0.0.1/tcp/4001'],
+      [[], { GATEMESH_BOOTSTRAP: '/ip4/203.0.113.10/tcp/4001,tcp://203.0.113.11:4001' }, 'tcp://203.0.113.11:4001'],
+      [['--config', join(dir, 'c.json')], {}, 'gw1.example.net:4001'],
+      [['--listen', '0.0.0.0:4001'], {}, '0.0.0.0:4001'],
+      [['--announce', '/ip4/203.0.113.10/tcp/70000'], {}, '/ip4/203.0.113.10/tcp/70000']
+    ]
+    for (const [argv, env, named] of cases) {
+      assert.throws(() => parseGatewayConfig(argv, env), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG') && err.message.includes(`'${named}' is not a multiaddr`), named)
+    }
+  })
 })

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
 import { GatemeshError } from '../core/index.ts'
 import { ROLES } from '../overlay/index.ts'
 import type { Role } from '../overlay/index.ts'
@@ -224,6 +225,19 @@ function toList (value: unknown, name: string): string[] {
   return out
 }
 
+/** --listen, --announce, --bootstrap: multiaddrs, checked before the gateway enrolls or starts. */
+function toMultiaddrs (value: unknown, name: string): string[] {
+  const addrs = toList(value, name)
+  for (const addr of addrs) {
+    try {
+      multiaddr(addr)
+    } catch {
+      throw bad(`${name} '${addr}' is not a multiaddr (such as /ip4/203.0.113.10/tcp/4001 or /dns4/gw1.example.net/tcp/4001).`)
+    }
+  }
+  return addrs
+}
+
 function toInt (value: unknown, name: string): number {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw bad(`${name} must be a non-negative integer.`)
@@ -372,11 +386,11 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
   return {
     ca,
     token: pick('token', str),
-    bootstrap: pick('bootstrap', toList) ?? [],
+    bootstrap: pick('bootstrap', toMultiaddrs) ?? [],
     services: services as Role[],
     data: pick('data', str) ?? DEFAULTS.data,
-    listen: pick('listen', toList) ?? DEFAULTS.listen,
-    announce: pick('announce', toList) ?? [],
+    listen: pick('listen', toMultiaddrs) ?? DEFAULTS.listen,
+    announce: pick('announce', toMultiaddrs) ?? [],
     adminPort,
     adminHost,
     crlInterval: pick('crl-interval', toInt) ?? DEFAULTS.crlInterval,

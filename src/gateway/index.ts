@@ -30,8 +30,9 @@ import { STREAM_SINK_DEFAULTS, createStreamSink } from './stream/sink.ts'
 import { STREAM_ENDPOINTS_PROTOCOL, askStreamEndpoints, createStreamPeerDirectory, serveStreamEndpoints } from './stream/endpoints.ts'
 import type { DeliverReadings } from './stream/relay.ts'
 import { createInfluxEngine } from './persistence/engine/influxdb.ts'
-import type { StoreRequest, StoreResponse, StorageEngine } from './persistence/index.ts'
+import type { RangeRequest, RangeResponse, StoreRequest, StoreResponse, StorageEngine } from './persistence/index.ts'
 import type { CryptoSuite, SigningKey } from '../core/index.ts'
+import { lockDataDir } from './data-lock.ts'
 import { enrollIdentity, loadIdentity, renewIdentity } from './identity.ts'
 import { createCertificateTrust, createRecordVerifier } from './trust.ts'
 import type { AdminServer } from './admin.ts'
@@ -92,6 +93,8 @@ export interface GatewayServiceComponents {
   /** What a service offers the others of this gateway in-process (a persistence peer is its own collector's replica). */
   local: {
     persistenceStore?: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
+    /** [PER-50] A history page from this gateway's own replica (a peer does not dial itself). */
+    persistenceRange?: (request: RangeRequest, peer: VerifiedPeer) => Promise<RangeResponse>
     /** [STR-36] The local stream broker's injection, when this gateway runs stream. */
     streamDeliver?: DeliverReadings
     /** The collector's listeners, once it listens (Data Access tells applications, [ACS-18]). */
@@ -198,11 +201,16 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
  * [PER-50] History for Data Access: the sensor's replicas ([PER-3], nearest first), each asked
  * with the persistence protocol's `range` op ([PER-2]) until one answers.
  */
-function historySource (overlay: OverlayNode, replicas: number): HistorySource {
+function historySource (overlay: OverlayNode, replicas: number, local: GatewayServiceComponents['local']): HistorySource {
+  // this gateway as a replica, as the look-up verified it: its own replica is asked in-process
+  let self: VerifiedPeer | undefined
   return createReplicaHistorySource({
-    findReplicas: async id => (await overlay.findPeersByRole('persistence', recordKey(NAMESPACES.sensor, id), replicas)).map(peer => peer.peerId),
+    findReplicas: async id => (await overlay.findPeersByRole('persistence', recordKey(NAMESPACES.sensor, id), replicas)).map(peer => {
+      if (peer.peerId === overlay.peerId) self = peer
+      return peer.peerId
+    }),
     range: async (peerId, sensor, query) => {
-      const answer = await persistenceRequest(overlay, peerId, {
+      const request: RangeRequest = {
         op: 'range',
         sensor,
         fromSeq: query.fromSeq,
@@ -210,7 +218,10 @@ function historySource (overlay: OverlayNode, replicas: number): HistorySource {
         order: query.order,
         ...(query.after === undefined ? {} : { after: [query.after.seq, query.after.gw] }),
         limit: query.limit
-      })
+      }
+      const answer = peerId === overlay.peerId && self !== undefined && local.persistenceRange !== undefined
+        ? await local.persistenceRange(request, self)
+        : await persistenceRequest(overlay, peerId, request)
       return { envs: answer.envs, cps: answer.cps, certs: answer.certs, more: answer.more }
     },
     logger: createLogger('gatemesh:access:history')
@@ -229,7 +240,7 @@ function createAccessGatewayService ({ overlay, suite, signer, caCertificate, ev
   })
   const onVerified = (): void => { void streamPeers.refresh() }
   const access = createAccessService({
-    history: historySource(overlay, config.replicas),
+    history: historySource(overlay, config.replicas, local),
     suite,
     dht: { get: async key => (await overlay.get(key)).value, put: async (key, value) => { await overlay.put(key, value) } },
     logger: createLogger('gatemesh:access'),
@@ -280,6 +291,7 @@ function createPersistenceGatewayService ({ overlay, suite, trust, local, metric
     retentionSweepIntervalMs: config.retentionSweepInterval
   })
   local.persistenceStore = async (request, peer) => await service.store(request, peer)
+  local.persistenceRange = async (request, peer) => await service.range(request, peer)
   registerReplicaMetrics(metrics, () => service.status())
   return {
     start: async () => { await service.start() },
@@ -409,7 +421,29 @@ async function obtainCertificate (config: GatewayConfig, caUrl: string | undefin
   return { identity: current, trust, notAfter: cert.notAfter }
 }
 
+/** Starts a gateway on its data directory, which no other gateway may use meanwhile. */
 export async function startGateway (config: GatewayConfig): Promise<Gateway> {
+  const lock = await lockDataDir(config.data)
+  let gateway: Gateway
+  try {
+    gateway = await startOnData(config)
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
+  return {
+    ...gateway,
+    stop: async () => {
+      try {
+        await gateway.stop()
+      } finally {
+        await lock.release()
+      }
+    }
+  }
+}
+
+async function startOnData (config: GatewayConfig): Promise<Gateway> {
   if (isWildcardHost(config.host) && config.publicHost === undefined) {
     log.warn({ host: config.host, advertised: advertisedHost(config) }, 'the service ports listen on every interface but the gateway advertises 127.0.0.1: set --public-host to the name other machines reach it at')
   }

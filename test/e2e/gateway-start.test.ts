@@ -192,4 +192,24 @@ describe('gateway start with services', { timeout: 60_000 }, () => {
       busy.close()
     }
   })
+
+  it('a second gateway on a running gateway\'s data directory exits 1 with GM_ERR_GATEWAY_DATA_IN_USE, no stack trace, and the first keeps running; after a stop the directory is free', async () => {
+    const data = await seeded()
+    const first = await spawnReady([...BASE, '--data', data, '--services', 'collector,access'])
+    try {
+      const child = spawn(process.execPath, [...BASE, '--data', data, '--services', 'collector,access'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEMESH_LOG_LEVEL: 'warn' } })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+      const [code] = await once(child, 'exit') as [number | null]
+      assert.equal(code, 1, stderr)
+      assert.match(stderr, new RegExp(`used by process ${String(first.child.pid)}.*\\(GM_ERR_GATEWAY_DATA_IN_USE\\)\\n$`))
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace')
+      const access = (first.ready as unknown as { access: string }).access
+      assert.equal((await fetch(`${access}/openapi.json`)).status, 200, 'the first gateway still serves')
+    } finally {
+      assert.equal(await first.stop(), 0)
+    }
+    const again = await spawnReady([...BASE, '--data', data, '--services', 'collector,access'])
+    assert.equal(await again.stop(), 0)
+  })
 })

@@ -15,7 +15,7 @@ import { StoreVerifier } from './verify.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import type { CertificateTrust, OverlayNode } from '../../overlay/index.ts'
 import type { StorageEngine } from './engine/types.ts'
-import type { PersistenceRequest, PersistenceResponse, StoreRequest, StoreResponse } from './protocol.ts'
+import type { PersistenceRequest, PersistenceResponse, RangeRequest, RangeResponse, StoreRequest, StoreResponse } from './protocol.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 
 export interface PersistenceServiceComponents {
@@ -46,6 +46,8 @@ export interface PersistenceService {
   status: () => Record<string, unknown>
   /** A store asked in-process (this gateway's own collector, when it is a replica): as over the wire. */
   store: (request: StoreRequest, peer: VerifiedPeer) => Promise<StoreResponse>
+  /** A range asked in-process (this gateway's own Data Access, when it is a replica): as over the wire. */
+  range: (request: RangeRequest, peer: VerifiedPeer) => Promise<RangeResponse>
   /** The engine as the service uses it: `components.engine` behind the digest cache (digest-cache.ts); write through this one only. */
   readonly engine: StorageEngine
   readonly repair: Repair
@@ -108,6 +110,7 @@ export function createPersistenceService (components: PersistenceServiceComponen
   return {
     engine,
     store: async (request, peer) => await answer(request, peer, AbortSignal.timeout(10_000)) as StoreResponse,
+    range: async (request, peer) => await answer(request, peer, AbortSignal.timeout(10_000)) as RangeResponse,
     async start () {
       await engine.open()
       await overlay.handle(PERSISTENCE_PROTOCOL, handle, { maxInboundStreams: 256, runOnLimitedConnection: false })
