@@ -102,7 +102,8 @@ describe('gateway start with the gatemesh CA', { timeout: 180_000 }, () => {
       [['--data', d, '--admin-port', 'eighty'], {}, 'GM_ERR_GATEWAY_CONFIG'],
       [['--data', d, '--ca', 'ftp://x'], {}, 'GM_ERR_GATEWAY_CONFIG'],
       [['--data', d, '--bogus'], {}, 'GM_ERR_GATEWAY_CONFIG'],
-      [['--data', d, '--bootstrap', 'not-a-multiaddr', '--ca', caUrl, '--token', await token()], {}, 'GM_ERR_OVERLAY_CONFIG'],
+      // checked with the rest of the configuration, before the token is spent
+      [['--data', d, '--bootstrap', 'not-a-multiaddr', '--ca', caUrl, '--token', await token()], {}, 'GM_ERR_GATEWAY_CONFIG'],
       [['--data', join(d, 'fresh')], {}, 'GM_ERR_GATEWAY_TOKEN_REQUIRED'],
       [['--config', join(d, 'missing.json')], {}, 'GM_ERR_GATEWAY_CONFIG'],
       [[], { GATEMESH_DATA: d, GATEMESH_CRL_INTERVAL: '-5' }, 'GM_ERR_GATEWAY_CONFIG']
