@@ -1,5 +1,7 @@
 /** Byte helpers shared by the core: encodings, comparison, concatenation. Browser-safe. */
 
+import { allocBytes } from './slab.ts'
+
 const utf8Encoder = new TextEncoder()
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
@@ -11,30 +13,7 @@ export function fromUtf8 (bytes: Uint8Array): string {
   return utf8Decoder.decode(bytes)
 }
 
-/** Arrays up to this size are carved from a shared slab (see allocBytes). */
-const SLAB_MAX_BYTES = 1024
-const SLAB_BYTES = 16 * 1024
-let slab = new ArrayBuffer(SLAB_BYTES)
-let slabOffset = 0
-
-/**
- * A zeroed array of `length` bytes. Small ones are views of a shared 16 KiB slab, as Node's
- * Buffer pool does: past 64 bytes an array with an ArrayBuffer of its own costs about 2 µs to
- * allocate (and more to collect), and sealing a reading made a dozen. The slab is only ever
- * handed out once per byte, so a view never sees another's data; but a view keeps its slab
- * alive, and posting a view to a thread copies its whole ArrayBuffer (copy what you post).
- */
-export function allocBytes (length: number): Uint8Array {
-  if (length > SLAB_MAX_BYTES) return new Uint8Array(length)
-  if (slabOffset + length > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES)
-    slabOffset = 0
-  }
-  const out = new Uint8Array(slab, slabOffset, length)
-  // 8-byte aligned, so a DataView or a wider typed array over a view stays aligned
-  slabOffset += (length + 7) & ~7
-  return out
-}
+export { allocBytes } from './slab.ts'
 
 export function concat (...parts: readonly Uint8Array[]): Uint8Array {
   let length = 0

@@ -10,7 +10,9 @@
  * A writer is shared (one per sealer, one for records): every value starts with begin() and ends
  * with finish() or reset(); begin() throws while another value is being written, and writing
  * throws outside begin() and finish(), so a value written inside another (a re-entered writer)
- * fails instead of mixing the two.
+ * fails instead of mixing the two. Sharing still pays (2026-12-07): a fresh writer per value, with
+ * a 1 KiB buffer of its own, cost ~3 µs more a reading on the sealing thread (docs/PERFORMANCE.md,
+ * "The optimisations audited").
  * Everything else, and all decoding, stays with cborg. [ENC-1]
  */
 import { allocBytes } from './bytes.ts'

@@ -1,7 +1,8 @@
 /**
- * MQTT ingest: Aedes over TCP (sockets with noDelay). A sensor connects with username = its id
- * and password = its credential, and publishes readings to `sensors/<sensorId>/readings` with
- * QoS 0 or 1; a QoS 1 PUBACK leaves only once the reading is journaled. [COL-15] .. [COL-19]
+ * MQTT ingest: Aedes over TCP (sockets with noDelay, prepared by mqtt-socket.ts). A sensor
+ * connects with username = its id and password = its credential, and publishes readings to
+ * `sensors/<sensorId>/readings` with QoS 0 or 1; a QoS 1 PUBACK leaves only once the reading is
+ * journaled. [COL-15] .. [COL-19]
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -9,7 +10,7 @@ import { GatemeshError, MAX_READING_BYTES, equalBytes, isGatemeshError, isSensor
 import type { SensorInfo } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import type { Ingest } from './ingest.ts'
-import { PacketSizeGuard } from './packet-guard.ts'
+import { prepareSensorSocket } from './mqtt-socket.ts'
 import { checkReading } from './reading-text.ts'
 import { ClientIdHolders, Qos2Receipts, type SessionClient } from './mqtt-sessions.ts'
 
@@ -78,57 +79,6 @@ async function loadAedes (): Promise<AedesModule> {
     return await import(name) as AedesModule
   } catch (err) {
     throw new GatemeshError('GM_ERR_COLLECTOR_INTERNAL', 'MQTT ingest needs the aedes package.', { cause: err })
-  }
-}
-
-/**
- * Prepares a sensor's socket for Aedes, which is handed the socket itself: a stream wrapped
- * around it (a Transform for the size check, a Writable for the corking, a Duplex over both)
- * cost the event loop ~6 µs a reading at 5 000 readings/s (measured). The socket's own methods
- * are wrapped instead:
- * - read: Aedes reads with read(null) on 'readable', so every chunk it gets passes the packet
- *   size check first ([COL-17]); a refused stream is destroyed before Aedes buffers it;
- * - write: corked until the current callback's microtasks have run, so the PUBACKs of a whole
- *   journal commit (mqtt-packet writes each in two pieces) leave in one segment instead of one
- *   system call each, and none waits for the next turn of the loop (a setImmediate here would
- *   hold them behind the sealing of the next batch of readings, several ms under load);
- * - destroy: what is corked (a refusing CONNACK, the last PUBACKs) leaves before the close, and
- *   a close without an error waits for what is queued behind it (see below).
- */
-function prepare (socket: Socket, guard: PacketSizeGuard, refused: (err: GatemeshError) => void): void {
-  const read = socket.read
-  const destroy = socket.destroy
-  socket.read = function (this: Socket, size?: number): unknown {
-    const chunk: unknown = read.call(this, size)
-    if (chunk instanceof Uint8Array && !guard.feed(chunk)) {
-      refused(guard.refused as GatemeshError)
-      // at once, not the graceful close below: nothing more is read from a refused stream
-      destroy.call(this)
-      return null
-    }
-    return chunk
-  }
-  let corked = false
-  const uncork = (): void => { if (corked) { corked = false; socket.uncork() } }
-  const write = socket.write as (...args: unknown[]) => boolean
-  socket.write = function (this: Socket, ...args: unknown[]): boolean {
-    if (!corked) {
-      corked = true
-      this.cork()
-      process.nextTick(uncork)
-    }
-    return write.apply(this, args)
-  } as Socket['write']
-  socket.destroy = function (this: Socket, err?: Error | null): Socket {
-    uncork()
-    // a close without an error (the broker's, a refusing CONNACK's) lets what the kernel could
-    // not take at once (a slow sensor's last PUBACKs) leave first, for up to 5 s
-    if ((err === undefined || err === null) && this.writableLength > 0 && !this.destroyed && !this.writableEnded) {
-      this.end(() => destroy.call(this))
-      setTimeout(() => destroy.call(this), 5000).unref()
-      return this
-    }
-    return destroy.call(this, err ?? undefined)
   }
 }
 
@@ -233,12 +183,13 @@ export async function createMqttIngest (ingest: Ingest, logger: Logger, init: Mq
 
   const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
     socket.setNoDelay(true)
-    prepare(socket, new PacketSizeGuard(MAX_READING_BYTES + TOPIC_OVERHEAD), err => {
+    socket.on('error', () => { /* reported through the broker */ })
+    broker.handle(socket)
+    // [COL-17] once the broker reads the socket (see mqtt-socket.ts)
+    prepareSensorSocket(socket, MAX_READING_BYTES + TOPIC_OVERHEAD, err => {
       ingest.metrics.refused('mqtt', err.code)
       logger.info({ code: err.code }, 'mqtt packet too large, disconnecting')
     })
-    socket.on('error', () => { /* reported through the broker */ })
-    broker.handle(socket)
   })
   server.maxConnections = MAX_CONNECTIONS
   await new Promise<void>((resolve, reject) => {
