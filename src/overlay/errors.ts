@@ -14,6 +14,7 @@ export const OVERLAY_ERRORS = defineErrors({
   GM_ERR_CERT_REJECTED: { status: 403, message: 'The peer certificate does not verify against the gatemesh CA.' },
   GM_ERR_CERT_EXCHANGE_MALFORMED: { status: 400, message: 'The certificate exchange message is malformed.' },
   GM_ERR_CERT_EXCHANGE_TIMEOUT: { status: 504, message: 'The certificate exchange did not complete in time.' },
+  GM_ERR_CERT_EXCHANGE_INTERRUPTED: { status: 502, message: 'The certificate exchange was cut short: its stream or connection closed before it completed.' },
   GM_ERR_CERT_REFUSED_BY_PEER: { status: 403, message: 'The remote peer refused our certificate.' },
   GM_ERR_PEER_NOT_VERIFIED: { status: 403, message: 'The peer has not presented a verified certificate.' },
   GM_ERR_PEER_REVOKED: { status: 403, message: 'The peer certificate has been revoked.' },

@@ -96,10 +96,11 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
   private libp2p: Libp2p<CoreServices> | undefined
   private certificate: Uint8Array
   private selfPeer: VerifiedPeer | undefined
-  private bootstrapTimer: ReturnType<typeof setTimeout> | undefined
+  private joinTimer: ReturnType<typeof setTimeout> | undefined
+  /** [OVL-9] Per join address: the peer behind it, dials since it was last joined for good, the last dial. */
+  private readonly joins = new Map<string, JoinState>()
   private knownPeers: string[] = []
   private running = false
-  private firstPeerSeen = false
 
   constructor (datastore: LevelDatastore, components: OverlayComponents, init: OverlayInit) {
     super()
@@ -249,8 +250,9 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
     await libp2p.register(`${this.prefix}/kad/1.0.0`, {
       onConnect: peerId => {
         if (gate.certificateOf(peerId) === undefined) return
+        const alone = this.dhtPeerIds.size === 0
         this.dhtPeerIds.add(peerId.toString())
-        this.onFirstPeer()
+        if (alone) this.onJoined()
       },
       onDisconnect: peerId => { this.dhtPeerIds.delete(peerId.toString()) }
     })
@@ -258,12 +260,12 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
     this.running = true
     await this.crlSync.start()
     await this.republisher.start()
-    this.bootstrap(0)
+    this.maintainJoin()
   }
 
   async stop (): Promise<void> {
     this.running = false
-    clearTimeout(this.bootstrapTimer)
+    clearTimeout(this.joinTimer)
     const libp2p = this.libp2p
     if (libp2p !== undefined) await saveKnownPeers(this.init.dataDir, libp2p).catch(() => {})
     await this.republisher.stop()
@@ -424,36 +426,98 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
     return { accepted, contacted: contacted.size }
   }
 
-  private onFirstPeer (): void {
+  /** [OVL-9] On joining, and on rejoining after it lost every DHT peer: look ourselves up to fill the routing tables. */
+  private onJoined (): void {
     const libp2p = this.libp2p
-    if (this.firstPeerSeen || libp2p === undefined) return
-    this.firstPeerSeen = true
-    // [OVL-9] look ourselves up as soon as we know one peer, to fill the routing table
+    if (!this.running || libp2p === undefined) return
     void libp2p.services.dht.refreshRoutingTable().catch(() => {})
     void (async () => {
       for await (const _ of libp2p.services.dht.getClosestPeers(this.self.toMultihash().bytes)) { /* drain */ }
     })().catch(() => {})
   }
 
-  /** Dials every bootstrap address until one peer is verified; retries with backoff. [OVL-9] */
-  private bootstrap (attempt: number): void {
-    const addresses = [...new Set([...(this.init.bootstrap ?? []), ...this.knownPeers])]
+  /**
+   * [OVL-9] [OVL-25] For as long as it runs, a node dials each of its join addresses (bootstrap
+   * addresses and saved peers) whose peer is not verified on a connection, with back-off per
+   * address: at once, then 500 ms doubling, at most 5 s while it has no verified DHT peer, at
+   * most 5 min once it has one; a peer that stayed verified 1 min starts the back-off afresh.
+   * So a node that lost its peers (an exchange timed out, a peer dropped it or restarted) joins
+   * again by itself, and a peer that keeps dropping it is not dialled in a tight loop.
+   */
+  private maintainJoin (): void {
     const libp2p = this.libp2p
-    if (addresses.length === 0 || !this.running || libp2p === undefined) return
-    this.bootstrapTimer = setTimeout(() => {
-      void (async () => {
-        await Promise.allSettled(addresses.map(async addr => {
-          const connection = await libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
-          return await libp2p.services.gate.waitVerified(connection.remotePeer)
-        }))
-        if (libp2p.services.gate.verifiedPeers().length === 0) this.bootstrap(attempt + 1)
-      })().catch(() => { this.bootstrap(attempt + 1) })
-    }, attempt === 0 ? 0 : Math.min(5000, 250 * 2 ** attempt))
+    if (!this.running || libp2p === undefined) return
+    const gate = libp2p.services.gate
+    const alone = this.dhtPeerIds.size === 0 && gate.verifiedPeers().length === 0
+    const now = Date.now()
+    for (const addr of new Set([...(this.init.bootstrap ?? []), ...this.knownPeers])) {
+      let state = this.joins.get(addr)
+      if (state === undefined) this.joins.set(addr, state = { peerId: peerIdOf(addr), dials: 0, lastDial: 0, joinedSince: undefined, dialing: false })
+      if (state.peerId === this.peerId || state.dialing) continue
+      const joined = state.peerId === undefined ? !alone : gate.certificateOf(state.peerId) !== undefined
+      if (joined) {
+        state.joinedSince ??= now
+        if (now - state.joinedSince >= JOIN_STABLE_MS) state.dials = 0
+        continue
+      }
+      state.joinedSince = undefined
+      if (now < state.lastDial + joinBackoff(state.dials, alone)) continue
+      state.dialing = true
+      state.lastDial = now
+      void this.dialJoin(libp2p, addr, state)
+    }
+    this.joinTimer = setTimeout(() => { this.maintainJoin() }, JOIN_TICK_MS)
+    this.joinTimer.unref?.()
+  }
+
+  private async dialJoin (libp2p: Libp2p<CoreServices>, addr: string, state: JoinState): Promise<void> {
+    try {
+      const connection = await libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+      state.peerId = connection.remotePeer.toString()
+      await libp2p.services.gate.waitVerified(connection.remotePeer)
+    } catch {
+      // unreachable, or denied for now: the back-off grows
+    } finally {
+      // every dial counts until the peer has stayed verified JOIN_STABLE_MS
+      state.dialing = false
+      state.dials++
+      state.lastDial = Date.now()
+    }
   }
 
   private started (): Libp2p<CoreServices> {
     if (!this.running || this.libp2p === undefined) throw new GatemeshError('GM_ERR_OVERLAY_NOT_STARTED')
     return this.libp2p
+  }
+}
+
+interface JoinState {
+  /** The peer behind the address: from its /p2p/ part, else learnt from the first dial. */
+  peerId: string | undefined
+  /** Dials since the peer last stayed verified JOIN_STABLE_MS. */
+  dials: number
+  lastDial: number
+  /** Since when the peer has been verified, while it is. */
+  joinedSince: number | undefined
+  dialing: boolean
+}
+
+/** [OVL-9] How often the node checks its join addresses. */
+const JOIN_TICK_MS = 250
+/** [OVL-9] A join peer verified this long is joined for good: its back-off starts afresh. */
+const JOIN_STABLE_MS = 60_000
+
+/** [OVL-9] The wait after the `dials`-th dial of a join address. */
+function joinBackoff (dials: number, alone: boolean): number {
+  if (dials === 0) return 0
+  return Math.min(alone ? 5000 : 300_000, 250 * 2 ** dials)
+}
+
+function peerIdOf (addr: string): string | undefined {
+  try {
+    return multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value
+  } catch {
+    return undefined
   }
 }
 

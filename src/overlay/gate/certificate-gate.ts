@@ -7,6 +7,9 @@
  * [OVL-4] A peer whose certificate is missing, malformed, expired, revoked, issued by another CA,
  * self-signed, or not for the key Noise authenticated is refused and disconnected, and dials to
  * and from it are denied for `denyFor` ms (for ever once revoked).
+ * [OVL-3] An exchange that fails without a verdict on the peer (it timed out, its stream or
+ * connection closed first) only closes that connection: the peer is not refused, and its next
+ * connection runs the exchange again.
  */
 import { isPeerId } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
@@ -46,6 +49,9 @@ export interface CertificateGateEvents {
 
 type Outcome = VerifiedPeer | undefined
 
+/** [OVL-3] Codes of an exchange that failed without a verdict on the peer: not a refusal. */
+const INCONCLUSIVE = new Set(['GM_ERR_CERT_EXCHANGE_TIMEOUT', 'GM_ERR_CERT_EXCHANGE_INTERRUPTED'])
+
 export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> implements Startable {
   private readonly components: CertificateGateComponents
   private readonly init: CertificateGateInit
@@ -56,6 +62,8 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
   private readonly denied = new Map<string, number>()
   private readonly inbound = new Map<string, PromiseWithResolvers<Outcome>>()
   private readonly waiters = new Map<string, Set<(outcome: Outcome) => void>>()
+  /** Inbound connections whose dialer has opened the exchange's stream. */
+  private readonly exchanging = new Set<string>()
   private running = false
 
   constructor (components: CertificateGateComponents, init: CertificateGateInit) {
@@ -89,6 +97,7 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
     for (const peer of [...this.waiters.keys()]) this.notify(peer, undefined)
     for (const pending of this.inbound.values()) pending.resolve(undefined)
     this.inbound.clear()
+    this.exchanging.clear()
   }
 
   /** The verified certificate of a connected peer, if any. */
@@ -221,11 +230,18 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
     const outcome = connection.direction === 'outbound'
       ? this.runOutboundExchange(connection)
       : this.inboundOutcome(connection).promise
-    const timer = setTimeout(() => { this.inbound.get(connection.id)?.resolve(undefined) }, this.exchangeTimeout)
+    // [OVL-3] a dialer that never opened the exchange's stream is one that does not run it
+    // (refused: no certificate); one whose exchange started but did not finish timed out
+    let timedOut: 'GM_ERR_CERT_MISSING' | 'GM_ERR_CERT_EXCHANGE_TIMEOUT' = 'GM_ERR_CERT_EXCHANGE_TIMEOUT'
+    const timer = setTimeout(() => {
+      if (connection.direction === 'inbound' && !this.exchanging.has(connection.id)) timedOut = 'GM_ERR_CERT_MISSING'
+      this.inbound.get(connection.id)?.resolve(undefined)
+    }, this.exchangeTimeout)
     void outcome.then(cert => {
       clearTimeout(timer)
       this.inbound.delete(connection.id)
-      this.settle(connection, cert)
+      this.exchanging.delete(connection.id)
+      this.settle(connection, cert, timedOut)
     })
   }
 
@@ -235,12 +251,16 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
     return pending
   }
 
-  private settle (connection: Connection, cert: Outcome): void {
+  private settle (connection: Connection, cert: Outcome, timedOut: string): void {
     const peerId = connection.remotePeer.toString()
     if (cert === undefined) {
-      if (!this.verified.has(peerId) && connection.status === 'open') {
-        this.reject(connection.remotePeer, 'GM_ERR_CERT_EXCHANGE_TIMEOUT')
-      }
+      // the exchange's own failure has closed the connection already; still open: the timer fired
+      if (connection.status === 'open') this.refuse(connection, new GatemeshError(timedOut as 'GM_ERR_CERT_MISSING'))
+      return
+    }
+    if (connection.status !== 'open') {
+      // it closed while the exchange ended: the peer is not verified on a closed connection [OVL-1]
+      this.notifyUnlessPending(connection)
       return
     }
     this.verified.set(peerId, cert)
@@ -276,6 +296,7 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
 
   /** Listener side: verify the dialer's hello, answer with ours or a refusal. [OVL-3] */
   private async onInboundExchange (stream: Stream, connection: Connection): Promise<void> {
+    this.exchanging.add(connection.id)
     const pending = this.inboundOutcome(connection)
     const peerId = connection.remotePeer.toString()
     const signal = AbortSignal.timeout(this.exchangeTimeout)
@@ -301,14 +322,45 @@ export class CertificateGate extends TypedEventEmitter<CertificateGateEvents> im
     }
   }
 
+  /** Ends a failed exchange: a refusal when the peer is at fault [OVL-4], else closes this connection only [OVL-3]. */
   private refuse (connection: Connection, err: unknown): void {
-    const code = isGatemeshError(err) ? err.code : 'GM_ERR_CERT_EXCHANGE_MALFORMED'
-    this.reject(connection.remotePeer, code, code === 'GM_ERR_PEER_REVOKED')
+    const code = exchangeErrorCode(err)
+    if (INCONCLUSIVE.has(code)) this.fail(connection, code)
+    else this.reject(connection.remotePeer, code, code === 'GM_ERR_PEER_REVOKED')
+  }
+
+  /**
+   * [OVL-3] An exchange that timed out or was cut short: closes this connection (unless the peer
+   * verified on it after all), but neither denies nor forgets the peer, and leaves its other
+   * connections alone; a later connection runs the exchange again.
+   */
+  private fail (connection: Connection, code: string): void {
+    const id = connection.remotePeer.toString()
+    this.log.info({ peer: id, code }, 'certificate exchange failed; connection closed, the peer may connect again')
+    connection.abort(new GatemeshError(code === 'GM_ERR_CERT_EXCHANGE_INTERRUPTED' ? 'GM_ERR_CERT_EXCHANGE_INTERRUPTED' : 'GM_ERR_CERT_EXCHANGE_TIMEOUT'))
+    if (!this.verified.has(id)) this.notifyUnlessPending(connection)
+  }
+
+  /** Tells whoever waits for the peer that it did not verify, unless another of its connections still may. */
+  private notifyUnlessPending (connection: Connection): void {
+    const others = this.components.connectionManager.getConnections(connection.remotePeer)
+      .filter(c => c.id !== connection.id && c.status === 'open')
+    if (others.length === 0) this.notify(connection.remotePeer.toString(), undefined)
   }
 
   private onPeerDisconnect (evt: CustomEvent<PeerId>): void {
     this.verified.delete(evt.detail.toString())
   }
+}
+
+/** The code of an exchange's failure: the gatemesh code, a timeout, an unsupported protocol (no gate), or a cut-short stream. */
+function exchangeErrorCode (err: unknown): string {
+  if (isGatemeshError(err)) return err.code
+  const name = (err as Error | undefined)?.name
+  if (name === 'TimeoutError' || name === 'AbortError') return 'GM_ERR_CERT_EXCHANGE_TIMEOUT'
+  // a peer that does not speak /gatemesh/cert/1.0.0 has no place in the overlay
+  if (name === 'UnsupportedProtocolError' || name === 'InvalidMessageError') return 'GM_ERR_CERT_EXCHANGE_MALFORMED'
+  return 'GM_ERR_CERT_EXCHANGE_INTERRUPTED'
 }
 
 export function certificateGate (init: CertificateGateInit): (components: CertificateGateComponents) => CertificateGate {

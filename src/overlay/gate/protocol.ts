@@ -57,6 +57,9 @@ function decodeServices (value: unknown): string[] {
   return [...new Set(value as string[])]
 }
 
+/** @libp2p/utils' length-prefix errors: the bytes received are not a message (not a stream failure). */
+const MALFORMED_FRAMING = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'StreamBufferError', 'InvalidParametersError'])
+
 export interface MessageChannel {
   read (options?: AbortOptions): Promise<CertMessage>
   write (message: CertMessage, options?: AbortOptions): Promise<void>
@@ -71,7 +74,10 @@ export function messageChannel (stream: Stream): MessageChannel {
         data = await lp.read(options)
       } catch (err) {
         if (options?.signal?.aborted === true) throw new GatemeshError('GM_ERR_CERT_EXCHANGE_TIMEOUT', undefined, { cause: err })
-        throw new GatemeshError('GM_ERR_CERT_EXCHANGE_MALFORMED', 'Could not read a message.', { cause: err })
+        // a bad length prefix is malformed; a stream reset or closed before a whole message was
+        // cut short, which says nothing about the peer [OVL-3]
+        if (MALFORMED_FRAMING.has((err as Error).name)) throw new GatemeshError('GM_ERR_CERT_EXCHANGE_MALFORMED', 'Could not read a message.', { cause: err })
+        throw new GatemeshError('GM_ERR_CERT_EXCHANGE_INTERRUPTED', undefined, { cause: err })
       }
       return decodeMessage(data.subarray())
     },
