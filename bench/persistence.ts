@@ -51,7 +51,7 @@ import type { Session } from '../src/client/index.ts'
 import { startNetwork } from '../src/demo/network.ts'
 import type { Network, RunningGateway } from '../src/demo/network.ts'
 import { createCertificateTrust, createRecordVerifier } from '../src/gateway/index.ts'
-import { request } from '../src/gateway/persistence/index.ts'
+import { REPAIR_BUCKET, request } from '../src/gateway/persistence/index.ts'
 import type { StoreRequest } from '../src/gateway/persistence/index.ts'
 import { readingTopic } from '../src/gateway/collector/index.ts'
 import { NAMESPACES, createOverlayNode, recordKey } from '../src/overlay/index.ts'
@@ -459,8 +459,12 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
       const readyMs = performance.now() - t
       const watcher = await certifiedNode(['access'], p3.ready.addrs)
       await until(`p3 holds ${catchupSensors[i]}`, async () => {
-        const held = await request(watcher.node, p3.ready.peerId, { op: 'ids', sensor: missed.sensor, fromSeq: 0, toSeq: Number.MAX_SAFE_INTEGER })
-        return held.ids.length >= count ? held : undefined
+        // [PER-2] an ids request spans one repair bucket at most: ask each bucket the readings are in
+        let held = 0
+        for (const bucket of new Set(missed.rows.map(r => Math.floor(r.seq / REPAIR_BUCKET)))) {
+          held += (await request(watcher.node, p3.ready.peerId, { op: 'ids', sensor: missed.sensor, fromSeq: bucket * REPAIR_BUCKET, toSeq: (bucket + 1) * REPAIR_BUCKET })).ids.length
+        }
+        return held >= count ? held : undefined
       }, 600_000, 100)
       catchupRuns.push({ readings: count, pushMs, readyMs, catchUpMs: performance.now() - t })
       log(`catch-up ${i + 1}: ${count} readings in ${Math.round(performance.now() - t)} ms (pushed in ${Math.round(pushMs)} ms)`)
