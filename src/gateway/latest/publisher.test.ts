@@ -151,4 +151,38 @@ describe('latest publisher', () => {
     await assert.rejects(pending, { code: 'GM_ERR_SINK_STOPPED' })
     await assert.rejects(publisher.deliver([reading('d', 2)]), { code: 'GM_ERR_SINK_STOPPED' })
   })
+
+  it('as a reading sink, settles an earlier batch for a sensor once a later batch brings a newer reading of it, before any put holds', async () => {
+    const gate = gatedPut()
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: gate.put, logger }, { intervalMs: 60_000, stopTimeoutMs: 10 })
+    publisher.start()
+    const state: Record<string, boolean> = {}
+    const track = (name: string, p: Promise<void>): void => { p.then(() => { state[name] = true }, () => { state[name] = false }) }
+    const turn = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+    track('first', publisher.deliver([reading('a', 1), reading('b', 1)]))
+    await turn()
+    track('second', publisher.deliver([reading('a', 2)]))
+    await turn()
+    assert.equal(state.first, undefined, 'b:1 is neither put nor superseded: the first batch waits')
+    // a reading older than one already waiting supersedes nothing
+    track('late', publisher.deliver([reading('a', 1)]))
+    await turn()
+    assert.equal(state.second, undefined, 'a:2 is not superseded by an older reading')
+    track('third', publisher.deliver([reading('b', 2)]))
+    await turn()
+    assert.equal(state.first, true, 'a:1 and b:1 are both superseded: the first batch settles with no put held')
+    assert.equal(state.second, undefined, 'a:2 waits for its own put')
+    assert.equal(state.third, undefined, 'b:2 waits for its own put')
+    // the puts in flight (a:1, b:1) hold; the newer readings wait for the next interval's puts
+    for (const call of gate.calls) call.release()
+    await turn()
+    assert.equal(state.second, undefined, 'a put of a:1 does not cover a:2')
+    const flushed = publisher.flush()
+    await turn()
+    for (const call of gate.calls.slice(2)) call.release()
+    await flushed
+    await turn()
+    assert.deepEqual(state, { first: true, second: true, late: true, third: true })
+    await publisher.stop()
+  })
 })

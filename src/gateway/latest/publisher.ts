@@ -9,7 +9,9 @@
  * succeeded, or was refused because a newer record is held). A failed put is retried here
  * ([COL-22]), and the batch waits for it; it rejects only when the publisher stops. Until it
  * settles the readings stay journaled, so a crash between the acknowledgement and the put loses
- * nothing ([COL-7]). It keeps only each sensor's newest reading, so the others die young.
+ * nothing ([COL-7]). A batch whose readings of a sensor are superseded by a newer reading of it
+ * in a later batch is settled for that sensor at once: the later batch, still journaled, carries
+ * the promise. It keeps only each sensor's newest reading, so the others die young.
  */
 import { isGatemeshError, signRecord } from '../../core/index.ts'
 import type { CryptoSuite, SigningKey } from '../../core/index.ts'
@@ -178,6 +180,25 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
     settleWaiters(state, state.confirmed, undefined)
   }
 
+  /**
+   * [COL-20] A batch now waits on `state`'s sensor for a newer reading than earlier batches did:
+   * their waiters with a lower seq are settled. The record only ever needs the newest reading,
+   * and the newer one stays journaled until its own put holds (its batch settles only then), so
+   * after a crash it is delivered again and put: releasing the older readings loses nothing the
+   * latest record promises. Without this a reading's journal row lived a whole interval.
+   */
+  function supersede (state: SensorState, batch: BatchWait): void {
+    const mine = state.waiters[state.waiters.length - 1]
+    if (mine === undefined || mine.batch !== batch || state.waiters.length === 1) return
+    const left: Waiter[] = []
+    for (const waiter of state.waiters) {
+      if (waiter === mine || waiter.seq >= mine.seq) { left.push(waiter); continue }
+      const other = waiter.batch
+      if (!other.settled && --other.left === 0) { other.settled = true; other.resolve() }
+    }
+    state.waiters = left
+  }
+
   /** The publisher stops: the deliveries still waiting fail (their readings stay journaled). */
   function failWaiters (state: SensorState, err: unknown): void {
     settleWaiters(state, Infinity, err)
@@ -261,6 +282,7 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
       if (stopped) throw new GatemeshError('GM_ERR_SINK_STOPPED')
       await new Promise<void>((resolve, reject) => {
         const batch: BatchWait = { left: 0, resolve, reject, settled: false }
+        let touched: SensorState[] | undefined
         for (const reading of readings) {
           offer(reading)
           const state = stateOf(reading.sensorId)
@@ -270,8 +292,11 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
           if (last?.batch === batch) { if (reading.seq > last.seq) last.seq = reading.seq; continue }
           state.waiters.push({ seq: reading.seq, batch })
           batch.left++
+          ;(touched ??= []).push(state)
         }
         if (batch.left === 0) { batch.settled = true; resolve() }
+        // [COL-20] the earlier batches' older readings of these sensors are superseded
+        if (touched !== undefined) for (const state of touched) supersede(state, batch)
       })
     },
     flush,
