@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import { GatemeshError, MAX_STREAM_TOKEN_TTL_SECONDS, isGatemeshError, isSensorId, parseDuration, toBase64 } from '../core/index.ts'
 import { createClient, type Session, type StreamReading, type Subscription } from '../client/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
+import { reportFailure } from './report.ts'
 import { homeDirectory, loadSession, readPassword } from './user-state.ts'
 import { openSession } from './user.ts'
 
@@ -178,12 +179,7 @@ async function dispatch (name: 'token' | 'watch', argv: string[]): Promise<numbe
     return await watch(values, parsed.positionals)
   } catch (err) {
     if (!isGatemeshError(err)) throw err
-    process.stderr.write(`gatemesh ${name}: ${err.message} (${err.code})\n`)
-    if (err.code === 'GM_ERR_CLI_USAGE') {
-      process.stderr.write(`\n${usage}`)
-      return 2
-    }
-    return 1
+    return reportFailure(name, err, usage)
   }
 }
 
