@@ -1,9 +1,10 @@
 // `gatemesh read history`'s argument rules and output formats [PER-55], without a network.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { isGatemeshError } from '../core/index.ts'
-import type { HistoryReading } from '../client/index.ts'
-import { formatHeader, formatReading, joinRelativeTimes, parseHistoryArgs, parseTime } from './history.ts'
+import { GatemeshError, isGatemeshError } from '../core/index.ts'
+import type { HistoryReading, Session } from '../client/index.ts'
+import { formatHeader, formatReading, joinRelativeTimes, parseHistoryArgs, parseTime, printHistory } from './history.ts'
+import type { HistoryFormat } from './history.ts'
 
 const NOW = Date.parse('2026-03-01T12:00:00Z')
 const usage = (err: unknown): boolean => isGatemeshError(err, 'GM_ERR_CLI_USAGE')
@@ -67,5 +68,61 @@ describe('read history output', () => {
     assert.deepEqual(JSON.parse(formatReading(bytes, 'json')).base64, '/wA=')
     assert.ok(!formatReading(text, 'table').includes('\n'))
     assert.match(formatReading(hidden, 'table'), /\(not readable: GM_ERR_NOT_A_RECIPIENT\)$/)
+  })
+})
+
+describe('read history printing', () => {
+  const reading: HistoryReading = { sensor: 's1', seq: 1_764_000_000_000_000, ts: 1_764_000_000_000, gateway: 'ab'.repeat(32), gatewayPeerId: '12D3KooWExample', value: new TextEncoder().encode('21.5'), text: '21.5' }
+
+  /** A session whose history yields `readings`, then fails with `failure` if given. */
+  function session (readings: HistoryReading[], failure?: GatemeshError): Session {
+    return {
+      history: () => ({
+        from: 1_763_996_400_000,
+        to: 1_764_000_060_000,
+        stats: { pages: 1, readings: readings.length, notReadable: 0, retries: 0, misbehaved: 0, openEnds: new Set<string>() },
+        async * [Symbol.asyncIterator] () {
+          yield * readings
+          if (failure !== undefined) throw failure
+        }
+      })
+    } as unknown as Session
+  }
+
+  async function print (readings: HistoryReading[], format: HistoryFormat, failure?: GatemeshError): Promise<{ out: string[], err: string, failed?: unknown }> {
+    const out: string[] = []
+    let err = ''
+    try {
+      await printHistory(session(readings, failure), 's1', { options: {}, format }, { out: line => { out.push(line) }, err: text => { err += text }, tty: false })
+      return { out, err }
+    } catch (failed) {
+      return { out, err, failed }
+    }
+  }
+
+  it('prints nothing on standard output when the first page fails, in every format [PER-55]', async () => {
+    for (const format of ['table', 'json', 'csv'] as const) {
+      const result = await print([], format, new GatemeshError('GM_ERR_SENSOR_NOT_FOUND'))
+      assert.ok(isGatemeshError(result.failed, 'GM_ERR_SENSOR_NOT_FOUND'), format)
+      assert.deepEqual(result.out, [], format)
+    }
+  })
+
+  it('an empty range: no readings said on standard error; csv is a header alone, table and json print nothing', async () => {
+    for (const [format, expected] of [['table', []], ['json', []], ['csv', [formatHeader('csv')]]] as const) {
+      const result = await print([], format)
+      assert.equal(result.failed, undefined, format)
+      assert.deepEqual(result.out, expected, format)
+      assert.match(result.err, /^s1: no readings from 2025-11-24T15:00:00\.000Z to 2025-11-24T16:01:00\.000Z; --from and --to read another range/, format)
+    }
+  })
+
+  it('the header comes with the first reading; a later failure leaves what was verified', async () => {
+    const table = await print([reading, reading], 'table')
+    assert.deepEqual(table.out, [formatHeader('table'), formatReading(reading, 'table'), formatReading(reading, 'table')])
+    assert.match(table.err, /s1: 2 reading\(s\) from /)
+    const json = await print([reading], 'json', new GatemeshError('GM_ERR_HISTORY_TAMPERED'))
+    assert.ok(isGatemeshError(json.failed, 'GM_ERR_HISTORY_TAMPERED'))
+    assert.deepEqual(json.out.map(line => JSON.parse(line) as unknown), [JSON.parse(formatReading(reading, 'json'))])
   })
 })

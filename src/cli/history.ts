@@ -126,12 +126,24 @@ export async function printHistory (session: Session, sensorId: string, args: Hi
       io.err(`\r[${'#'.repeat(done)}${' '.repeat(width - done)}] ${Math.round(progress.fraction * 100)}% ${progress.readings} readings`)
     }
   })
+  // [PER-55] nothing on standard output before the first page is verified: the header comes with
+  // the first reading (a failure before it leaves standard output empty), or, for csv, after an
+  // empty range was read (a header alone: a valid CSV of no rows)
   const header = formatHeader(args.format)
-  if (header !== undefined) io.out(header)
-  for await (const reading of reader) io.out(formatReading(reading, args.format))
+  let headed = header === undefined
+  for await (const reading of reader) {
+    if (!headed) {
+      headed = true
+      io.out(header as string)
+    }
+    io.out(formatReading(reading, args.format))
+  }
+  if (!headed && args.format === 'csv') io.out(header as string)
   if (bar) io.err('\r\x1b[K')
   const { readings, notReadable, misbehaved, openEnds } = reader.stats
-  io.err(`${sensorId}: ${readings} reading(s) from ${new Date(reader.from).toISOString()} to ${new Date(reader.to).toISOString()}, each verified against its collector's checkpoints and certificate\n`)
+  const range = `from ${new Date(reader.from).toISOString()} to ${new Date(reader.to).toISOString()}`
+  if (readings === 0) io.err(`${sensorId}: no readings ${range}; --from and --to read another range (e.g. --from -7d)\n`)
+  else io.err(`${sensorId}: ${readings} reading(s) ${range}, each verified against its collector's checkpoints and certificate\n`)
   if (notReadable > 0) io.err(`${notReadable} reading(s) not readable by you: sealed before you were given access (or after it was taken away)\n`)
   if (misbehaved > 0) io.err(`warning: ${misbehaved} page(s) failed verification at a replica and were read from another; tell the network's operator\n`)
   if (openEnds.size > 0) io.err(`note: the newest readings of ${openEnds.size} collector(s) are not checkpointed yet, so not proven complete\n`)

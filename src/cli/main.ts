@@ -46,5 +46,11 @@ export async function run (argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // a reader that stops early (`gatemesh read history ... | head`) ends the command quietly, as
+  // it ends other command-line tools, not with a stack trace of the write that failed
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+    process.exit(process.exitCode ?? 0)
+  })
   process.exitCode = await run(process.argv.slice(2))
 }

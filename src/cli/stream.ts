@@ -6,8 +6,9 @@
  */
 import { parseArgs } from 'node:util'
 import { GatemeshError, MAX_STREAM_TOKEN_TTL_SECONDS, isGatemeshError, isSensorId, parseDuration, toBase64 } from '../core/index.ts'
-import { createClient, type Session, type StreamReading, type Subscription } from '../client/index.ts'
+import { createClient, isStreamUrl, type Session, type StreamReading, type Subscription } from '../client/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
+import { reportFailure } from './report.ts'
 import { homeDirectory, loadSession, readPassword } from './user-state.ts'
 import { openSession } from './user.ts'
 
@@ -105,41 +106,60 @@ export function parseStreamUrls (option: string | undefined): string[] {
   const urls = given.split(',').map(url => url.trim()).filter(url => url !== '')
   if (urls.length === 0) throw usageError('--stream names no URL.')
   for (const url of urls) {
-    if (!/^(mqtts?|wss?):\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(url)) throw usageError(`'${url}' is not an mqtt://HOST:PORT or ws://HOST:PORT/mqtt URL.`)
+    if (!isStreamUrl(url)) throw usageError(`'${url}' is not an mqtt://HOST:PORT or ws://HOST:PORT/mqtt URL.`)
   }
   return urls
 }
 
-/** [STR-47] `gatemesh watch`: readings on stdout until SIGINT or SIGTERM; states and problems on stderr. */
+/** The sensors of readings topics, as a person reads them. */
+function sensorsOf (topics: string[]): string {
+  return topics.map(topic => topic === 'sensors/+/readings' ? 'every sensor you may read' : `'${topic.split('/')[1] ?? topic}'`).join(', ')
+}
+
+/**
+ * [STR-47] `gatemesh watch`: readings on stdout (the table's header before the first one) until
+ * SIGINT or SIGTERM; states and problems on stderr. A subscription the stream peer refuses
+ * whole (no sensor named may be read, or none exists) ends it with that error (exit 1).
+ */
 async function watch (values: Values, sensors: string[]): Promise<number> {
   // the arguments first: a usage error before the password is asked for
   const urls = parseStreamUrls(text(values, 'stream'))
   for (const id of sensors) if (!isSensorId(id)) throw usageError(`'${id}' is not a sensor id (1 to 128 of [A-Za-z0-9._-]).`)
   const json = values.json === true
   const session = await openSaved(values, true)
-  if (!json) process.stdout.write(`${'TIME'.padEnd(25)} ${'SENSOR'.padEnd(24)} ${'SEQ'.padEnd(17)} VALUE\n`)
-  const what = sensors.length === 0 ? 'every sensor you may read' : sensors.join(', ')
-  const stopped = new Promise<void>(resolve => {
-    const stop = (): void => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
+  let headed = json
+  let finish: (failure?: GatemeshError) => void = () => {}
+  const ended = new Promise<GatemeshError | undefined>(resolve => { finish = resolve })
+  const stop = (): void => { finish() }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
   const subscription: Subscription = session.subscribe(sensors.length === 0 ? 'all' : sensors, reading => {
+    if (!headed) {
+      headed = true
+      process.stdout.write(`${'TIME'.padEnd(25)} ${'SENSOR'.padEnd(24)} ${'SEQ'.padEnd(17)} VALUE\n`)
+    }
     process.stdout.write(`${formatStreamReading(reading, json)}\n`)
   }, {
     urls,
     onState: (state, info) => {
-      if (state === 'connected') note(`watching ${what} at ${info.url} (Ctrl-C ends)`)
-      else if (state === 'reconnecting') note(`lost ${info.previous ?? 'the connection'}; reconnecting to ${info.url} in ${((info.delayMs ?? 0) / 1000).toFixed(1)} s`)
+      if (state === 'reconnecting') note(`lost ${info.previous ?? 'the connection'}; reconnecting to ${info.url} in ${((info.delayMs ?? 0) / 1000).toFixed(1)} s`)
     },
-    onError: err => { note(`warning: ${err.message} (${err.code})`) }
+    onSubscribed: ({ url, granted, refused }) => {
+      if (granted.length === 0) {
+        finish(new GatemeshError('GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED', `${sensorsOf(refused)} at ${url}: nothing to watch.`))
+        return
+      }
+      if (refused.length > 0) note(`warning: not watching ${sensorsOf(refused)}: the stream peer refused (GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED)`)
+      note(`watching ${sensorsOf(granted)} at ${url} (Ctrl-C ends)`)
+    },
+    // [STR-41] refused topics are told once, above
+    onError: err => { if (err.code !== 'GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED') note(`warning: ${err.message} (${err.code})`) }
   })
-  await stopped
+  const failure = await ended
+  process.off('SIGINT', stop)
+  process.off('SIGTERM', stop)
   await subscription.close()
+  if (failure !== undefined) throw failure
   note('stopped')
   return 0
 }
@@ -178,12 +198,7 @@ async function dispatch (name: 'token' | 'watch', argv: string[]): Promise<numbe
     return await watch(values, parsed.positionals)
   } catch (err) {
     if (!isGatemeshError(err)) throw err
-    process.stderr.write(`gatemesh ${name}: ${err.message} (${err.code})\n`)
-    if (err.code === 'GM_ERR_CLI_USAGE') {
-      process.stderr.write(`\n${usage}`)
-      return 2
-    }
-    return 1
+    return reportFailure(name, err, usage)
   }
 }
 

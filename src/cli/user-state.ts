@@ -4,7 +4,7 @@
  * *sealed* account bundle and the pinned CA certificate of the network. Private keys never touch
  * the disk; each command that needs them opens the bundle with the password. [ACS-16] [ACS-17] [ACS-20]
  */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { access, chmod, constants, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { GatemeshError, fromBase64, isPseudonym, toBase64 } from '../core/index.ts'
@@ -25,16 +25,39 @@ export function homeDirectory (option: string | undefined): string {
   return env !== undefined && env !== '' ? env : join(homedir(), '.gatemesh')
 }
 
+/** A file system failure as a usage error naming the path: --home (or $GATEMESH_HOME) is where it can be fixed. */
+function homeError (what: string, path: string, err: unknown): GatemeshError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error'
+  return new GatemeshError('GM_ERR_CLI_USAGE', `Cannot ${what} ${path} (${code}): --home DIR (or $GATEMESH_HOME) must name a directory you may read and write.`, { cause: err })
+}
+
+/**
+ * Makes the home directory (mode 0700) and checks it can be written: `signup` and `login` call it
+ * before they ask a gateway anything, so an account is never made that cannot be saved.
+ */
+export async function prepareHome (home: string): Promise<void> {
+  try {
+    await mkdir(home, { recursive: true, mode: 0o700 })
+    await access(home, constants.W_OK | constants.X_OK)
+  } catch (err) {
+    throw homeError('use', home, err)
+  }
+}
+
 export async function saveSession (home: string, session: SavedSession): Promise<string> {
-  await mkdir(home, { recursive: true, mode: 0o700 })
+  await prepareHome(home)
   const path = join(home, STATE_FILE)
   const temp = `${path}.${process.pid}.tmp`
   const text = JSON.stringify({
     v: 1, gateway: session.gateway, pseudonym: session.pseudonym, bundle: toBase64(session.bundle), ...(session.ca === undefined ? {} : { ca: toBase64(session.ca) })
   }, null, 2)
-  await writeFile(temp, `${text}\n`, { mode: 0o600 })
-  await chmod(temp, 0o600)
-  await rename(temp, path)
+  try {
+    await writeFile(temp, `${text}\n`, { mode: 0o600 })
+    await chmod(temp, 0o600)
+    await rename(temp, path)
+  } catch (err) {
+    throw homeError('write', path, err)
+  }
   return path
 }
 
@@ -44,10 +67,11 @@ export async function loadSession (home: string): Promise<SavedSession> {
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
+    // [ACS-16] not a usage error: the command line is right, the session is missing
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new GatemeshError('GM_ERR_CLI_USAGE', `Not logged in (no ${path}): run 'gatemesh signup --gateway URL' or 'gatemesh login --gateway URL --pseudonym P' first.`)
+      throw new GatemeshError('GM_ERR_CLI_NOT_LOGGED_IN', `No session in ${path}: run 'gatemesh signup --gateway URL' or 'gatemesh login --gateway URL --pseudonym P' first.`)
     }
-    throw err
+    throw homeError('read', path, err)
   }
   try {
     const saved = JSON.parse(text) as { v?: unknown, gateway?: unknown, pseudonym?: unknown, bundle?: unknown, ca?: unknown }

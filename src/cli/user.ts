@@ -6,12 +6,13 @@
  */
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
-import { GatemeshError, formatRetention, isGatemeshError, parseRetention, toBase64 } from '../core/index.ts'
+import { GatemeshError, formatRetention, isGatemeshError, isPseudonym, isSensorId, parseRetention, toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
 import type { NetworkInfo, Session } from '../client/index.ts'
 import { joinRelativeTimes, parseHistoryArgs, printHistory } from './history.ts'
-import { homeDirectory, loadSession, readCaCertificate, readPassword, saveSession } from './user-state.ts'
+import { reportFailure } from './report.ts'
+import { homeDirectory, loadSession, prepareHome, readCaCertificate, readPassword, saveSession } from './user-state.ts'
 
 export const USER_USAGE = `usage:
   gatemesh signup --gateway URL [--kdf-iterations N] [--ca-cert FILE]
@@ -64,8 +65,16 @@ type Values = Record<string, string | boolean | undefined>
 interface Command {
   /** Positional arguments after the command words. */
   args: number
+  /** What the positional arguments are: a sensor id, a pseudonym; checked before the password is asked for. */
+  kinds?: Array<'sensor' | 'pseudonym'>
   options: string[]
   run: (values: Values, args: string[]) => Promise<number>
+}
+
+/** A sensor id or a pseudonym on the command line: a usage error when it cannot be one, before the password is asked for. */
+function checkArgument (kind: 'sensor' | 'pseudonym', value: string): void {
+  if (kind === 'sensor' && !isSensorId(value)) throw usageError(`'${value}' is not a sensor id (1 to 128 of [A-Za-z0-9._-], not . or ..).`)
+  if (kind === 'pseudonym' && !isPseudonym(value)) throw usageError(`'${value}' is not a pseudonym (52 characters of a-z and 2-7, as 'gatemesh signup' prints it).`)
 }
 
 const COMMON = ['home', 'password-file', 'gateway']
@@ -86,19 +95,6 @@ function usageError (detail: string): GatemeshError {
 
 function out (text: string): void {
   process.stdout.write(`${text}\n`)
-}
-
-/** What to do next, on the line after the error, where the error alone does not say. */
-const HINTS: Record<string, string> = {
-  GM_ERR_CLIENT_UNREACHABLE: 'Is the gateway running? --gateway URL uses another for this command; log in again to save one.',
-  GM_ERR_CLIENT_SENSOR_EXISTS: "'gatemesh sensor share|revoke ID PSEUDONYM' change who may read it; its credential was shown once, when it was added.",
-  GM_ERR_CLIENT_CA_MISMATCH: 'This gateway belongs to another network than the CA you pinned: use a gateway of your network (--gateway URL), or log in again (with --ca-cert FILE) if your network changed its CA.',
-  GM_ERR_CLIENT_READING_UNAUTHENTIC: 'No collector certified by your network sealed this reading: it was not shown. Try another gateway (--gateway URL) and tell the network\'s operator.',
-  GM_ERR_HISTORY_TAMPERED: 'Every replica asked served a page that failed verification: nothing past the last reading printed is trusted. Tell the network\'s operator.',
-  GM_ERR_HISTORY_INCOMPLETE: 'Every replica asked withheld readings or checkpoints of this range. Tell the network\'s operator, or try again later.',
-  GM_ERR_HISTORY_NO_REPLICA: 'No persistence peer holding this sensor answered; try again shortly, or another gateway (--gateway URL).',
-  GM_ERR_HISTORY_UNAVAILABLE: 'This gateway does not reach the persistence service: use another gateway (--gateway URL).',
-  GM_ERR_CLIENT_READING_MISMATCH: 'The gateway served a reading of another sensor: it was not shown. Try another gateway (--gateway URL) and tell the network\'s operator.'
 }
 
 function note (text: string): void {
@@ -141,12 +137,15 @@ async function signup (values: Values): Promise<number> {
   const kdfIterations = iterationsText === undefined ? undefined : Number(iterationsText)
   if (kdfIterations !== undefined && (!Number.isSafeInteger(kdfIterations) || kdfIterations <= 0)) throw usageError('--kdf-iterations must be a positive integer.')
   const caCertificate = await readCaCertificate(text(values, 'ca-cert'))
+  const home = homeDirectory(text(values, 'home'))
+  // where the session goes first: an account is never made that cannot be saved
+  await prepareHome(home)
   const client = createClient({ gateway, kdfIterations, caCertificate, suite: cliSuite() })
   // the network first: a gateway of another network fails before the password is asked for
   const network = await client.network()
   const password = await readPassword({ file: text(values, 'password-file'), confirm: true })
   const result = await client.signup(password)
-  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym: result.pseudonym, bundle: result.bundle, ca: result.caCertificate })
+  const path = await saveSession(home, { gateway: client.gateway, pseudonym: result.pseudonym, bundle: result.bundle, ca: result.caCertificate })
   out(result.pseudonym)
   note(`signed up at ${client.gateway}; your sealed keys are in ${path}`)
   showNetwork(network, caCertificate !== undefined)
@@ -158,11 +157,13 @@ async function login (values: Values): Promise<number> {
   const pseudonym = text(values, 'pseudonym')
   if (gateway === undefined || pseudonym === undefined) throw usageError('login needs --gateway URL and --pseudonym P.')
   const caCertificate = await readCaCertificate(text(values, 'ca-cert'))
+  const home = homeDirectory(text(values, 'home'))
+  await prepareHome(home)
   const client = createClient({ gateway, caCertificate, suite: cliSuite() })
   const network = await client.network()
   const password = await readPassword({ file: text(values, 'password-file') })
   const opened = await client.login(pseudonym, password)
-  const path = await saveSession(homeDirectory(text(values, 'home')), { gateway: client.gateway, pseudonym, bundle: opened.bundle, ca: network.caCertificate })
+  const path = await saveSession(home, { gateway: client.gateway, pseudonym, bundle: opened.bundle, ca: network.caCertificate })
   out(pseudonym)
   note(`logged in at ${client.gateway}; your sealed keys are in ${path}`)
   showNetwork(network, caCertificate !== undefined)
@@ -265,19 +266,18 @@ async function readHistory (values: Values, [id]: string[]): Promise<number> {
 const COMMANDS: Record<string, Command> = {
   signup: { args: 0, options: ['kdf-iterations', 'ca-cert'], run: signup },
   login: { args: 0, options: ['pseudonym', 'ca-cert'], run: login },
-  'sensor add': { args: 1, options: ['retention'], run: sensorAdd },
-  'sensor set-retention': { args: 2, options: [], run: sensorSetRetention },
-  'sensor show': { args: 1, options: ['json'], run: sensorShow },
-  'sensor share': { args: 2, options: [], run: sensorShare },
-  'sensor revoke': { args: 2, options: [], run: sensorRevoke },
+  'sensor add': { args: 1, kinds: ['sensor'], options: ['retention'], run: sensorAdd },
+  'sensor set-retention': { args: 2, kinds: ['sensor'], options: [], run: sensorSetRetention },
+  'sensor show': { args: 1, kinds: ['sensor'], options: ['json'], run: sensorShow },
+  'sensor share': { args: 2, kinds: ['sensor', 'pseudonym'], options: [], run: sensorShare },
+  'sensor revoke': { args: 2, kinds: ['sensor', 'pseudonym'], options: [], run: sensorRevoke },
   'sensor list': { args: 0, options: ['json'], run: sensorList },
-  'read latest': { args: 1, options: ['json'], run: readLatest },
-  'read history': { args: 1, options: ['from', 'to', 'limit', 'order', 'format'], run: readHistory }
+  'read latest': { args: 1, kinds: ['sensor'], options: ['json'], run: readLatest },
+  'read history': { args: 1, kinds: ['sensor'], options: ['from', 'to', 'limit', 'order', 'format'], run: readHistory }
 }
 
 /** Runs one user command; `words` are the command words, e.g. ['sensor', 'add']. */
 async function dispatch (group: string, argv: string[]): Promise<number> {
-  const prefix = `gatemesh ${group}`
   try {
     const sub = group === 'signup' || group === 'login' ? undefined : argv[0]
     if (sub === '--help' || sub === '-h' || argv.includes('--help') || argv.includes('-h')) {
@@ -297,16 +297,11 @@ async function dispatch (group: string, argv: string[]): Promise<number> {
     const extra = Object.keys(values).filter(option => values[option] !== undefined && !COMMON.includes(option) && !command.options.includes(option))
     if (extra.length > 0) throw usageError(`'${name}' does not take --${extra.join(', --')}.`)
     if (parsed.positionals.length !== command.args) throw usageError(`'${name}' takes ${command.args} argument(s), got ${parsed.positionals.length}.`)
+    for (const [i, kind] of (command.kinds ?? []).entries()) checkArgument(kind, parsed.positionals[i] as string)
     return await command.run(values, parsed.positionals)
   } catch (err) {
     if (!isGatemeshError(err)) throw err
-    const hint = HINTS[err.code]
-    process.stderr.write(`${prefix}: ${err.message} (${err.code})\n${hint === undefined ? '' : `  ${hint}\n`}`)
-    if (err.code === 'GM_ERR_CLI_USAGE') {
-      process.stderr.write(`\n${USER_USAGE}`)
-      return 2
-    }
-    return 1
+    return reportFailure(group, err, USER_USAGE)
   }
 }
 

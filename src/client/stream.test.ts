@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events'
 import { EnvelopeSealer, encodeCanonical, encodeStreamPayload, utf8, verifyStreamToken, type Identity, type SigningKey } from '../core/index.ts'
 import { createClient } from './client.ts'
 import type { Session } from './session.ts'
-import type { StreamConnect, StreamConnection, StreamReading, StreamState, StreamStateInfo } from './stream.ts'
+import type { StreamConnect, StreamConnection, StreamReading, StreamState, StreamStateInfo, SubscribeResult } from './stream.ts'
 import { certifiedKey, networkCa, newUser, otherCa, suite, type CertifiedKey } from '../../test/access/helpers.ts'
 
 class FakeConnection extends EventEmitter implements StreamConnection {
@@ -250,6 +250,39 @@ describe('stream subscription', () => {
     const count = h.connections.length
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(h.connections.length, count)
+  })
+
+  it('tells onSubscribed each SUBACK: the topics granted and those refused [STR-41]', async () => {
+    const h = harness()
+    const results: SubscribeResult[] = []
+    const sub = session.subscribe(['greenhouse-1', 'no-such-sensor'], h.onReading, {
+      urls: ['mqtt://127.0.0.1:1'],
+      connect: h.connect,
+      backoff: { initialMs: 5 },
+      onSubscribed: result => { results.push(result) },
+      onError: err => { h.errors.push({ code: err.code, message: err.message }) }
+    })
+    await h.waitFor('a connection', () => h.connections.length === 1)
+    const first = h.connections[0]!
+    first.grant = topic => topic === 'sensors/no-such-sensor/readings' ? 0x80 : 1
+    first.emit('connect')
+    await h.waitFor('the SUBACK', () => results.length === 1)
+    assert.deepEqual(results[0], { url: 'mqtt://127.0.0.1:1', granted: ['sensors/greenhouse-1/readings'], refused: ['sensors/no-such-sensor/readings'] })
+    assert.deepEqual(h.errors.map(e => e.code), ['GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED'])
+    // the next connection's SUBACK, all granted, and one all refused
+    first.emit('close')
+    await h.waitFor('a second connection', () => h.connections.length === 2)
+    h.connections[1]!.emit('connect')
+    await h.waitFor('the second SUBACK', () => results.length === 2)
+    assert.deepEqual(results[1], { url: 'mqtt://127.0.0.1:1', granted: ['sensors/greenhouse-1/readings', 'sensors/no-such-sensor/readings'], refused: [] })
+    h.connections[1]!.emit('close')
+    await h.waitFor('a third connection', () => h.connections.length === 3)
+    h.connections[2]!.grant = () => 0x80
+    h.connections[2]!.emit('connect')
+    await h.waitFor('the third SUBACK', () => results.length === 3)
+    assert.deepEqual(results[2]!.granted, [])
+    assert.equal(results[2]!.refused.length, 2)
+    await sub.close()
   })
 
   it('close() during a back-off stops every further attempt', async () => {

@@ -33,6 +33,12 @@ export interface SubscribeOptions {
   onState?: (state: StreamState, info: StreamStateInfo) => void
   /** Every failure, with its code; nothing is thrown out of the MQTT client's callbacks. */
   onError?: (error: GatemeshError) => void
+  /**
+   * [STR-41] Each connection's SUBACK: the topics granted and those refused (`0x80`, each also
+   * reported to onError). An application that asked for sensors none of which it may read learns
+   * it here (`granted` empty).
+   */
+  onSubscribed?: (result: SubscribeResult) => void
   /** Default 1. */
   qos?: 0 | 1
   /** Clean session (default true); false keeps the subscription and its QoS 1 readings at the peer while offline. */
@@ -43,6 +49,14 @@ export interface SubscribeOptions {
   tokenTtlSeconds?: number
   /** Back-off between attempts: from `initialMs` (500) doubling to `maxMs` (10 000). */
   backoff?: { initialMs?: number, maxMs?: number }
+}
+
+export interface SubscribeResult {
+  /** The stream peer that answered. */
+  url: string
+  /** `sensors/<id>/readings` (or `sensors/+/readings`), in the order asked. */
+  granted: string[]
+  refused: string[]
 }
 
 export interface Subscription {
@@ -64,6 +78,11 @@ const URL_PATTERN = /^(mqtts?|wss?):\/\/[^/?#\s]+(\/[^?#\s]*)?$/
 const READINGS_TOPIC = /^sensors\/([^/]+)\/readings$/
 /** [STR-44] Readings remembered to drop a second delivery (a retained reading again after a reconnection). */
 const SEEN_MAX = 4096
+
+/** [STR-40] A stream peer's URL as subscribe takes it: `mqtt(s)://` or `ws(s)://`, a host, an optional path. */
+export function isStreamUrl (url: unknown): url is string {
+  return typeof url === 'string' && URL_PATTERN.test(url)
+}
 
 /** [STR-41] The topic of a sensor's readings, and of every sensor the user may read. */
 export function readingsTopic (sensorId: string | '+'): string {
@@ -118,7 +137,7 @@ export function subscribeStream (components: StreamComponents, sensorIds: readon
   const urls = [...options.urls]
   if (urls.length === 0) throw new GatemeshError('GM_ERR_CLIENT_STREAM_URL', 'At least one stream URL is needed.')
   for (const url of urls) {
-    if (typeof url !== 'string' || !URL_PATTERN.test(url)) throw new GatemeshError('GM_ERR_CLIENT_STREAM_URL', `'${String(url)}' is not an mqtt(s):// or ws(s):// URL.`)
+    if (!isStreamUrl(url)) throw new GatemeshError('GM_ERR_CLIENT_STREAM_URL', `'${String(url)}' is not an mqtt(s):// or ws(s):// URL.`)
   }
   let wanted: Set<string> | undefined
   if (sensorIds !== 'all') {
@@ -150,6 +169,13 @@ export function subscribeStream (components: StreamComponents, sensorIds: readon
       options.onError?.(error)
     } catch {
       // an application's handler failing is not ours to throw
+    }
+  }
+  const subscribed = (result: SubscribeResult): void => {
+    try {
+      options.onSubscribed?.(result)
+    } catch {
+      // as above
     }
   }
   const state = (name: StreamState, info: StreamStateInfo): void => {
@@ -242,12 +268,13 @@ export function subscribeStream (components: StreamComponents, sensorIds: readon
         // reports any 0x80 as an error of the whole SUBSCRIBE: the SUBACK's codes tell which.
         const codes = suback?.granted
         if (Array.isArray(codes) && codes.length === topics.length) {
-          codes.forEach((code, i) => {
-            if (typeof code === 'number' && (code & 0x80) !== 0) report(new GatemeshError('GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED', `${topics[i] as string} at ${url}.`))
-          })
+          const refused = topics.filter((_topic, i) => typeof codes[i] === 'number' && ((codes[i] as number) & 0x80) !== 0)
+          for (const topic of refused) report(new GatemeshError('GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED', `${topic} at ${url}.`))
+          subscribed({ url, granted: topics.filter(topic => !refused.includes(topic)), refused })
           return
         }
         if (err !== null && err !== undefined) report(asError(err, 'GM_ERR_CLIENT_STREAM_FAILED'))
+        else subscribed({ url, granted: [...topics], refused: [] })
       })
     })
     conn.on('error', err => {

@@ -15,6 +15,7 @@ export { signRequest, RequestVerifier, SIGNATURE_LABEL, type RequestToSign, type
 export { AES_128_GCM, AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender, type HpkeAead, type HpkeContext, type HpkeRecipientContext, type HpkeSenderContext } from './hpke.ts'
 export { checkSensorCredential, createSensorCredential, createSensorRecord, formatRetention, isSensorId, mayRead, parseRetention, sensorRecipients, sensorVerifier, verifySensorRecord, DEFAULT_RETENTION_SECONDS, MAX_READERS, MAX_RETENTION_SECONDS, MIN_RETENTION_SECONDS, SENSOR_RECORD_TYPE, type Reader, type SensorInfo, type SensorRecordInit } from './sensor.ts'
 export { formatDuration, parseDuration } from './duration.ts'
+export { isPlainOrigin, isPlainUrl, type PlainScheme } from './plain-url.ts'
 export { checkpointBucket, openCheckpoint, signCheckpoint, CHECKPOINT_BUCKET, CHECKPOINT_VERSION, MAX_CHECKPOINT_BYTES, MAX_CHECKPOINT_SEQS, type CheckpointBody, type CheckpointLink, type OpenedCheckpoint } from './checkpoint.ts'
 export { compareHistoryKeys, verifyHistoryPage, type HistoryKey, type HistoryOrder, type HistoryPageInput, type HistoryPageVerdict } from './history.ts'
 export { createStreamToken, signJws, verifyJws, verifyStreamToken, DEFAULT_STREAM_TOKEN_TTL_SECONDS, DEFAULT_TOKEN_SKEW_SECONDS, MAX_STREAM_TOKEN_BYTES, MAX_STREAM_TOKEN_TTL_SECONDS, STREAM_TOKEN_AUDIENCE, type StreamTokenClaims, type VerifiedJws, type VerifyStreamTokenOptions } from './token.ts'

@@ -96,6 +96,27 @@ describe('gatemesh read history', () => {
     }
   })
 
+  it('prints nothing on standard output for an unknown sensor, in every format [PER-55]', async () => {
+    for (const format of ['table', 'json', 'csv']) {
+      const res = await gatemesh(['read', 'history', 'no-such-sensor', '--from', String(from), '--to', String(from + 600_000), '--format', format])
+      assert.equal(res.code, 1, `${format}: ${res.stderr}`)
+      assert.equal(res.stdout, '', format)
+      assert.match(res.stderr.split('\n')[0] as string, /^gatemesh read: .*\(GM_ERR_SENSOR_NOT_FOUND\)$/, format)
+      assert.doesNotMatch(res.stderr, /usage:/, format)
+    }
+  })
+
+  it('says a range without readings is empty (exit 0): csv a header alone, table and json nothing [PER-55]', async () => {
+    const range = ['--from', String(from + 600_000), '--to', String(from + 1_200_000)]
+    const expected: Record<string, string> = { table: '', json: '', csv: 'time,seq,collector,value,encoding,not_readable\n' }
+    for (const format of ['table', 'json', 'csv']) {
+      const res = await gatemesh(['read', 'history', SENSOR, ...range, '--format', format])
+      assert.equal(res.code, 0, `${format}: ${res.stderr}`)
+      assert.equal(res.stdout, expected[format], format)
+      assert.match(res.stderr, new RegExp(`^${SENSOR}: no readings from ${new Date(from + 600_000).toISOString()} to ${new Date(from + 1_200_000).toISOString()}; --from and --to read another range`, 'm'), format)
+    }
+  })
+
   it('refuses bad arguments with the usage exit status', async () => {
     for (const args of [['--from', 'yesterday'], ['--limit', '0'], ['--format', 'xml'], ['--from', 'now', '--to', '-1h']]) {
       const res = await gatemesh(['read', 'history', SENSOR, ...args])

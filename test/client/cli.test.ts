@@ -195,7 +195,8 @@ describe('gatemesh user commands', () => {
       [['sensor', 'frobnicate'], {}, 2, 'GM_ERR_CLI_USAGE'],
       [['signup'], {}, 2, 'GM_ERR_CLI_USAGE'],
       [['sensor', 'add', 'x', '--bogus'], {}, 2, 'GM_ERR_CLI_USAGE'],
-      [['sensor', 'list', '--home', empty], { GATEMESH_PASSWORD: 'x' }, 2, 'GM_ERR_CLI_USAGE'],
+      // [ACS-16] not logged in: a failure of its own, not a usage error (test/client/cli-errors.test.ts)
+      [['sensor', 'list', '--home', empty], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_CLI_NOT_LOGGED_IN'],
       [['sensor', 'list', '--home', aliceHome], {}, 2, 'GM_ERR_CLI_USAGE'],
       [['sensor', 'list', '--home', aliceHome], { GATEMESH_PASSWORD: 'wrong' }, 1, 'GM_ERR_BAD_PASSWORD'],
       [['login', '--gateway', 'http://127.0.0.1:1', '--pseudonym', 'a'.repeat(52), '--home', empty], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_CLIENT_UNREACHABLE'],

@@ -1,6 +1,7 @@
 // `gatemesh token` and `gatemesh watch` as real child processes: a token that verifies for the
 // saved user; usage errors exit 2; watch prints readings a real MQTT broker (plain Aedes on
-// 127.0.0.1, standing in for a stream peer) delivers, and ends cleanly on SIGINT.
+// 127.0.0.1, standing in for a stream peer) delivers, and ends cleanly on SIGINT; a real stream
+// broker (test/stream/helpers.ts) refusing the sensors watch names ends it with one line.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
@@ -14,6 +15,7 @@ import { Aedes } from 'aedes'
 import { EnvelopeSealer, createAccountBundle, encodeStreamPayload, generateIdentity, utf8, verifyStreamToken, type Identity } from '../../src/core/index.ts'
 import { saveSession } from '../../src/cli/user-state.ts'
 import { certifiedKey, networkCa, suite } from '../access/helpers.ts'
+import { startBroker } from './helpers.ts'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 const PASSWORD = 'stream cli password'
@@ -87,6 +89,46 @@ describe('gatemesh token and watch', () => {
         assert.equal(result.code, 2, `${batch[j]![0].join(' ')}: ${result.stderr}`)
         assert.match(result.stderr, /GM_ERR_CLI_USAGE/)
       }
+    }
+  })
+
+  it('watch of sensors a real stream peer refuses: all of them, exit 1 with one line and what to do; some, a warning [STR-47]', { timeout: 90_000 }, async () => {
+    const peer = await startBroker()
+    try {
+      peer.accounts.set(identity.pseudonym, identity.sigPub)
+      peer.sensors.set('greenhouse-1', { owner: identity, readers: [] })
+      const refused = await gatemesh(['watch', 'no-such-sensor', '--stream', peer.mqtt], env)
+      assert.equal(refused.code, 1, refused.stderr)
+      assert.equal(refused.stdout, '')
+      const lines = refused.stderr.split('\n')
+      assert.match(lines[0] as string, /^gatemesh watch: .*'no-such-sensor' at mqtt:\/\/127\.0\.0\.1:\d+: nothing to watch\. \(GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED\)$/)
+      assert.match(lines[1] as string, /^ {2}'gatemesh sensor list' shows the sensors you may read/)
+      assert.equal(lines.length, 3, refused.stderr)
+
+      const child = spawn(process.execPath, [MAIN, 'watch', 'greenhouse-1', 'no-such-sensor', '--stream', peer.mqtt], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+      const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
+      try {
+        const watching = new Promise<void>(resolve => {
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString()
+            if (/^watching /m.test(stderr)) resolve()
+          })
+        })
+        await Promise.race([watching, exited.then(code => { throw new Error(`watch exited ${code}: ${stderr}`) })])
+        assert.match(stderr, /^warning: not watching 'no-such-sensor': the stream peer refused \(GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED\)$/m)
+        assert.match(stderr, /^watching 'greenhouse-1' at mqtt:\/\/127\.0\.0\.1:\d+ \(Ctrl-C ends\)$/m)
+        child.kill('SIGINT')
+        assert.equal(await exited, 0, stderr)
+        // no reading came: not even the table's header
+        assert.equal(stdout, '')
+      } finally {
+        child.kill('SIGKILL')
+      }
+    } finally {
+      await peer.close()
     }
   })
 

@@ -7,7 +7,7 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import type { CryptoSuite, SigningKey } from '../../core/index.ts'
-import { GatemeshError, RequestVerifier, encodeCanonical, fromBase64, isGatemeshError, isPseudonym, toBase64 } from '../../core/index.ts'
+import { GatemeshError, RequestVerifier, encodeCanonical, fromBase64, isGatemeshError, isPlainOrigin, isPseudonym, toBase64 } from '../../core/index.ts'
 import type { Logger } from '../../platform/logger.ts'
 import { createHttpServer } from '../../platform/http-server.ts'
 import { AccessIndexer } from './access-index.ts'
@@ -321,22 +321,19 @@ export async function registerOpenApi (app: FastifyInstance): Promise<void> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 }
 
-/** [ACS-23] The origins of stream brokers' WebSocket URLs (`ws://host:port`), each once, as CSP sources. */
 /** [ACS-18] The most stream peers `streams` lists (the client's bound). */
 const MAX_STREAMS = 256
 
 /**
- * [ACS-23] A plain ws/wss origin: a host name, an IPv4 or a bracketed IPv6 address, a port. Nothing
- * else may reach the header: a host the URL parser takes (`a;sandbox`, `*`, `a,b`, `'self'`) would
- * be policy syntax.
+ * [ACS-23] The origins of stream brokers' WebSocket URLs (`ws://host:port`), each once, as CSP
+ * sources: only a plain ws/wss origin may reach the header, since a host the URL parser takes
+ * (`a;sandbox`, `*`, `a,b`, `'self'`) would be policy syntax.
  */
-const WS_ORIGIN = /^wss?:\/\/(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/
-
 function streamOrigins (streams: Array<{ ws: string }>): string[] {
   const origins = new Set<string>()
   for (const { ws } of streams) {
     const url = URL.parse(ws)
-    if (url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:') && WS_ORIGIN.test(url.origin)) origins.add(url.origin)
+    if (url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:') && isPlainOrigin(url.origin, 'ws')) origins.add(url.origin)
   }
   return [...origins]
 }
