@@ -137,6 +137,15 @@ describe('gateway configuration', () => {
     }
   })
 
+  it('takes the gateway\'s latest put budget, 1 to 10 000 a second [COL-20]', () => {
+    assert.equal(parseGatewayConfig([], {}).latestRate, 10)
+    assert.equal(parseGatewayConfig(['--latest-rate', '40'], {}).latestRate, 40)
+    assert.equal(parseGatewayConfig([], { GATEMESH_LATEST_RATE: '2' }).latestRate, 2)
+    for (const argv of [['--latest-rate', '0'], ['--latest-rate', '10001'], ['--latest-rate', '5/s']]) {
+      assert.throws(() => parseGatewayConfig(argv, {}), err => isGatemeshError(err, 'GM_ERR_GATEWAY_CONFIG'), argv.join(' '))
+    }
+  })
+
   it('refuses bad configuration with GM_ERR_GATEWAY_CONFIG', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-config-'))
     writeFileSync(join(dir, 'bad.json'), '{not json')

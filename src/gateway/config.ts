@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { GatemeshError } from '../core/index.ts'
 import { ROLES } from '../overlay/index.ts'
 import type { Role } from '../overlay/index.ts'
-import { LATEST_INTERVAL_MS } from './latest/index.ts'
+import { LATEST_INTERVAL_MS, LATEST_PUTS_PER_SECOND } from './latest/index.ts'
 
 export interface GatewayConfig {
   ca?: string
@@ -45,6 +45,8 @@ export interface GatewayConfig {
   sealWorkers?: number
   /** [COL-20] Milliseconds between two puts of one sensor's latest record. */
   latestInterval: number
+  /** [COL-20] At most this many latest-record puts a second for the whole gateway. */
+  latestRate: number
   /** [PER-20] The persistence service's storage engine. */
   persistenceEngine: 'sqlite' | 'influxdb'
   influxUrl?: string
@@ -99,6 +101,7 @@ const FIELDS = {
   'access-port': ['int', 'GATEMESH_ACCESS_PORT'],
   'seal-workers': ['int', 'GATEMESH_SEAL_WORKERS'],
   'latest-interval': ['int', 'GATEMESH_LATEST_INTERVAL'],
+  'latest-rate': ['int', 'GATEMESH_LATEST_RATE'],
   'persistence-engine': ['string', 'GATEMESH_PERSISTENCE_ENGINE'],
   'influx-url': ['string', 'GATEMESH_INFLUX_URL'],
   'influx-database': ['string', 'GATEMESH_INFLUX_DATABASE'],
@@ -136,6 +139,7 @@ export const DEFAULTS = {
   mqttPort: 0,
   accessPort: 0,
   latestInterval: LATEST_INTERVAL_MS,
+  latestRate: LATEST_PUTS_PER_SECOND,
   persistenceEngine: 'sqlite' as const,
   influxDatabase: 'gatemesh',
   replicas: 3,
@@ -182,6 +186,8 @@ export const USAGE = `usage: gatemesh gateway start [options]
   --latest-interval MS     at most one put of a sensor's latest reading into the DHT per this time; a
                            faster sensor's readings in between are coalesced (GATEMESH_LATEST_INTERVAL;
                            default ${DEFAULTS.latestInterval}; 50 to 3600000)
+  --latest-rate N          at most N such puts a second for the whole gateway, the sensors in turn
+                           (GATEMESH_LATEST_RATE; default ${DEFAULTS.latestRate}; 1 to 10000)
   --persistence-engine E   persistence storage: sqlite or influxdb (GATEMESH_PERSISTENCE_ENGINE; default sqlite)
   --influx-url URL         InfluxDB 1.x server for --persistence-engine influxdb (GATEMESH_INFLUX_URL)
   --influx-database NAME   InfluxDB database (GATEMESH_INFLUX_DATABASE; default ${DEFAULTS.influxDatabase})
@@ -404,6 +410,7 @@ export function parseGatewayConfig (argv: string[], env: NodeJS.ProcessEnv = pro
     accessPort: pick('access-port', port) ?? DEFAULTS.accessPort,
     sealWorkers: pick('seal-workers', sealWorkers),
     latestInterval: pick('latest-interval', (v, n) => within(toInt(v, n), n, 50, 3_600_000)) ?? DEFAULTS.latestInterval,
+    latestRate: pick('latest-rate', (v, n) => within(toInt(v, n), n, 1, 10_000)) ?? DEFAULTS.latestRate,
     ...persistenceConfig(pick, str),
     streamPort: pick('stream-port', port) ?? DEFAULTS.streamPort,
     streamWsPort: pick('stream-ws-port', port) ?? DEFAULTS.streamWsPort,

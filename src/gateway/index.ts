@@ -129,7 +129,7 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
   events.addEventListener('sensor:stored', evt => { directory.invalidate((evt as CustomEvent<string>).detail) })
   const latest = createLatestPublisher({
     suite, signer, certificate: overlay.currentCertificate(), put: async (key, value) => await overlay.put(key, value), logger: createLogger('gatemesh:latest')
-  }, { intervalMs: config.latestInterval })
+  }, { intervalMs: config.latestInterval, putsPerSecond: config.latestRate })
   // [PER-4] every collector hands its readings to persistence too; they wait in the outbox while
   // the network has no persistence peers
   const persistence = createPersistenceSink({

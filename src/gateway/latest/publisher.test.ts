@@ -58,7 +58,7 @@ describe('latest publisher', () => {
 
   it('signs the puts that fall due together a few per turn of the event loop, and puts them all', async () => {
     const keys: string[] = []
-    const publisher = createLatestPublisher({ suite, signer, certificate, put: async key => { keys.push(key) }, logger }, { intervalMs: 60_000 })
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: async key => { keys.push(key) }, logger }, { intervalMs: 60_000, putsPerSecond: 1000 })
     publisher.start()
     // a sensor's first reading is due at once: 100 of them would be ~100 signatures in one turn
     for (let i = 0; i < 100; i++) publisher.offer(reading(`due-${i}`, 1))
@@ -183,6 +183,25 @@ describe('latest publisher', () => {
     await flushed
     await turn()
     assert.deepEqual(state, { first: true, second: true, late: true, third: true })
+    await publisher.stop()
+  })
+
+  it('keeps the gateway within its put budget, the sensors in turn, oldest due first', async () => {
+    const puts: Array<{ key: string, at: number }> = []
+    let wake: (() => void) | undefined
+    const put = async (key: string): Promise<void> => { puts.push({ key, at: performance.now() }); wake?.() }
+    const publisher = createLatestPublisher({ suite, signer, certificate, put, logger }, { intervalMs: 1, putsPerSecond: 20 })
+    publisher.start()
+    const started = performance.now()
+    for (let i = 0; i < 30; i++) publisher.offer(reading(`s${i}`, 1))
+    // the burst: one second's worth at once (signed a few per turn)
+    while (puts.length < 20) await new Promise<void>(resolve => { wake = resolve })
+    for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve))
+    assert.equal(puts.length, 20, 'no more than the burst before the budget refills')
+    while (puts.length < 30) await new Promise<void>(resolve => { wake = resolve })
+    // ten more at 20 a second: at least half a second after the start
+    assert.ok(puts[29]!.at - started >= 450, `the 30th put came ${(puts[29]!.at - started).toFixed(0)} ms after the start`)
+    assert.deepEqual(puts.map(p => p.key), Array.from({ length: 30 }, (_, i) => latestKey(`s${i}`)), 'oldest due first')
     await publisher.stop()
   })
 })

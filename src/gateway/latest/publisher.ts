@@ -27,6 +27,13 @@ export const LATEST_NAMESPACE = 'gm-latest'
  * readings/s made 80 puts a second and saturated a 3-peer network on 2 cores (docs/PERFORMANCE.md).
  */
 export const LATEST_INTERVAL_MS = 1000
+/**
+ * [COL-20] At most this many puts a second for the whole gateway by default, shared by the
+ * sensors in turn: a put cost the collector's main thread several milliseconds (a look-up and a
+ * stream to each near peer), and 64 fast sensors at one put a second each took half of it at
+ * 1 000 readings/s (docs/PERFORMANCE.md). Below this many fast sensors nothing changes.
+ */
+export const LATEST_PUTS_PER_SECOND = 10
 
 export interface LatestPublisherComponents {
   suite: CryptoSuite
@@ -42,6 +49,8 @@ export interface LatestPublisherComponents {
 export interface LatestPublisherInit {
   /** At most one put per sensor per interval (default LATEST_INTERVAL_MS). */
   intervalMs?: number
+  /** At most this many puts a second in all, sensors in turn (default LATEST_PUTS_PER_SECOND); a burst of one second's worth. */
+  putsPerSecond?: number
   maxBackoffMs?: number
   /** How long stop() waits for puts to drain. */
   stopTimeoutMs?: number
@@ -109,6 +118,11 @@ export async function createLatestRecord (suite: CryptoSuite, signer: SigningKey
 
 export function createLatestPublisher (components: LatestPublisherComponents, init: LatestPublisherInit = {}): LatestPublisher {
   const intervalMs = init.intervalMs ?? LATEST_INTERVAL_MS
+  const putsPerSecond = init.putsPerSecond ?? LATEST_PUTS_PER_SECOND
+  // [COL-20] the gateway's put budget: a token bucket of one second's worth
+  const burst = Math.max(1, putsPerSecond)
+  let tokens = burst
+  let refilledAt = -Infinity
   const maxBackoffMs = init.maxBackoffMs ?? 30_000
   const stopTimeoutMs = init.stopTimeoutMs ?? 5000
   const now = init.now ?? Date.now
@@ -119,6 +133,8 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
   /** Sensors whose put is due, in order; signed by drain, a few per turn. */
   const due: string[] = []
   let draining: ReturnType<typeof setImmediate> | undefined
+  /** Waits for the budget's next put. */
+  let budgetTimer: ReturnType<typeof setTimeout> | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
   let stopped = false
 
@@ -126,20 +142,41 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
     if (state.queued) return
     state.queued = true
     due.push(sensorId)
-    draining ??= setImmediate(drain)
+    if (budgetTimer === undefined) draining ??= setImmediate(drain)
+  }
+
+  /** Takes one put from the budget, or says how long until one is there. */
+  function takeToken (): number {
+    const t = now()
+    if (t > refilledAt) tokens = Math.min(burst, tokens + (t - refilledAt) * putsPerSecond / 1000)
+    refilledAt = t
+    if (tokens >= 1) { tokens -= 1; return 0 }
+    return Math.ceil((1 - tokens) * 1000 / putsPerSecond)
   }
 
   function drain (): void {
     draining = undefined
+    budgetTimer = undefined
     const started = performance.now()
     let signed = 0
     while (due.length > 0 && !stopped && (signed === 0 || performance.now() - started < PUT_BUDGET_MS)) {
-      const sensorId = due.shift() as string
+      const sensorId = due[0] as string
       const state = states.get(sensorId)
-      if (state === undefined) continue
-      state.queued = false
       // flush() may have put it meanwhile
-      if (state.pending === undefined || state.inFlight !== undefined) continue
+      if (state === undefined || state.pending === undefined || state.inFlight !== undefined) {
+        due.shift()
+        if (state !== undefined) state.queued = false
+        continue
+      }
+      const wait = takeToken()
+      if (wait > 0) {
+        // [COL-20] over the gateway's budget: the sensors wait their turn, oldest due first
+        budgetTimer = setTimeout(drain, wait)
+        budgetTimer.unref?.()
+        return
+      }
+      due.shift()
+      state.queued = false
       put(sensorId, state)
       signed++
     }
@@ -312,6 +349,8 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
       timer = undefined
       if (draining !== undefined) clearImmediate(draining)
       draining = undefined
+      if (budgetTimer !== undefined) clearTimeout(budgetTimer)
+      budgetTimer = undefined
       due.length = 0
       const err = new GatemeshError('GM_ERR_SINK_STOPPED')
       for (const state of states.values()) failWaiters(state, err)
