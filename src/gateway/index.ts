@@ -124,7 +124,9 @@ async function getOrUndefined (overlay: OverlayNode, key: string): Promise<Uint8
 
 /** The Data Collector: the cached sensor directory, the latest publisher and HTTP and MQTT ingest. */
 function createCollectorService ({ overlay, suite, signer, seed, events, local, metrics }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { http: string, mqtt: string } } {
-  const directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) })
+  // [COL-10] a sending sensor's record is refreshed in the last second of its TTL: while a
+  // look-up takes less than that, its readings find it fresh and are sealed at once
+  const directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) }, { refreshAheadMs: SENSOR_REFRESH_AHEAD_MS })
   // a sensor record Data Access stored invalidates our cached copy at once
   events.addEventListener('sensor:stored', evt => { directory.invalidate((evt as CustomEvent<string>).detail) })
   const latest = createLatestPublisher({
@@ -380,6 +382,8 @@ const log = createLogger('gatemesh:gateway')
 /** The web application as `npm run build:web` builds it in this checkout. */
 const WEB_ROOT = fileURLToPath(new URL('../../web/dist/', import.meta.url))
 const MAX_TIMER = 2 ** 31 - 1
+/** [COL-10] How long before its TTL ends the collector refreshes the record of a sensor that sends. */
+const SENSOR_REFRESH_AHEAD_MS = 1000
 
 /** The CA URL used at enrollment, so that later starts can renew without --ca. */
 async function rememberCa (dataDir: string, ca: string | undefined): Promise<string | undefined> {

@@ -119,6 +119,37 @@ describe('cached sensor directory', () => {
     assert.equal(calls, 2)
   })
 
+  it('[COL-10] refreshAheadMs: held() refreshes a record before its TTL ends, and it stays fresh meanwhile', async () => {
+    let t = 0
+    let calls = 0
+    const gates: Array<() => void> = []
+    const held = new Map([['s1', await record(1)]])
+    const dir = createCachedSensorDirectory({
+      suite,
+      fetch: async id => { calls++; if (calls > 1) await new Promise<void>(resolve => { gates.push(resolve) }); return held.get(id) }
+    }, { ttlMs: 1000, refreshAheadMs: 300, now: () => t })
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    t = 699
+    assert.equal(dir.held?.('s1')?.seq, 1)
+    assert.equal(calls, 1, 'not refreshed before ttlMs - refreshAheadMs')
+    held.set('s1', await record(2))
+    t = 700
+    assert.equal(dir.held?.('s1')?.seq, 1, 'the held record, at once')
+    assert.equal(calls, 2, 'and one refresh started, ahead of the TTL')
+    assert.equal(dir.held?.('s1')?.seq, 1)
+    assert.equal(calls, 2, 'coalesced')
+    // the record is still within its TTL: fresh for sealing, and get() does not wait
+    assert.equal(dir.cached?.('s1')?.seq, 1, 'cached(): fresh while the refresh runs')
+    assert.equal((await dir.get('s1'))?.seq, 1, 'get(): no wait while the record is fresh')
+    t = 1000
+    assert.equal(dir.cached?.('s1'), undefined, 'past ttlMs, still refreshing: not fresh')
+    const refreshed = dir.get('s1')
+    gates.shift()?.()
+    assert.equal((await refreshed)?.seq, 2, 'past ttlMs, get() waits for the refresh')
+    assert.equal(dir.cached?.('s1')?.seq, 2)
+    assert.equal(calls, 2)
+  })
+
   it('held(): no stale record past maxStaleMs, after invalidate() or for "no such sensor"; a failed refresh is not retried for failureTtlMs', async () => {
     let t = 0
     let calls = 0

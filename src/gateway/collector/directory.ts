@@ -3,7 +3,8 @@
  * and negative answers for a TTL, coalesces concurrent look-ups of one id, never lets an older
  * record replace a newer one, and never caches a failure for longer than `failureTtlMs`. held()
  * serves a record past its TTL at once while one refresh runs in the background
- * (stale-while-revalidate); get() and cached() never answer a stale record. [COL-10]
+ * (stale-while-revalidate), and with `refreshAheadMs` starts that refresh before the TTL ends;
+ * get() and cached() never answer a stale record. [COL-10]
  */
 import { GatemeshError, isGatemeshError, verifySensorRecord } from '../../core/index.ts'
 import type { CryptoSuite, SensorInfo } from '../../core/index.ts'
@@ -25,6 +26,12 @@ export interface CachedSensorDirectoryInit {
   maxStaleMs?: number
   /** A failed look-up is answered from memory (as a failure) for this long, to spare the DHT. */
   failureTtlMs?: number
+  /**
+   * held() starts the refresh of a record this long before its TTL ends (default 0: once it has
+   * ended), so that a sensor that keeps sending finds its record fresh when the TTL ends: the
+   * record stays fresh, and used as such, until then ([COL-10]).
+   */
+  refreshAheadMs?: number
   maxEntries?: number
   now?: () => number
 }
@@ -47,6 +54,7 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
   const maxStaleMs = init.maxStaleMs ?? 60_000
   const failureTtlMs = Math.min(init.failureTtlMs ?? 1000, ttlMs)
   const maxEntries = init.maxEntries ?? 100_000
+  const refreshAheadMs = Math.min(Math.max(0, init.refreshAheadMs ?? 0), ttlMs)
   const now = init.now ?? Date.now
   const entries = new Map<string, Entry>()
 
@@ -101,7 +109,7 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
       const entry = entries.get(sensorId)
       if (entry === undefined || entry.info === undefined) return undefined
       const t = now()
-      if (entry.pending === undefined && t - entry.at < ttlMs) return entry.info
+      if (t - entry.at < ttlMs - refreshAheadMs || (entry.pending !== undefined && t - entry.at < ttlMs)) return entry.info
       if (t - entry.at >= maxStaleMs) return undefined
       // [COL-10] stale: served at once, one refresh in the background (a failed one is not tried
       // again within failureTtlMs); whoever must wait for it asks get()
@@ -117,9 +125,10 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
         entry = { info: undefined, at: -Infinity }
         entries.set(sensorId, entry)
       }
-      if (entry.pending !== undefined) return await entry.pending
       const t = now()
+      // fresh, also while a refresh started ahead of the TTL runs
       if (t - entry.at < ttlMs) return entry.info
+      if (entry.pending !== undefined) return await entry.pending
       if (entry.failure !== undefined && t - entry.failure.at < failureTtlMs) {
         if (entry.info !== undefined && t - entry.at < maxStaleMs) return entry.info
         throw isGatemeshError(entry.failure.error) ? entry.failure.error : new GatemeshError('GM_ERR_SENSOR_DIRECTORY')
@@ -128,7 +137,8 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
     },
     cached (sensorId) {
       const entry = entries.get(sensorId)
-      if (entry === undefined || entry.pending !== undefined || now() - entry.at >= ttlMs) return undefined
+      // a refresh started ahead of the TTL leaves the record fresh until the TTL ends
+      if (entry === undefined || now() - entry.at >= ttlMs) return undefined
       return entry.info
     },
     invalidate (sensorId) {
