@@ -142,7 +142,7 @@ async function watch (values: Values, sensors: string[]): Promise<number> {
   }, {
     urls,
     onState: (state, info) => {
-      if (state === 'reconnecting') note(`lost ${info.previous ?? 'the connection'}; reconnecting to ${info.url} in ${((info.delayMs ?? 0) / 1000).toFixed(1)} s`)
+      if (state === 'reconnecting') note(`${info.wasConnected === true ? 'lost' : 'could not connect to'} ${info.previous ?? 'the stream peer'}; ${info.url === info.previous ? 'trying again' : `trying ${info.url}`} in ${((info.delayMs ?? 0) / 1000).toFixed(1)} s`)
     },
     onSubscribed: ({ url, granted, refused }) => {
       if (granted.length === 0) {

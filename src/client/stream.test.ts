@@ -209,6 +209,7 @@ describe('stream subscription', () => {
     // delays double from 5 ms to the 20 ms cap (jitter adds up to 20 %)
     const delays = h.states.filter(s => s[0] === 'reconnecting').map(s => s[1].delayMs as number)
     assert.equal(delays.length, 5)
+    assert.deepEqual(h.states.filter(s => s[0] === 'reconnecting').map(s => s[1].wasConnected), Array(5).fill(false), 'refused or unreachable: never connected')
     for (const [i, base] of [5, 10, 20, 20, 20].entries()) assert.ok(delays[i]! >= base && delays[i]! <= Math.min(20, base * 1.2), `delay ${i}: ${delays[i]}`)
     assert.deepEqual(h.states.map(s => s[0]).slice(-2), ['connecting', 'connected'])
     assert.deepEqual(h.states.at(-1)![1], { url: urls[2] })
@@ -233,6 +234,7 @@ describe('stream subscription', () => {
     assert.equal(h.connections[6]!.url, urls[0])
     const last = h.states.filter(s => s[0] === 'reconnecting').at(-1)![1]
     assert.equal(last.previous, urls[2])
+    assert.equal(last.wasConnected, true, 'a working connection that ended was lost')
     assert.ok((last.delayMs as number) <= 6)
 
     // SUBACK 0x80: reported with its topic; the connection stays

@@ -25,6 +25,8 @@ export interface StreamStateInfo {
   previous?: string
   /** For `reconnecting`: how long before the next attempt. */
   delayMs?: number
+  /** For `reconnecting`: true when `previous` had accepted the connection (it was lost), false when it was never reached or refused it. */
+  wasConnected?: boolean
 }
 
 export interface SubscribeOptions {
@@ -210,13 +212,13 @@ export function subscribeStream (components: StreamComponents, sensorIds: readon
   }
 
   /** [STR-45] The next URL, round robin, after a back-off that doubles from initialMs to maxMs (plus up to 20 % jitter). */
-  const next = (previous: string): void => {
+  const next = (previous: string, wasConnected = false): void => {
     if (closing) return
     failures++
     index = (index + 1) % urls.length
     const base = Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 30))
     const delayMs = Math.min(maxMs, Math.round(base * (1 + 0.2 * random())))
-    state('reconnecting', { url: urls[index] as string, previous, delayMs })
+    state('reconnecting', { url: urls[index] as string, previous, delayMs, wasConnected })
     timer = setTimeout(() => { timer = undefined; void attempt() }, delayMs)
   }
 
@@ -255,11 +257,13 @@ export function subscribeStream (components: StreamComponents, sensorIds: readon
     }
     current = conn
     let ended = false
+    let accepted = false
     // messages are handled one at a time, in order; a QoS 1 PUBACK waits for its handling
     conn.handleMessage = (packet, callback) => {
       void handle(packet.topic, packet.payload).finally(() => { callback() })
     }
     conn.on('connect', () => {
+      accepted = true
       failures = 0
       state('connected', { url })
       conn.subscribe(topics, { qos }, (err, _granted, suback) => {
@@ -293,7 +297,7 @@ export function subscribeStream (components: StreamComponents, sensorIds: readon
       }
       // mqtt.js may emit its error after close: the attempt ends either way
       conn.end(true, () => {})
-      next(url)
+      next(url, accepted)
     })
   }
 
