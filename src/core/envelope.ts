@@ -267,8 +267,8 @@ interface DecodedEnvelope {
 }
 
 /** [ENV-1] [ENV-8] Decodes an envelope and checks its form; verifies nothing. */
-function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): DecodedEnvelope {
-  const outer = asStruct(decodeCanonical(encoded, { maxBytes }), 'An envelope')
+function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES, inputOwned = false): DecodedEnvelope {
+  const outer = asStruct(decodeCanonical(encoded, { maxBytes, inputOwned }), 'An envelope')
   onlyKeys(outer, ['b', 'p', 's'], 'An envelope')
   const body = bytes(outer, 'b', { max: MAX_ENVELOPE_BYTES })
   const sig = bytes(outer, 's', 64)
@@ -324,6 +324,11 @@ export interface VerifyEnvelopeOptions {
    * inclusion proof is still checked for every envelope; only the Ed25519 verification is shared.
    */
   verifiedBatches?: Set<string>
+  /**
+   * The encoded bytes are the caller's own, which nothing changes afterwards (as decodeCanonical's
+   * `inputOwned`): the envelope's byte fields may then be views of them instead of a copy.
+   */
+  inputOwned?: boolean
 }
 
 /**
@@ -369,7 +374,7 @@ function batchVerification (suite: CryptoSuite, gw: Uint8Array, size: number, ro
 
 /** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
 export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: VerifyEnvelopeOptions = {}): Promise<Envelope> {
-  const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes)
+  const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes, options.inputOwned === true)
   const gw = fields.gw
   if (proof === undefined) {
     if (!await suite.verify(gw, toBeSigned(body), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
@@ -415,7 +420,7 @@ export async function verifyEnvelopes (suite: CryptoSuite, encoded: readonly Uin
   for (let i = 0; i < encoded.length; i++) {
     let decoded: DecodedEnvelope
     try {
-      decoded = decodeEnvelope(encoded[i] as Uint8Array, options.maxBytes)
+      decoded = decodeEnvelope(encoded[i] as Uint8Array, options.maxBytes, options.inputOwned === true)
     } catch (error) {
       out[i] = { error }
       continue

@@ -4,7 +4,7 @@
  */
 export * from './errors.ts'
 export * from './bytes.ts'
-export { encodeCanonical, decodeCanonical, DEFAULT_MAX_BYTES, type DecodeOptions } from './encoding.ts'
+export { encodeCanonical, decodeCanonical, readIfCanonical, DEFAULT_MAX_BYTES, type DecodeOptions } from './encoding.ts'
 export type { AeadKey, AgreementKey, CryptoSuite, SigningKey } from './suite.ts'
 export { createWebCryptoSuite, webCryptoSuite } from './webcrypto-suite.ts'
 export { derivePseudonym, generateIdentity, identityFromSecrets, isPseudonym, verifyPseudonym, type Identity, type PublicIdentity } from './identity.ts'

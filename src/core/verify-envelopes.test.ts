@@ -62,6 +62,9 @@ for (const suite of SUITES) {
         assert.deepEqual(got, expected, `envelope ${i}`)
       }
       assert.equal(outcomes.filter(o => 'envelope' in o).length, 8 + 5 + 1 + 8, 'every honest envelope verifies')
+      // the caller's own copies (inputOwned: fields are views of them): the same outcomes
+      const owned = await verifyEnvelopes(suite, list.map(bytes => Uint8Array.from(bytes)), { inputOwned: true })
+      assert.deepEqual(owned.map(o => 'envelope' in o ? o.envelope : (o.error as { code?: string }).code), outcomes.map(o => 'envelope' in o ? o.envelope : (o.error as { code?: string }).code))
       // the honest envelopes alone: a's batch, b's batch and the one signed alone, each signature verified once
       let before = verifies
       const honest = await verifyEnvelopes(counting, [...a, ...b, single as Uint8Array])

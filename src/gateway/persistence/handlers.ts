@@ -94,7 +94,8 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
   const readings: StoredReading[] = []
   // [ENV-9] one Ed25519 verification per batch signature within the request, no await per envelope
   const verifiedBatches = new Set<string>()
-  const outcomes = await verifyEnvelopes(suite, request.envs, { verifiedBatches })
+  // a request's envelopes are its own (decoded from its frame, or given in-process and never changed after)
+  const outcomes = await verifyEnvelopes(suite, request.envs, { verifiedBatches, inputOwned: true })
   // the gateway's checks once per gw (consecutive envelopes mostly share one), the sensor's once per sensor and request
   let lastGw: Uint8Array | undefined
   let lastGwCode: ErrorCode | undefined
