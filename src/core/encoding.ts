@@ -70,6 +70,17 @@ export function decodeCanonical (bytes: Uint8Array, options: DecodeOptions = {})
 }
 
 /**
+ * [ENC-3]'s one pass alone, for input that need not be canonical (a wire frame): the value when
+ * the bytes are the deterministic CBOR of the kinds that pass reads, which is exactly what a
+ * strict decode of them gives; undefined otherwise (never a value of strict CBOR), and the caller
+ * decodes them its own way. Byte strings in the value are views of one copy of the input.
+ */
+export function readIfCanonical (bytes: Uint8Array): unknown {
+  const value = readCanonical(bytes, false)
+  return value === BAIL ? undefined : value
+}
+
+/**
  * [ENC-3] The canonical check in one pass over the bytes: decodes the deterministic CBOR
  * (RFC 8949 §4.2.1) of unsigned and negative safe integers, byte strings, UTF-8 text, arrays,
  * maps with text keys, false, true and null, and returns the value, or BAIL for anything else:

@@ -20,7 +20,7 @@ import { decodeCanonical } from './encoding.ts'
 import { AES_256_GCM, contextExport, setupBaseRecipient, setupBaseSender } from './hpke.ts'
 import { asStruct, bytes, onlyKeys, str, uint, type Struct } from './shape.ts'
 import { CborWriter } from './cbor-writer.ts'
-import { HASH_BYTES, NodeMemo, leafHash, leafHashSync, rootFromInclusionProof, treeWithProofs } from './merkle.ts'
+import { HASH_BYTES, NodeMemo, leafHash, leafHashSync, rootFromInclusionProof, rootFromInclusionProofSync, treeWithProofs } from './merkle.ts'
 
 export const ENVELOPE_VERSION = 1
 const ENVELOPE_DOMAIN = utf8('gatemesh/envelope/v1\0')
@@ -267,8 +267,8 @@ interface DecodedEnvelope {
 }
 
 /** [ENV-1] [ENV-8] Decodes an envelope and checks its form; verifies nothing. */
-function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): DecodedEnvelope {
-  const outer = asStruct(decodeCanonical(encoded, { maxBytes }), 'An envelope')
+function decodeEnvelope (encoded: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES, inputOwned = false): DecodedEnvelope {
+  const outer = asStruct(decodeCanonical(encoded, { maxBytes, inputOwned }), 'An envelope')
   onlyKeys(outer, ['b', 'p', 's'], 'An envelope')
   const body = bytes(outer, 'b', { max: MAX_ENVELOPE_BYTES })
   const sig = bytes(outer, 's', 64)
@@ -324,6 +324,11 @@ export interface VerifyEnvelopeOptions {
    * inclusion proof is still checked for every envelope; only the Ed25519 verification is shared.
    */
   verifiedBatches?: Set<string>
+  /**
+   * The encoded bytes are the caller's own, which nothing changes afterwards (as decodeCanonical's
+   * `inputOwned`): the envelope's byte fields may then be views of them instead of a copy.
+   */
+  inputOwned?: boolean
 }
 
 /**
@@ -342,12 +347,18 @@ interface BatchState {
 interface BatchVerification { gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array, outcome: Promise<boolean> }
 const batchStates = new WeakMap<Set<string>, BatchState>()
 
-/** [ENV-9] Whether the gateway signed this batch: verified once per (gw, size, root, sig) and set. */
-async function batchSigned (suite: CryptoSuite, gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array, cache: Set<string>, state: BatchState): Promise<boolean> {
+function batchStateOf (cache: Set<string>): BatchState {
+  let state = batchStates.get(cache)
+  if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo(), batches: new Map() })
+  return state
+}
+
+/** [ENV-9] The verification of this batch signature within the set: the one known or in flight, else a new one. */
+function batchVerification (suite: CryptoSuite, gw: Uint8Array, size: number, root: Uint8Array, sig: Uint8Array, cache: Set<string>, state: BatchState): BatchVerification {
   const id = ((sig[0] as number) << 24 | (sig[1] as number) << 16 | (sig[2] as number) << 8 | (sig[3] as number)) ^ size
   let list = state.batches.get(id)
   const known = list?.find(b => b.size === size && equalBytes(b.sig, sig) && equalBytes(b.root, root) && equalBytes(b.gw, gw))
-  if (known !== undefined) return await known.outcome
+  if (known !== undefined) return known
   const outcome = (async () => {
     const key = `${toHex(gw)}.${size}.${toHex(root)}.${toHex(sig)}`
     if (cache.has(key)) return true
@@ -356,13 +367,14 @@ async function batchSigned (suite: CryptoSuite, gw: Uint8Array, size: number, ro
     return ok
   })()
   if (list === undefined) state.batches.set(id, list = [])
-  list.push({ gw: Uint8Array.from(gw), size, root: Uint8Array.from(root), sig: Uint8Array.from(sig), outcome })
-  return await outcome
+  const entry = { gw: Uint8Array.from(gw), size, root: Uint8Array.from(root), sig: Uint8Array.from(sig), outcome }
+  list.push(entry)
+  return entry
 }
 
 /** [ENV-6] Decodes an envelope and verifies the gateway's signature; no key needed. */
 export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, options: VerifyEnvelopeOptions = {}): Promise<Envelope> {
-  const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes)
+  const { fields, body, sig, proof } = decodeEnvelope(encoded, options.maxBytes, options.inputOwned === true)
   const gw = fields.gw
   if (proof === undefined) {
     if (!await suite.verify(gw, toBeSigned(body), sig)) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
@@ -371,18 +383,80 @@ export async function verifyEnvelope (suite: CryptoSuite, encoded: Uint8Array, o
   // [ENV-9] the proof leads from this body to the tree head that the gateway signed
   const leaf = suite.sha256Sync !== undefined ? leafHashSync(suite.sha256Sync, body) : await leafHash(suite, body)
   const cache = options.verifiedBatches
-  let state: BatchState | undefined
-  if (cache !== undefined) {
-    state = batchStates.get(cache)
-    if (state === undefined) batchStates.set(cache, state = { memo: new NodeMemo(), batches: new Map() })
-  }
+  const state = cache === undefined ? undefined : batchStateOf(cache)
   const root = await rootFromInclusionProof(suite, proof.index, proof.size, leaf, proof.path, state?.memo)
   if (root === undefined) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
   const signed = cache === undefined || state === undefined
     ? await suite.verify(gw, batchToBeSigned(proof.size, root), sig)
-    : await batchSigned(suite, gw, proof.size, root, sig, cache, state)
+    : await batchVerification(suite, gw, proof.size, root, sig, cache, state).outcome
   if (!signed) throw new GatemeshError('GM_ERR_BAD_SIGNATURE')
   return { ...fields, sig, batch: { index: proof.index, size: proof.size } }
+}
+
+/** What verifyEnvelopes gives for each envelope, in order: the envelope, or what verifyEnvelope would have thrown. */
+export type VerifyOutcome = { envelope: Envelope } | { error: unknown }
+
+/**
+ * [ENV-6] [ENV-9] verifyEnvelope of many envelopes at once (a replica's push): each decoded, its
+ * form checked and its own proof computed from its own body as verifyEnvelope does, each distinct
+ * batch signature verified once (shared through `verifiedBatches` as verifyEnvelope shares it,
+ * a set of the call's own when none is given), with no await per envelope when the suite hashes
+ * synchronously. One outcome per envelope, in order; without a synchronous SHA-256, verifyEnvelope
+ * on each in turn.
+ */
+export async function verifyEnvelopes (suite: CryptoSuite, encoded: readonly Uint8Array[], options: VerifyEnvelopeOptions = {}): Promise<VerifyOutcome[]> {
+  const cache = options.verifiedBatches ?? new Set<string>()
+  const sha256Sync = suite.sha256Sync
+  const out: VerifyOutcome[] = new Array(encoded.length)
+  if (sha256Sync === undefined) {
+    for (let i = 0; i < encoded.length; i++) {
+      out[i] = await verifyEnvelope(suite, encoded[i] as Uint8Array, { ...options, verifiedBatches: cache }).then(envelope => ({ envelope }), (error: unknown) => ({ error }))
+    }
+    return out
+  }
+  const state = batchStateOf(cache)
+  // each envelope decoded and its proof followed to a tree head; the signature it needs, in flight
+  const pending: Array<{ decoded: DecodedEnvelope, signed: Promise<boolean> } | undefined> = new Array(encoded.length)
+  for (let i = 0; i < encoded.length; i++) {
+    let decoded: DecodedEnvelope
+    try {
+      decoded = decodeEnvelope(encoded[i] as Uint8Array, options.maxBytes, options.inputOwned === true)
+    } catch (error) {
+      out[i] = { error }
+      continue
+    }
+    const { fields, body, sig, proof } = decoded
+    if (proof === undefined) {
+      pending[i] = { decoded, signed: (async () => await suite.verify(fields.gw, toBeSigned(body), sig))() }
+      continue
+    }
+    const root = rootFromInclusionProofSync(sha256Sync, proof.index, proof.size, leafHashSync(sha256Sync, body), proof.path, state.memo)
+    if (root === undefined) {
+      out[i] = { error: new GatemeshError('GM_ERR_BAD_SIGNATURE') }
+      continue
+    }
+    pending[i] = { decoded, signed: batchVerification(suite, fields.gw, proof.size, root, sig, cache, state).outcome }
+  }
+  // one await for the distinct signatures in flight
+  const verdicts = new Map<Promise<boolean>, { ok: boolean } | { error: unknown }>()
+  for (const p of pending) if (p !== undefined && !verdicts.has(p.signed)) verdicts.set(p.signed, { ok: false })
+  await Promise.all([...verdicts.keys()].map(async signed => {
+    try {
+      verdicts.set(signed, { ok: await signed })
+    } catch (error) {
+      verdicts.set(signed, { error })
+    }
+  }))
+  for (let i = 0; i < encoded.length; i++) {
+    const p = pending[i]
+    if (p === undefined) continue
+    const verdict = verdicts.get(p.signed) as { ok: boolean } | { error: unknown }
+    if ('error' in verdict) { out[i] = { error: verdict.error }; continue }
+    if (!verdict.ok) { out[i] = { error: new GatemeshError('GM_ERR_BAD_SIGNATURE') }; continue }
+    const { fields, sig, proof } = p.decoded
+    out[i] = { envelope: proof === undefined ? { ...fields, sig } : { ...fields, sig, batch: { index: proof.index, size: proof.size } } }
+  }
+  return out
 }
 
 /** [ENV-9] The envelope's `p`: { h: the path's hashes concatenated, i: leaf index, n: tree size }. */

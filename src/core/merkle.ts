@@ -115,6 +115,33 @@ const NODE_INPUT = new Uint8Array(1 + 2 * HASH_BYTES)
 NODE_INPUT[0] = 0x01
 
 /**
+ * rootFromInclusionProof with a synchronous SHA-256 and no await: the same root, node by node,
+ * for a verifier of many envelopes (a replica's push). A node the memo holds only as a hashing in
+ * flight (an async suite's) is hashed here again rather than waited for.
+ */
+export function rootFromInclusionProofSync (sha256: (data: Uint8Array) => Uint8Array, index: number, size: number, leaf: Uint8Array, path: readonly Uint8Array[], memo?: NodeMemo): Uint8Array | undefined {
+  const sides = proofSides(index, size, path.length)
+  if (sides === undefined) return undefined
+  let r = leaf
+  for (let i = 0; i < path.length; i++) {
+    const p = path[i] as Uint8Array
+    const left = sides[i] === true ? p : r
+    const right = sides[i] === true ? r : p
+    const known = memo?.get(left, right)
+    if (known instanceof Uint8Array) {
+      r = known
+      continue
+    }
+    // one scratch input, consumed before anything else runs
+    NODE_INPUT.set(left, 1)
+    NODE_INPUT.set(right, 1 + HASH_BYTES)
+    r = sha256(NODE_INPUT)
+    if (known === undefined) memo?.set(left, right, r)
+  }
+  return r
+}
+
+/**
  * Interior nodes already hashed, found by their exact input (left, right): the proofs of one
  * batch share their upper nodes, so a verifier of many of its envelopes hashes each node once.
  * Looked up by a number taken from the hashes' first bytes, then compared byte for byte.

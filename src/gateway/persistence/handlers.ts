@@ -4,8 +4,8 @@
  * checkpoints [PER-12] needs and the certificates of their gateways), fetch, ids, digest and
  * sensors (for repair).
  */
-import { GatemeshError, checkpointBucket, equalBytes, isGatemeshError, openCheckpoint, verifyEnvelope } from '../../core/index.ts'
-import type { CheckpointLink, CryptoSuite, ErrorCode, OpenedCheckpoint } from '../../core/index.ts'
+import { GatemeshError, checkpointBucket, equalBytes, isGatemeshError, openCheckpoint, verifyEnvelopes } from '../../core/index.ts'
+import type { CheckpointLink, CryptoSuite, ErrorCode, OpenedCheckpoint, VerifyOutcome } from '../../core/index.ts'
 import type { StorageEngine, StoredCheckpoint, StoredReading, HistoryKey } from './engine/types.ts'
 import { MAX_CERTIFICATES_PER_GW } from './engine/input.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
@@ -92,20 +92,36 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
 
   const rejected: Rejected[] = []
   const readings: StoredReading[] = []
-  // [ENV-9] one Ed25519 verification per batch signature within the request
+  // [ENV-9] one Ed25519 verification per batch signature within the request, no await per envelope
   const verifiedBatches = new Set<string>()
-  for (let i = 0; i < request.envs.length; i++) {
-    const bytes = request.envs[i] as Uint8Array
-    let env
-    try {
-      env = await verifyEnvelope(suite, bytes, { verifiedBatches })
-    } catch (err) {
-      rejected.push({ i, kind: 'env', code: codeOf(err) })
-      continue
+  // a request's envelopes are its own (decoded from its frame, or given in-process and never changed after)
+  const outcomes = await verifyEnvelopes(suite, request.envs, { verifiedBatches, inputOwned: true })
+  // the gateway's checks once per gw (consecutive envelopes mostly share one), the sensor's once per sensor and request
+  let lastGw: Uint8Array | undefined
+  let lastGwCode: ErrorCode | undefined
+  const sensorCodes = new Map<string, ErrorCode | undefined>()
+  for (let i = 0; i < outcomes.length; i++) {
+    const outcome = outcomes[i] as VerifyOutcome
+    if ('error' in outcome) { rejected.push({ i, kind: 'env', code: codeOf(outcome.error) }); continue }
+    const env = outcome.envelope
+    let code: ErrorCode | undefined
+    if (lastGw !== undefined && equalBytes(lastGw, env.gw)) {
+      code = lastGwCode
+    } else {
+      code = await checkGw(env.gw)
+      lastGw = env.gw
+      lastGwCode = code
     }
-    const code = await checkGw(env.gw) ?? await checkSensor(env.sensor)
+    if (code === undefined) {
+      if (sensorCodes.has(env.sensor)) {
+        code = sensorCodes.get(env.sensor)
+      } else {
+        code = await checkSensor(env.sensor)
+        sensorCodes.set(env.sensor, code)
+      }
+    }
     if (code !== undefined) { rejected.push({ i, kind: 'env', code }); continue }
-    readings.push({ sensor: env.sensor, gw: env.gw, seq: env.seq, envelope: bytes })
+    readings.push({ sensor: env.sensor, gw: env.gw, seq: env.seq, envelope: request.envs[i] as Uint8Array })
   }
   const checkpoints: StoredCheckpoint[] = []
   for (let i = 0; i < request.cps.length; i++) {

@@ -36,6 +36,21 @@ describe('persistence protocol codec [PER-2]', () => {
     for (const r of requests) assert.deepEqual(decodeRequest(encodeRequest(r)), r)
   })
 
+  it('decodes a frame whose map keys are not in canonical order as the canonical one; a head longer than needed is still refused', () => {
+    const envs = [new Uint8Array([0xa1, 0x61, 0x62, 0x01]), new Uint8Array(300).fill(9)]
+    const canonical = encodeRequest({ op: 'store', certs: [new Uint8Array([1])], envs, cps: [] })
+    // the same map, keys in insertion order (not RFC 8949's); a head in 2 bytes instead of 1 (cborg's strict decode refuses it)
+    const reordered = encode({ op: 'store', envs, certs: [new Uint8Array([1])], cps: [] }, { mapSorter: () => 0 })
+    const at = canonical.indexOf(0x82)
+    refused(() => decodeRequest(new Uint8Array([...canonical.subarray(0, at), 0x98, 0x02, ...canonical.subarray(at + 1)])))
+    for (const frame of [canonical, reordered, Buffer.from(canonical)]) {
+      const decoded = decodeRequest(frame) as StoreRequest
+      assert.deepEqual(decoded, { op: 'store', certs: [new Uint8Array([1])], envs, cps: [] })
+      for (const e of decoded.envs) assert.equal(Object.getPrototypeOf(e), Uint8Array.prototype)
+    }
+    assert.notDeepEqual(reordered, canonical)
+  })
+
   it('refuses hostile request frames with GM_ERR_PERSISTENCE_BAD_REQUEST', () => {
     const hostile: unknown[] = [
       'not a map', [1, 2], null, 42,

@@ -11,7 +11,7 @@
  */
 import { lpStream } from '@libp2p/utils'
 import { decode, encode, rfc8949EncodeOptions } from 'cborg'
-import { GatemeshError, SENSOR_ID_PATTERN, isGatemeshError } from '../../core/index.ts'
+import { GatemeshError, SENSOR_ID_PATTERN, isGatemeshError, readIfCanonical } from '../../core/index.ts'
 import type { ErrorCode } from '../../core/index.ts'
 import type { VerifiedPeer } from '../../overlay/index.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
@@ -92,11 +92,15 @@ type Fields = Record<string, unknown>
 
 function decodeMap (bytes: Uint8Array): Fields {
   if (bytes.length > MAX_FRAME_BYTES) throw bad('The frame is too large.')
-  let value: unknown
-  try {
-    value = decode(bytes, { strict: true, allowIndefinite: false, rejectDuplicateMapKeys: true, allowUndefined: false, allowInfinity: false, allowNaN: false, allowBigInt: false, useMaps: false })
-  } catch (err) {
-    throw new GatemeshError('GM_ERR_PERSISTENCE_BAD_REQUEST', 'Not CBOR.', { cause: err })
+  // a frame gatemesh encodes is canonical (rfc8949EncodeOptions): read in one pass, its byte
+  // strings views of one copy of the frame; anything else goes to cborg's strict decode
+  let value: unknown = readIfCanonical(bytes)
+  if (value === undefined) {
+    try {
+      value = decode(bytes, { strict: true, allowIndefinite: false, rejectDuplicateMapKeys: true, allowUndefined: false, allowInfinity: false, allowNaN: false, allowBigInt: false, useMaps: false })
+    } catch (err) {
+      throw new GatemeshError('GM_ERR_PERSISTENCE_BAD_REQUEST', 'Not CBOR.', { cause: err })
+    }
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) throw bad('Not a map.')
   return value as Fields

@@ -65,3 +65,29 @@ describe('sqlite engine: size', () => {
     }
   })
 })
+
+describe('sqlite engine: appends of many rows a statement', () => {
+  it('duplicates within one 64-row statement, across statements and in the single-row tail are counted and the first copy kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gm-sqlite-rows-'))
+    const engine = createSqliteEngine({ path: join(dir, 'persistence.db'), sync: 'normal' })
+    try {
+      await engine.open()
+      const gw = new Uint8Array(32).fill(3)
+      // 200 rows (3 statements of 64, then 8 one by one): seqs 0..149 and 50 repeats with other
+      // envelope bytes (of 10..19 within the first statement, of 60..99 in later statements and the tail)
+      const seqs = [...Array.from({ length: 150 }, (_, i) => i)]
+      seqs.splice(30, 0, ...Array.from({ length: 10 }, (_, i) => 10 + i))
+      seqs.push(...Array.from({ length: 40 }, (_, i) => 60 + i))
+      const readings = seqs.map((seq, n) => ({ sensor: 's1', gw, seq, envelope: new Uint8Array([n & 0xff, n >> 8, 1]) }))
+      const first = new Map<number, Uint8Array>()
+      for (const r of readings) if (!first.has(r.seq)) first.set(r.seq, r.envelope)
+      assert.deepEqual(await engine.append(readings), { stored: 150, duplicates: 50 })
+      const held = await engine.range({ sensor: 's1', fromSeq: 0, toSeq: 1000, order: 'asc', limit: 1000 })
+      assert.deepEqual(held.map(r => [r.seq, [...r.envelope]]), [...first].sort((a, b) => a[0] - b[0]).map(([seq, e]) => [seq, [...e]]))
+      assert.deepEqual(await engine.append(readings.slice(0, 130)), { stored: 0, duplicates: 130 })
+      await engine.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
