@@ -15,7 +15,7 @@ import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
 import { DEFAULT_SIGNUP_LIMIT, SignupLimiter, type SignupLimit } from './signup-limit.ts'
-import { historyAnswer, parseHistoryQuery, type HistoryQueryString, type HistorySource } from './history.ts'
+import { HISTORY_CBOR_TYPE, acceptsHistoryCbor, historyAnswer, historyAnswerCbor, parseHistoryQuery, type HistoryQueryString, type HistorySource } from './history.ts'
 import { registerWebApp } from './web.ts'
 import { createAccountSchema, getAccountSchema, getSensorSchema, historySchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
 
@@ -255,7 +255,7 @@ export class AccessService {
     })
 
     // [PER-50] a page of history from one of the sensor's replicas, for the owner and readers only
-    app.get<{ Params: { id: string }, Querystring: HistoryQueryString }>('/v1/sensors/:id/history', { schema: historySchema }, async (request) => {
+    app.get<{ Params: { id: string }, Querystring: HistoryQueryString }>('/v1/sensors/:id/history', { schema: historySchema }, async (request, reply) => {
       const caller = await this.caller(request)
       const sensorId = request.params.id
       await this.sensors.get(caller, sensorId)
@@ -271,7 +271,11 @@ export class AccessService {
         if (isGatemeshError(err) && PASSED_ON.has(err.code)) throw err
         throw new GatemeshError('GM_ERR_HISTORY_NO_REPLICA', undefined, { cause: err })
       }
-      return historyAnswer(sensorId, query, page)
+      // [PER-56] the same answer as CBOR when the caller asks for it; JSON otherwise
+      void reply.header('vary', 'accept')
+      if (!acceptsHistoryCbor(request.headers.accept)) return historyAnswer(sensorId, query, page)
+      const bytes = historyAnswerCbor(sensorId, query, page)
+      return await reply.type(HISTORY_CBOR_TYPE).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     })
   }
 
