@@ -9,6 +9,7 @@
  *   client     the last 1 000 through `session.history` (one page, newest first; verified, opened)
  *   http       the signed HTTP round trip alone (the JSON answer parsed, nothing verified)
  *   http-cbor  the same, the answer asked as CBOR ([PER-56])
+ *   record     `GET /v1/sensors/:id` (signed): the route's access check alone (the sensor record's DHT lookup)
  *   range      the replica's `range` op alone over libp2p from an in-process access node
  *   floor      the page's raw node:crypto work in this process: SHA-256 of every envelope and of 5
  *              proof nodes, one Ed25519 verification per batch of 32 and per checkpoint, one
@@ -113,13 +114,11 @@ try {
   const query = { from: String(start), to: String(end), order: 'desc', limit: String(PAGE) }
 
   // the page as the route answers it, for the decode floors
-  const target = new URL(`${a1.ready.access as string}/v1/sensors/${sensor}/history`)
   const jsonPage = await client.transport.request('GET', `/v1/sensors/${sensor}/history`, { signer: owner.identity, query, maxBytes: 12 * 1024 * 1024 })
   const jsonText = JSON.stringify(jsonPage)
   const pageBytes = (jsonPage.readings as string[]).map(s => new Uint8Array(Buffer.from(s, 'base64url')))
   const cborBytes = encodeCanonical({ ...jsonPage, readings: pageBytes, checkpoints: (jsonPage.checkpoints as string[]).map(s => new Uint8Array(Buffer.from(s, 'base64url'))), certificates: (jsonPage.certificates as string[]).map(s => new Uint8Array(Buffer.from(s, 'base64url'))) })
   log(`a page: ${jsonText.length} bytes as JSON, ${cborBytes.length} as CBOR; ${(jsonPage.checkpoints as string[]).length} checkpoints`)
-  void target
 
   // raw node:crypto stand-ins, of the page's sizes
   const ed = generateKeyPairSync('ed25519')
@@ -161,6 +160,11 @@ try {
     'http-cbor': async () => {
       const page = await client.transport.request('GET', `/v1/sensors/${sensor}/history`, { signer: owner.identity, query, maxBytes: 12 * 1024 * 1024, cbor: true })
       if ((page.readings as unknown[]).length !== PAGE) throw new Error('short page')
+    },
+    // the route's access check alone: the signed request and the sensor record's DHT lookup ([ACS-8] does the same)
+    record: async () => {
+      const answer = await client.transport.request('GET', `/v1/sensors/${sensor}`, { signer: owner.identity })
+      if (typeof answer.record !== 'string') throw new Error('no record')
     },
     range: async () => {
       const page = await request(reader.node, gw('p1').ready.peerId, { op: 'range', sensor, fromSeq: start * 1000, toSeq: end * 1000, order: 'desc', limit: PAGE })

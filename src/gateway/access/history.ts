@@ -244,3 +244,36 @@ export function acceptsHistoryCbor (accept: string | undefined): boolean {
   const json = q.get('application/json') ?? q.get('application/*') ?? q.get('*/*') ?? 0
   return cbor >= json
 }
+
+/**
+ * [PER-50] The (sensor, caller) pairs whose last history request this gateway answered, for
+ * `ttlMs`: for them the route asks the replica while it checks the caller against the sensor's
+ * current record, instead of after. It only saves time: the check is made on every request
+ * and nothing of the page is sent unless it passes; a pair that fails it is forgotten, and a
+ * caller never answered here gets no replica asked before the check passes.
+ */
+export class RecentReaders {
+  private readonly held = new Map<string, number>()
+  private readonly ttlMs: number
+  private readonly max: number
+
+  constructor (init: { ttlMs?: number, max?: number } = {}) {
+    this.ttlMs = init.ttlMs ?? 60_000
+    this.max = init.max ?? 4096
+  }
+
+  has (sensorId: string, caller: string, now: number): boolean {
+    return (this.held.get(`${sensorId}\n${caller}`) ?? 0) > now
+  }
+
+  remember (sensorId: string, caller: string, now: number): void {
+    const key = `${sensorId}\n${caller}`
+    this.held.delete(key)
+    if (this.held.size >= this.max) this.held.delete(this.held.keys().next().value as string)
+    this.held.set(key, now + this.ttlMs)
+  }
+
+  forget (sensorId: string, caller: string): void {
+    this.held.delete(`${sensorId}\n${caller}`)
+  }
+}
