@@ -196,7 +196,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     let preferred = this.options.replica
     while (remaining > 0) {
       const size = Math.min(this.options.pageSize ?? 1000, remaining)
-      const { page, envelopes, collectors, hi } = await this.verifiedPage(cursor, lo, size, preferred)
+      const { page, envelopes, collectors, gateways, hi } = await this.verifiedPage(cursor, lo, size, preferred)
       this.stats.pages++
       // after a misbehaving replica, keep to the one that answered honestly
       if (this.stats.misbehaved > 0) preferred = page.replica
@@ -206,7 +206,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
       let started = 0
       for (let index = 0; index < count; index++) {
         for (; started < count && started < index + OPEN_WINDOW; started++) {
-          const pending = this.reading(envelopes[started] as Envelope, collectors[started] as CertifiedCollector)
+          const pending = this.reading(envelopes[started] as Envelope, collectors[started] as CertifiedCollector, gateways[started] as string)
           pending.catch(() => {}) // its failure is thrown when its turn comes
           opening[started] = pending
         }
@@ -226,7 +226,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [PER-54] A page that verifies: from the replica the gateway picks, else from the others in turn. */
-  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], hi?: { seq: number, gw: Uint8Array } }> {
+  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
     const tried = new Set<string>()
     let replica = preferred
     let fault: GatemeshError | undefined
@@ -273,7 +273,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [PER-12] then [ENV-10] for every reading's collector. */
-  private async verify (page: Page, lo: { seq: number, gw: Uint8Array } | undefined): Promise<{ envelopes: Envelope[], collectors: CertifiedCollector[], hi?: { seq: number, gw: Uint8Array } }> {
+  private async verify (page: Page, lo: { seq: number, gw: Uint8Array } | undefined): Promise<{ envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
     let hi: { seq: number, gw: Uint8Array } | undefined
     if (page.next !== undefined) {
       const last = page.readings.at(-1)
@@ -317,8 +317,11 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     // each collector's earliest and latest reading of the page first: one certificate that holds
     // at both holds at every time between them
     const ends = new Map<string, [Envelope, Envelope]>()
+    // each reading's collector key in hex, once: the key of the spans and the reading's `gateway`
+    const gateways: string[] = []
     for (const envelope of verdict.envelopes) {
       const key = toHex(envelope.gw)
+      gateways.push(key)
       const end = ends.get(key)
       if (end === undefined) ends.set(key, [envelope, envelope])
       else if (envelope.ts < end[0].ts) end[0] = envelope
@@ -332,11 +335,11 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
         // the loop below names the first reading of the page that fails, in page order
       }
     }
-    for (const envelope of verdict.envelopes) {
+    for (const [i, envelope] of verdict.envelopes.entries()) {
       // [ENV-10] 1: verifyPage held every envelope to the sensor; 2: a certificate from the page
-      collectors.push(await certified(envelope, toHex(envelope.gw)))
+      collectors.push(await certified(envelope, gateways[i] as string))
     }
-    return { envelopes: verdict.envelopes, collectors, hi }
+    return { envelopes: verdict.envelopes, collectors, gateways, hi }
   }
 
   /** [ENV-10] The page's certificate that certifies `gw` as a collector at the reading's time. */
@@ -358,8 +361,8 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [ENV-7] Opened here; a reading this user holds no wrap for is yielded without a value ([PER-53]). */
-  private async reading (envelope: Envelope, collector: CertifiedCollector): Promise<HistoryReading> {
-    const reading: HistoryReading = { sensor: envelope.sensor, seq: envelope.seq, ts: envelope.ts, gateway: toHex(envelope.gw), gatewayPeerId: collector.peerId, value: undefined }
+  private async reading (envelope: Envelope, collector: CertifiedCollector, gateway: string): Promise<HistoryReading> {
+    const reading: HistoryReading = { sensor: envelope.sensor, seq: envelope.seq, ts: envelope.ts, gateway, gatewayPeerId: collector.peerId, value: undefined }
     try {
       reading.value = (await this.components.open(envelope)).plaintext
     } catch (err) {
