@@ -5,7 +5,7 @@
  * Splits the cost of one page: the signed HTTP round trip, the route's own work (answer built,
  * serialized), the client's parse and decode, and the client's verification and opening.
  *
- *   npx node bench/history-micro.ts [--reads 20] [--readings 1000]
+ *   npx node bench/history-micro.ts [--reads 20] [--readings 1000]   (answer, answer-cbor, http, http-cbor, client)
  *   npx node bench/history-micro.ts --only client --profile /tmp/client.cpuprofile   (the measured reads only)
  */
 import { Session } from 'node:inspector/promises'
@@ -15,7 +15,7 @@ import { createClient } from '../src/client/index.ts'
 import { EnvelopeSealer, checkpointBucket, openCheckpoint, readEnvelopeHeader, sensorRecipients, signCheckpoint, utf8, verifySensorRecord } from '../src/core/index.ts'
 import type { CheckpointLink } from '../src/core/index.ts'
 import type { HistorySource } from '../src/gateway/access/index.ts'
-import { historyAnswer } from '../src/gateway/access/history.ts'
+import { historyAnswer, historyAnswerCbor } from '../src/gateway/access/history.ts'
 import { networkCa, startService, suite } from '../test/access/helpers.ts'
 
 const { values } = parseArgs({ options: { reads: { type: 'string', default: '20' }, readings: { type: 'string', default: '1000' }, only: { type: 'string' }, batch: { type: 'string', default: '32' }, profile: { type: 'string' } } })
@@ -72,8 +72,17 @@ const ops: Record<string, () => Promise<void>> = {
     const page = await source(SENSOR, { fromSeq: from * 1000, toSeq: to * 1000, order: 'desc', limit: count })
     JSON.stringify(historyAnswer(SENSOR, { fromSeq: from * 1000, toSeq: to * 1000, order: 'desc', limit: count }, page))
   },
+  // the same answer as CBOR [PER-56]
+  'answer-cbor': async () => {
+    const page = await source(SENSOR, { fromSeq: from * 1000, toSeq: to * 1000, order: 'desc', limit: count })
+    historyAnswerCbor(SENSOR, { fromSeq: from * 1000, toSeq: to * 1000, order: 'desc', limit: count }, page)
+  },
   http: async () => {
     const page = await client.transport.request('GET', `/v1/sensors/${SENSOR}/history`, { signer: owner.identity, query, maxBytes: 12 * 1024 * 1024 })
+    if ((page.readings as unknown[]).length !== count) throw new Error('short page')
+  },
+  'http-cbor': async () => {
+    const page = await client.transport.request('GET', `/v1/sensors/${SENSOR}/history`, { signer: owner.identity, query, maxBytes: 12 * 1024 * 1024, cbor: true })
     if ((page.readings as unknown[]).length !== count) throw new Error('short page')
   },
   client: async () => {
@@ -110,6 +119,6 @@ if (inspector !== undefined) {
 const q = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))] as number }
 console.log(`${count} readings (sealed in batches of ${batchSize}), ${reads} reads each, interleaved (wall ms p50 / p99 / min; process CPU ms p50)`)
 for (const name of Object.keys(ops)) {
-  console.log(`${name.padEnd(8)} wall ${q(samples[name]!, 0.5).toFixed(1)} / ${q(samples[name]!, 0.99).toFixed(1)} / ${Math.min(...samples[name]!).toFixed(1)}   cpu ${q(cpu[name]!, 0.5).toFixed(1)}`)
+  console.log(`${name.padEnd(11)} wall ${q(samples[name]!, 0.5).toFixed(1)} / ${q(samples[name]!, 0.99).toFixed(1)} / ${Math.min(...samples[name]!).toFixed(1)}   cpu ${q(cpu[name]!, 0.5).toFixed(1)}`)
 }
 await fx.service.stop()

@@ -135,9 +135,9 @@ async function until<T> (what: string, check: () => Promise<T | undefined>, time
 }
 
 /** Readings sealed as a collector seals them, with their checkpoint chain, cut into store requests. */
-interface SealedRun { sensor: string, count: number, requests: StoreRequest[], rows: Array<{ sensor: string, seq: number, gw: Uint8Array, envelope: Uint8Array }>, sealMs: number }
+export interface SealedRun { sensor: string, count: number, requests: StoreRequest[], rows: Array<{ sensor: string, seq: number, gw: Uint8Array, envelope: Uint8Array }>, sealMs: number }
 
-async function sealRun (signerSeed: Uint8Array, certificate: Uint8Array, sensor: string, firstMs: number, count: number, intervalMs: number, recipients: Recipient[]): Promise<SealedRun> {
+export async function sealRun (signerSeed: Uint8Array, certificate: Uint8Array, sensor: string, firstMs: number, count: number, intervalMs: number, recipients: Recipient[]): Promise<SealedRun> {
   const signer = await suite.importSigningKey(signerSeed)
   const sealer = new EnvelopeSealer({ suite, signer })
   const plaintext = utf8(READING)
@@ -176,7 +176,7 @@ async function sealRun (signerSeed: Uint8Array, certificate: Uint8Array, sensor:
 }
 
 /** Pushes the requests to one replica, IN_FLIGHT at a time; resolves with the wall time in ms. */
-async function push (node: OverlayNode, peerId: string, requests: StoreRequest[]): Promise<number> {
+export async function push (node: OverlayNode, peerId: string, requests: StoreRequest[]): Promise<number> {
   const started = performance.now()
   let next = 0
   const worker = async (): Promise<void> => {

@@ -97,9 +97,18 @@ export interface HistoryStats {
 /** What reading history needs from the session. */
 export interface HistoryComponents {
   suite: CryptoSuite
-  /** One signed GET of the history route with this query. */
+  /**
+   * One signed GET of the history route with this query: its answer as JSON ([PER-52]) or as
+   * CBOR ([PER-56]; byte strings for readings, checkpoints and certificates).
+   */
   fetchPage: (query: Record<string, string | undefined>, maxBytes: number) => Promise<Record<string, unknown>>
   verifyPage: HistoryPageVerifier
+  /**
+   * [ENV-10] Whether `certificate` certifies `gw` as a collector under the pinned CA at `ts`. For
+   * one (gw, certificate) the times it accepts must form one interval (the certificate's validity
+   * within the CA's): the reader asks once per collector at a page's earliest and latest reading
+   * of it and takes the times between as checked.
+   */
   verifyCollector: (gw: Uint8Array, certificate: Uint8Array, ts: number) => Promise<CertifiedCollector>
   open: (envelope: Envelope) => Promise<OpenedReading>
   now?: () => number
@@ -117,7 +126,10 @@ function strings (answer: Record<string, unknown>, name: string): string[] {
   return value as string[]
 }
 
+/** Envelopes, checkpoints or certificates: byte strings in the CBOR answer [PER-56], base64url text in JSON [PER-52]. */
 function binaries (answer: Record<string, unknown>, name: string): Uint8Array[] {
+  const value = answer[name]
+  if (Array.isArray(value) && value.length > 0 && value.every(item => item instanceof Uint8Array)) return value as Uint8Array[]
   return strings(answer, name).map(text => {
     try {
       return fromBase64Url(text)
@@ -184,7 +196,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     let preferred = this.options.replica
     while (remaining > 0) {
       const size = Math.min(this.options.pageSize ?? 1000, remaining)
-      const { page, envelopes, collectors, hi } = await this.verifiedPage(cursor, lo, size, preferred)
+      const { page, envelopes, collectors, gateways, hi } = await this.verifiedPage(cursor, lo, size, preferred)
       this.stats.pages++
       // after a misbehaving replica, keep to the one that answered honestly
       if (this.stats.misbehaved > 0) preferred = page.replica
@@ -194,7 +206,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
       let started = 0
       for (let index = 0; index < count; index++) {
         for (; started < count && started < index + OPEN_WINDOW; started++) {
-          const pending = this.reading(envelopes[started] as Envelope, collectors[started] as CertifiedCollector)
+          const pending = this.reading(envelopes[started] as Envelope, collectors[started] as CertifiedCollector, gateways[started] as string)
           pending.catch(() => {}) // its failure is thrown when its turn comes
           opening[started] = pending
         }
@@ -214,7 +226,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [PER-54] A page that verifies: from the replica the gateway picks, else from the others in turn. */
-  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], hi?: { seq: number, gw: Uint8Array } }> {
+  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
     const tried = new Set<string>()
     let replica = preferred
     let fault: GatemeshError | undefined
@@ -261,7 +273,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [PER-12] then [ENV-10] for every reading's collector. */
-  private async verify (page: Page, lo: { seq: number, gw: Uint8Array } | undefined): Promise<{ envelopes: Envelope[], collectors: CertifiedCollector[], hi?: { seq: number, gw: Uint8Array } }> {
+  private async verify (page: Page, lo: { seq: number, gw: Uint8Array } | undefined): Promise<{ envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
     let hi: { seq: number, gw: Uint8Array } | undefined
     if (page.next !== undefined) {
       const last = page.readings.at(-1)
@@ -286,15 +298,52 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     for (const gw of verdict.openEnds) this.stats.openEnds.add(toHex(gw))
     const collectors: CertifiedCollector[] = []
     const chosen = new Map<string, Uint8Array>()
-    for (const envelope of verdict.envelopes) {
-      // [ENV-10] 1: verifyPage held every envelope to the sensor; 2: a certificate from the page
-      collectors.push(await this.certify(envelope, page.certificates, chosen))
+    // [ENV-10] per collector of the page: the certificate that held and the span of reading times
+    // it was verified at. Its validity, and the CA's, are intervals, so a reading whose ts lies
+    // within a span verified with the same certificate and CA is certified by it too.
+    const spans = new Map<string, { certificate: Uint8Array, collector: CertifiedCollector, lo: number, hi: number }>()
+    const certified = async (envelope: Envelope, key: string): Promise<CertifiedCollector> => {
+      const span = spans.get(key)
+      if (span !== undefined && envelope.ts >= span.lo && envelope.ts <= span.hi) return span.collector
+      const { collector, certificate } = await this.certify(envelope, page.certificates, chosen)
+      if (span !== undefined && span.certificate === certificate) {
+        span.lo = Math.min(span.lo, envelope.ts)
+        span.hi = Math.max(span.hi, envelope.ts)
+      } else {
+        spans.set(key, { certificate, collector, lo: envelope.ts, hi: envelope.ts })
+      }
+      return collector
     }
-    return { envelopes: verdict.envelopes, collectors, hi }
+    // each collector's earliest and latest reading of the page first: one certificate that holds
+    // at both holds at every time between them
+    const ends = new Map<string, [Envelope, Envelope]>()
+    // each reading's collector key in hex, once: the key of the spans and the reading's `gateway`
+    const gateways: string[] = []
+    for (const envelope of verdict.envelopes) {
+      const key = toHex(envelope.gw)
+      gateways.push(key)
+      const end = ends.get(key)
+      if (end === undefined) ends.set(key, [envelope, envelope])
+      else if (envelope.ts < end[0].ts) end[0] = envelope
+      else if (envelope.ts > end[1].ts) end[1] = envelope
+    }
+    for (const [key, [earliest, latest]] of ends) {
+      try {
+        await certified(earliest, key)
+        await certified(latest, key)
+      } catch {
+        // the loop below names the first reading of the page that fails, in page order
+      }
+    }
+    for (const [i, envelope] of verdict.envelopes.entries()) {
+      // [ENV-10] 1: verifyPage held every envelope to the sensor; 2: a certificate from the page
+      collectors.push(await certified(envelope, gateways[i] as string))
+    }
+    return { envelopes: verdict.envelopes, collectors, gateways, hi }
   }
 
   /** [ENV-10] The page's certificate that certifies `gw` as a collector at the reading's time. */
-  private async certify (envelope: Envelope, certificates: Uint8Array[], chosen: Map<string, Uint8Array>): Promise<CertifiedCollector> {
+  private async certify (envelope: Envelope, certificates: Uint8Array[], chosen: Map<string, Uint8Array>): Promise<{ collector: CertifiedCollector, certificate: Uint8Array }> {
     const key = toHex(envelope.gw)
     const known = chosen.get(key)
     const candidates = known === undefined ? certificates : [known, ...certificates.filter(c => c !== known)]
@@ -303,7 +352,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
       try {
         const collector = await this.components.verifyCollector(envelope.gw, certificate, envelope.ts)
         chosen.set(key, certificate)
-        return collector
+        return { collector, certificate }
       } catch (err) {
         failure = err
       }
@@ -312,8 +361,8 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [ENV-7] Opened here; a reading this user holds no wrap for is yielded without a value ([PER-53]). */
-  private async reading (envelope: Envelope, collector: CertifiedCollector): Promise<HistoryReading> {
-    const reading: HistoryReading = { sensor: envelope.sensor, seq: envelope.seq, ts: envelope.ts, gateway: toHex(envelope.gw), gatewayPeerId: collector.peerId, value: undefined }
+  private async reading (envelope: Envelope, collector: CertifiedCollector, gateway: string): Promise<HistoryReading> {
+    const reading: HistoryReading = { sensor: envelope.sensor, seq: envelope.seq, ts: envelope.ts, gateway, gatewayPeerId: collector.peerId, value: undefined }
     try {
       reading.value = (await this.components.open(envelope)).plaintext
     } catch (err) {

@@ -3,7 +3,7 @@
  * the mapping of `{ code, message }` refusals back to GatemeshError. [ACS-14]
  */
 import type { CryptoSuite, Identity } from '../core/index.ts'
-import { GatemeshError, concat, fromUtf8, signRequest, utf8 } from '../core/index.ts'
+import { GatemeshError, concat, decodeCanonical, fromUtf8, signRequest, utf8 } from '../core/index.ts'
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>
 
@@ -51,14 +51,15 @@ export class Transport {
    * Sends a request to `path` (e.g. `/v1/sensors/s1`) and resolves to the JSON answer. With a
    * signer the request is signed as the signer's pseudonym.
    */
-  async request (method: string, path: string, options: { body?: unknown, signer?: Identity, query?: Record<string, string | undefined>, maxBytes?: number } = {}): Promise<Record<string, unknown>> {
+  async request (method: string, path: string, options: { body?: unknown, signer?: Identity, query?: Record<string, string | undefined>, maxBytes?: number, cbor?: boolean } = {}): Promise<Record<string, unknown>> {
     const target = new URL(this.gateway.href)
     target.pathname = `${this.gateway.pathname.replace(/\/+$/, '')}${path}`
     for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined) target.searchParams.set(name, value)
     const text = options.body === undefined ? undefined : JSON.stringify(options.body)
     // The digest is over the UTF-8 bytes that fetch sends for this string.
     const body = text === undefined ? undefined : utf8(text)
-    const headers: Record<string, string> = { accept: 'application/json' }
+    // [PER-56] a route that can answer in CBOR does when asked; any other answers JSON
+    const headers: Record<string, string> = { accept: options.cbor === true ? 'application/cbor, application/json;q=0.5' : 'application/json' }
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (options.signer !== undefined) {
       // [REQ-2] "@path" is the path exactly as sent, including a base path of the gateway URL.
@@ -71,11 +72,23 @@ export class Transport {
       throw new GatemeshError('GM_ERR_CLIENT_UNREACHABLE', `No answer from ${this.gateway.origin}.`, { cause: err })
     }
     let parsed: unknown
-    try {
-      parsed = JSON.parse(await readBounded(response, options.maxBytes ?? MAX_ANSWER_BYTES))
-    } catch (err) {
-      if (err instanceof GatemeshError) throw err
-      throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `HTTP ${response.status}, not JSON.`, { cause: err })
+    const max = options.maxBytes ?? MAX_ANSWER_BYTES
+    const type = response.headers.get('content-type') ?? ''
+    if (options.cbor === true && response.ok && /^application\/cbor\s*(;|$)/i.test(type)) {
+      try {
+        // [PER-56] canonical CBOR, decoded from the body this call owns (byte strings are views of it)
+        parsed = decodeCanonical(await readBoundedBytes(response, max), { maxBytes: max, inputOwned: true })
+      } catch (err) {
+        if (err instanceof GatemeshError && err.code.startsWith('GM_ERR_CLIENT_')) throw err
+        throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `HTTP ${response.status}, not canonical CBOR.`, { cause: err })
+      }
+    } else {
+      try {
+        parsed = JSON.parse(fromUtf8(await readBoundedBytes(response, max)))
+      } catch (err) {
+        if (err instanceof GatemeshError) throw err
+        throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `HTTP ${response.status}, not JSON.`, { cause: err })
+      }
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `HTTP ${response.status}.`)
     const answer = parsed as Record<string, unknown>
@@ -84,11 +97,11 @@ export class Transport {
   }
 }
 
-/** The body as text, refusing more than `max` bytes without reading them all. */
-async function readBounded (response: Response, max: number): Promise<string> {
+/** The body's bytes, refusing more than `max` without reading them all. */
+async function readBoundedBytes (response: Response, max: number): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? '0')
   if (declared > max) throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `The answer is larger than ${max} bytes.`)
-  if (response.body === null) return ''
+  if (response.body === null) return new Uint8Array(0)
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []
   let total = 0
@@ -102,7 +115,7 @@ async function readBounded (response: Response, max: number): Promise<string> {
     }
     chunks.push(value)
   }
-  return fromUtf8(concat(...chunks))
+  return chunks.length === 1 ? chunks[0] as Uint8Array : concat(...chunks)
 }
 
 /** [ACS-14] A gateway's `{ code, message }` as a GatemeshError with that code and status. */

@@ -227,7 +227,8 @@ export class Session {
     requireSensorId(id)
     return new HistoryReader({
       suite: this.client.suite,
-      fetchPage: async (query, maxBytes) => await this.client.transport.request('GET', `/v1/sensors/${id}/history`, { signer: this.identity, query, maxBytes }),
+      // [PER-56] the page as CBOR: no base64 on either side
+      fetchPage: async (query, maxBytes) => await this.client.transport.request('GET', `/v1/sensors/${id}/history`, { signer: this.identity, query, maxBytes, cbor: true }),
       verifyPage: verifyHistoryPage,
       verifyCollector: async (gw, certificate, ts) => await this.client.verifyCollector(gw, certificate, ts),
       open: async envelope => await this.opener.openVerified(envelope)

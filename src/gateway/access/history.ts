@@ -151,13 +151,8 @@ function pageFailure (replica: string, detail: string, cause?: unknown): Gatemes
   return new GatemeshError('GM_ERR_HISTORY_NO_REPLICA', `Replica ${replica} answered an unusable page: ${detail}.`, cause === undefined ? undefined : { cause })
 }
 
-/**
- * [PER-52] The route's answer. `lo` is where the page starts (exclusive when it is a key: the
- * cursor's; else the range's start: `fromSeq` ascending, `toSeq` descending); `hi` where it ends:
- * the last reading's key when `next` follows, else the range's end (`toSeq` ascending, `fromSeq`
- * descending). The envelopes are not verified here: the client verifies the page [PER-12].
- */
-export function historyAnswer (sensorId: string, query: HistoryQuery, page: ReplicaPage): HistoryAnswer {
+/** [PER-52] The page's bounds and cursor, shared by both representations of the answer. */
+function pageFrame (sensorId: string, query: HistoryQuery, page: ReplicaPage): { lo: PageBound, hi: PageBound, next?: string } {
   if (page.envs.length > query.limit) throw pageFailure(page.replica, `${page.envs.length} readings for a limit of ${query.limit}`)
   const asc = query.order === 'asc'
   const lo: PageBound = query.after === undefined
@@ -179,6 +174,17 @@ export function historyAnswer (sensorId: string, query: HistoryQuery, page: Repl
     hi = { seq: key.seq, gw: toBase64Url(key.gw) }
     next = encodeCursor({ sensor: sensorId, fromSeq: query.fromSeq, toSeq: query.toSeq, order: query.order, after: key })
   }
+  return { lo, hi, ...(next === undefined ? {} : { next }) }
+}
+
+/**
+ * [PER-52] The route's answer. `lo` is where the page starts (exclusive when it is a key: the
+ * cursor's; else the range's start: `fromSeq` ascending, `toSeq` descending); `hi` where it ends:
+ * the last reading's key when `next` follows, else the range's end (`toSeq` ascending, `fromSeq`
+ * descending). The envelopes are not verified here: the client verifies the page [PER-12].
+ */
+export function historyAnswer (sensorId: string, query: HistoryQuery, page: ReplicaPage): HistoryAnswer {
+  const { lo, hi, next } = pageFrame(sensorId, query, page)
   return {
     sensor: sensorId,
     replica: page.replica,
@@ -189,5 +195,85 @@ export function historyAnswer (sensorId: string, query: HistoryQuery, page: Repl
     lo,
     hi,
     ...(next === undefined ? {} : { next })
+  }
+}
+
+/** [PER-56] The media type of the binary answer. */
+export const HISTORY_CBOR_TYPE = 'application/cbor'
+
+/**
+ * [PER-56] The same answer as canonical CBOR ([ENC-1]): the map of [PER-52] with `readings`,
+ * `checkpoints` and `certificates` as byte strings instead of base64url text; every other field
+ * as in JSON.
+ */
+export function historyAnswerCbor (sensorId: string, query: HistoryQuery, page: ReplicaPage): Uint8Array {
+  const { lo, hi, next } = pageFrame(sensorId, query, page)
+  return encodeCanonical({
+    sensor: sensorId,
+    replica: page.replica,
+    replicas: page.replicas,
+    readings: page.envs,
+    checkpoints: page.cps,
+    certificates: page.certs,
+    lo,
+    hi,
+    ...(next === undefined ? {} : { next })
+  })
+}
+
+/**
+ * [PER-56] Whether an Accept header asks for the CBOR answer: `application/cbor` listed with a
+ * q above 0 and not below that of JSON (`application/json`, else `application/*`, else `*\/*`,
+ * as RFC 9110 §12.5.1 ranks them). Anything else, an absent header included, gets JSON.
+ */
+export function acceptsHistoryCbor (accept: string | undefined): boolean {
+  if (accept === undefined) return false
+  const q = new Map<string, number>()
+  for (const part of accept.split(',')) {
+    const [range, ...params] = part.split(';').map(s => s.trim().toLowerCase())
+    if (range === undefined || range === '') continue
+    let weight = 1
+    for (const param of params) {
+      const match = /^q=([01](?:\.[0-9]{0,3})?)$/.exec(param)
+      if (match !== null) weight = Number(match[1])
+    }
+    if (!q.has(range)) q.set(range, weight)
+  }
+  const cbor = q.get(HISTORY_CBOR_TYPE)
+  if (cbor === undefined || cbor <= 0) return false
+  const json = q.get('application/json') ?? q.get('application/*') ?? q.get('*/*') ?? 0
+  return cbor >= json
+}
+
+/**
+ * [PER-50] The (sensor, caller) pairs whose last history request this gateway answered, for
+ * `ttlMs`: for them the route asks the replica while it checks the caller against the sensor's
+ * current record, instead of after. It only saves time: the check is made on every request
+ * and nothing of the page is sent unless it passes; a pair that fails it is forgotten, and a
+ * caller never answered here gets no replica asked before the check passes.
+ */
+export class RecentReaders {
+  private readonly held = new Map<string, number>()
+  private readonly ttlMs: number
+  private readonly max: number
+
+  constructor (init: { ttlMs?: number, max?: number } = {}) {
+    this.ttlMs = init.ttlMs ?? 60_000
+    this.max = init.max ?? 4096
+  }
+
+  has (sensorId: string, caller: string, now: number): boolean {
+    return (this.held.get(`${sensorId}\n${caller}`) ?? 0) > now
+  }
+
+  remember (sensorId: string, caller: string, now: number): void {
+    const key = `${sensorId}\n${caller}`
+    this.held.delete(key)
+    if (this.held.size >= this.max) this.held.delete(this.held.keys().next().value as string)
+    this.held.set(key, now + this.ttlMs)
+  }
+
+  forget (sensorId: string, caller: string): void {
+    this.held.delete(`${sensorId}\n${caller}`)
   }
 }

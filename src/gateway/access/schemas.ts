@@ -162,7 +162,7 @@ const PAGE_BOUND = {
 
 export const historySchema = {
   summary: 'A page of a sensor\'s history, as ciphertext, from one of its replicas [PER-50]',
-  description: `${SIGNED} Readings ordered by (seq, gw) [PER-1]; the client verifies the page against the checkpoints [PER-12] and the certificates [ENV-10], then opens the envelopes.`,
+  description: `${SIGNED} Readings ordered by (seq, gw) [PER-1]; the client verifies the page against the checkpoints [PER-12] and the certificates [ENV-10], then opens the envelopes. With \`Accept: application/cbor\` the same answer comes as canonical CBOR, readings, checkpoints and certificates as byte strings [PER-56].`,
   headers: signedHeaders,
   params: sensorParams,
   querystring: {

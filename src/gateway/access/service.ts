@@ -15,7 +15,7 @@ import { AccountDirectory } from './accounts.ts'
 import type { AccessDht } from './dht.ts'
 import { SensorRegistry } from './sensors.ts'
 import { DEFAULT_SIGNUP_LIMIT, SignupLimiter, type SignupLimit } from './signup-limit.ts'
-import { historyAnswer, parseHistoryQuery, type HistoryQueryString, type HistorySource } from './history.ts'
+import { HISTORY_CBOR_TYPE, RecentReaders, acceptsHistoryCbor, historyAnswer, historyAnswerCbor, parseHistoryQuery, type HistoryQueryString, type HistorySource } from './history.ts'
 import { registerWebApp } from './web.ts'
 import { createAccountSchema, getAccountSchema, getSensorSchema, historySchema, latestSchema, listSensorsSchema, networkSchema, putSensorSchema } from './schemas.ts'
 
@@ -112,6 +112,8 @@ export class AccessService {
   private readonly init: AccessServiceInit
   private readonly verifier: RequestVerifier
   private readonly signups: SignupLimiter
+  /** [PER-50] Callers answered a page of a sensor a moment ago. */
+  private readonly recentReaders = new RecentReaders()
   /** The exact request bytes, for the Content-Digest check [REQ-4]. */
   private readonly rawBodies = new WeakMap<FastifyRequest, Uint8Array>()
   private server?: FastifyInstance
@@ -255,23 +257,50 @@ export class AccessService {
     })
 
     // [PER-50] a page of history from one of the sensor's replicas, for the owner and readers only
-    app.get<{ Params: { id: string }, Querystring: HistoryQueryString }>('/v1/sensors/:id/history', { schema: historySchema }, async (request) => {
+    app.get<{ Params: { id: string }, Querystring: HistoryQueryString }>('/v1/sensors/:id/history', { schema: historySchema }, async (request, reply) => {
       const caller = await this.caller(request)
       const sensorId = request.params.id
-      await this.sensors.get(caller, sensorId)
-      const query = parseHistoryQuery(sensorId, request.query, (this.components.now ?? Date.now)())
+      const clock = this.components.now ?? Date.now
+      // [PER-50] the caller must be on the sensor's current access list; for a caller answered
+      // here a moment ago the replica is asked while that is checked, for any other only after
+      const access = this.sensors.get(caller, sensorId)
+      if (!this.recentReaders.has(sensorId, caller, clock())) await access
+      access.catch(() => {}) // awaited below, before anything is answered
+      let query
+      try {
+        query = parseHistoryQuery(sensorId, request.query, clock())
+      } catch (err) {
+        await access
+        throw err
+      }
       const source = this.components.history
-      if (source === undefined) throw new GatemeshError('GM_ERR_HISTORY_UNAVAILABLE')
+      if (source === undefined) {
+        await access
+        throw new GatemeshError('GM_ERR_HISTORY_UNAVAILABLE')
+      }
+      const fetching = source(sensorId, query, request.query.replica)
+      fetching.catch(() => {})
+      try {
+        await access
+      } catch (err) {
+        this.recentReaders.forget(sensorId, caller)
+        throw err
+      }
+      this.recentReaders.remember(sensorId, caller, clock())
       let page
       try {
-        page = await source(sensorId, query, request.query.replica)
+        page = await fetching
       } catch (err) {
         // [PER-50] a replica that fails is the persistence service's trouble, not this caller's: a
         // 503 with a code, never a 500, nor a replica's own code passed on as if the request were wrong
         if (isGatemeshError(err) && PASSED_ON.has(err.code)) throw err
         throw new GatemeshError('GM_ERR_HISTORY_NO_REPLICA', undefined, { cause: err })
       }
-      return historyAnswer(sensorId, query, page)
+      // [PER-56] the same answer as CBOR when the caller asks for it; JSON otherwise
+      void reply.header('vary', 'accept')
+      if (!acceptsHistoryCbor(request.headers.accept)) return historyAnswer(sensorId, query, page)
+      const bytes = historyAnswerCbor(sensorId, query, page)
+      return await reply.type(HISTORY_CBOR_TYPE).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     })
   }
 

@@ -1,0 +1,106 @@
+// The history reader's own work over fakes [PER-53]: how often it asks for a collector's
+// certificate check ([ENV-10]) on a page, that every reading stays checked at its own time, and
+// the CBOR answer's byte strings ([PER-56]).
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { GatemeshError, toBase64Url } from '../core/index.ts'
+import type { Envelope, HistoryPageInput } from '../core/index.ts'
+import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
+import { HistoryReader, type HistoryComponents } from './history.ts'
+
+const GW = new Uint8Array(32).fill(7)
+const OTHER = new Uint8Array(32).fill(9)
+const T0 = 1_800_000_000_000
+
+/** Fake "envelope" bytes: [gw byte, reading index as 2 bytes]; the fake page verifier decodes them. */
+function bytesOf (gw: Uint8Array, index: number): Uint8Array {
+  return Uint8Array.of(gw[0] as number, index >> 8, index & 0xff)
+}
+
+function envelopeOf (bytes: Uint8Array): Envelope {
+  const index = ((bytes[1] as number) << 8) | (bytes[2] as number)
+  const ts = T0 + index * 1000
+  return { v: 1, sensor: 's1', ts, seq: ts * 1000, nonce: new Uint8Array(12), ct: new Uint8Array(16), wraps: [], gw: new Uint8Array(32).fill(bytes[0] as number), sig: new Uint8Array(64) }
+}
+
+interface Fake { components: HistoryComponents, checks: Array<{ gw: number, ts: number }> }
+
+/** A reader's components over a one-page answer of `readings`; the certificate holds for ts in [validFrom, validTo]. */
+function fake (readings: Uint8Array[], validity: { from: number, to: number }, asBytes = false): Fake {
+  const checks: Array<{ gw: number, ts: number }> = []
+  const certificate = Uint8Array.of(1, 2, 3)
+  const components: HistoryComponents = {
+    suite: createNodeCryptoSuite(),
+    fetchPage: async () => ({
+      sensor: 's1',
+      replica: '12D3KooWFake',
+      replicas: ['12D3KooWFake'],
+      readings: asBytes ? readings : readings.map(toBase64Url),
+      checkpoints: [],
+      certificates: asBytes ? [certificate] : [toBase64Url(certificate)]
+    }),
+    verifyPage: async (_suite, page: HistoryPageInput) => ({ envelopes: page.envelopes.map(envelopeOf), openEnds: [] }),
+    verifyCollector: async (gw, _certificate, ts) => {
+      checks.push({ gw: gw[0] as number, ts })
+      if (ts < validity.from || ts > validity.to) throw new GatemeshError('GM_ERR_CLIENT_READING_UNAUTHENTIC', `not valid at ${ts}`)
+      return { peerId: `peer-${gw[0] as number}`, roles: ['collector'], notAfter: new Date(validity.to) }
+    },
+    open: async envelope => ({ header: { sensor: envelope.sensor, ts: envelope.ts, seq: envelope.seq }, plaintext: Uint8Array.of(49), gateway: envelope.gw })
+  }
+  return { components, checks }
+}
+
+async function read (components: HistoryComponents, order: 'asc' | 'desc' = 'asc'): Promise<Array<{ seq: number, peer: string }>> {
+  const out: Array<{ seq: number, peer: string }> = []
+  for await (const r of new HistoryReader(components, 's1', { from: T0, to: T0 + 3_600_000, order })) out.push({ seq: r.seq, peer: r.gatewayPeerId })
+  return out
+}
+
+describe('history reader: certificate checks per page [ENV-10]', () => {
+  it('checks a collector at its earliest and latest reading of the page, not once per reading', async () => {
+    for (const order of ['asc', 'desc'] as const) {
+      const indexes = Array.from({ length: 200 }, (_, i) => i)
+      const page = (order === 'asc' ? indexes : indexes.reverse()).map(i => bytesOf(GW, i))
+      const { components, checks } = fake(page, { from: T0, to: T0 + 3_600_000 })
+      const got = await read(components, order)
+      assert.equal(got.length, 200)
+      assert.ok(got.every(r => r.peer === 'peer-7'))
+      // before: one check per reading (200)
+      assert.deepEqual(checks.map(c => c.ts).sort((a, b) => a - b), [T0, T0 + 199_000], order)
+    }
+  })
+
+  it('checks each collector of a mixed page apart', async () => {
+    const page = Array.from({ length: 100 }, (_, i) => bytesOf(i % 2 === 0 ? GW : OTHER, i))
+    const { components, checks } = fake(page, { from: T0, to: T0 + 3_600_000 })
+    const got = await read(components)
+    assert.deepEqual(got.map(r => r.peer), page.map(b => `peer-${b[0] as number}`))
+    assert.equal(checks.length, 4)
+  })
+
+  it('still refuses the first reading outside the certificate\'s validity, by its seq', async () => {
+    const page = Array.from({ length: 100 }, (_, i) => bytesOf(GW, i))
+    // valid for readings 0..49 only: the latest fails, so the readings between are each checked
+    const { components } = fake(page, { from: T0, to: T0 + 49_000 })
+    await assert.rejects(read(components), (err: GatemeshError) => {
+      assert.equal(err.code, 'GM_ERR_CLIENT_READING_UNAUTHENTIC')
+      assert.match(err.message, new RegExp(`Reading ${(T0 + 50_000) * 1000} `))
+      return true
+    })
+  })
+})
+
+describe('history reader: the CBOR answer [PER-56]', () => {
+  it('takes readings, checkpoints and certificates as byte strings', async () => {
+    const page = Array.from({ length: 5 }, (_, i) => bytesOf(GW, i))
+    const { components } = fake(page, { from: T0, to: T0 + 3_600_000 }, true)
+    assert.deepEqual((await read(components)).map(r => r.seq), page.map(b => envelopeOf(b).seq))
+  })
+
+  it('refuses a list that mixes byte strings and text', async () => {
+    const { components } = fake([bytesOf(GW, 0)], { from: T0, to: T0 + 3_600_000 }, true)
+    const fetchPage = components.fetchPage
+    components.fetchPage = async (q, max) => ({ ...await fetchPage(q, max), readings: [bytesOf(GW, 0), toBase64Url(bytesOf(GW, 1))] })
+    await assert.rejects(read(components), { code: 'GM_ERR_CLIENT_BAD_RESPONSE' })
+  })
+})
