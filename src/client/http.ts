@@ -3,7 +3,7 @@
  * the mapping of `{ code, message }` refusals back to GatemeshError. [ACS-14]
  */
 import type { CryptoSuite, Identity } from '../core/index.ts'
-import { GatemeshError, concat, decodeCanonical, fromUtf8, signRequest, utf8 } from '../core/index.ts'
+import { GatemeshError, concat, decodeCanonical, fromUtf8, isGatemeshError, signRequest, utf8 } from '../core/index.ts'
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>
 
@@ -79,7 +79,8 @@ export class Transport {
         // [PER-56] canonical CBOR, decoded from the body this call owns (byte strings are views of it)
         parsed = decodeCanonical(await readBoundedBytes(response, max), { maxBytes: max, inputOwned: true })
       } catch (err) {
-        if (err instanceof GatemeshError && err.code.startsWith('GM_ERR_CLIENT_')) throw err
+        // the answer's own size refusal passes as it is; anything else is a bad answer
+        if (isGatemeshError(err, 'GM_ERR_CLIENT_BAD_RESPONSE')) throw err
         throw new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', `HTTP ${response.status}, not canonical CBOR.`, { cause: err })
       }
     } else {
