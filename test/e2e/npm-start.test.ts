@@ -122,7 +122,7 @@ describe('npm start', { timeout: 300_000 }, () => {
     for (const peer of streamPeers) assert.ok(watchLine.includes(peer.trim().split(/ +/)[1] as string), 'watch names every stream peer')
     const watch = background([lineOf(out, /^\s+export GATEMESH_HOME/), lineOf(out, /gatemesh login/), watchLine].join(' && '))
     watchers.push(watch)
-    await outputShows('watch connects', watch, /watching demo-greenhouse at mqtt:\/\//, 60_000)
+    await outputShows('watch connects', watch, /watching 'demo-greenhouse' at mqtt:\/\//, 60_000)
     const curl = await sh(lineOf(out, /^\s+curl /))
     assert.match(curl.stdout, /"accepted":1/, curl.stderr)
     await outputShows('watch prints the reading', watch, /demo-greenhouse +\d+ +\{"temperature":21\.5\}/, 30_000)

@@ -142,9 +142,14 @@ describe('persistence repair between real overlay nodes', { timeout: 240_000 }, 
       const got = await held(p3, s)
       for (const seq of missed[i] as number[]) assert.ok(got.includes(seq))
     }
-    // what it missed came by its own pulls and the others' pushes
-    const counts = [p1, p2, p3].map(p => p.service!.status().repair as { pulled: number, pushed: number })
-    assert.ok(counts[2]!.pulled + counts[0]!.pushed + counts[1]!.pushed >= 5 * SENSORS.length, JSON.stringify(counts))
+    // what it missed came by its own pulls and the others' pushes (each counted once its store
+    // has answered, a moment after the readings are held: wait for the counters)
+    const transfers = (): { counts: Array<{ pulled: number, pushed: number }>, sum: number } => {
+      const counts = [p1, p2, p3].map(p => p.service!.status().repair as { pulled: number, pushed: number })
+      return { counts, sum: counts[2]!.pulled + counts[0]!.pushed + counts[1]!.pushed }
+    }
+    await eventually(async () => transfers().sum >= 5 * SENSORS.length, 10_000, 'the repair counters').catch(() => {})
+    assert.ok(transfers().sum >= 5 * SENSORS.length, JSON.stringify(transfers().counts))
   })
 
   it('(b) a 4th persistence peer gets the sensors it is now among the R closest of', async () => {
