@@ -30,8 +30,8 @@ export const LATEST_INTERVAL_MS = 1000
 /**
  * [COL-20] At most this many puts a second for the whole gateway by default, shared by the
  * sensors in turn: a put cost the collector's main thread several milliseconds (a look-up and a
- * stream to each near peer), and 64 fast sensors at one put a second each took half of it at
- * 1 000 readings/s (docs/PERFORMANCE.md). Below this many fast sensors nothing changes.
+ * stream to each near peer), and 64 fast sensors at one put a second each took about a third of
+ * it at 1 000 readings/s (docs/PERFORMANCE.md). Below this many fast sensors nothing changes.
  */
 export const LATEST_PUTS_PER_SECOND = 10
 
