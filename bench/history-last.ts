@@ -30,21 +30,16 @@ import { Session as Inspector } from 'node:inspector/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { MIN_KDF_ITERATIONS, createSensorCredential, createSensorRecord, decodeCanonical, encodeCanonical } from '../src/core/index.ts'
-import type { Identity, Recipient } from '../src/core/index.ts'
-import { createClient } from '../src/client/index.ts'
-import type { Session } from '../src/client/index.ts'
+import { createSensorCredential, createSensorRecord, decodeCanonical, encodeCanonical } from '../src/core/index.ts'
+import type { Identity } from '../src/core/index.ts'
 import { startNetwork } from '../src/demo/network.ts'
 import type { Network, RunningGateway } from '../src/demo/network.ts'
-import { createCertificateTrust, createRecordVerifier } from '../src/gateway/index.ts'
 import { request } from '../src/gateway/persistence/index.ts'
-import { NAMESPACES, createOverlayNode, recordKey } from '../src/overlay/index.ts'
+import { NAMESPACES, recordKey } from '../src/overlay/index.ts'
 import type { OverlayNode, Role } from '../src/overlay/index.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
-import { enroll } from '../src/pki/index.ts'
 import { withGatewayV8Pool } from './harness.ts'
-import { push, sealRun } from './persistence.ts'
+import { benchUsers, certifiedOverlayNode, push, sealRun } from './persistence.ts'
 import { quantile } from './persistence-helpers.ts'
 
 const { values } = parseArgs({ options: { readings: { type: 'string', default: '8640' }, reads: { type: 'string', default: '20' }, ops: { type: 'string' }, profile: { type: 'string' } } })
@@ -76,28 +71,10 @@ try {
   const network = net
   const gw = (name: string): RunningGateway => network.gateways.find(g => g.name === name) as RunningGateway
   const a1 = gw('a1')
-  const certifiedNode = async (roles: Role[]): Promise<{ node: OverlayNode, seed: Uint8Array, certificate: Uint8Array }> => {
-    const token = (await network.ca('token', '--roles', roles.join(','))).trim()
-    const key = await generateKeyPair('Ed25519')
-    const { certificate, caCertificate } = await enroll({ caUrl: network.caUrl, token, privateKey: key })
-    const node = await createOverlayNode({ privateKey: key, trust: createCertificateTrust(caCertificate), records: createRecordVerifier() }, {
-      dataDir: await mkdtemp(join(dir, 'node-')), certificate, services: roles, bootstrap: network.gateways.flatMap(g => g.ready.addrs), listen: ['/ip4/127.0.0.1/tcp/0'], exchangeTimeout: 3000
-    })
-    await node.start()
-    nodes.push(node)
-    return { node, seed: key.raw.subarray(0, 32), certificate }
-  }
+  const certifiedNode = async (roles: Role[]): Promise<{ node: OverlayNode, seed: Uint8Array, certificate: Uint8Array }> => await certifiedOverlayNode(network, dir, nodes, roles, network.gateways.flatMap(g => g.ready.addrs))
 
   // the owner and two readers: every reading sealed for 3 recipients, as in bench/persistence.ts
-  const client = createClient({ gateway: a1.ready.access as string, kdfIterations: MIN_KDF_ITERATIONS, suite })
-  const sessions: Session[] = []
-  for (const who of ['owner', 'reader one', 'reader two']) {
-    const password = `bench history ${who}`
-    sessions.push(await client.resume((await client.signup(password)).bundle, password))
-  }
-  const owner = sessions[0] as Session
-  const identities = sessions.map(s => s.identity)
-  const recipients: Recipient[] = identities.map(i => ({ id: i.pseudonym, publicKey: i.encPub }))
+  const { client, owner, identities, recipients } = await benchUsers(a1.ready.access as string, 'bench history')
   const sensor = 'bench-history-last'
   const { verifier } = await createSensorCredential(suite)
   const record = await createSensorRecord(suite, owner.identity as Identity, { sensorId: sensor, verifier, seq: 1, readers: identities.slice(1).map(i => ({ pseudonym: i.pseudonym, sigPub: i.sigPub, encPub: i.encPub })) })

@@ -212,6 +212,31 @@ function rawAppendRate (dir: string, file: string, rows: SealedRun['rows']): num
 }
 
 /** µs per envelope: gatemesh's verifyEnvelope (batch signatures shared), and the raw node:crypto work of it. */
+/** An in-process overlay node whose key the network's CA certified for `roles`, joined through `bootstrap`; added to `nodes` for the caller to stop. */
+export async function certifiedOverlayNode (network: Network, dir: string, nodes: OverlayNode[], roles: Role[], bootstrap: string[]): Promise<{ node: OverlayNode, seed: Uint8Array, certificate: Uint8Array }> {
+  const token = (await network.ca('token', '--roles', roles.join(','))).trim()
+  const key = await generateKeyPair('Ed25519')
+  const { certificate, caCertificate } = await enroll({ caUrl: network.caUrl, token, privateKey: key })
+  const node = await createOverlayNode({ privateKey: key, trust: createCertificateTrust(caCertificate), records: createRecordVerifier() }, {
+    dataDir: await mkdtemp(join(dir, 'node-')), certificate, services: roles, bootstrap, listen: ['/ip4/127.0.0.1/tcp/0'], exchangeTimeout: 3000
+  })
+  await node.start()
+  nodes.push(node)
+  return { node, seed: key.raw.subarray(0, 32), certificate }
+}
+
+/** The owner and two readers, signed up at `gateway`: every reading is sealed for the 3 of them. */
+export async function benchUsers (gateway: string, label: string): Promise<{ client: ReturnType<typeof createClient>, owner: Session, identities: Identity[], recipients: Recipient[] }> {
+  const client = createClient({ gateway, kdfIterations: MIN_KDF_ITERATIONS, suite })
+  const sessions: Session[] = []
+  for (const who of ['owner', 'reader one', 'reader two']) {
+    const password = `${label} ${who}`
+    sessions.push(await client.resume((await client.signup(password)).bundle, password))
+  }
+  const identities = sessions.map(s => s.identity as Identity)
+  return { client, owner: sessions[0] as Session, identities, recipients: identities.map(i => ({ id: i.pseudonym, publicKey: i.encPub })) }
+}
+
 async function verifyFloor (run: SealedRun): Promise<{ verifyEnvelopeUs: number, rawCryptoUs: number }> {
   const envs = run.requests.flatMap(r => r.envs)
   let started = performance.now()
@@ -261,28 +286,10 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     const [a1, c0] = network.gateways as [RunningGateway, RunningGateway]
 
     /** An in-process overlay node whose key the network's CA certified for `roles`. */
-    const certifiedNode = async (roles: Role[], bootstrap = network.gateways.filter(g => g.child.exitCode === null && g.child.signalCode === null).flatMap(g => g.ready.addrs)): Promise<{ node: OverlayNode, seed: Uint8Array, certificate: Uint8Array }> => {
-      const token = (await network.ca('token', '--roles', roles.join(','))).trim()
-      const key = await generateKeyPair('Ed25519')
-      const { certificate, caCertificate } = await enroll({ caUrl: network.caUrl, token, privateKey: key })
-      const node = await createOverlayNode({ privateKey: key, trust: createCertificateTrust(caCertificate), records: createRecordVerifier() }, {
-        dataDir: await mkdtemp(join(dir, 'node-')), certificate, services: roles, bootstrap, listen: ['/ip4/127.0.0.1/tcp/0'], exchangeTimeout: 3000
-      })
-      await node.start()
-      nodes.push(node)
-      return { node, seed: key.raw.subarray(0, 32), certificate }
-    }
+    const certifiedNode = async (roles: Role[], bootstrap = network.gateways.filter(g => g.child.exitCode === null && g.child.signalCode === null).flatMap(g => g.ready.addrs)): Promise<{ node: OverlayNode, seed: Uint8Array, certificate: Uint8Array }> => await certifiedOverlayNode(network, dir, nodes, roles, bootstrap)
 
     // the owner and two readers: every reading is sealed for 3 recipients (as in bench/ingest.ts)
-    const client = createClient({ gateway: a1.ready.access as string, kdfIterations: MIN_KDF_ITERATIONS, suite })
-    const sessions: Session[] = []
-    for (const who of ['owner', 'reader one', 'reader two']) {
-      const password = `bench persistence ${who}`
-      sessions.push(await client.resume((await client.signup(password)).bundle, password))
-    }
-    const owner = sessions[0] as Session
-    const identities = sessions.map(s => s.identity)
-    const recipients: Recipient[] = identities.map(i => ({ id: i.pseudonym, publicKey: i.encPub }))
+    const { client, owner, identities, recipients } = await benchUsers(a1.ready.access as string, 'bench persistence')
     /** Stores a sensor record (owner + the two readers) through a1's admin DHT put; the credential. */
     const addSensor = async (id: string): Promise<{ id: string, credential: string }> => {
       const { credential, verifier } = await createSensorCredential(suite)
