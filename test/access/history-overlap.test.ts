@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { createSensorCredential, createSensorRecord, toBase64 } from '../../src/core/index.ts'
 import type { Identity } from '../../src/core/index.ts'
 import type { HistorySource } from '../../src/gateway/access/index.ts'
-import { MemoryDht, call, newUser, startService, suite } from './helpers.ts'
+import { MemoryDht, ROOMY_SIGNUPS, call, newUser, startService, suite } from './helpers.ts'
 import type { Fixture } from './helpers.ts'
 
 const SENSOR = 'overlap-1'
@@ -48,7 +48,8 @@ describe('history route: the replica asked during the access check [PER-50]', ()
   }
 
   before(async () => {
-    fx = await startService(undefined, dht, { history: source, now: () => NOW })
+    // every request looks the record up here (read grants are tested in history-grants.test.ts)
+    fx = await startService({ allowWeakKdfForTests: true, signupLimit: ROOMY_SIGNUPS, readGrantMaxAgeMs: 0 }, dht, { history: source, now: () => NOW })
     const users = await Promise.all([newUser(), newUser()])
     for (const user of users) assert.equal((await call(fx.url, 'POST', '/v1/accounts', { body: { bundle: toBase64(user.bundle) } })).status, 201)
     ;[alice, bob] = users.map(u => u.identity) as [Identity, Identity]

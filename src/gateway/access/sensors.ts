@@ -15,6 +15,10 @@ export const LATEST_ENVELOPE_FIELD = 'envelope'
 const MAX_LATEST_BYTES = 256 * 1024
 /** Sensor records fetched at once while listing. */
 const LIST_CONCURRENCY = 8
+/** [PER-50] How long a look-up's record may grant a history read without another look-up. */
+export const READ_GRANT_MAX_AGE_MS = 5_000
+/** Sensor records held for read grants at most (the oldest stored is dropped first). */
+const READ_GRANTS_MAX = 4096
 
 export interface SensorRegistryComponents {
   suite: CryptoSuite
@@ -22,6 +26,10 @@ export interface SensorRegistryComponents {
   logger: Logger
   /** Absent when the gateway has no signer: listings then come from no index. */
   indexer?: AccessIndexer
+  /** [PER-50] Default READ_GRANT_MAX_AGE_MS; 0 looks every record up. */
+  readGrantMaxAgeMs?: number
+  /** The clock, ms (default Date.now). */
+  now?: () => number
 }
 
 export interface OwnedSensor { id: string, seq: number, readers: string[] }
@@ -30,9 +38,15 @@ export interface LatestReading { envelope: Uint8Array, seq: number, ts: number, 
 
 export class SensorRegistry {
   private readonly components: SensorRegistryComponents
+  private readonly now: () => number
+  private readonly grantMaxAgeMs: number
+  /** [PER-50] The newest record looked up or stored here per sensor, and when it was. */
+  private readonly held = new Map<string, { info: SensorInfo, at: number }>()
 
   constructor (components: SensorRegistryComponents) {
     this.components = components
+    this.now = components.now ?? Date.now
+    this.grantMaxAgeMs = components.readGrantMaxAgeMs ?? READ_GRANT_MAX_AGE_MS
   }
 
   /** The current sensor record, verified; undefined when none is held or it no longer verifies. */
@@ -60,6 +74,8 @@ export class SensorRegistry {
     const added = [info.owner.pseudonym, ...info.readers.map(r => r.pseudonym)].filter(p => !before.has(p))
     await this.components.indexer?.checkRoom(added, sensorId)
     await dhtPut(this.components.dht, keys.sensor(sensorId), encoded)
+    // [PER-50] a change made through this gateway holds here at once (a revocation included)
+    this.hold(info, this.now())
     await this.reindex(info, held)
     return { created: held === undefined, seq: info.seq }
   }
@@ -84,6 +100,35 @@ export class SensorRegistry {
     const info = await this.current(sensorId)
     if (info === undefined) throw new GatemeshError('GM_ERR_SENSOR_NOT_FOUND')
     if (!mayRead(info, caller)) throw new GatemeshError('GM_ERR_FORBIDDEN')
+    return info
+  }
+
+  /**
+   * [PER-50] As `get`, for the history route: a caller whom a record looked up (or stored) here in
+   * the last `readGrantMaxAgeMs` lets read is let through on it without a look-up. A refusal
+   * always rests on a fresh look-up, and the newer of the two records decides.
+   */
+  async getForRead (caller: string, sensorId: string): Promise<SensorInfo> {
+    const now = this.now()
+    const held = this.held.get(sensorId)
+    if (held !== undefined && now - held.at < this.grantMaxAgeMs && mayRead(held.info, caller)) return held.info
+    const looked = await this.current(sensorId)
+    if (looked === undefined) {
+      this.held.delete(sensorId)
+      throw new GatemeshError('GM_ERR_SENSOR_NOT_FOUND')
+    }
+    const info = this.hold(looked, now)
+    if (!mayRead(info, caller)) throw new GatemeshError('GM_ERR_FORBIDDEN')
+    return info
+  }
+
+  /** Holds a record looked up or stored at `at` (the look-up's start); an older seq never replaces a newer one. Returns the newer. */
+  private hold (info: SensorInfo, at: number): SensorInfo {
+    const held = this.held.get(info.sensorId)
+    if (held !== undefined && held.info.seq > info.seq) return held.info
+    this.held.delete(info.sensorId)
+    if (this.held.size >= READ_GRANTS_MAX) this.held.delete(this.held.keys().next().value as string)
+    this.held.set(info.sensorId, { info, at })
     return info
   }
 

@@ -81,6 +81,11 @@ export interface AccessServiceInit {
    * (not by the plugin). Absent: no `/` route.
    */
   webRoot?: string
+  /**
+   * [PER-50] How long a sensor record looked up or stored here may grant a history read without
+   * another look-up (default 5 s; 0: every request looks it up). Refusals always look it up.
+   */
+  readGrantMaxAgeMs?: number
 }
 
 const DEFAULT_BODY_LIMIT = 128 * 1024
@@ -129,7 +134,7 @@ export class AccessService {
       ? new AccessIndexer({ suite, dht, logger, signer, certificate })
       : undefined
     if (indexer === undefined) logger.warn('no gateway signer: access indexes are not written, listings are empty')
-    this.sensors = new SensorRegistry({ suite, dht, logger, indexer })
+    this.sensors = new SensorRegistry({ suite, dht, logger, indexer, now: components.now, readGrantMaxAgeMs: init.readGrantMaxAgeMs })
     // [ACS-6] [REQ-5] [REQ-6] [REQ-7] the caller's key comes from its account in the overlay.
     this.verifier = new RequestVerifier({
       suite,
@@ -263,7 +268,7 @@ export class AccessService {
       const clock = this.components.now ?? Date.now
       // [PER-50] the caller must be on the sensor's current access list; for a caller answered
       // here a moment ago the replica is asked while that is checked, for any other only after
-      const access = this.sensors.get(caller, sensorId)
+      const access = this.sensors.getForRead(caller, sensorId)
       if (!this.recentReaders.has(sensorId, caller, clock())) await access
       access.catch(() => {}) // awaited below, before anything is answered
       let query
