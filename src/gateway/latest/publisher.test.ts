@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { GatemeshError, openRecord } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createLogger } from '../../platform/logger.ts'
+import { Delivery } from '../pipeline/index.ts'
 import { createLatestPublisher, latestKey } from './publisher.ts'
 
 const suite = createNodeCryptoSuite()
@@ -202,6 +203,40 @@ describe('latest publisher', () => {
     // ten more at 20 a second: at least half a second after the start
     assert.ok(puts[29]!.at - started >= 450, `the 30th put came ${(puts[29]!.at - started).toFixed(0)} ms after the start`)
     assert.deepEqual(puts.map(p => p.key), Array.from({ length: 30 }, (_, i) => latestKey(`s${i}`)), 'oldest due first')
+    await publisher.stop()
+  })
+
+  it('expects a batch to wait an interval plus its turn in the put budget: 400 sensors queued at 10 a second, about 40 s', async () => {
+    const gate = gatedPut()
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: gate.put, logger }, { stopTimeoutMs: 10 })
+    publisher.start()
+    assert.equal(publisher.expectedDelayMs(), 1000, 'nothing queued: an interval')
+    for (let i = 0; i < 400; i++) publisher.offer(reading(`q${i}`, 1))
+    assert.equal(publisher.expectedDelayMs(), 1000 + 40_000, '400 sensors due at 10 puts a second')
+    // the burst (one second's worth) is put; the others wait their turn
+    while (gate.calls.length < 10) await gate.next()
+    const expected = publisher.expectedDelayMs()
+    assert.ok(expected <= 1000 + 39_000 && expected > 1000 + 38_000, `${expected} ms once the burst is put`)
+    await publisher.stop()
+  })
+
+  it('as a reading sink behind more sensors than a time-out\'s worth of puts, is not counted late by the delivery while it keeps its budget', async () => {
+    const keys = new Set<string>()
+    const publisher = createLatestPublisher({ suite, signer, certificate, put: async key => { keys.add(key) }, logger }, { intervalMs: 10, putsPerSecond: 50 })
+    publisher.start()
+    let released = 0
+    let done: (() => void) | undefined
+    const delivery = new Delivery<number>({ sinks: [publisher], release: () => { if (++released === 75) done?.() }, logger }, { timeoutMs: 100 })
+    const all = new Promise<void>(resolve => { done = resolve })
+    const started = performance.now()
+    // one batch of 75 sensors: 50 put at once (the burst), 25 more at 50 a second, 0.5 s past the 100 ms time-out
+    for (let i = 0; i < 75; i++) delivery.push(reading(`b${i}`, 1), i)
+    await all
+    const took = performance.now() - started
+    assert.ok(took >= 450, `settled after ${took.toFixed(0)} ms: past the time-out`)
+    assert.equal(keys.size, 75)
+    assert.deepEqual(delivery.stats().sinks.latest, { delivered: 75, failedBatches: 0, timedOut: 0, failing: false, awaiting: 0 }, 'never counted late')
+    delivery.stop()
     await publisher.stop()
   })
 })

@@ -11,7 +11,9 @@
  * settles the readings stay journaled, so a crash between the acknowledgement and the put loses
  * nothing ([COL-7]). A batch whose readings of a sensor are superseded by a newer reading of it
  * in a later batch is settled for that sensor at once: the later batch, still journaled, carries
- * the promise. It keeps only each sensor's newest reading, so the others die young.
+ * the promise. It keeps only each sensor's newest reading, so the others die young. It tells the
+ * delivery how long a batch given now may wait for its turn in the put budget
+ * (`expectedDelayMs`), so that a long queue of fast sensors is not counted late ([COL-14]).
  */
 import { isGatemeshError, signRecord } from '../../core/index.ts'
 import type { CryptoSuite, SigningKey } from '../../core/index.ts'
@@ -67,6 +69,8 @@ export interface LatestPublisher extends ReadingSink {
   stop: () => Promise<void>
   /** The certificate to carry from now on (after a renewal). */
   setCertificate: (certificate: Uint8Array) => void
+  /** [COL-20] How long a batch given now may wait for its puts: the sensors queued for the budget, in turn, and an interval. */
+  expectedDelayMs: () => number
 }
 
 interface SensorState {
@@ -357,6 +361,9 @@ export function createLatestPublisher (components: LatestPublisherComponents, in
       states.clear()
       dirty.clear()
     },
-    setCertificate (next) { certificate = next }
+    setCertificate (next) { certificate = next },
+    // [COL-14] [COL-20] a sensor of a batch given now waits at most an interval to be due, then
+    // for the sensors queued before it, putsPerSecond a second (the burst only makes it sooner)
+    expectedDelayMs () { return intervalMs + due.length * 1000 / putsPerSecond }
   }
 }

@@ -157,6 +157,56 @@ describe('delivery', () => {
     assert.equal(delivery.stats().sinks.a?.failing, false)
   })
 
+  it('counts a sink that retries by itself late only once the delay it expects for a batch has passed too; the other sinks at the time-out', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setImmediate'] })
+    // [COL-14] [COL-20] the latest publisher with 400 fast sensors at 10 puts a second expects ~40 s
+    const queued = Object.assign(gatedSink('queued'), { retriesItself: true, expectedDelayMs: () => 40_000 })
+    const bare = Object.assign(gatedSink('bare'), { retriesItself: true })
+    // a sink given batches again is not the one that expects: it times out as before
+    const plain = Object.assign(gatedSink('plain'), { expectedDelayMs: () => 40_000 })
+    const r = released()
+    const delivery = new Delivery<number>({ sinks: [queued, bare, plain], release: r.release, logger }, { retryMinMs: 1000, retryMaxMs: 1000 })
+    delivery.push(reading(1), 1)
+    t.mock.timers.tick(1)
+    assert.equal(queued.calls.length, 1)
+    t.mock.timers.tick(30_000)
+    assert.equal(delivery.stats().sinks.bare?.timedOut, 1, 'no expected delay: late at the time-out')
+    assert.equal(delivery.stats().sinks.plain?.timedOut, 1, 'not retrying by itself: timed out at the time-out')
+    assert.equal(delivery.stats().sinks.queued?.timedOut, 0, 'not late at 30 s: it expects 40 s more')
+    assert.equal(delivery.stats().sinks.queued?.failing, false)
+    t.mock.timers.tick(39_999)
+    assert.equal(delivery.stats().sinks.queued?.timedOut, 0, 'not late 1 ms before its expected delay and the time-out')
+    t.mock.timers.tick(1)
+    assert.equal(delivery.stats().sinks.queued?.timedOut, 1, 'late once the expected delay and the time-out have passed')
+    assert.equal(delivery.stats().sinks.queued?.failing, true)
+    assert.equal(queued.calls.length, 1, 'still not given again')
+    assert.deepEqual(r.handles, [], 'still journaled')
+    delivery.stop()
+  })
+
+  it('takes at most maxExpectedDelayMs (5 min by default) of what a sink expects, and none of what is not a positive number', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setImmediate'] })
+    const expecting = (name: string, expectedDelayMs: () => number): ReturnType<typeof gatedSink> => Object.assign(gatedSink(name), { retriesItself: true, expectedDelayMs })
+    const sinks = [
+      expecting('absurd', () => 1e12),
+      expecting('infinite', () => Infinity),
+      expecting('nan', () => NaN),
+      expecting('negative', () => -5000),
+      expecting('throws', () => { throw new Error('bug') })
+    ]
+    const delivery = new Delivery<number>({ sinks, release: () => {}, logger })
+    delivery.push(reading(1), 1)
+    t.mock.timers.tick(1)
+    const timedOut = (): Record<string, number | undefined> => Object.fromEntries(Object.entries(delivery.stats().sinks).map(([name, s]) => [name, s.timedOut]))
+    t.mock.timers.tick(30_000)
+    assert.deepEqual(timedOut(), { absurd: 0, infinite: 0, nan: 1, negative: 1, throws: 1 })
+    t.mock.timers.tick(5 * 60_000 - 1)
+    assert.deepEqual(timedOut(), { absurd: 0, infinite: 0, nan: 1, negative: 1, throws: 1 }, 'the cap is not reached yet')
+    t.mock.timers.tick(1)
+    assert.deepEqual(timedOut(), { absurd: 1, infinite: 1, nan: 1, negative: 1, throws: 1 }, 'a stall is counted late at the time-out plus the cap')
+    delivery.stop()
+  })
+
   it('refuses two sinks of the same name', () => {
     assert.throws(() => new Delivery<number>({ sinks: [gatedSink('x'), gatedSink('x')], release: () => {}, logger }), { code: 'GM_ERR_GATEWAY_CONFIG' })
   })

@@ -7,12 +7,15 @@
  * that rejects a batch, throws, or does not settle it within `timeoutMs` is given the batch again
  * after a back-off (doubling from `retryMinMs` to `retryMaxMs`, with jitter) for as long as the
  * delivery runs; the other sinks are not asked again. A sink that retries by itself
- * (`retriesItself`) is given each batch once: when every sink does, the delivery keeps only the
- * batch's journal handles, not its readings, which then die young (a reading kept for the
- * latest publisher's interval, 200 ms then, outlived two scavenges and lengthened the PUBACK
- * tail). Meanwhile the readings stay journaled: a
- * crash or a stop leaves them to the next start, which seals and delivers them again (sinks take
- * a reading twice as once). What the delivery holds is bounded: past `maxHeld` readings awaiting
+ * (`retriesItself`) is given each batch once, and counted late (logged, never given again) only
+ * after `timeoutMs` plus the delay it expects for that batch (`expectedDelayMs`, at most
+ * `maxExpectedDelayMs`): the latest publisher's put budget makes a sensor wait its turn, past
+ * 30 s with a few hundred fast sensors, while working as designed. When every sink retries by
+ * itself, the delivery keeps only the batch's journal handles, not its readings, which then die
+ * young (a reading kept for the latest publisher's interval, 200 ms then, outlived two scavenges
+ * and lengthened the PUBACK tail). Meanwhile the readings stay journaled: a crash or a stop
+ * leaves them to the next start, which seals and delivers them again (sinks take a reading twice
+ * as once). What the delivery holds is bounded: past `maxHeld` readings awaiting
  * a sink, `full` is true and the collector refuses new readings ([COL-9]).
  */
 import { GatemeshError, isGatemeshError } from '../../core/index.ts'
@@ -23,7 +26,8 @@ export const DEFAULT_DELIVERY = {
   timeoutMs: 30_000,
   retryMinMs: 500,
   retryMaxMs: 30_000,
-  maxHeld: 50_000
+  maxHeld: 50_000,
+  maxExpectedDelayMs: 5 * 60_000
 } as const
 
 export interface DeliveryComponents<H> {
@@ -40,6 +44,12 @@ export interface DeliveryInit {
   retryMaxMs?: number
   /** Readings awaiting a sink past which `full` is true. */
   maxHeld?: number
+  /**
+   * The most of a sink's `expectedDelayMs` taken: a sink that retries by itself and stalls for
+   * real is counted late at the latest `timeoutMs` plus this after it was given a batch, whatever
+   * it expects. [COL-14]
+   */
+  maxExpectedDelayMs?: number
 }
 
 /** Counters per sink, for the admin status and the logs. */
@@ -134,7 +144,17 @@ export class Delivery<H> {
   }
 
   private attempt (batch: Batch<H>, state: SinkState, failures: number): void {
+    let pending: Promise<void>
+    try {
+      pending = state.sink.deliver(batch.readings)
+    } catch (err) {
+      this.failed(batch, state, failures, err)
+      return
+    }
+    // asked once the sink has the batch: what it expects includes the batch itself
+    const waitMs = this.deadline(state.sink)
     let settled = false
+    // called only from the timer or the promise, both after `timer` is set
     const settle = (err?: unknown): void => {
       if (settled) return
       settled = true
@@ -144,26 +164,35 @@ export class Delivery<H> {
     }
     const timer = setTimeout(() => {
       // a sink that retries by itself is waited for, not asked again
-      if (state.sink.retriesItself === true) this.late(batch, state)
+      if (state.sink.retriesItself === true) this.late(batch, state, waitMs)
       else settle(new GatemeshError('GM_ERR_SINK_TIMEOUT'))
-    }, this.init.timeoutMs)
+    }, waitMs)
     timer.unref()
-    let pending: Promise<void>
-    try {
-      pending = state.sink.deliver(batch.readings)
-    } catch (err) {
-      settle(err)
-      return
-    }
     pending.then(() => { settle() }, settle)
   }
 
+  /**
+   * [COL-14] How long a batch given now may take before it counts as late: the time-out, plus, for
+   * a sink that retries by itself, the delay it expects (a positive number, at most
+   * `maxExpectedDelayMs`, so that a sink that misjudges it still shows a real stall).
+   */
+  private deadline (sink: ReadingSink): number {
+    if (sink.retriesItself !== true || sink.expectedDelayMs === undefined) return this.init.timeoutMs
+    let expected: number
+    try {
+      expected = sink.expectedDelayMs()
+    } catch {
+      expected = 0
+    }
+    return this.init.timeoutMs + (expected > 0 ? Math.min(expected, this.init.maxExpectedDelayMs) : 0)
+  }
+
   /** A sink that retries by itself has not settled a batch in time: counted and logged, still awaited. */
-  private late (batch: Batch<H>, state: SinkState): void {
+  private late (batch: Batch<H>, state: SinkState, waitedMs: number): void {
     state.timedOut++
     if (state.failing) return
     state.failing = true
-    this.logger.warn({ sink: state.sink.name, code: 'GM_ERR_SINK_TIMEOUT', readings: batch.handles.length }, 'reading sink has not settled a batch in time; its readings stay journaled until it does')
+    this.logger.warn({ sink: state.sink.name, code: 'GM_ERR_SINK_TIMEOUT', readings: batch.handles.length, waitedMs }, 'reading sink has not settled a batch in time; its readings stay journaled until it does')
   }
 
   private succeeded (batch: Batch<H>, state: SinkState): void {

@@ -36,4 +36,14 @@ export interface ReadingSink {
    * journaled until the sink settles it.
    */
   readonly retriesItself?: boolean
+  /**
+   * For a sink that retries by itself: how long, in milliseconds from now, the batch it has just
+   * been given may take to settle while it works as designed (a queue of its own, a budget),
+   * beyond its usual time. The delivery asks once per batch, right after `deliver`, and counts the
+   * batch late only after this plus its time-out; it takes at most `maxExpectedDelayMs` of it
+   * (5 min by default) and none of a value that is not a positive number, so that a sink that
+   * stalls for real is still counted late. Ignored for a sink that does not retry by itself.
+   * Optional: without it, the time-out alone. [COL-14]
+   */
+  expectedDelayMs?: () => number
 }
