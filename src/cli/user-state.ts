@@ -4,9 +4,10 @@
  * *sealed* account bundle and the pinned CA certificate of the network. Private keys never touch
  * the disk; each command that needs them opens the bundle with the password. [ACS-16] [ACS-17] [ACS-20]
  */
-import { access, chmod, constants, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { rmSync, rmdirSync } from 'node:fs'
+import { access, chmod, constants, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { GatemeshError, fromBase64, isPseudonym, toBase64 } from '../core/index.ts'
 
 export interface SavedSession {
@@ -31,23 +32,74 @@ function homeError (what: string, path: string, err: unknown): GatemeshError {
   return new GatemeshError('GM_ERR_CLI_USAGE', `Cannot ${what} ${path} (${code}): --home DIR (or $GATEMESH_HOME) must name a directory you may read and write.`, { cause: err })
 }
 
+/** What `prepareHome` made, so that a `signup` or `login` that fails can take it away again. */
+export interface PreparedHome {
+  /**
+   * [ACS-16] Removes what this command made and nothing else: a session file it was writing,
+   * then each directory `prepareHome` created, deepest first, while it is empty. A directory or
+   * file that was there before the command (another session, a folder the user made) stays.
+   * Synchronous, so that a signal handler can run it whole before the process exits.
+   */
+  undo: () => void
+}
+
+/**
+ * The directories a recursive mkdir of `home` created, deepest first: `home` up to `first` (the
+ * first one created, as mkdir answers). None when `first` is not `home` or one of its parents.
+ */
+function createdDirectories (home: string, first: string | undefined): string[] {
+  if (first === undefined) return []
+  const top = resolve(first)
+  const chain: string[] = []
+  for (let dir = resolve(home); ; dir = dirname(dir)) {
+    chain.push(dir)
+    if (dir === top) return chain
+    if (dirname(dir) === dir) return []
+  }
+}
+
+/** This process's half-written session file (renamed into place once whole). */
+function tempPath (home: string): string {
+  return `${join(home, STATE_FILE)}.${process.pid}.tmp`
+}
+
+function removeCreated (home: string, first: string | undefined): void {
+  try {
+    rmSync(tempPath(home), { force: true })
+  } catch {
+    // left where it is: undoing must never hide the failure that called for it
+  }
+  for (const dir of createdDirectories(home, first)) {
+    // rmdir, never a recursive rm: a directory that is not empty holds something this command did not make
+    try {
+      rmdirSync(dir)
+    } catch {
+      return
+    }
+  }
+}
+
 /**
  * Makes the home directory (mode 0700) and checks it can be written: `signup` and `login` call it
- * before they ask a gateway anything, so an account is never made that cannot be saved.
+ * before they ask a gateway anything, so an account is never made that cannot be saved. What it
+ * made is undone by the answer's `undo` when the command fails.
  */
-export async function prepareHome (home: string): Promise<void> {
+export async function prepareHome (home: string): Promise<PreparedHome> {
+  let first: string | undefined
   try {
-    await mkdir(home, { recursive: true, mode: 0o700 })
+    first = await mkdir(home, { recursive: true, mode: 0o700 })
     await access(home, constants.W_OK | constants.X_OK)
   } catch (err) {
+    removeCreated(home, first)
     throw homeError('use', home, err)
   }
+  return { undo: () => { removeCreated(home, first) } }
 }
 
 export async function saveSession (home: string, session: SavedSession): Promise<string> {
   await prepareHome(home)
   const path = join(home, STATE_FILE)
-  const temp = `${path}.${process.pid}.tmp`
+  const temp = tempPath(home)
   const text = JSON.stringify({
     v: 1, gateway: session.gateway, pseudonym: session.pseudonym, bundle: toBase64(session.bundle), ...(session.ca === undefined ? {} : { ca: toBase64(session.ca) })
   }, null, 2)
@@ -56,6 +108,7 @@ export async function saveSession (home: string, session: SavedSession): Promise
     await chmod(temp, 0o600)
     await rename(temp, path)
   } catch (err) {
+    await rm(temp, { force: true }).catch(() => {})
     throw homeError('write', path, err)
   }
   return path

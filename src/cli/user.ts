@@ -4,6 +4,7 @@
  * the sealed bundle, signed records and ciphertext only. Usage errors exit with 2, other failures
  * with 1; every error message ends with its code.
  */
+import { constants } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { GatemeshError, formatRetention, isGatemeshError, isPseudonym, isSensorId, parseRetention, toBase64 } from '../core/index.ts'
@@ -130,6 +131,31 @@ export async function openSession (values: Values): Promise<Session> {
   return opened
 }
 
+/**
+ * [ACS-16] Runs the part of `signup` or `login` that ends with the session saved in `home`. The home
+ * is made first (an account is never made that cannot be saved); when the command then fails, or
+ * is stopped by SIGINT or SIGTERM before the session is saved, what it made is taken away again,
+ * so a failed command leaves the file system as it found it.
+ */
+async function intoHome<T> (home: string, work: () => Promise<T>): Promise<T> {
+  const prepared = await prepareHome(home)
+  const stop = (signal: NodeJS.Signals): void => {
+    prepared.undo()
+    process.exit(128 + constants.signals[signal])
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  try {
+    return await work()
+  } catch (err) {
+    prepared.undo()
+    throw err
+  } finally {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+  }
+}
+
 async function signup (values: Values): Promise<number> {
   const gateway = text(values, 'gateway')
   if (gateway === undefined) throw usageError('signup needs --gateway URL.')
@@ -138,14 +164,15 @@ async function signup (values: Values): Promise<number> {
   if (kdfIterations !== undefined && (!Number.isSafeInteger(kdfIterations) || kdfIterations <= 0)) throw usageError('--kdf-iterations must be a positive integer.')
   const caCertificate = await readCaCertificate(text(values, 'ca-cert'))
   const home = homeDirectory(text(values, 'home'))
-  // where the session goes first: an account is never made that cannot be saved
-  await prepareHome(home)
   const client = createClient({ gateway, kdfIterations, caCertificate, suite: cliSuite() })
-  // the network first: a gateway of another network fails before the password is asked for
-  const network = await client.network()
-  const password = await readPassword({ file: text(values, 'password-file'), confirm: true })
-  const result = await client.signup(password)
-  const path = await saveSession(home, { gateway: client.gateway, pseudonym: result.pseudonym, bundle: result.bundle, ca: result.caCertificate })
+  const { network, result, path } = await intoHome(home, async () => {
+    // the network first: a gateway of another network fails before the password is asked for
+    const network = await client.network()
+    const password = await readPassword({ file: text(values, 'password-file'), confirm: true })
+    const result = await client.signup(password)
+    const path = await saveSession(home, { gateway: client.gateway, pseudonym: result.pseudonym, bundle: result.bundle, ca: result.caCertificate })
+    return { network, result, path }
+  })
   out(result.pseudonym)
   note(`signed up at ${client.gateway}; your sealed keys are in ${path}`)
   showNetwork(network, caCertificate !== undefined)
@@ -158,12 +185,14 @@ async function login (values: Values): Promise<number> {
   if (gateway === undefined || pseudonym === undefined) throw usageError('login needs --gateway URL and --pseudonym P.')
   const caCertificate = await readCaCertificate(text(values, 'ca-cert'))
   const home = homeDirectory(text(values, 'home'))
-  await prepareHome(home)
   const client = createClient({ gateway, caCertificate, suite: cliSuite() })
-  const network = await client.network()
-  const password = await readPassword({ file: text(values, 'password-file') })
-  const opened = await client.login(pseudonym, password)
-  const path = await saveSession(home, { gateway: client.gateway, pseudonym, bundle: opened.bundle, ca: network.caCertificate })
+  const { network, path } = await intoHome(home, async () => {
+    const network = await client.network()
+    const password = await readPassword({ file: text(values, 'password-file') })
+    const opened = await client.login(pseudonym, password)
+    const path = await saveSession(home, { gateway: client.gateway, pseudonym, bundle: opened.bundle, ca: network.caCertificate })
+    return { network, path }
+  })
   out(pseudonym)
   note(`logged in at ${client.gateway}; your sealed keys are in ${path}`)
   showNetwork(network, caCertificate !== undefined)

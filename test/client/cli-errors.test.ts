@@ -6,11 +6,14 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
+import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startService } from '../access/helpers.ts'
+import { call, otherCa, startService } from '../access/helpers.ts'
 import type { Fixture } from '../access/helpers.ts'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
@@ -62,6 +65,7 @@ describe('gatemesh error paths', () => {
   let dir: string
   let home: string
   let env: Record<string, string>
+  let pseudonym: string
 
   before(async () => {
     fx = await startService()
@@ -70,6 +74,7 @@ describe('gatemesh error paths', () => {
     env = { GATEMESH_HOME: home, GATEMESH_PASSWORD: 'error paths password' }
     const up = await gatemesh(['signup', '--gateway', fx.url, '--kdf-iterations', '600000'], env)
     assert.equal(up.code, 0, up.stderr)
+    pseudonym = up.stdout.trim()
     const add = await gatemesh(['sensor', 'add', 'known-1'], env)
     assert.equal(add.code, 0, add.stderr)
   })
@@ -194,5 +199,113 @@ describe('gatemesh error paths', () => {
     assertFailure(results[0] as Result, 'sensor list --home FILE', { exit: 2, code: 'GM_ERR_CLI_USAGE', command: 'sensor', message: /Cannot read .*a-file\/session\.json \(ENOTDIR\)/ })
     assertFailure(results[1] as Result, 'signup --home FILE/sub', { exit: 2, code: 'GM_ERR_CLI_USAGE', command: 'signup', message: /Cannot use .*a-file\/sub/ })
     assert.equal(accounts(), before, 'no account was made that could not be saved')
+  })
+
+  it('[ACS-16] a signup or login that fails leaves no home behind where there was none, nor a parent it made', async () => {
+    // a gateway that refuses sign-ups: its one sign-up (per source address) taken first
+    const stingy = await startService({ allowWeakKdfForTests: true, signupLimit: { burst: 1, perHour: 0.001 } })
+    const foreignCa = join(dir, 'foreign-ca.der')
+    await writeFile(foreignCa, (await otherCa()).certificate)
+    try {
+      assert.equal((await call(stingy.url, 'POST', '/v1/accounts', { body: {} })).status, 400)
+      const refusing = 'http://127.0.0.1:1'
+      const kdf = ['--kdf-iterations', '600000']
+      // each case's home is made under a folder of its own that did not exist either
+      const cases: Array<{ top: string, args: (home: string) => string[], code: string }> = [
+        { top: 'signup-unreachable', args: home => ['signup', '--gateway', refusing, '--home', home, ...kdf], code: 'GM_ERR_CLIENT_UNREACHABLE' },
+        { top: 'signup-refused', args: home => ['signup', '--gateway', stingy.url, '--home', home, ...kdf], code: 'GM_ERR_SIGNUP_RATE_LIMITED' },
+        { top: 'signup-other-network', args: home => ['signup', '--gateway', fx.url, '--home', home, '--ca-cert', foreignCa, ...kdf], code: 'GM_ERR_CLIENT_CA_MISMATCH' },
+        { top: 'signup-weak-kdf', args: home => ['signup', '--gateway', fx.url, '--home', home, '--kdf-iterations', '1000'], code: 'GM_ERR_WEAK_KDF' },
+        { top: 'login-unreachable', args: home => ['login', '--gateway', refusing, '--pseudonym', pseudonym, '--home', home], code: 'GM_ERR_CLIENT_UNREACHABLE' },
+        { top: 'login-no-account', args: home => ['login', '--gateway', fx.url, '--pseudonym', PSEUDONYM, '--home', home], code: 'GM_ERR_ACCOUNT_NOT_FOUND' },
+        { top: 'login-wrong-password', args: home => ['login', '--gateway', fx.url, '--pseudonym', pseudonym, '--home', home], code: 'GM_ERR_BAD_PASSWORD' },
+        { top: 'login-other-network', args: home => ['login', '--gateway', fx.url, '--pseudonym', pseudonym, '--home', home, '--ca-cert', foreignCa], code: 'GM_ERR_CLIENT_CA_MISMATCH' }
+      ]
+      const results = await runAll(cases.map(c => ({ args: c.args(join(dir, c.top, 'nested', 'home')), env: { GATEMESH_PASSWORD: 'not the password' } })))
+      const left = await readdir(dir)
+      for (const [i, c] of cases.entries()) {
+        const result = results[i] as Result
+        assert.equal(result.code, 1, `${c.top}: ${result.stderr}`)
+        assert.match(result.stderr.split('\n')[0] as string, new RegExp(`\\(${c.code}\\)$`), c.top)
+        assert.ok(!left.includes(c.top), `${c.top}: the folders it made are gone`)
+      }
+    } finally {
+      await stingy.service.stop()
+    }
+  })
+
+  it('[ACS-16] a signup or login that fails leaves what was there before as it was: a home with a session and a file, an empty folder the user made, a parent', async () => {
+    // a home with another session in it and a file of the user's
+    const kept = join(dir, 'kept')
+    await mkdir(kept, { mode: 0o700 })
+    await copyFile(join(home, 'session.json'), join(kept, 'session.json'))
+    await writeFile(join(kept, 'notes.txt'), 'mine\n', { mode: 0o644 })
+    const made = join(dir, 'made-by-the-user')
+    await mkdir(made)
+    const parent = join(dir, 'a-parent')
+    await mkdir(parent)
+    const snapshot = async (folder: string): Promise<unknown> => {
+      const entries = (await readdir(folder)).sort()
+      return await Promise.all([folder, ...entries.map(e => join(folder, e))].map(async path => {
+        const info = await lstat(path)
+        return { path, mode: info.mode, mtimeMs: info.mtimeMs, size: info.size, text: info.isFile() ? await readFile(path, 'utf8') : undefined }
+      }))
+    }
+    const before = await snapshot(kept)
+    const results = await runAll([
+      { args: ['login', '--gateway', fx.url, '--pseudonym', pseudonym, '--home', kept], env: { GATEMESH_PASSWORD: 'not the password' } },
+      { args: ['signup', '--gateway', 'http://127.0.0.1:1', '--home', kept, '--kdf-iterations', '600000'], env: { GATEMESH_PASSWORD: 'x' } },
+      { args: ['login', '--gateway', fx.url, '--pseudonym', PSEUDONYM, '--home', made], env: { GATEMESH_PASSWORD: 'x' } },
+      { args: ['signup', '--gateway', 'http://127.0.0.1:1', '--home', join(parent, 'home'), '--kdf-iterations', '600000'], env: { GATEMESH_PASSWORD: 'x' } }
+    ])
+    for (const result of results) assert.equal(result.code, 1, result.stderr)
+    assert.deepEqual(await snapshot(kept), before, 'the home, its session and the file are untouched')
+    assert.deepEqual(await readdir(made), [], 'the folder the user made is still there')
+    assert.deepEqual(await readdir(parent), [], 'the parent that was there stays; the home made in it is gone')
+    // the session in the kept home still works
+    const list = await gatemesh(['sensor', 'list', '--home', kept], env)
+    assert.equal(list.code, 0, list.stderr)
+    assert.match(list.stdout, /known-1/)
+  })
+
+  it('[ACS-16] a signup or login stopped by SIGINT or SIGTERM while it waits on the gateway leaves no home behind', async () => {
+    // a gateway that takes the connection and never answers: the command is surely past making its home
+    const sockets = new Set<Socket>()
+    const silent = createServer(socket => { sockets.add(socket) })
+    silent.listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    const address = silent.address()
+    assert.ok(address !== null && typeof address === 'object')
+    const url = `http://127.0.0.1:${address.port}`
+    try {
+      const runs: Array<[NodeJS.Signals, number, string[]]> = [
+        ['SIGINT', 130, ['signup', '--gateway', url, '--home', join(dir, 'interrupted-signup', 'home'), '--kdf-iterations', '600000']],
+        ['SIGTERM', 143, ['login', '--gateway', url, '--pseudonym', pseudonym, '--home', join(dir, 'interrupted-login', 'home')]]
+      ]
+      for (const [signal, status, args] of runs) {
+        const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, GATEMESH_HOME: '', GATEMESH_CA_CERT: '', GATEMESH_PASSWORD: 'x' }, stdio: ['ignore', 'ignore', 'pipe'] })
+        let stderr = ''
+        child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+        const closed = once(child, 'close')
+        await once(silent, 'connection')
+        child.kill(signal)
+        const [code] = await closed as [number | null]
+        assert.ok(!(await readdir(dir)).includes(`interrupted-${args[0] as string}`), `${args[0] as string} stopped by ${signal}: the folders it made are gone`)
+        assert.equal(code, status, `${args[0] as string} stopped by ${signal}: ${stderr}`)
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    }
+  })
+
+  it('[ACS-16] a signup into a home it makes, parents and all, makes each folder 0700 and the session 0600', async () => {
+    const made = join(dir, 'fresh', 'home')
+    const up = await gatemesh(['signup', '--gateway', fx.url, '--home', made, '--kdf-iterations', '600000'], { GATEMESH_PASSWORD: 'fresh password' })
+    assert.equal(up.code, 0, up.stderr)
+    assert.equal((await stat(join(dir, 'fresh'))).mode & 0o777, 0o700)
+    assert.equal((await stat(made)).mode & 0o777, 0o700)
+    assert.equal((await stat(join(made, 'session.json'))).mode & 0o777, 0o600)
+    assert.deepEqual(await readdir(made), ['session.json'], 'the session alone, no file half written')
   })
 })
