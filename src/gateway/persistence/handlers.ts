@@ -96,30 +96,31 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
   const verifiedBatches = new Set<string>()
   // a request's envelopes are its own (decoded from its frame, or given in-process and never changed after)
   const outcomes = await verifyEnvelopes(suite, request.envs, { verifiedBatches, inputOwned: true })
-  // the gateway's checks once per gw (consecutive envelopes mostly share one), the sensor's once per sensor and request
+  // the gateway's checks once per gw (consecutive envelopes mostly share one)
   let lastGw: Uint8Array | undefined
   let lastGwCode: ErrorCode | undefined
-  const sensorCodes = new Map<string, ErrorCode | undefined>()
+  const gwCodes: Array<ErrorCode | undefined> = new Array(outcomes.length)
+  const sensors = new Set<string>()
+  for (let i = 0; i < outcomes.length; i++) {
+    const outcome = outcomes[i] as VerifyOutcome
+    if ('error' in outcome) continue
+    const env = outcome.envelope
+    if (lastGw === undefined || !equalBytes(lastGw, env.gw)) {
+      lastGwCode = await checkGw(env.gw)
+      lastGw = env.gw
+    }
+    gwCodes[i] = lastGwCode
+    if (lastGwCode === undefined) sensors.add(env.sensor)
+  }
+  // the sensor's once per sensor and request, SENSOR_CHECKS_AT_ONCE at a time: a replica that does
+  // not know a push's sensors yet (started again, new sensors) looks them up side by side, not
+  // one after the other (64 in a row took 5-10 s, past a push's time-out)
+  const sensorCodes = await checkAll([...sensors], checkSensor, SENSOR_CHECKS_AT_ONCE)
   for (let i = 0; i < outcomes.length; i++) {
     const outcome = outcomes[i] as VerifyOutcome
     if ('error' in outcome) { rejected.push({ i, kind: 'env', code: codeOf(outcome.error) }); continue }
     const env = outcome.envelope
-    let code: ErrorCode | undefined
-    if (lastGw !== undefined && equalBytes(lastGw, env.gw)) {
-      code = lastGwCode
-    } else {
-      code = await checkGw(env.gw)
-      lastGw = env.gw
-      lastGwCode = code
-    }
-    if (code === undefined) {
-      if (sensorCodes.has(env.sensor)) {
-        code = sensorCodes.get(env.sensor)
-      } else {
-        code = await checkSensor(env.sensor)
-        sensorCodes.set(env.sensor, code)
-      }
-    }
+    const code = gwCodes[i] ?? sensorCodes.get(env.sensor)
     if (code !== undefined) { rejected.push({ i, kind: 'env', code }); continue }
     readings.push({ sensor: env.sensor, gw: env.gw, seq: env.seq, envelope: request.envs[i] as Uint8Array })
   }
@@ -133,7 +134,7 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
       rejected.push({ i, kind: 'cp', code: codeOf(err) })
       continue
     }
-    const code = await checkGw(cp.gw) ?? await checkSensor(cp.sensor)
+    const code = await checkGw(cp.gw) ?? (sensorCodes.has(cp.sensor) ? sensorCodes.get(cp.sensor) : await checkSensor(cp.sensor))
     if (code !== undefined) { rejected.push({ i, kind: 'cp', code }); continue }
     checkpoints.push({ sensor: cp.sensor, gw: cp.gw, bucket: cp.bucket, part: cp.part, bytes })
   }
@@ -143,6 +144,23 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
   if (checkpoints.length > 0) await engine.putCheckpoints(checkpoints)
   onStored?.(result.stored)
   return { ok: true, stored: result.stored, duplicates: result.duplicates, rejected }
+}
+
+/** Sensors a store request looks up at once. */
+const SENSOR_CHECKS_AT_ONCE = 16
+
+/** `check` of every key, at most `atOnce` running at a time. */
+async function checkAll (keys: readonly string[], check: (key: string) => Promise<ErrorCode | undefined>, atOnce: number): Promise<Map<string, ErrorCode | undefined>> {
+  const codes = new Map<string, ErrorCode | undefined>()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < keys.length) {
+      const key = keys[next++] as string
+      codes.set(key, await check(key))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(atOnce, keys.length) }, worker))
+  return codes
 }
 
 /**

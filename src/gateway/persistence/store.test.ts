@@ -61,4 +61,34 @@ describe('store: each gateway and sensor checked once per request [PER-2]', () =
     assert.equal(asked.collector, 1, 'the collector\'s certificate checked once')
     assert.deepEqual(Object.fromEntries(asked.sensors), { 's-a': 1, 's-b': 1, 's-unknown': 1 }, 'each sensor checked once')
   })
+
+  it('a push of 64 sensors the replica does not know yet looks them up 16 at a time, not one after the other', async () => {
+    const key = await suite.importSigningKey(suite.randomBytes(32))
+    const sensors = Array.from({ length: 64 }, (_, i) => `cold-${i}`)
+    const envs = await seal(key, sensors, 0)
+    let running = 0
+    let most = 0
+    let waiting: Array<() => void> = []
+    // each look-up waits until 16 are running (or none more can start), as a DHT look-up waits for the network
+    const release = (): void => { const w = waiting; waiting = []; for (const go of w) go() }
+    const verifier = {
+      checkCollector: async () => ({ notBefore: new Date(0), notAfter: new Date(8.64e15) }),
+      checkSensor: async () => {
+        running++
+        most = Math.max(most, running)
+        await new Promise<void>(resolve => {
+          waiting.push(resolve)
+          if (waiting.length >= 16) release()
+          else setImmediate(release) // one at a time: released on the next turn
+        })
+        running--
+      }
+    } as unknown as StoreVerifier
+    const engine = createMemoryEngineForTests()
+    const handler = createHandler({ suite, engine, verifier, assertRoom: async () => {} })
+    const pusher = { peerId: gwPeerId(key.publicKey), services: ['collector'] } as unknown as VerifiedPeer
+    const answer = await handler({ op: 'store', certs: [new Uint8Array(300)], envs, cps: [] }, pusher, new AbortController().signal) as StoreResponse
+    assert.deepEqual(answer, { ok: true, stored: 64, duplicates: 0, rejected: [] })
+    assert.equal(most, 16, 'sixteen sensors looked up at once')
+  })
 })

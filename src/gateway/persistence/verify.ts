@@ -64,20 +64,35 @@ export class StoreVerifier {
     return { notBefore: cert.notBefore, notAfter: cert.notAfter }
   }
 
-  /** [PER-2] The sensor's record is in the overlay (cached: 5 min when found, 10 s when not). */
+  /**
+   * [PER-2] The overlay holds a record for the sensor (cached: 5 min when found, 10 s when not).
+   * A known sensor stays known while it is looked up again, in the background (a push never waits
+   * for it); an unknown or new one is looked up before the answer. Throws GM_ERR_PERSISTENCE_SENSOR_UNKNOWN.
+   */
   async checkSensor (sensorId: string): Promise<void> {
     const t = this.now()
     let entry = this.sensors.get(sensorId)
     if (entry === undefined || (entry.pending === undefined && entry.until <= t)) {
-      if (this.sensors.size >= SENSOR_CACHE_SIZE) this.sensors.delete(this.sensors.keys().next().value as string)
-      const pending = this.components.sensorExists(sensorId).catch(() => false)
-      entry = { known: false, until: 0, pending }
-      this.sensors.set(sensorId, entry)
-      const known = await pending
-      entry.known = known
-      entry.until = this.now() + (known ? SENSOR_KNOWN_MS : SENSOR_UNKNOWN_MS)
-      entry.pending = undefined
-    } else if (entry.pending !== undefined) {
+      const known = entry?.known === true
+      if (entry === undefined) {
+        if (this.sensors.size >= SENSOR_CACHE_SIZE) this.sensors.delete(this.sensors.keys().next().value as string)
+        entry = { known: false, until: 0 }
+        this.sensors.set(sensorId, entry)
+      }
+      const held = entry
+      const pending = this.components.sensorExists(sensorId).catch(() => known)
+      held.pending = pending
+      const settle = (found: boolean): void => {
+        held.known = found
+        held.until = this.now() + (found ? SENSOR_KNOWN_MS : SENSOR_UNKNOWN_MS)
+        held.pending = undefined
+      }
+      if (known) {
+        void pending.then(settle)
+        return
+      }
+      settle(await pending)
+    } else if (entry.pending !== undefined && !entry.known) {
       await entry.pending
     }
     if (!entry.known) throw new GatemeshError('GM_ERR_PERSISTENCE_SENSOR_UNKNOWN', `(${sensorId})`)

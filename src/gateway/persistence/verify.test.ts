@@ -1,0 +1,66 @@
+/**
+ * [PER-2] The replica's sensor check: a known sensor is looked up again in the background once
+ * its 5 minutes are past (a push does not wait for the overlay), an unknown one before the answer.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { isGatemeshError } from '../../core/index.ts'
+import { StoreVerifier } from './verify.ts'
+
+/** `promise`, or a failure once `ms` have passed without it settling. */
+async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: still waiting after ${ms} ms`)) }, ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+describe('StoreVerifier.checkSensor [PER-2]', () => {
+  it('a known sensor past its 5 minutes is accepted at once while it is looked up again; the look-up decides the next check', async () => {
+    let now = 1_000_000
+    let answer = true
+    let lookups = 0
+    let hold: Promise<void> | undefined
+    const verifier = new StoreVerifier({
+      trust: undefined as never,
+      revocations: () => undefined,
+      sensorExists: async () => { lookups++; await hold; return answer },
+      now: () => now
+    })
+    await verifier.checkSensor('s-1')
+    assert.equal(lookups, 1)
+    now += 5 * 60_000
+    let release: () => void = () => {}
+    hold = new Promise(resolve => { release = resolve })
+    answer = false
+    // the overlay has not answered: the check does not wait for it
+    await within(verifier.checkSensor('s-1'), 2000, 'the check waited for the look-up')
+    assert.equal(lookups, 2, 'looked up again')
+    await within(verifier.checkSensor('s-1'), 2000, 'the check waited for the look-up')
+    assert.equal(lookups, 2, 'one look-up at a time')
+    release()
+    await hold
+    await new Promise(resolve => setImmediate(resolve))
+    await assert.rejects(verifier.checkSensor('s-1'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'), 'the look-up found no record')
+  })
+
+  it('an unknown sensor is looked up before the answer, and a failing overlay does not make it known', async () => {
+    let now = 1_000_000
+    let lookups = 0
+    let fail = true
+    const verifier = new StoreVerifier({
+      trust: undefined as never,
+      revocations: () => undefined,
+      sensorExists: async () => { lookups++; if (fail) throw new Error('overlay down'); return true },
+      now: () => now
+    })
+    await assert.rejects(verifier.checkSensor('s-2'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
+    now += 10_000
+    fail = false
+    await verifier.checkSensor('s-2')
+    assert.equal(lookups, 2)
+  })
+})
