@@ -23,18 +23,18 @@ describe('StoreVerifier.checkSensor [PER-2]', () => {
     let now = 1_000_000
     let answer = true
     let lookups = 0
-    let hold: Promise<void> | undefined
+    const held: { until?: Promise<void> } = {}
     const verifier = new StoreVerifier({
       trust: undefined as never,
       revocations: () => undefined,
-      sensorExists: async () => { lookups++; await hold; return answer },
+      sensorExists: async () => { lookups++; await held.until; return answer },
       now: () => now
     })
     await verifier.checkSensor('s-1')
     assert.equal(lookups, 1)
     now += 5 * 60_000
     let release: () => void = () => {}
-    hold = new Promise(resolve => { release = resolve })
+    held.until = new Promise(resolve => { release = resolve })
     answer = false
     // the overlay has not answered: the check does not wait for it
     await within(verifier.checkSensor('s-1'), 2000, 'the check waited for the look-up')
@@ -42,7 +42,7 @@ describe('StoreVerifier.checkSensor [PER-2]', () => {
     await within(verifier.checkSensor('s-1'), 2000, 'the check waited for the look-up')
     assert.equal(lookups, 2, 'one look-up at a time')
     release()
-    await hold
+    await held.until
     await new Promise(resolve => setImmediate(resolve))
     await assert.rejects(verifier.checkSensor('s-1'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'), 'the look-up found no record')
   })
