@@ -201,7 +201,7 @@ export function toBase32 (bytes: Uint8Array): string {
  * Writes an integer below 2^53 as 8 bytes, big-endian, at `at`: byte by byte, since a DataView
  * would move a small array's bytes off the V8 heap (~1.5 µs).
  */
-function writeUint64be (out: Uint8Array, at: number, value: number): void {
+export function writeUint64be (out: Uint8Array, at: number, value: number): void {
   const high = Math.floor(value / 0x100000000)
   const low = value >>> 0
   out[at] = high >>> 24

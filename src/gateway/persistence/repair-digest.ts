@@ -6,7 +6,7 @@
  * it was down) differs from the others, and is repaired: without that checkpoint, its honest
  * pages would fail [PER-12] as if it had withheld it.
  */
-import { CHECKPOINT_BUCKET, concat, uint64be } from '../../core/index.ts'
+import { CHECKPOINT_BUCKET, writeUint64be } from '../../core/index.ts'
 import type { CryptoSuite } from '../../core/index.ts'
 import { hex } from './verify.ts'
 import type { HistoryKey, StorageEngine, StoredCheckpoint } from './engine/types.ts'
@@ -69,9 +69,27 @@ export async function checkpointsById (engine: StorageEngine, sensor: string, wa
  * `0x01 || uint64be(bucket) || uint64be(part) || gw`.
  */
 export async function bucketHash (suite: CryptoSuite, keys: readonly HistoryKey[], cps: readonly CheckpointId[] = []): Promise<Uint8Array> {
-  const R = Uint8Array.of(0)
-  const C = Uint8Array.of(1)
-  return await suite.sha256(concat(...keys.flatMap(k => [R, uint64be(k.seq), k.gw]), ...cps.flatMap(c => [C, uint64be(c.bucket), uint64be(c.part), c.gw])))
+  // written into one buffer: a bucket may hold any number of readings (spreading them as
+  // arguments overflowed the stack at 60 000)
+  let length = 0
+  for (const k of keys) length += 9 + k.gw.length
+  for (const c of cps) length += 17 + c.gw.length
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const k of keys) {
+    out[at] = 0
+    writeUint64be(out, at + 1, k.seq)
+    out.set(k.gw, at + 9)
+    at += 9 + k.gw.length
+  }
+  for (const c of cps) {
+    out[at] = 1
+    writeUint64be(out, at + 1, c.bucket)
+    writeUint64be(out, at + 9, c.part)
+    out.set(c.gw, at + 17)
+    at += 17 + c.gw.length
+  }
+  return await suite.sha256(out)
 }
 
 function bucketStart (bucket: number): number {
