@@ -3,7 +3,7 @@
  * the mapping of `{ code, message }` refusals back to GatemeshError. [ACS-14]
  */
 import type { CryptoSuite, Identity } from '../core/index.ts'
-import { GatemeshError, concat, decodeCanonical, fromUtf8, isGatemeshError, signRequest, utf8 } from '../core/index.ts'
+import { GatemeshError, decodeCanonical, fromUtf8, isGatemeshError, signRequest, utf8 } from '../core/index.ts'
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>
 
@@ -116,7 +116,16 @@ async function readBoundedBytes (response: Response, max: number): Promise<Uint8
     }
     chunks.push(value)
   }
-  return chunks.length === 1 ? chunks[0] as Uint8Array : concat(...chunks)
+  if (chunks.length === 1) return chunks[0] as Uint8Array
+  // copied chunk by chunk: a body may come in any number of chunks (spread as arguments, a few
+  // hundred thousand would overflow the stack)
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const chunk of chunks) {
+    out.set(chunk, at)
+    at += chunk.length
+  }
+  return out
 }
 
 /** [ACS-14] A gateway's `{ code, message }` as a GatemeshError with that code and status. */
