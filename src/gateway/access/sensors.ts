@@ -41,7 +41,7 @@ export class SensorRegistry {
   private readonly now: () => number
   private readonly grantMaxAgeMs: number
   /** [PER-50] The newest record looked up or stored here per sensor, and when it was. */
-  private readonly held = new Map<string, { info: SensorInfo, at: number }>()
+  private readonly recent = new Map<string, { info: SensorInfo, at: number }>()
 
   constructor (components: SensorRegistryComponents) {
     this.components = components
@@ -110,11 +110,11 @@ export class SensorRegistry {
    */
   async getForRead (caller: string, sensorId: string): Promise<SensorInfo> {
     const now = this.now()
-    const held = this.held.get(sensorId)
-    if (held !== undefined && now - held.at < this.grantMaxAgeMs && mayRead(held.info, caller)) return held.info
+    const known = this.recent.get(sensorId)
+    if (known !== undefined && now - known.at < this.grantMaxAgeMs && mayRead(known.info, caller)) return known.info
     const looked = await this.current(sensorId)
     if (looked === undefined) {
-      this.held.delete(sensorId)
+      this.recent.delete(sensorId)
       throw new GatemeshError('GM_ERR_SENSOR_NOT_FOUND')
     }
     const info = this.hold(looked, now)
@@ -124,11 +124,11 @@ export class SensorRegistry {
 
   /** Holds a record looked up or stored at `at` (the look-up's start); an older seq never replaces a newer one. Returns the newer. */
   private hold (info: SensorInfo, at: number): SensorInfo {
-    const held = this.held.get(info.sensorId)
-    if (held !== undefined && held.info.seq > info.seq) return held.info
-    this.held.delete(info.sensorId)
-    if (this.held.size >= READ_GRANTS_MAX) this.held.delete(this.held.keys().next().value as string)
-    this.held.set(info.sensorId, { info, at })
+    const known = this.recent.get(info.sensorId)
+    if (known !== undefined && known.info.seq > info.seq) return known.info
+    this.recent.delete(info.sensorId)
+    if (this.recent.size >= READ_GRANTS_MAX) this.recent.delete(this.recent.keys().next().value as string)
+    this.recent.set(info.sensorId, { info, at })
     return info
   }
 

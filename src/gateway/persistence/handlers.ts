@@ -114,7 +114,7 @@ async function store ({ suite, engine, verifier, assertRoom, onStored }: Handler
   }
   // the sensor's once per sensor and request, SENSOR_CHECKS_AT_ONCE at a time: a replica that does
   // not know a push's sensors yet (started again, new sensors) looks them up side by side, not
-  // one after the other (64 in a row took 5-10 s, past a push's time-out)
+  // one after the other (64 in a row took up to 10.8 s, past a push's 10 s time-out)
   const sensorCodes = await checkAll([...sensors], checkSensor, SENSOR_CHECKS_AT_ONCE)
   for (let i = 0; i < outcomes.length; i++) {
     const outcome = outcomes[i] as VerifyOutcome
