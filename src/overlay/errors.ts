@@ -28,6 +28,7 @@ export const OVERLAY_ERRORS = defineErrors({
   GM_ERR_RECORD_NOT_ACCESS: { status: 403, message: 'The access index is not signed by a certified gateway with the access role.' },
   GM_ERR_RECORD_NOT_FOUND: { status: 404, message: 'No record is stored under this key.' },
   GM_ERR_DHT_PUT_FAILED: { status: 502, message: 'No peer accepted the record.' },
+  GM_ERR_DHT_GET_FAILED: { status: 503, message: 'No peer answered the look-up (each one asked failed or timed out): whether a record exists is not known; try again.' },
 
   // Revocation [OVL-20..OVL-24]
   GM_ERR_CRL_INVALID: { status: 400, message: 'The revocation list does not verify against the gatemesh CA.' },

@@ -14,6 +14,7 @@ import { ping } from '@libp2p/ping'
 import { derivePseudonym, equalBytes, generateIdentity, GatemeshError, openRecord, signRecord } from '../core/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
 import { createOverlayNode, encodeCrlValue } from './index.ts'
+import { notFound } from './node.ts'
 import type { CertificateTrust, OverlayInit, OverlayNode, RecordVerifier, Role } from './index.ts'
 import type { Ping } from '@libp2p/ping'
 import type { Stream } from '@libp2p/interface'
@@ -87,6 +88,14 @@ function nodeFactory (dirs: string[], nodes: OverlayNode[]): (serial: string, in
     return node
   }
 }
+
+describe('a get that found no value [OVL-36]', () => {
+  it('is "no record" once a peer answered, or with no peer to ask; a failure when every peer asked failed', () => {
+    assert.equal(notFound(1, 3).code, 'GM_ERR_RECORD_NOT_FOUND')
+    assert.equal(notFound(0, 0).code, 'GM_ERR_RECORD_NOT_FOUND', 'alone in the overlay')
+    assert.equal(notFound(0, 3).code, 'GM_ERR_DHT_GET_FAILED', 'peers, none answered: not known')
+  })
+})
 
 describe('overlay node with a fake CA', { timeout: 90_000 }, () => {
   const dirs: string[] = []
@@ -216,6 +225,7 @@ describe('an overlay that services extend [OVL-32] [OVL-33] [OVL-34]', { timeout
     assert.ok(equalBytes((await f.get('/gm-test/x', { local: true })).value, new Uint8Array([1, 2])))
     assert.ok(equalBytes((await f.get('/gm-test/x')).value, new Uint8Array([1, 2])))
     assert.equal(await codeOf(g.get('/gm-test/x')), 'GM_ERR_RECORD_KEY')
+    assert.equal(await codeOf(e.get('/gm-test/absent')), 'GM_ERR_RECORD_NOT_FOUND', 'f and g answered without a value [OVL-36]')
     assert.equal(await codeOf(e.put('/gm-test/y', new Uint8Array([2]))), 'GM_ERR_MALFORMED', 'the namespace\'s validator runs')
     assert.equal(await codeOf(e.put('/gm-other/y', new Uint8Array([1]))), 'GM_ERR_RECORD_KEY')
   })

@@ -329,11 +329,13 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
     }
     const contacted = new Set<string>()
     let value: Uint8Array | undefined
+    let answered = 0
     for await (const event of libp2p.services.dht.get(bytes, { signal: options.signal })) {
       countContact(event, contacted)
       if (event.name === 'VALUE') value = event.value
+      else if (event.name === 'PEER_RESPONSE') answered++
     }
-    if (value === undefined) throw new GatemeshError('GM_ERR_RECORD_NOT_FOUND')
+    if (value === undefined) throw notFound(answered, this.dhtPeerIds.size)
     return { value, contacted: contacted.size }
   }
 
@@ -549,6 +551,15 @@ async function saveKnownPeers (dataDir: string, libp2p: Libp2p<CoreServices>): P
     }
   }
   await writeFile(join(dataDir, KNOWN_PEERS_FILE), JSON.stringify(addrs.slice(0, 64)) + '\n', { mode: 0o644 })
+}
+
+/**
+ * [OVL-36] A get that found no value: "no record" only when a peer answered the query (or the node
+ * has no DHT peer to ask); when every peer it asked failed or timed out, nobody said so, and the
+ * look-up failed (`GM_ERR_DHT_GET_FAILED`, try again) instead.
+ */
+export function notFound (answered: number, dhtPeers: number): GatemeshError {
+  return answered === 0 && dhtPeers > 0 ? new GatemeshError('GM_ERR_DHT_GET_FAILED') : new GatemeshError('GM_ERR_RECORD_NOT_FOUND')
 }
 
 function countContact (event: QueryEvent, contacted: Set<string>): void {

@@ -184,4 +184,21 @@ describe('cached sensor directory', () => {
     dir.invalidate('s1')
     assert.equal(dir.held?.('s1'), undefined, 'invalidated: ask get()')
   })
+  it('never answers "no such sensor" for a sensor whose record it held: a look-up finding none fails instead', async () => {
+    let t = 0
+    const held = new Map([['s1', await record(1)]])
+    const dir = createCachedSensorDirectory({ suite, fetch: async id => held.get(id) }, { ttlMs: 1000, maxStaleMs: 5000, failureTtlMs: 100, now: () => t })
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    // every peer asked failed to answer, or the answering ones do not hold it yet
+    held.delete('s1')
+    t = 1000
+    assert.equal((await dir.get('s1'))?.seq, 1, 'the held record serves while younger than maxStaleMs')
+    assert.equal(dir.held?.('s1')?.seq, 1)
+    t = 5000
+    await assert.rejects(dir.get('s1'), err => isGatemeshError(err, 'GM_ERR_SENSOR_DIRECTORY'), 'past maxStaleMs: a failure, never undefined')
+    held.set('s1', await record(1))
+    t = 5100
+    assert.equal((await dir.get('s1'))?.seq, 1, 'found again')
+    assert.equal(await dir.get('never-seen'), undefined, 'a sensor never held is unknown when none is found')
+  })
 })

@@ -65,7 +65,13 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
     } catch (err) {
       throw new GatemeshError('GM_ERR_SENSOR_DIRECTORY', undefined, { cause: err })
     }
-    if (bytes === undefined) return undefined
+    if (bytes === undefined) {
+      // [COL-10] sensors are never deleted: once a record verified here, a look-up that finds
+      // none is a partial answer (peers that do not hold it yet, or lost it), not news that the
+      // sensor is gone; it fails like an unreachable DHT, and the held record serves meanwhile
+      if (entry.info !== undefined) throw new GatemeshError('GM_ERR_SENSOR_DIRECTORY', 'The look-up found no copy of a sensor record held before.')
+      return undefined
+    }
     let info: SensorInfo
     try {
       info = await verifySensorRecord(components.suite, bytes)

@@ -105,6 +105,46 @@ describe('ingest flow control', () => {
   })
 })
 
+describe('journal recovery [COL-13]', () => {
+  it('keeps, never releases, the journaled readings of a sensor the look-up does not find', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gm-ingest-'))
+    const secret = suite.randomBytes(32)
+    try {
+      const before = new Journal({ path: join(dir, 'j.db'), secret })
+      before.open()
+      await before.append({ sensorId: 's', ts: 1, seq: 1, plaintext: utf8('1') })
+      await before.append({ sensorId: 's', ts: 2, seq: 2, plaintext: utf8('2') })
+      await before.close()
+      const journal = new Journal({ path: join(dir, 'j.db'), secret })
+      const left = journal.open()
+      assert.equal(left.collected.length, 2)
+      const warnings: Array<Record<string, unknown>> = []
+      const quiet = createLogger('test', { level: 'silent' })
+      let sealed = 0
+      const ingest = new Ingest({
+        suite, journal,
+        sealer: { seal: async () => { sealed++; return new Uint8Array([1]) }, retainOnly: () => {} },
+        // the peers that answered hold no copy of the record
+        sensors: { get: async () => undefined },
+        delivery: deliveryTo(journal),
+        limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
+        sequencer: new Sequencer(),
+        logger: Object.assign(Object.create(quiet) as typeof quiet, { warn: (fields: Record<string, unknown>) => { warnings.push(fields) } })
+      }, { maxPending: 100, maxUnsealed: 100, now: Date.now })
+      const rest = await ingest.recover(left.collected)
+      assert.deepEqual(rest.map(r => r.seq), [1, 2], 'returned, to be looked up again')
+      assert.equal(sealed, 0)
+      await journal.close()
+      const again = new Journal({ path: join(dir, 'j.db'), secret })
+      assert.equal(again.open().collected.length, 2, 'still in the journal')
+      await again.close()
+      assert.deepEqual(warnings.map(w => [w.code, w.readings]), [['GM_ERR_SENSOR_UNKNOWN', 2]])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 /**
  * [COL-10] [COL-11] Readings accepted on a stale sensor record (served at once while the directory
  * refreshes it) are acknowledged at once but sealed only once the refresh settles, in order.
@@ -314,20 +354,36 @@ describe('ingest on a stale sensor record', () => {
     }
   })
 
-  it('releases unsealed, and logs, the readings of a sensor whose refresh says it no longer exists', async () => {
-    const f = await fixture()
+  it('never drops the readings of a sensor whose refresh finds no record: sensors are never deleted [OVL-36]', { timeout: 30_000 }, async () => {
+    const f = await fixture(5)
     try {
       await f.ingest.authenticate('s', credential)
+      // the look-up finds no copy (peers that answered without one): within maxStaleMs the held
+      // record serves, as after any failed refresh
       f.gate()
       f.publish(undefined)
       f.setTime(TTL + 1)
       await f.ingest.accept(f.ingest.cachedSensor('s') as SensorInfo, [utf8('1'), utf8('2')])
       assert.equal(f.journal.depth(), 2)
       f.release()
+      await sealedCount(f, 2)
+      assert.deepEqual(f.sealed.map(s => [s.text, s.to]), [['1', [owner.pseudonym, bob.pseudonym]], ['2', [owner.pseudonym, bob.pseudonym]]], 'for the held record')
       await f.ingest.drain()
-      assert.equal(f.sealed.length, 0, 'never sealed')
-      assert.equal(f.journal.depth(), 0, 'released')
-      assert.deepEqual(f.warnings.map(w => [w.code, w.readings]), [['GM_ERR_SENSOR_UNKNOWN', 2]])
+      // past maxStaleMs: kept journaled, looked up again, never released unsealed
+      f.gate()
+      f.setTime(MAX_STALE - 1)
+      await f.ingest.accept(f.ingest.cachedSensor('s') as SensorInfo, [utf8('3')])
+      f.setTime(MAX_STALE + TTL + 1)
+      f.release()
+      await f.ingest.drain()
+      assert.equal(f.journal.depth(), 1, 'kept')
+      assert.equal(f.warnings.some(w => w.code === 'GM_ERR_SENSOR_UNKNOWN'), false, 'never taken for deleted')
+      f.publish(await recordOf(2, []))
+      f.setTime(MAX_STALE + TTL + 2000)
+      await sealedCount(f, 3)
+      assert.deepEqual(f.sealed[2]?.to, [owner.pseudonym], 'for the record found again')
+      await f.ingest.drain()
+      assert.equal(f.journal.depth(), 0)
     } finally {
       await f.close()
     }

@@ -161,29 +161,29 @@ export class Ingest {
 
   /**
    * [COL-13] Seals and delivers what a previous run journaled but its sinks did not all settle,
-   * for the sensor's current access list. Readings of a sensor that no longer exists are released
-   * unsealed (nobody may read them); returns those whose sensor cannot be looked up now, for the
-   * collector to retry later.
+   * for the sensor's current access list. Returns those whose sensor cannot be looked up now, or
+   * was not found (never taken for deleted: sensors are never deleted), for the collector to
+   * retry later.
    */
   async recover (rows: readonly JournaledReading[]): Promise<JournaledReading[]> {
     const left: JournaledReading[] = []
+    const notFound = new Map<string, number>()
     for (const row of rows) {
       if (this.stopped) { left.push(row); continue }
       let info: SensorInfo
       try {
         info = await this.auth.sensor(row.sensorId)
       } catch (err) {
-        if (isGatemeshError(err, 'GM_ERR_SENSOR_UNKNOWN')) {
-          this.c.logger.warn({ code: err.code, sensor: row.sensorId }, 'journaled reading of a sensor that no longer exists dropped')
-          this.c.journal.release(row.id)
-        } else {
-          left.push(row)
-        }
+        // [COL-13] a reading was journaled only on a verified record, and sensors are never
+        // deleted: a look-up that finds none is a partial answer ([OVL-36]); kept, retried
+        if (isGatemeshError(err, 'GM_ERR_SENSOR_UNKNOWN')) notFound.set(row.sensorId, (notFound.get(row.sensorId) ?? 0) + 1)
+        left.push(row)
         continue
       }
       this.sealing.reserveRecovered()
       this.ordered.seal(row.id, row, this.sealing.recipients(info))
     }
+    for (const [sensor, readings] of notFound) this.c.logger.warn({ code: 'GM_ERR_SENSOR_UNKNOWN', sensor, readings }, 'journaled readings of a sensor the look-up did not find; kept, looked up again later')
     return left
   }
 
