@@ -192,6 +192,29 @@ describe('persistence sink and outbox [PER-4] [PER-5] [PER-11]', () => {
     await sink.stop()
   })
 
+  it('looks no replica set up again when a push to a replica still among the persistence peers fails [PER-3]', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gm-sink-'))
+    const signer = await suite.importSigningKey(suite.randomBytes(32))
+    const replicas = fakeReplicas(['a', 'b', 'c'])
+    replicas.behaviour.set('c', 'fail')
+    let members = ['a', 'b', 'c']
+    let lookups = 0
+    const replicasOf = async (): Promise<VerifiedPeer[]> => { lookups++; return ['a', 'b', 'c'].map(peer) }
+    const sink = createPersistenceSink({ suite, signer, certificate: () => new Uint8Array([1]), replicasOf, persistencePeers: () => [...members], send: replicas.send }, base(dir, { writeQuorum: 3, shortRetryMs: 600_000, membershipCheckMs: 600_000, retryMinMs: 1, retryMaxMs: 2 }))
+    await sink.start()
+    for (const sensor of ['s-a', 's-b', 's-c']) await sink.deliver(await sealed(signer, sensor, [1, 2]))
+    // W = 3: what c has not confirmed stays pending for it, and is pushed to it again and again
+    await until(() => (replicas.held.get('b')?.envs.length ?? 0) === 6, 'a and b to hold them')
+    await until(() => ((sink.status().replicas as Record<string, { failed: number }>).c?.failed ?? 0) >= 5, 'several failed pushes to c')
+    assert.equal(lookups, 3, 'one look-up per sensor: c is still a member, its failures (a time-out under load) are no news')
+    // c is no longer a persistence peer: its failure looks the sets of what it held up again
+    members = ['a', 'b']
+    const before = (sink.status().replicas as Record<string, { failed: number }>).c?.failed ?? 0
+    await until(() => ((sink.status().replicas as Record<string, { failed: number }>).c?.failed ?? 0) > before, 'one more failed push to c')
+    await until(() => lookups > 3, 'the sets looked up again')
+    await sink.stop()
+  })
+
   it('holds batches back while the outbox is full, and takes them once replicas confirm what it holds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-sink-'))
     const signer = await suite.importSigningKey(suite.randomBytes(32))

@@ -276,7 +276,11 @@ export function createPersistenceSink (components: PersistenceSinkComponents, in
         state.retryAt = now() + backoff / 2 + Math.random() * backoff / 2
         if (state.failures === 1) log.warn({ replica: peerId, code: isGatemeshError(err) ? err.code : undefined }, 'push to replica failed; retrying with back-off')
         state.queue.unshift(...envs, ...cps)
-        // the replica set may have changed: resolve again what it held
+        // [PER-3] a replica still among the persistence peers stays in its sets: a time-out under
+        // load is not news of a new member, and looking up every sensor of a failed push again
+        // (up to 4 096 DHT queries) fed the overload that made pushes time out. The membership
+        // check catches one that left; without it, the sets of what it held are looked up again.
+        if (components.persistencePeers?.().includes(peerId) === true) return
         for (const sensor of new Set([...envs, ...cps].map(p => p.item.sensor))) {
           const set = sets.get(sensor)
           if (set !== undefined) set.at = -Infinity
