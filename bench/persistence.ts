@@ -113,7 +113,7 @@ async function adminStatus (gw: RunningGateway): Promise<Record<string, unknown>
   return await res.json() as Record<string, unknown>
 }
 
-interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null }, pushes?: unknown }
+interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null }, pushes?: unknown, replicas?: unknown }
 async function sinkStatus (gw: RunningGateway): Promise<SinkStatus> {
   const status = await adminStatus(gw)
   const persistence = (status.serviceStatus as Record<string, { persistence?: SinkStatus } | undefined>).collector?.persistence
@@ -308,7 +308,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     // ------------------------------------------------ 2a. whole path baseline: no persistence peer
     const mqttPort = (gw: RunningGateway): number => Number(new URL(gw.ready.collector?.mqtt as string).port)
     const warmup = quick ? 1 : 2
-    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number>, pushesAtEnd?: unknown }
+    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number>, pushesAtEnd?: unknown, replicasAtEnd?: unknown }
     const pathPhase = async (collector: RunningGateway, replicas: RunningGateway[], drain: boolean): Promise<PathRun> => {
       const before = await sinkStatus(collector)
       const procs = [collector, ...replicas]
@@ -336,7 +336,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
         last = await until('the outbox drains', async () => { const s = await sinkStatus(collector); return s.outbox.readings === 0 ? s : undefined }, 180_000, 100)
         drainMs = performance.now() - t
       }
-      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), drainMs, cpu, pushesAtEnd: end.pushes }
+      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), drainMs, cpu, pushesAtEnd: end.pushes, replicasAtEnd: end.replicas }
     }
     const baselineRuns: PathRun[] = []
     for (let i = 0; i < runs; i++) { baselineRuns.push(await pathPhase(c0, [], false)); log(`whole path baseline ${i + 1}: ${Math.round(baselineRuns[i]!.load.perSecond)}/s`) }
@@ -362,6 +362,9 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
 
     // ------------------------------------------------ 1. one replica's store rate
     const pusher = await certifiedNode(['collector'])
+    // dialled by peer id below: wait until the pusher has verified each replica (once, after the
+    // whole-path phases, it held no address for p1 yet: NoValidAddressesError)
+    await until('the pusher to verify p1..p3', async () => ['p1', 'p2', 'p3'].every(n => pusher.node.verifiedPeers().some(p => p.peerId === gw(n).ready.peerId)) ? true : undefined, 60_000)
     const dayStart = Math.ceil((Date.now() + 60_000) / 60_000) * 60_000
     const day = await sealRun(pusher.seed, pusher.certificate, daySensor, dayStart, dayReadings, 1000, recipients)
     log(`sealed ${dayReadings} readings in ${Math.round(day.sealMs)} ms`)
