@@ -58,9 +58,31 @@ describe('StoreVerifier.checkSensor [PER-2]', () => {
       now: () => now
     })
     await assert.rejects(verifier.checkSensor('s-2'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
-    now += 10_000
+    await assert.rejects(verifier.checkSensor('s-2'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
+    assert.equal(lookups, 1, 'not asked again at once')
+    // a failed look-up (no peer answered, [OVL-36]) is asked again after 1 s, not held for 10 s
+    now += 1000
     fail = false
     await verifier.checkSensor('s-2')
+    assert.equal(lookups, 2)
+  })
+
+  it('a sensor the overlay has no record of is held unknown for 10 s', async () => {
+    let now = 1_000_000
+    let lookups = 0
+    let exists = false
+    const verifier = new StoreVerifier({
+      trust: undefined as never,
+      revocations: () => undefined,
+      sensorExists: async () => { lookups++; return exists },
+      now: () => now
+    })
+    await assert.rejects(verifier.checkSensor('s-3'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
+    exists = true
+    now += 9_999
+    await assert.rejects(verifier.checkSensor('s-3'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
+    now += 1
+    await verifier.checkSensor('s-3')
     assert.equal(lookups, 2)
   })
 })

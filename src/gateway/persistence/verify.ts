@@ -14,6 +14,12 @@ export { gwPeerId }
 /** A sensor known (or not) this long before the overlay is asked again. */
 const SENSOR_KNOWN_MS = 5 * 60_000
 const SENSOR_UNKNOWN_MS = 10_000
+/**
+ * A sensor whose look-up failed (no peer answered, [OVL-36]: just after a start, before the
+ * routing table fills) is asked about again after this: not held for unknown 10 s, which held a
+ * restarted replica's repair back ~10 s once.
+ */
+const SENSOR_LOOKUP_FAILED_MS = 1000
 const SENSOR_CACHE_SIZE = 100_000
 
 export interface StoreVerifierComponents {
@@ -39,7 +45,7 @@ export function mayPush (pusher: VerifiedPeer, pusherKeyHex: string, gwHex: stri
 export class StoreVerifier {
   private readonly components: StoreVerifierComponents
   private readonly now: () => number
-  private readonly sensors = new Map<string, { known: boolean, until: number, pending?: Promise<boolean> }>()
+  private readonly sensors = new Map<string, { known: boolean, until: number, pending?: Promise<boolean | 'failed'> }>()
 
   constructor (components: StoreVerifierComponents) {
     this.components = components
@@ -65,7 +71,8 @@ export class StoreVerifier {
   }
 
   /**
-   * [PER-2] The overlay holds a record for the sensor (cached: 5 min when found, 10 s when not).
+   * [PER-2] The overlay holds a record for the sensor (cached: 5 min when found, 10 s when not,
+   * 1 s when the look-up failed).
    * A known sensor stays known while it is looked up again, in the background (a push never waits
    * for it); an unknown or new one is looked up before the answer. Throws GM_ERR_PERSISTENCE_SENSOR_UNKNOWN.
    */
@@ -80,11 +87,12 @@ export class StoreVerifier {
         this.sensors.set(sensorId, entry)
       }
       const held = entry
-      const pending = this.components.sensorExists(sensorId).catch(() => known)
+      const pending = this.components.sensorExists(sensorId).catch(() => 'failed' as const)
       held.pending = pending
-      const settle = (found: boolean): void => {
-        held.known = found
-        held.until = this.now() + (found ? SENSOR_KNOWN_MS : SENSOR_UNKNOWN_MS)
+      const settle = (found: boolean | 'failed'): void => {
+        // a failed look-up changes nothing: a known sensor stays known, an unknown one unknown
+        held.known = found === 'failed' ? known : found
+        held.until = this.now() + (found === 'failed' ? SENSOR_LOOKUP_FAILED_MS : found ? SENSOR_KNOWN_MS : SENSOR_UNKNOWN_MS)
         held.pending = undefined
       }
       if (known) {
