@@ -126,9 +126,17 @@ async function getOrUndefined (overlay: OverlayNode, key: string): Promise<Uint8
 function createCollectorService ({ overlay, suite, signer, seed, events, local, metrics }: GatewayServiceComponents, config: GatewayConfig): GatewayService & { endpoints: () => { http: string, mqtt: string } } {
   // [COL-10] a sending sensor's record is refreshed in the last second of its TTL: while a
   // look-up takes less than that, its readings find it fresh and are sealed at once
-  const directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) }, { refreshAheadMs: SENSOR_REFRESH_AHEAD_MS })
-  // a sensor record Data Access stored invalidates our cached copy at once
+  // [COL-10] a gateway among the k closest peers to every key (a network of at most k DHT peers)
+  // is sent every put of a sensor record ([OVL-37]) and drops its copy when one arrives: it asks
+  // the DHT again every 30 s, not every 5 s (each ask a query to every peer)
+  const directory = createCachedSensorDirectory({ suite, fetch: async id => await getOrUndefined(overlay, recordKey(NAMESPACES.sensor, id)) }, {
+    refreshAheadMs: SENSOR_REFRESH_AHEAD_MS,
+    ttlMs: () => overlay.amongClosestToEveryKey() ? SENSOR_TTL_SMALL_NETWORK_MS : SENSOR_TTL_MS
+  })
+  // a sensor record Data Access stored here, or a peer put here, invalidates our cached copy at once
   events.addEventListener('sensor:stored', evt => { directory.invalidate((evt as CustomEvent<string>).detail) })
+  const sensorKeyPrefix = `/${NAMESPACES.sensor}/`
+  overlay.addEventListener('record:held', evt => { if (evt.detail.startsWith(sensorKeyPrefix)) directory.invalidate(evt.detail.slice(sensorKeyPrefix.length)) })
   const latest = createLatestPublisher({
     suite, signer, certificate: overlay.currentCertificate(), put: async (key, value) => await overlay.put(key, value), logger: createLogger('gatemesh:latest')
   }, { intervalMs: config.latestInterval, putsPerSecond: config.latestRate })
@@ -384,6 +392,10 @@ const WEB_ROOT = fileURLToPath(new URL('../../web/dist/', import.meta.url))
 const MAX_TIMER = 2 ** 31 - 1
 /** [COL-10] How long before its TTL ends the collector refreshes the record of a sensor that sends. */
 const SENSOR_REFRESH_AHEAD_MS = 1000
+/** [COL-10] How long the collector uses a sensor record before it asks the DHT again. */
+const SENSOR_TTL_MS = 5000
+/** [COL-10] The same, while every put of a sensor record reaches this gateway ([OVL-37]). */
+const SENSOR_TTL_SMALL_NETWORK_MS = 30_000
 
 /** The CA URL used at enrollment, so that later starts can renew without --ca. */
 async function rememberCa (dataDir: string, ca: string | undefined): Promise<string | undefined> {

@@ -124,8 +124,13 @@ describe('overlay node with a fake CA', { timeout: 90_000 }, () => {
   it('certified peers share records', async () => {
     const alice = await generateIdentity(suite)
     const value = await signRecord(suite, alice.signingKey, { type: 'account', key: alice.pseudonym, seq: 1, body: { sigPub: alice.sigPub, encPub: alice.encPub } })
+    // [OVL-37] b hears of the record a peer put to it
+    const heard: string[] = []
+    b.addEventListener('record:held', evt => { heard.push(evt.detail) })
+    assert.equal(b.amongClosestToEveryKey(), true, 'two peers: far fewer than k')
     const put = await a.put(`/gm-account/${alice.pseudonym}`, value)
     assert.equal(put.accepted, 1)
+    assert.ok(heard.includes(`/gm-account/${alice.pseudonym}`), `b was told: ${JSON.stringify(heard)}`)
     assert.ok(equalBytes((await b.get(`/gm-account/${alice.pseudonym}`, { local: true })).value, value))
     assert.ok(equalBytes((await b.get(`/gm-account/${alice.pseudonym}`)).value, value))
   })

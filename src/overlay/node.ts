@@ -77,6 +77,8 @@ export type ServiceStreamHandler = (stream: Stream, peer: VerifiedPeer) => void 
 export interface OverlayEvents {
   'peer:verified': CustomEvent<VerifiedPeer>
   'peer:rejected': CustomEvent<{ peerId: string, code: string }>
+  /** [OVL-37] A record (its key, e.g. `/gm-sensor/s1`) was stored here: put by a peer, or by us. */
+  'record:held': CustomEvent<string>
 }
 
 export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
@@ -231,7 +233,9 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
       },
       validators: this.namespaces.validators(),
       selectors: this.namespaces.selectors(),
-      datastore: recordingDatastore(this.datastore, this.held, key => this.isRegisteredKey(key)),
+      datastore: recordingDatastore(this.datastore, this.held, key => this.isRegisteredKey(key), key => {
+        this.safeDispatchEvent('record:held', { detail: new TextDecoder().decode(key) })
+      }),
       extraServices: this.init.libp2pServices ?? {}
     })
     this.libp2p = libp2p
@@ -361,6 +365,14 @@ export class OverlayNode extends TypedEventEmitter<OverlayEvents> {
   /** Verified peers we are connected to that speak our DHT protocol (the overlay's own table, not kad-dht's k-buckets). */
   dhtPeers (): string[] {
     return [...this.dhtPeerIds]
+  }
+
+  /**
+   * [OVL-37] Whether this node is among the k closest peers to every key as far as it can tell:
+   * it has fewer than k DHT peers, so a put anywhere reaches it too (a network of at most k).
+   */
+  amongClosestToEveryKey (): boolean {
+    return this.dhtPeerIds.size < (this.init.kBucketSize ?? K_BUCKET_SIZE)
   }
 
   /**
@@ -506,6 +518,8 @@ interface JoinState {
 
 /** [OVL-9] How often the node checks its join addresses. */
 const JOIN_TICK_MS = 250
+/** kad-dht's k (its default `kBucketSize`): a put goes to the k peers closest to its key. */
+const K_BUCKET_SIZE = 20
 /** [OVL-9] A join peer verified this long is joined for good: its back-off starts afresh. */
 const JOIN_STABLE_MS = 60_000
 

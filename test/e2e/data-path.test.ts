@@ -257,6 +257,32 @@ describe('end to end: the data path over a CA and three gateways', { timeout: 17
     await assert.rejects((at3.bob as Session).readLatest(SENSOR), err => isGatemeshError(err, 'GM_ERR_FORBIDDEN'))
   })
 
+  it('a share and a revocation made at another gateway take effect at a collector at once: the put reaches it [COL-10] [OVL-37]', async () => {
+    // alice changes the list at g2; the readings go to g1, whose copy of the record is fresh (the
+    // test before sent one there): g1 is among the k closest peers, is sent each put, drops its copy
+    const alice = await client(g2).resume(ids.alice.bundle, password.alice)
+    assert.deepEqual((await alice.share(SENSOR, ids.bob.pseudonym)).readers, [ids.bob.pseudonym])
+    const m1 = marker()
+    const shared = await curlReading(g1, credential, { temperature: 7, marker: m1 })
+    assert.equal(shared.status, 202)
+    const read = await eventually('bob reads the reading sent right after the share', async () => {
+      const r = await (at3.bob as Session).readLatest(SENSOR)
+      return r.seq === shared.body.seq ? r : undefined
+    })
+    assert.equal((read.json as { marker: string }).marker, m1)
+
+    assert.deepEqual((await alice.revoke(SENSOR, ids.bob.pseudonym)).readers, [])
+    const m2 = marker()
+    const revoked = await curlReading(g1, credential, { temperature: 8, marker: m2 })
+    assert.equal(revoked.status, 202)
+    const latest = await eventually('alice reads the reading sent right after the revocation', async () => {
+      const r = await (at3.alice as Session).readLatest(SENSOR)
+      return r.seq === revoked.body.seq ? r : undefined
+    })
+    assert.equal((latest.json as { marker: string }).marker, m2)
+    await cannotOpen(ids.bob.identity, await rawEnvelope(g3))
+  })
+
   it('no marker, sensor credential or password ever appears in any file under any gateway, the CA, or any log', async () => {
     const codes = await net.stop()
     assert.deepEqual(codes, [0, 0, 0, 0], 'every gateway and the CA stop cleanly')

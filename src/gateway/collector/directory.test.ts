@@ -201,4 +201,22 @@ describe('cached sensor directory', () => {
     assert.equal((await dir.get('s1'))?.seq, 1, 'found again')
     assert.equal(await dir.get('never-seen'), undefined, 'a sensor never held is unknown when none is found')
   })
+  it('asks a TTL given as a function each time: a new TTL applies at once [COL-10]', async () => {
+    let t = 0
+    let ttl = 30_000
+    let calls = 0
+    const held = new Map([['s1', await record(1)]])
+    const dir = createCachedSensorDirectory({ suite, fetch: async id => { calls++; return held.get(id) } }, { ttlMs: () => ttl, now: () => t })
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    t = 10_000
+    assert.equal((await dir.get('s1'))?.seq, 1)
+    assert.equal(dir.cached?.('s1')?.seq, 1)
+    assert.equal(calls, 1, 'fresh for 30 s')
+    // the network grew past k: back to 5 s
+    ttl = 5000
+    assert.equal(dir.cached?.('s1'), undefined)
+    held.set('s1', await record(2))
+    assert.equal((await dir.get('s1'))?.seq, 2)
+    assert.equal(calls, 2)
+  })
 })

@@ -17,8 +17,11 @@ export interface CachedSensorDirectoryComponents {
 }
 
 export interface CachedSensorDirectoryInit {
-  /** How long an answer (a record, or "no such sensor") is used before it is fetched again. */
-  ttlMs?: number
+  /**
+   * How long an answer (a record, or "no such sensor") is used before it is fetched again; a
+   * function is asked each time (the composition root's depends on the network, [COL-10]).
+   */
+  ttlMs?: number | (() => number)
   /**
    * After a failed refresh, a held record is still used while it is younger than this; held()
    * serves a record past ttlMs, while it is refreshed, as long as it is younger than this.
@@ -50,11 +53,12 @@ interface Entry {
 }
 
 export function createCachedSensorDirectory (components: CachedSensorDirectoryComponents, init: CachedSensorDirectoryInit = {}): CachedSensorDirectory {
-  const ttlMs = init.ttlMs ?? 5000
+  const ttlOf = typeof init.ttlMs === 'function' ? init.ttlMs : () => (init.ttlMs as number | undefined) ?? 5000
   const maxStaleMs = init.maxStaleMs ?? 60_000
-  const failureTtlMs = Math.min(init.failureTtlMs ?? 1000, ttlMs)
   const maxEntries = init.maxEntries ?? 100_000
-  const refreshAheadMs = Math.min(Math.max(0, init.refreshAheadMs ?? 0), ttlMs)
+  // read per call: a TTL that changes takes effect at the next look-at of each entry
+  const failureTtlMsOf = (ttlMs: number): number => Math.min(init.failureTtlMs ?? 1000, ttlMs)
+  const refreshAheadMsOf = (ttlMs: number): number => Math.min(Math.max(0, init.refreshAheadMs ?? 0), ttlMs)
   const now = init.now ?? Date.now
   const entries = new Map<string, Entry>()
 
@@ -115,6 +119,9 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
       const entry = entries.get(sensorId)
       if (entry === undefined || entry.info === undefined) return undefined
       const t = now()
+      const ttlMs = ttlOf()
+      const refreshAheadMs = refreshAheadMsOf(ttlMs)
+      const failureTtlMs = failureTtlMsOf(ttlMs)
       if (t - entry.at < ttlMs - refreshAheadMs || (entry.pending !== undefined && t - entry.at < ttlMs)) return entry.info
       if (t - entry.at >= maxStaleMs) return undefined
       // [COL-10] stale: served at once, one refresh in the background (a failed one is not tried
@@ -132,6 +139,8 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
         entries.set(sensorId, entry)
       }
       const t = now()
+      const ttlMs = ttlOf()
+      const failureTtlMs = failureTtlMsOf(ttlMs)
       // fresh, also while a refresh started ahead of the TTL runs
       if (t - entry.at < ttlMs) return entry.info
       if (entry.pending !== undefined) return await entry.pending
@@ -144,7 +153,7 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
     cached (sensorId) {
       const entry = entries.get(sensorId)
       // a refresh started ahead of the TTL leaves the record fresh until the TTL ends
-      if (entry === undefined || now() - entry.at >= ttlMs) return undefined
+      if (entry === undefined || now() - entry.at >= ttlOf()) return undefined
       return entry.info
     },
     invalidate (sensorId) {

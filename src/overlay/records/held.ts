@@ -67,9 +67,9 @@ export function createHeldRecords (datastore: Datastore): HeldRecordStore {
 
 /**
  * The datastore kad-dht is given: `datastore` itself, except that a DHT record kad-dht writes
- * whose key `keep` accepts is also written to `held`.
+ * whose key `keep` accepts is also written to `held`, and then told to `onHeld` ([OVL-37]).
  */
-export function recordingDatastore (datastore: Datastore, held: HeldRecordStore, keep: (key: Uint8Array) => boolean): Datastore {
+export function recordingDatastore (datastore: Datastore, held: HeldRecordStore, keep: (key: Uint8Array) => boolean, onHeld?: (key: Uint8Array) => void): Datastore {
   const put: Datastore['put'] = async (key, value, options) => {
     const written = await datastore.put(key, value, options)
     let record: Libp2pRecord | undefined
@@ -78,7 +78,10 @@ export function recordingDatastore (datastore: Datastore, held: HeldRecordStore,
     } catch {
       record = undefined
     }
-    if (record !== undefined && keep(record.key)) await held.put(record.key, record.value)
+    if (record !== undefined && keep(record.key)) {
+      await held.put(record.key, record.value)
+      onHeld?.(record.key)
+    }
     return written
   }
   return new Proxy(datastore, {
