@@ -131,6 +131,10 @@ describe('overlay node with a fake CA', { timeout: 90_000 }, () => {
     const put = await a.put(`/gm-account/${alice.pseudonym}`, value)
     assert.equal(put.accepted, 1)
     assert.ok(heard.includes(`/gm-account/${alice.pseudonym}`), `b was told: ${JSON.stringify(heard)}`)
+    // the same record put again (a republish, or a peer replaying it) is not news
+    const told = heard.length
+    assert.equal((await a.put(`/gm-account/${alice.pseudonym}`, value)).accepted, 1)
+    assert.equal(heard.length, told, 'not told again')
     assert.ok(equalBytes((await b.get(`/gm-account/${alice.pseudonym}`, { local: true })).value, value))
     assert.ok(equalBytes((await b.get(`/gm-account/${alice.pseudonym}`)).value, value))
   })

@@ -9,6 +9,7 @@
  * the DHT's wire format) whose key is under a registered namespace, keeps a copy here.
  */
 import { Record as Libp2pRecord } from '@libp2p/kad-dht'
+import { equalBytes } from '../../core/index.ts'
 import { Key } from 'interface-datastore'
 import { fromString as fromBase32 } from 'uint8arrays/from-string'
 import { toString as toBase32 } from 'uint8arrays/to-string'
@@ -67,7 +68,8 @@ export function createHeldRecords (datastore: Datastore): HeldRecordStore {
 
 /**
  * The datastore kad-dht is given: `datastore` itself, except that a DHT record kad-dht writes
- * whose key `keep` accepts is also written to `held`, and then told to `onHeld` ([OVL-37]).
+ * whose key `keep` accepts is also written to `held`, and, when its value changed, told to
+ * `onHeld` ([OVL-37]).
  */
 export function recordingDatastore (datastore: Datastore, held: HeldRecordStore, keep: (key: Uint8Array) => boolean, onHeld?: (key: Uint8Array) => void): Datastore {
   const put: Datastore['put'] = async (key, value, options) => {
@@ -79,8 +81,11 @@ export function recordingDatastore (datastore: Datastore, held: HeldRecordStore,
       record = undefined
     }
     if (record !== undefined && keep(record.key)) {
+      // told only when the value changed: a peer re-putting the record held (a republish, or a
+      // rogue peer replaying it) is not news ([OVL-37])
+      const before = onHeld === undefined ? undefined : await held.get(record.key)
       await held.put(record.key, record.value)
-      onHeld?.(record.key)
+      if (before === undefined || !equalBytes(before, record.value)) onHeld?.(record.key)
     }
     return written
   }
