@@ -3,7 +3,7 @@
  * the mapping of `{ code, message }` refusals back to GatemeshError. [ACS-14]
  */
 import type { CryptoSuite, Identity } from '../core/index.ts'
-import { GatemeshError, decodeCanonical, fromUtf8, isGatemeshError, signRequest, utf8 } from '../core/index.ts'
+import { GatemeshError, concatAll, decodeCanonical, fromUtf8, isGatemeshError, signRequest, utf8 } from '../core/index.ts'
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>
 
@@ -116,16 +116,8 @@ async function readBoundedBytes (response: Response, max: number): Promise<Uint8
     }
     chunks.push(value)
   }
-  if (chunks.length === 1) return chunks[0] as Uint8Array
-  // copied chunk by chunk: a body may come in any number of chunks (spread as arguments, a few
-  // hundred thousand would overflow the stack)
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.length
-  }
-  return out
+  // a body may come in any number of chunks: concatAll, not concat's spread arguments
+  return chunks.length === 1 ? chunks[0] as Uint8Array : concatAll(chunks)
 }
 
 /** [ACS-14] A gateway's `{ code, message }` as a GatemeshError with that code and status. */

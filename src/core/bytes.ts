@@ -16,6 +16,11 @@ export function fromUtf8 (bytes: Uint8Array): string {
 export { allocBytes } from './slab.ts'
 
 export function concat (...parts: readonly Uint8Array[]): Uint8Array {
+  return concatAll(parts)
+}
+
+/** `concat` of a list: for any number of parts (spreading many as arguments overflows the stack). */
+export function concatAll (parts: readonly Uint8Array[]): Uint8Array {
   let length = 0
   for (const part of parts) length += part.length
   const out = allocBytes(length)
