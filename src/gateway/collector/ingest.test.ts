@@ -10,7 +10,7 @@ import type { SensorInfo } from '../../core/index.ts'
 import { createNodeCryptoSuite } from '../../platform/node-crypto.ts'
 import { createLogger } from '../../platform/logger.ts'
 import { createCachedSensorDirectory } from './directory.ts'
-import { Ingest } from './ingest.ts'
+import { Ingest, type IngestComponents, type IngestInit } from './ingest.ts'
 import { Journal, type JournalHandle } from './journal.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { Sequencer } from './sequencer.ts'
@@ -24,6 +24,23 @@ function deliveryTo (journal: Journal, ...sinks: ReadingSink[]): Delivery<Journa
   return new Delivery<JournalHandle>({ sinks, release: handle => { journal.release(handle) }, logger })
 }
 
+/** An Ingest over `parts.journal`, with no rate limit and room for 100 readings unless told otherwise. */
+function ingestOf (parts: Pick<IngestComponents, 'journal' | 'sealer' | 'sensors'> & Partial<IngestComponents>, init: Partial<IngestInit> = {}): Ingest {
+  return new Ingest({
+    suite,
+    delivery: deliveryTo(parts.journal),
+    limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
+    sequencer: new Sequencer(),
+    logger,
+    ...parts
+  }, { maxPending: 100, maxUnsealed: 100, now: Date.now, ...init })
+}
+
+/** A silent logger that keeps the fields of every warning in `warnings`. */
+function warningsTo (warnings: Array<Record<string, unknown>>): typeof logger {
+  return Object.assign(Object.create(logger) as typeof logger, { warn: (fields: Record<string, unknown>) => { warnings.push(fields) } })
+}
+
 describe('ingest flow control', () => {
   it('refuses a reading the journal cannot take, one or several, and counts none of them as pending', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gm-ingest-'))
@@ -35,15 +52,11 @@ describe('ingest flow control', () => {
       const { verifier } = await createSensorCredential(suite)
       const info = await verifySensorRecord(suite, await createSensorRecord(suite, owner, { sensorId: 's', verifier, seq: 1 }))
       let sealed = 0
-      const ingest = new Ingest({
-        suite, journal,
+      const ingest = ingestOf({
+        journal,
         sealer: { seal: async () => { sealed++; return new Uint8Array([1]) }, retainOnly: () => {} },
-        sensors: { get: async () => info },
-        delivery: deliveryTo(journal),
-        limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
-        sequencer: new Sequencer(),
-        logger: createLogger('test', { level: 'silent' })
-      }, { maxPending: 2, maxUnsealed: 2, now: Date.now })
+        sensors: { get: async () => info }
+      }, { maxPending: 2, maxUnsealed: 2 })
       // with a pending count left behind by a failure, a later call would be GM_ERR_BUSY instead
       for (const readings of [[utf8('1')], [utf8('2'), utf8('3')], [utf8('4'), utf8('5')], [utf8('6')]]) {
         await assert.rejects(ingest.accept(info, readings), { code: 'GM_ERR_COLLECTOR_STOPPED' })
@@ -72,14 +85,7 @@ describe('ingest flow control', () => {
       const owner = await generateIdentity(suite)
       const { verifier } = await createSensorCredential(suite)
       const info = await verifySensorRecord(suite, await createSensorRecord(suite, owner, { sensorId: 's', verifier, seq: 1 }))
-      const ingest = new Ingest({
-        suite, sealer, journal,
-        sensors: { get: async () => info },
-        delivery: deliveryTo(journal, sink),
-        limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
-        sequencer: new Sequencer(),
-        logger: createLogger('test', { level: 'silent' })
-      }, { maxPending: 100, maxUnsealed: 2, now: Date.now })
+      const ingest = ingestOf({ sealer, journal, sensors: { get: async () => info }, delivery: deliveryTo(journal, sink) }, { maxUnsealed: 2 })
       const acked: number[] = []
       const accept = async (n: number): Promise<void> => { await ingest.accept(info, [utf8(String(n))]); acked.push(n) }
       await Promise.all([accept(1), accept(2)])
@@ -119,18 +125,14 @@ describe('journal recovery [COL-13]', () => {
       const left = journal.open()
       assert.equal(left.collected.length, 2)
       const warnings: Array<Record<string, unknown>> = []
-      const quiet = createLogger('test', { level: 'silent' })
       let sealed = 0
-      const ingest = new Ingest({
-        suite, journal,
+      const ingest = ingestOf({
+        journal,
         sealer: { seal: async () => { sealed++; return new Uint8Array([1]) }, retainOnly: () => {} },
         // the peers that answered hold no copy of the record
         sensors: { get: async () => undefined },
-        delivery: deliveryTo(journal),
-        limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
-        sequencer: new Sequencer(),
-        logger: Object.assign(Object.create(quiet) as typeof quiet, { warn: (fields: Record<string, unknown>) => { warnings.push(fields) } })
-      }, { maxPending: 100, maxUnsealed: 100, now: Date.now })
+        logger: warningsTo(warnings)
+      })
       const rest = await ingest.recover(left.collected)
       assert.deepEqual(rest.map(r => r.seq), [1, 2], 'returned, to be looked up again')
       assert.equal(sealed, 0)
@@ -205,14 +207,10 @@ describe('ingest on a stale sensor record', () => {
       retainOnly: () => {}
     }
     const warnings: Array<Record<string, unknown>> = []
-    const quiet = createLogger('test', { level: 'silent' })
-    const logger = Object.assign(Object.create(quiet) as typeof quiet, { warn: (fields: Record<string, unknown>) => { warnings.push(fields) } })
-    const ingest = new Ingest({
-      suite, sealer, journal, sensors, logger,
-      delivery: deliveryTo(journal, { name: 'sink', deliver: async () => {} }),
-      limiter: new RateLimiter({ perSecond: 1e6, burst: 1e6 }),
-      sequencer: new Sequencer()
-    }, { maxPending: 100, maxUnsealed: 100, now: () => t, retryMs })
+    const ingest = ingestOf({
+      sealer, journal, sensors, logger: warningsTo(warnings),
+      delivery: deliveryTo(journal, { name: 'sink', deliver: async () => {} })
+    }, { now: () => t, retryMs })
     return {
       ingest, journal, sealed, events, warnings,
       publish: record => { held = record },

@@ -18,18 +18,21 @@ async function within<T> (promise: Promise<T>, ms: number, what: string): Promis
   }
 }
 
+/** A verifier that only checks sensors: `sensorExists` is the overlay, `now` the clock. */
+function sensorChecker (sensorExists: (sensorId: string) => Promise<boolean>, now: () => number): StoreVerifier {
+  return new StoreVerifier({ trust: undefined as never, revocations: () => undefined, sensorExists, now })
+}
+
+/** Whether a check refused the sensor as unknown. */
+const unknown = (err: unknown): boolean => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN')
+
 describe('StoreVerifier.checkSensor [PER-2]', () => {
   it('a known sensor past its 5 minutes is accepted at once while it is looked up again; the look-up decides the next check', async () => {
     let now = 1_000_000
     let answer = true
     let lookups = 0
     const held: { until?: Promise<void> } = {}
-    const verifier = new StoreVerifier({
-      trust: undefined as never,
-      revocations: () => undefined,
-      sensorExists: async () => { lookups++; await held.until; return answer },
-      now: () => now
-    })
+    const verifier = sensorChecker(async () => { lookups++; await held.until; return answer }, () => now)
     await verifier.checkSensor('s-1')
     assert.equal(lookups, 1)
     now += 5 * 60_000
@@ -44,21 +47,16 @@ describe('StoreVerifier.checkSensor [PER-2]', () => {
     release()
     await held.until
     await new Promise(resolve => setImmediate(resolve))
-    await assert.rejects(verifier.checkSensor('s-1'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'), 'the look-up found no record')
+    await assert.rejects(verifier.checkSensor('s-1'), unknown, 'the look-up found no record')
   })
 
   it('an unknown sensor is looked up before the answer, and a failing overlay does not make it known', async () => {
     let now = 1_000_000
     let lookups = 0
     let fail = true
-    const verifier = new StoreVerifier({
-      trust: undefined as never,
-      revocations: () => undefined,
-      sensorExists: async () => { lookups++; if (fail) throw new Error('overlay down'); return true },
-      now: () => now
-    })
-    await assert.rejects(verifier.checkSensor('s-2'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
-    await assert.rejects(verifier.checkSensor('s-2'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
+    const verifier = sensorChecker(async () => { lookups++; if (fail) throw new Error('overlay down'); return true }, () => now)
+    await assert.rejects(verifier.checkSensor('s-2'), unknown)
+    await assert.rejects(verifier.checkSensor('s-2'), unknown)
     assert.equal(lookups, 1, 'not asked again at once')
     // a failed look-up (no peer answered, [OVL-36]) is asked again after 1 s, not held for 10 s
     now += 1000
@@ -71,16 +69,11 @@ describe('StoreVerifier.checkSensor [PER-2]', () => {
     let now = 1_000_000
     let lookups = 0
     let exists = false
-    const verifier = new StoreVerifier({
-      trust: undefined as never,
-      revocations: () => undefined,
-      sensorExists: async () => { lookups++; return exists },
-      now: () => now
-    })
-    await assert.rejects(verifier.checkSensor('s-3'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
+    const verifier = sensorChecker(async () => { lookups++; return exists }, () => now)
+    await assert.rejects(verifier.checkSensor('s-3'), unknown)
     exists = true
     now += 9_999
-    await assert.rejects(verifier.checkSensor('s-3'), err => isGatemeshError(err, 'GM_ERR_PERSISTENCE_SENSOR_UNKNOWN'))
+    await assert.rejects(verifier.checkSensor('s-3'), unknown)
     now += 1
     await verifier.checkSensor('s-3')
     assert.equal(lookups, 2)
