@@ -120,13 +120,11 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
       if (entry === undefined || entry.info === undefined) return undefined
       const t = now()
       const ttlMs = ttlOf()
-      const refreshAheadMs = refreshAheadMsOf(ttlMs)
-      const failureTtlMs = failureTtlMsOf(ttlMs)
-      if (t - entry.at < ttlMs - refreshAheadMs || (entry.pending !== undefined && t - entry.at < ttlMs)) return entry.info
+      if (t - entry.at < ttlMs - refreshAheadMsOf(ttlMs) || (entry.pending !== undefined && t - entry.at < ttlMs)) return entry.info
       if (t - entry.at >= maxStaleMs) return undefined
       // [COL-10] stale: served at once, one refresh in the background (a failed one is not tried
       // again within failureTtlMs); whoever must wait for it asks get()
-      if (entry.pending === undefined && (entry.failure === undefined || t - entry.failure.at >= failureTtlMs)) {
+      if (entry.pending === undefined && (entry.failure === undefined || t - entry.failure.at >= failureTtlMsOf(ttlMs))) {
         refresh(sensorId, entry).catch(() => { /* kept in entry.failure, for get() */ })
       }
       return entry.info
@@ -140,11 +138,10 @@ export function createCachedSensorDirectory (components: CachedSensorDirectoryCo
       }
       const t = now()
       const ttlMs = ttlOf()
-      const failureTtlMs = failureTtlMsOf(ttlMs)
       // fresh, also while a refresh started ahead of the TTL runs
       if (t - entry.at < ttlMs) return entry.info
       if (entry.pending !== undefined) return await entry.pending
-      if (entry.failure !== undefined && t - entry.failure.at < failureTtlMs) {
+      if (entry.failure !== undefined && t - entry.failure.at < failureTtlMsOf(ttlMs)) {
         if (entry.info !== undefined && t - entry.at < maxStaleMs) return entry.info
         throw isGatemeshError(entry.failure.error) ? entry.failure.error : new GatemeshError('GM_ERR_SENSOR_DIRECTORY')
       }
