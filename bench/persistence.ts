@@ -12,7 +12,8 @@
  *      raw node:crypto work of it (SHA-256 of the body and proof path, 1/32 Ed25519 verify).
  *   2. whole path: MQTT QoS 1 at a fixed rate (bench/ingest.ts's load generator, a child process)
  *      into `c1`, which replicates to p1..p3 (R=3, W=2): acknowledged readings/s, PUBACK p99, the
- *      replication lag (outbox write to W-th confirmation, [PER-5]) from c1's admin status, the
+ *      replication lag (outbox write to W-th confirmation, [PER-5]) from c1's admin status (the p99
+ *      of its last 4 096 confirmations, polled each second once they are all of the phase), the
  *      outbox backlog when the load stops and how long it takes to drain. Baseline: the same
  *      collector with no persistence peer in the network (`c0`, measured before p1..p3 start):
  *      readings wait in its outbox, so it pays journal, sealing and outbox but no pushes, and no
@@ -114,6 +115,9 @@ async function adminStatus (gw: RunningGateway): Promise<Record<string, unknown>
 }
 
 interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null }, pushes?: unknown, replicas?: unknown }
+/** The persistence sink's replication-lag window: its last 4 096 confirmations (LAG_SAMPLES in src/gateway/persistence/sink.ts). */
+const LAG_WINDOW = 4096
+
 async function sinkStatus (gw: RunningGateway): Promise<SinkStatus> {
   const status = await adminStatus(gw)
   const persistence = (status.serviceStatus as Record<string, { persistence?: SinkStatus } | undefined>).collector?.persistence
@@ -308,7 +312,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     // ------------------------------------------------ 2a. whole path baseline: no persistence peer
     const mqttPort = (gw: RunningGateway): number => Number(new URL(gw.ready.collector?.mqtt as string).port)
     const warmup = quick ? 1 : 2
-    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number>, pushesAtEnd?: unknown, replicasAtEnd?: unknown }
+    interface PathRun { load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, lagP99Polls: number[], drainMs: number | null, cpu: Record<string, number>, pushesAtEnd?: unknown, replicasAtEnd?: unknown }
     const pathPhase = async (collector: RunningGateway, replicas: RunningGateway[], drain: boolean): Promise<PathRun> => {
       const before = await sinkStatus(collector)
       const procs = [collector, ...replicas]
@@ -319,7 +323,9 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
         while (polling) {
           await new Promise(resolve => setTimeout(resolve, 1000))
           const s = await sinkStatus(collector).catch(() => undefined)
-          if (s?.lagMs.p99 !== null && s?.lagMs.p99 !== undefined && s.confirmed > before.confirmed) polls.push(s.lagMs.p99)
+          // the sink's lag window is its last LAG_WINDOW confirmations: counted once they are all this phase's
+          // (before, the first poll's p99 was the warm-up's cold start: replica sets resolved, streams opened)
+          if (s?.lagMs.p99 !== null && s?.lagMs.p99 !== undefined && s.confirmed - before.confirmed >= LAG_WINDOW) polls.push(s.lagMs.p99)
         }
       })()
       const wall = performance.now()
@@ -336,7 +342,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
         last = await until('the outbox drains', async () => { const s = await sinkStatus(collector); return s.outbox.readings === 0 ? s : undefined }, 180_000, 100)
         drainMs = performance.now() - t
       }
-      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), drainMs, cpu, pushesAtEnd: end.pushes, replicasAtEnd: end.replicas }
+      return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), lagP99Polls: polls, drainMs, cpu, pushesAtEnd: end.pushes, replicasAtEnd: end.replicas }
     }
     const baselineRuns: PathRun[] = []
     for (let i = 0; i < runs; i++) { baselineRuns.push(await pathPhase(c0, [], false)); log(`whole path baseline ${i + 1}: ${Math.round(baselineRuns[i]!.load.perSecond)}/s`) }
