@@ -75,7 +75,6 @@ export class Ingest {
     this.ordered = new RevalidatedSealing({
       sealing: this.sealing,
       lookup: async sensorId => await components.sensors.get(sensorId),
-      release: id => { components.journal.release(id) },
       logger: components.logger
     }, { retryMs: init.retryMs ?? 10_000 })
   }

@@ -15,12 +15,10 @@ import type { SealingDispatch } from './sealing.ts'
 export interface RevalidatedSealingComponents {
   sealing: SealingDispatch
   /**
-   * The sensor's record once the directory's refresh has settled ([COL-10]): undefined when no
-   * sensor has this id any more; throws when it cannot be had.
+   * The sensor's record once the directory's refresh has settled ([COL-10]): undefined when the
+   * look-up found none; throws when it cannot be had. Either way the readings wait and it is asked again.
    */
   lookup: (sensorId: string) => Promise<SensorInfo | undefined>
-  /** Releases a reading's journal row without sealing it. */
-  release: (id: JournalHandle) => void
   logger: Logger
 }
 
@@ -93,17 +91,15 @@ export class RevalidatedSealing {
     clearTimeout(queue.timer)
     queue.timer = undefined
     this.c.lookup(sensorId).then(info => {
-      if (this.queues.get(sensorId) === queue) this.queues.delete(sensorId)
-      const { sealing } = this.c
       if (info === undefined) {
-        // [COL-13] nobody may read them: released unsealed, as recovery does
-        for (const item of queue.items) {
-          this.c.release(item.id)
-          if (item.counted) sealing.unreserve(1)
-        }
-        this.c.logger.warn({ code: 'GM_ERR_SENSOR_UNKNOWN', sensor: sensorId, readings: queue.items.length }, 'readings of a sensor that no longer exists dropped unsealed')
+        // [COL-11] [COL-13] the reading was accepted on a verified record and sensors are never
+        // deleted: a look-up that finds none (the directory no longer held the entry) is a
+        // partial answer, and the readings are kept and looked up again, as recovery does
+        this.retryLater(sensorId, queue, 'GM_ERR_SENSOR_UNKNOWN', 'sensor record not found on refresh; its readings stay journaled, looked up again later')
         return
       }
+      if (this.queues.get(sensorId) === queue) this.queues.delete(sensorId)
+      const { sealing } = this.c
       // [COL-11] the refreshed record's list (the directory never answers an older record)
       const current = sealing.recipients(info)
       for (const item of queue.items) {
@@ -111,14 +107,18 @@ export class RevalidatedSealing {
         sealing.seal(item.id, item.reading, item.recipients ?? current)
       }
     }, (err: unknown) => {
-      // [COL-13] the record is past maxStaleMs and cannot be refreshed: the readings stay
-      // journaled, uncounted (as recovery's), and the look-up is tried again later
-      this.uncount(queue)
-      this.c.logger.warn({ code: isGatemeshError(err) ? err.code : 'GM_ERR_SENSOR_DIRECTORY', sensor: sensorId, readings: queue.items.length }, 'sensor record not refreshed; its readings stay journaled, retried later')
-      if (this.stopped) { if (this.queues.get(sensorId) === queue) this.queues.delete(sensorId); return }
-      queue.timer = setTimeout(() => { this.settle(sensorId, queue) }, this.retryMs)
-      queue.timer.unref()
+      // [COL-13] the record is past maxStaleMs and cannot be refreshed
+      this.retryLater(sensorId, queue, isGatemeshError(err) ? err.code : 'GM_ERR_SENSOR_DIRECTORY', 'sensor record not refreshed; its readings stay journaled, retried later')
     })
+  }
+
+  /** [COL-13] The readings stay journaled, uncounted (as recovery's), and the look-up is tried again after retryMs. */
+  private retryLater (sensorId: string, queue: Queue, code: string, message: string): void {
+    this.uncount(queue)
+    this.c.logger.warn({ code, sensor: sensorId, readings: queue.items.length }, message)
+    if (this.stopped) { if (this.queues.get(sensorId) === queue) this.queues.delete(sensorId); return }
+    queue.timer = setTimeout(() => { this.settle(sensorId, queue) }, this.retryMs)
+    queue.timer.unref()
   }
 
   private uncount (queue: Queue): void {
