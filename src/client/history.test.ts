@@ -3,8 +3,8 @@
 // the CBOR answer's byte strings ([PER-56]).
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { GatemeshError, toBase64Url } from '../core/index.ts'
-import type { Envelope, HistoryPageInput } from '../core/index.ts'
+import { EnvelopeSealer, GatemeshError, equalBytes, generateIdentity, readEnvelopeHeader, toBase64Url, utf8 } from '../core/index.ts'
+import type { Envelope, HistoryPageInput, Recipient } from '../core/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
 import { HistoryReader, type HistoryComponents } from './history.ts'
 
@@ -102,5 +102,69 @@ describe('history reader: the CBOR answer [PER-56]', () => {
     const fetchPage = components.fetchPage
     components.fetchPage = async (q, max) => ({ ...await fetchPage(q, max), readings: [bytesOf(GW, 0), toBase64Url(bytesOf(GW, 1))] })
     await assert.rejects(read(components), { code: 'GM_ERR_CLIENT_BAD_RESPONSE' })
+  })
+})
+
+describe('history reader: the next page read ahead [PER-53]', () => {
+  const suite = createNodeCryptoSuite()
+  const reader = generateIdentity(suite)
+  /** Nine readings sealed at T0 + i s by each of two collectors, one per replica (a replica's readings tell which it is). */
+  const sealed = (async () => {
+    const recipients: Recipient[] = [{ id: (await reader).pseudonym, publicKey: (await reader).encPub }]
+    const by = async (): Promise<Uint8Array[]> => {
+      const signer = await suite.importSigningKey(suite.randomBytes(32))
+      const out = await new EnvelopeSealer({ suite, signer }).sealBatch(Array.from({ length: 9 }, (_, i) => ({ header: { sensor: 's1', ts: T0 + i * 1000, seq: (T0 + i * 1000) * 1000 }, plaintext: utf8(`r${i}`), recipients })))
+      return out.map(o => (o as { envelope: Uint8Array }).envelope)
+    }
+    return { A: await by(), B: await by() }
+  })()
+
+  /** Three pages of three readings, each answered by replica A unless the query names one; pages of the replicas in `tampered` fail verification. */
+  async function paged (events: string[], tampered: ReadonlySet<string>): Promise<HistoryComponents> {
+    const readings = await sealed
+    const { components } = fake([], { from: T0, to: T0 + 3_600_000 })
+    const replicaOf = (bytes: Uint8Array): string => equalBytes(readEnvelopeHeader(bytes).gw, readEnvelopeHeader(readings.A[0] as Uint8Array).gw) ? 'A' : 'B'
+    return {
+      ...components,
+      fetchPage: async query => {
+        const replica = query.replica ?? 'A'
+        const at = query.cursor === undefined ? 0 : Number(query.cursor)
+        events.push(`fetch ${at} from ${replica}`)
+        return {
+          sensor: 's1',
+          replica,
+          replicas: ['A', 'B'],
+          readings: readings[replica as 'A' | 'B'].slice(at, at + 3).map(toBase64Url),
+          checkpoints: [],
+          certificates: [toBase64Url(Uint8Array.of(1, 2, 3))],
+          ...(at + 3 < 9 ? { next: String(at + 3) } : {})
+        }
+      },
+      verifyPage: async (_suite, page: HistoryPageInput) => {
+        const envelopes = page.envelopes.map(bytes => ({ ...envelopeOf(Uint8Array.of(1, 0, 0)), ...readEnvelopeHeader(bytes) }))
+        const replica = replicaOf(page.envelopes[0] as Uint8Array)
+        events.push(`verify ${((envelopes[0]?.ts as number) - T0) / 1000} from ${replica}`)
+        if (tampered.has(replica)) throw new GatemeshError('GM_ERR_HISTORY_TAMPERED', 'a reading dropped')
+        return { envelopes, openEnds: [] }
+      }
+    }
+  }
+
+  it('asks for the next page before the current one is verified, and yields every reading once, in order', async () => {
+    const events: string[] = []
+    const got = await read(await paged(events, new Set()))
+    assert.deepEqual(got.map(r => (r.seq / 1000 - T0) / 1000), [0, 1, 2, 3, 4, 5, 6, 7, 8])
+    assert.deepEqual(events, ['fetch 0 from A', 'fetch 3 from A', 'verify 0 from A', 'fetch 6 from A', 'verify 3 from A', 'verify 6 from A'])
+  })
+
+  it('after a page fails verification, the pages that follow come from the replica that answered honestly', async () => {
+    const events: string[] = []
+    const reported: string[] = []
+    const out: number[] = []
+    for await (const r of new HistoryReader(await paged(events, new Set(['A'])), 's1', { from: T0, to: T0 + 3_600_000, onReplicaMisbehaved: m => { reported.push(m.replica) } })) out.push((r.seq / 1000 - T0) / 1000)
+    assert.deepEqual(out, [0, 1, 2, 3, 4, 5, 6, 7, 8])
+    assert.deepEqual(reported, ['A'])
+    // the page read ahead from A is never taken: every page verified after the first is B's
+    assert.deepEqual(events.filter(e => e.startsWith('verify')), ['verify 0 from A', 'verify 0 from B', 'verify 3 from B', 'verify 6 from B'])
   })
 })

@@ -158,6 +158,13 @@ function time (value: number | Date | undefined, fallback: number, name: string)
   return ms
 }
 
+/** The query of a history page ([PER-50]). */
+type PageQuery = Record<string, string | undefined>
+
+function pageKey (query: PageQuery): string {
+  return JSON.stringify(Object.entries(query).filter(([, v]) => v !== undefined).sort(([a], [b]) => a < b ? -1 : 1))
+}
+
 /**
  * [PER-53] An async iterable of a sensor's readings in the range, in order, across pages. Each
  * page is verified before any of its readings is yielded. Iterating twice reads twice.
@@ -196,7 +203,14 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     let preferred = this.options.replica
     while (remaining > 0) {
       const size = Math.min(this.options.pageSize ?? 1000, remaining)
-      const { page, envelopes, collectors, gateways, hi } = await this.verifiedPage(cursor, lo, size, preferred)
+      // [PER-53] the next page is asked for while this one is verified and opened: its query once
+      // this page holds (a page that fails verification is asked again elsewhere; the page read
+      // ahead is verified in its turn all the same)
+      const { page, envelopes, collectors, gateways, hi } = await this.verifiedPage(cursor, lo, size, preferred, fetched => {
+        const after = remaining - Math.min(fetched.readings.length, remaining)
+        if (fetched.next === undefined || after <= 0) return undefined
+        return { cursor: fetched.next, limit: String(Math.min(this.options.pageSize ?? 1000, after)), replica: this.stats.misbehaved > 0 ? fetched.replica : preferred }
+      })
       this.stats.pages++
       // after a misbehaving replica, keep to the one that answered honestly
       if (this.stats.misbehaved > 0) preferred = page.replica
@@ -226,7 +240,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [PER-54] A page that verifies: from the replica the gateway picks, else from the others in turn. */
-  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
+  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined, nextQuery: (page: Page) => PageQuery | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
     const tried = new Set<string>()
     let replica = preferred
     let fault: GatemeshError | undefined
@@ -236,7 +250,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
         : { cursor, limit: String(size), replica }
       let page: Page
       try {
-        page = parsePage(await this.components.fetchPage(query, MAX_PAGE_ANSWER_BYTES))
+        page = parsePage(await this.fetchPage(query))
       } catch (err) {
         // the replica asked for by name could not be reached: the next one, if any is left
         if (replica === undefined || !isGatemeshError(err, 'GM_ERR_HISTORY_NO_REPLICA')) throw err
@@ -247,6 +261,8 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
       }
       tried.add(page.replica)
       this.lastReplicas = page.replicas
+      const next = nextQuery(page)
+      if (next !== undefined) this.readAhead(next)
       try {
         return { page, ...await this.verify(page, lo) }
       } catch (err) {
@@ -267,6 +283,23 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   private lastReplicas: string[] = []
+  /** The page asked for ahead of its turn, by its query. */
+  private ahead: { key: string, answer: Promise<Record<string, unknown>> } | undefined
+
+  /** The answer to `query`: the one read ahead when it was asked for, else asked now. */
+  private async fetchPage (query: PageQuery): Promise<Record<string, unknown>> {
+    const ahead = this.ahead
+    this.ahead = undefined
+    if (ahead !== undefined && ahead.key === pageKey(query)) return await ahead.answer
+    return await this.components.fetchPage(query, MAX_PAGE_ANSWER_BYTES)
+  }
+
+  /** Asks for the page of `query` now, for a fetchPage to come; its failure is that call's. */
+  private readAhead (query: PageQuery): void {
+    const answer = this.components.fetchPage(query, MAX_PAGE_ANSWER_BYTES)
+    answer.catch(() => {})
+    this.ahead = { key: pageKey(query), answer }
+  }
 
   private nextReplica (tried: Set<string>, replicas: string[] | undefined): string | undefined {
     return (replicas ?? this.lastReplicas).find(peer => !tried.has(peer))
