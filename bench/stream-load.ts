@@ -57,6 +57,14 @@ export function quantile (values: number[] | Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
 }
 
+/** The largest value (NaN for none); Math.max(...values) overflows the stack past ~100 000 values. */
+export function largest (values: number[]): number {
+  if (values.length === 0) return Number.NaN
+  let max = -Infinity
+  for (const v of values) if (v > max) max = v
+  return max
+}
+
 interface Conn { send: (scheduled: number) => boolean, unacked: () => number, close: () => void }
 
 async function openSensor (port: number, sensor: { id: string, credential: string }, onAck: (scheduled: number) => void): Promise<Conn> {
