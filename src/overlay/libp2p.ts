@@ -45,6 +45,9 @@ export interface Libp2pParts {
   extraServices: Record<string, Libp2pServiceFactory>
 }
 
+/** [OVL-9] DHT streams one connection carries at once, each way. */
+const DHT_STREAMS_PER_CONNECTION = 256
+
 export async function createOverlayLibp2p (parts: Libp2pParts): Promise<Libp2p<CoreServices>> {
   const prefix = parts.protocolPrefix.replace(/^\//, '')
   let gate: CertificateGate | undefined
@@ -97,6 +100,11 @@ export async function createOverlayLibp2p (parts: Libp2pParts): Promise<Libp2p<C
         kBucketSize: parts.kBucketSize,
         querySelfInterval: parts.querySelfInterval ?? 60_000,
         allowQueryWithZeroPeers: true,
+        // [OVL-9] a DHT request is a stream of its own, and a busy gateway's puts and gets go to
+        // the same few near peers: kad-dht's default 32 inbound (64 outbound) streams per
+        // connection refused a burst of 64 puts from one gateway (a put failed)
+        maxInboundStreams: DHT_STREAMS_PER_CONNECTION,
+        maxOutboundStreams: DHT_STREAMS_PER_CONNECTION,
         logPrefix: 'gatemesh:kad'
       })(guardComponents(c, () => c.gate, parts.datastore))
     }

@@ -93,6 +93,20 @@ describe('the certified overlay: a CA and 7 gateways', { timeout: 240_000 }, () 
     }
   })
 
+  it('a burst of 96 puts at once from one gateway all land [OVL-9]', async () => {
+    // each put is a FIND_NODE round and a PUT_VALUE to every near peer, a libp2p stream each: 96
+    // at once are more DHT streams on a connection than kad-dht takes by default (32 inbound)
+    const records = await Promise.all(Array.from({ length: 96 }, async (_, i) => ({ key: `/gm-sensor/burst-${i}`, value: await sensorRecord(alice, `burst-${i}`, 1) })))
+    const results = await Promise.all(records.map(async ({ key, value }) => await putRecord(admin(5), key, value)))
+    const failed = results.map((r, i) => ({ i, ...r })).filter(r => r.status !== 200)
+    assert.deepEqual(failed.map(r => `burst-${r.i}: ${r.status} ${String(r.body.code)}`), [])
+    for (const { key, value } of records.slice(0, 8)) {
+      const got = await getRecord(admin(2), key)
+      assert.equal(got.status, 200, `${key}: ${got.code}`)
+      assert.ok(equalBytes(got.value as Uint8Array, value))
+    }
+  })
+
   it('finds the peers running a service nearest a key, never one whose service does not run [OVL-31]', async () => {
     const peers = async (role: string): Promise<string[]> => {
       const res = await fetch(new URL(`/v1/peers?role=${role}&key=/gm-sensor/sensor-1&count=10`, admin(0)))
