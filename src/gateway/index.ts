@@ -169,7 +169,9 @@ function createCollectorService ({ overlay, suite, signer, seed, events, local, 
   const onPeers = (): void => { stream.refresh() }
   const endpoints = (): { http: string, mqtt: string } => ({ http: serviceUrl('http', config, collector.httpPort), mqtt: serviceUrl('mqtt', config, collector.mqttPort) })
   local.collectorEndpoints = endpoints
-  const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [latest, persistence, stream], logger: createLogger('gatemesh:collector'), metrics: createIngestMetrics(metrics) }, {
+  // [COL-14] the stream sink first: live delivery no longer waits behind the persistence outbox's
+  // synchronous SQLite write of the same batch (4 interleaved pairs at 5 000/s: p99 lower in 3)
+  const collector = createCollector({ suite, signingSeed: seed, sensors: directory, sinks: [stream, latest, persistence], logger: createLogger('gatemesh:collector'), metrics: createIngestMetrics(metrics) }, {
     dataDir: config.data,
     http: { host: config.host, port: config.httpPort },
     mqtt: { host: config.host, port: config.mqttPort },

@@ -1,6 +1,6 @@
 /**
  * What leaves the collector and what takes it: the sealed reading and the sink contract. The
- * collector seals; sinks (the latest publisher, persistence, stream) hold; the delivery between
+ * collector seals; sinks (stream, the latest publisher, persistence) hold; the delivery between
  * them (delivery.ts) keeps a reading journaled until every sink has settled it. [COL-14]
  */
 
