@@ -189,19 +189,21 @@ describe('gatemesh user commands', () => {
   })
 
   it('explains usage errors (exit 2) and failures (exit 1) with their codes', async () => {
-    const empty = join(dir, 'nobody')
+    // a home of its own for each case run at once: a failed login takes away the home it made
+    // ([ACS-16]), which a signup into the same home at the same time found gone (ENOENT, exit 2)
+    const empty = (name: string): string => join(dir, `nobody-${name}`)
     const cases: Array<[string[], Record<string, string>, number, string]> = [
       [['sensor'], {}, 2, 'GM_ERR_CLI_USAGE'],
       [['sensor', 'frobnicate'], {}, 2, 'GM_ERR_CLI_USAGE'],
       [['signup'], {}, 2, 'GM_ERR_CLI_USAGE'],
       [['sensor', 'add', 'x', '--bogus'], {}, 2, 'GM_ERR_CLI_USAGE'],
       // [ACS-16] not logged in: a failure of its own, not a usage error (test/client/cli-errors.test.ts)
-      [['sensor', 'list', '--home', empty], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_CLI_NOT_LOGGED_IN'],
+      [['sensor', 'list', '--home', empty('list')], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_CLI_NOT_LOGGED_IN'],
       [['sensor', 'list', '--home', aliceHome], {}, 2, 'GM_ERR_CLI_USAGE'],
       [['sensor', 'list', '--home', aliceHome], { GATEMESH_PASSWORD: 'wrong' }, 1, 'GM_ERR_BAD_PASSWORD'],
-      [['login', '--gateway', 'http://127.0.0.1:1', '--pseudonym', 'a'.repeat(52), '--home', empty], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_CLIENT_UNREACHABLE'],
-      [['login', '--gateway', a.url, '--pseudonym', 'a'.repeat(52), '--home', empty], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_ACCOUNT_NOT_FOUND'],
-      [['signup', '--gateway', a.url, '--home', empty, '--kdf-iterations', '1000'], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_WEAK_KDF'],
+      [['login', '--gateway', 'http://127.0.0.1:1', '--pseudonym', 'a'.repeat(52), '--home', empty('unreachable')], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_CLIENT_UNREACHABLE'],
+      [['login', '--gateway', a.url, '--pseudonym', 'a'.repeat(52), '--home', empty('not-found')], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_ACCOUNT_NOT_FOUND'],
+      [['signup', '--gateway', a.url, '--home', empty('weak'), '--kdf-iterations', '1000'], { GATEMESH_PASSWORD: 'x' }, 1, 'GM_ERR_WEAK_KDF'],
       [['sensor', 'add', 'barn-1', '--home', aliceHome, '--password-file', alicePasswordFile], {}, 1, 'GM_ERR_CLIENT_SENSOR_EXISTS']
     ]
     const results = await Promise.all(cases.map(async ([args, env]) => await gatemesh(args, env)))

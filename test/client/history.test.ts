@@ -121,8 +121,9 @@ describe('client history reader', () => {
     assert.deepEqual(readings.map(r => r.text), held.map((_, i) => `reading ${i}`))
     assert.deepEqual(reports.map(r => [r.replica, r.code]), [[CROOK, 'GM_ERR_HISTORY_TAMPERED']])
     assert.deepEqual([reader.stats.misbehaved, reader.stats.retries, reader.stats.pages], [1, 1, 3])
-    // the first page from the nearest, again from the honest one, then the honest one by name
-    assert.deepEqual(asked, [undefined, HONEST, HONEST, HONEST])
+    // the first page from the nearest, and the second read ahead from it ([PER-53]; dropped unread
+    // once the first failed), the first again from the honest one, then the honest one by name
+    assert.deepEqual(asked, [undefined, undefined, HONEST, HONEST, HONEST])
   })
 
   it('reports a replica that injected a reading no certified collector sealed [ENV-10]', async () => {
@@ -164,7 +165,8 @@ describe('client history reader', () => {
     const again = await collect(alice.history(SENSOR, { from, to, pageSize: 4, replica: CROOK, onReplicaMisbehaved: r => reports.push(r) }))
     assert.deepEqual(again.map(r => r.text), held.map((_, i) => `reading ${i}`))
     assert.deepEqual(reports.map(r => [r.replica, r.code]), [[CROOK, 'GM_ERR_HISTORY_INCOMPLETE']])
-    assert.deepEqual(asked, [CROOK, HONEST, HONEST, HONEST])
+    // the second page read ahead from the one named is dropped unread once its first failed
+    assert.deepEqual(asked, [CROOK, CROOK, HONEST, HONEST, HONEST])
     assert.throws(() => alice.history(SENSOR, { replica: '../x' }), (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_HISTORY_BAD_RANGE')
   })
 
