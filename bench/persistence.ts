@@ -34,6 +34,7 @@
  *
  *   node bench/persistence.ts [--quick] [--runs N] [--seconds N] [--rate N] [--catchup-rate N] [--catchup-minutes N]
  *     [--only whole-path] [--profile DIR]  (figure 2 alone, printed as JSON; V8 CPU profiles of every process in DIR)
+ *     [--keep]  (the run's directory, every gateway's data and logs/<name>.log, is kept and named)
  */
 import { createHash, createPublicKey, verify as edVerify } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -76,6 +77,8 @@ export interface PersistenceOptions {
   only?: 'whole-path'
   /** A directory for V8 CPU profiles of every process of the network (`--cpu-prof`), written when each stops. */
   profileDir?: string
+  /** Keep the run's directory (every gateway's data and `logs/<name>.log`) instead of removing it. */
+  keep?: boolean
 }
 
 const suite = createNodeCryptoSuite()
@@ -501,7 +504,8 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
   } finally {
     for (const node of nodes) await node.stop().catch(() => {})
     await net?.stop().catch(() => {})
-    await rm(dir, { recursive: true, force: true })
+    if (options.keep === true) log(`kept ${dir} (gateway logs in ${join(dir, 'logs')})`)
+    else await rm(dir, { recursive: true, force: true })
   }
 }
 
@@ -581,7 +585,7 @@ function writeResultsFiles (r: Record<string, unknown>): void {
 /** The options of this scenario on a command line (this script's, or `npm run bench`'s). */
 export function options (argv: string[]): PersistenceOptions {
   const n = (name: string, integer: boolean): number | undefined => numberOption(argv, name, integer)
-  return { quick: argv.includes('--quick'), runs: n('--runs', true), seconds: n('--seconds', false), rate: n('--rate', true), catchupRate: n('--catchup-rate', true), catchupMinutes: n('--catchup-minutes', false), ...(argv.includes('--only') ? { only: argv[argv.indexOf('--only') + 1] as 'whole-path' } : {}), ...(argv.includes('--profile') ? { profileDir: argv[argv.indexOf('--profile') + 1] } : {}) }
+  return { quick: argv.includes('--quick'), runs: n('--runs', true), seconds: n('--seconds', false), rate: n('--rate', true), catchupRate: n('--catchup-rate', true), catchupMinutes: n('--catchup-minutes', false), ...(argv.includes('--only') ? { only: argv[argv.indexOf('--only') + 1] as 'whole-path' } : {}), ...(argv.includes('--profile') ? { profileDir: argv[argv.indexOf('--profile') + 1] } : {}), ...(argv.includes('--keep') ? { keep: true } : {}) }
 }
 
 if (import.meta.main) {
