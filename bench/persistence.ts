@@ -53,7 +53,7 @@ import type { Session } from '../src/client/index.ts'
 import { startNetwork } from '../src/demo/network.ts'
 import type { Network, RunningGateway } from '../src/demo/network.ts'
 import { createCertificateTrust, createRecordVerifier } from '../src/gateway/index.ts'
-import { REPAIR_BUCKET, request } from '../src/gateway/persistence/index.ts'
+import { LAG_SAMPLES, REPAIR_BUCKET, request } from '../src/gateway/persistence/index.ts'
 import type { StoreRequest } from '../src/gateway/persistence/index.ts'
 import { readingTopic } from '../src/gateway/collector/index.ts'
 import { NAMESPACES, createOverlayNode, recordKey } from '../src/overlay/index.ts'
@@ -118,9 +118,6 @@ async function adminStatus (gw: RunningGateway): Promise<Record<string, unknown>
 }
 
 interface SinkStatus { outbox: { readings: number, items: number }, confirmed: number, lagMs: { p50: number | null, p99: number | null }, pushes?: unknown, replicas?: unknown }
-/** The persistence sink's replication-lag window: its last 4 096 confirmations (LAG_SAMPLES in src/gateway/persistence/sink.ts). */
-const LAG_WINDOW = 4096
-
 async function sinkStatus (gw: RunningGateway): Promise<SinkStatus> {
   const status = await adminStatus(gw)
   const persistence = (status.serviceStatus as Record<string, { persistence?: SinkStatus } | undefined>).collector?.persistence
@@ -326,9 +323,9 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
         while (polling) {
           await new Promise(resolve => setTimeout(resolve, 1000))
           const s = await sinkStatus(collector).catch(() => undefined)
-          // the sink's lag window is its last LAG_WINDOW confirmations: counted once they are all this phase's
+          // the sink's lag window is its last LAG_SAMPLES confirmations: counted once they are all this phase's
           // (before, the first poll's p99 was the warm-up's cold start: replica sets resolved, streams opened)
-          if (s?.lagMs.p99 !== null && s?.lagMs.p99 !== undefined && s.confirmed - before.confirmed >= LAG_WINDOW) polls.push(s.lagMs.p99)
+          if (s?.lagMs.p99 !== null && s?.lagMs.p99 !== undefined && s.confirmed - before.confirmed >= LAG_SAMPLES) polls.push(s.lagMs.p99)
         }
       })()
       const wall = performance.now()

@@ -403,8 +403,8 @@ export async function run (opts: { quick?: boolean, seconds?: number } = {}): Pr
       if (!res.ok) throw new Error(`sensor ${id}: ${res.status} ${await res.text()}`)
       return { id, credential }
     }
-    // 8 puts at a time, as bench/persistence.ts: 64 at once sent each peer more DHT streams than
-    // kad-dht takes from one connection (32 inbound), and a put found no peer to accept it
+    // 8 sensor-record puts at a time, as bench/persistence.ts adds its sensors (64 at once once
+    // overran kad-dht's default of 32 DHT streams per connection, now 256, [OVL-9])
     const sensors: Array<{ id: string, credential: string }> = []
     for (const group of chunks(Array.from({ length: LATENCY_SENSORS }, (_, i) => `bench-stream-${i}`), 8)) sensors.push(...await Promise.all(group.map(addSensor)))
     const fanSensor = await addSensor('bench-fan')

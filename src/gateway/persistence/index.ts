@@ -4,7 +4,7 @@
  */
 export { createPersistenceService } from './service.ts'
 export type { PersistenceService, PersistenceServiceComponents, PersistenceServiceInit } from './service.ts'
-export { createPersistenceSink, SINK_DEFAULTS } from './sink.ts'
+export { createPersistenceSink, LAG_SAMPLES, SINK_DEFAULTS } from './sink.ts'
 export type { PersistenceSink, PersistenceSinkComponents, PersistenceSinkInit } from './sink.ts'
 export { PERSISTENCE_PROTOCOL, request, serve, MAX_FRAME_BYTES, REQUEST_TIMEOUT_MS } from './protocol.ts'
 export type { PersistenceRequest, PersistenceResponse, ResponseOf, StoreRequest, StoreResponse, RangeRequest, RangeResponse, WireKey, PersistenceDialer, PersistenceHandler } from './protocol.ts'

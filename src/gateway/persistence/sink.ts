@@ -68,7 +68,8 @@ export const SINK_DEFAULTS = {
 
 /** At most this many pushes in flight to one replica ([PER-4]). */
 const MAX_IN_FLIGHT = 2
-const LAG_SAMPLES = 4096
+/** [PER-5] The replication lag and push figures of the status are over the last this many. */
+export const LAG_SAMPLES = 4096
 
 export interface PersistenceSink extends ReadingSink {
   start: () => Promise<void>
