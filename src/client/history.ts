@@ -202,14 +202,14 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     let lo: { seq: number, gw: Uint8Array } | undefined
     let preferred = this.options.replica
     while (remaining > 0) {
-      const size = Math.min(this.options.pageSize ?? 1000, remaining)
+      const size = this.pageLimit(remaining)
       // [PER-53] the next page is asked for while this one is verified and opened: its query once
       // this page holds (a page that fails verification is asked again elsewhere; the page read
       // ahead is verified in its turn all the same)
       const { page, envelopes, collectors, gateways, hi } = await this.verifiedPage(cursor, lo, size, preferred, fetched => {
         const after = remaining - Math.min(fetched.readings.length, remaining)
         if (fetched.next === undefined || after <= 0) return undefined
-        return { cursor: fetched.next, limit: String(Math.min(this.options.pageSize ?? 1000, after)), replica: this.stats.misbehaved > 0 ? fetched.replica : preferred }
+        return { cursor: fetched.next, limit: String(this.pageLimit(after)), replica: this.stats.misbehaved > 0 ? fetched.replica : preferred }
       })
       this.stats.pages++
       // after a misbehaving replica, keep to the one that answered honestly
@@ -283,6 +283,11 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   private lastReplicas: string[] = []
+
+  /** The readings to ask for in a page when `remaining` are left to yield. */
+  private pageLimit (remaining: number): number {
+    return Math.min(this.options.pageSize ?? 1000, remaining)
+  }
   /** The page asked for ahead of its turn, by its query. */
   private ahead: { key: string, answer: Promise<Record<string, unknown>> } | undefined
 
