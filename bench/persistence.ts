@@ -33,7 +33,7 @@
  * and .md.
  *
  *   node bench/persistence.ts [--quick] [--runs N] [--seconds N] [--rate N] [--catchup-rate N] [--catchup-minutes N]
- *     [--only whole-path] [--profile DIR]  (figure 2 alone, printed as JSON; V8 CPU profiles of every process in DIR)
+ *     [--only whole-path|history] [--profile DIR]  (figure 2 or 3 alone, printed as JSON; V8 CPU profiles of every process in DIR)
  *     [--keep]  (the run's directory, every gateway's data and logs/<name>.log, is kept and named)
  */
 import { createHash, createPublicKey, verify as edVerify } from 'node:crypto'
@@ -73,8 +73,12 @@ export interface PersistenceOptions {
   rate?: number
   catchupRate?: number
   catchupMinutes?: number
-  /** Only figure 2 (the whole path): no store, history or catch-up figures, no results files. */
-  only?: 'whole-path'
+  /**
+   * One figure alone, printed as JSON, no results files: `whole-path` (figure 2; no store, history
+   * or catch-up figures) or `history` (figure 3 on the day pushed to every replica; no whole path,
+   * store rate or catch-up).
+   */
+  only?: 'whole-path' | 'history'
   /** A directory for V8 CPU profiles of every process of the network (`--cpu-prof`), written when each stops. */
   profileDir?: string
   /** Keep the run's directory (every gateway's data and `logs/<name>.log`) instead of removing it. */
@@ -345,7 +349,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
       return { load, backlogReadings: end.outbox.readings, lagP50Ms: last.lagMs.p50, lagP99Ms: last.lagMs.p99, lagP99MaxMs: polls.length === 0 ? null : Math.max(...polls), lagP99Polls: polls, drainMs, cpu, pushesAtEnd: end.pushes, replicasAtEnd: end.replicas }
     }
     const baselineRuns: PathRun[] = []
-    for (let i = 0; i < runs; i++) { baselineRuns.push(await pathPhase(c0, [], false)); log(`whole path baseline ${i + 1}: ${Math.round(baselineRuns[i]!.load.perSecond)}/s`) }
+    for (let i = 0; i < runs && options.only !== 'history'; i++) { baselineRuns.push(await pathPhase(c0, [], false)); log(`whole path baseline ${i + 1}: ${Math.round(baselineRuns[i]!.load.perSecond)}/s`) }
     // stopped (not killed) so a profile is written
     await c0.stop()
 
@@ -358,7 +362,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     await mqttLoad(mqttPort(c1), mqttSensors, 500, 1, 0.5)
     await until('c1 replicates', async () => { const s = await sinkStatus(c1); return s.outbox.readings === 0 && s.confirmed > 0 ? s : undefined }, 60_000)
     const pathRuns: PathRun[] = []
-    for (let i = 0; i < runs; i++) { pathRuns.push(await pathPhase(c1, [gw('p1'), gw('p2'), gw('p3')], true)); log(`whole path ${i + 1}: ${Math.round(pathRuns[i]!.load.perSecond)}/s, lag p99 ${pathRuns[i]!.lagP99MaxMs} ms`) }
+    for (let i = 0; i < runs && options.only !== 'history'; i++) { pathRuns.push(await pathPhase(c1, [gw('p1'), gw('p2'), gw('p3')], true)); log(`whole path ${i + 1}: ${Math.round(pathRuns[i]!.load.perSecond)}/s, lag p99 ${pathRuns[i]!.lagP99MaxMs} ms`) }
     await c1.stop()
     if (options.only === 'whole-path') {
       const result = { runs, quick, seconds, rate, loadAverage: { before: loadBefore, after: loadavg() }, path: { baseline: baselineRuns, replicated: pathRuns }, pids: Object.fromEntries(network.gateways.map(g => [g.name, g.child.pid])) }
@@ -375,8 +379,10 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     const day = await sealRun(pusher.seed, pusher.certificate, daySensor, dayStart, dayReadings, 1000, recipients)
     log(`sealed ${dayReadings} readings in ${Math.round(day.sealMs)} ms`)
     const storeRuns: Array<{ replica: string, perSecond: number, rawPerSecond: number }> = []
+    // the raw SELECT baseline of figure 3 reads raw-0.db
+    if (options.only === 'history') rawAppendRate(dir, 'raw-0.db', day.rows)
     for (const [i, name] of ['p1', 'p2', 'p3'].entries()) {
-      if (i >= runs) break
+      if (i >= runs || options.only === 'history') break
       const rawPerSecond = rawAppendRate(dir, `raw-${i}.db`, day.rows)
       const ms = await push(pusher.node, gw(name).ready.peerId, day.requests)
       storeRuns.push({ replica: name, perSecond: dayReadings / (ms / 1000), rawPerSecond })
@@ -385,7 +391,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     // every replica holds the day for figure 3 (a quick run pushed to fewer)
     for (const name of ['p1', 'p2', 'p3'].slice(storeRuns.length)) await push(pusher.node, gw(name).ready.peerId, day.requests)
     const floors = []
-    for (let i = 0; i < runs; i++) floors.push(await verifyFloor(day))
+    for (let i = 0; i < runs && options.only !== 'history'; i++) floors.push(await verifyFloor(day))
 
     // ------------------------------------------------ 3. history from a1 (no replica there)
     const reader = await certifiedNode(['access'])
@@ -462,6 +468,11 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     await client.transport.request('GET', `/v1/sensors/${daySensor}/history`, { signer: owner.identity, query: { from: String(dayStart), to: String(dayEnd), limit: '5000' }, maxBytes: 12 * 1024 * 1024 }).then(
       p => { probe5000.http = `${(p.readings as unknown[]).length} readings` }, (err: { code?: string }) => { probe5000.http = String(err.code ?? err) })
     log(`a page of 5 000: ${JSON.stringify(probe5000)}`)
+    if (options.only === 'history') {
+      const result = { runs, quick, dayReadings, historyReads, loadAverage: { before: loadBefore, after: loadavg() }, history: { lastPage: historyRuns, day: dayRuns, probe5000 } }
+      console.log(JSON.stringify(result, null, 2))
+      return result
+    }
 
     // ------------------------------------------------ 4. a restarted replica catches up
     const catchupRuns: Array<{ readings: number, pushMs: number, readyMs: number, catchUpMs: number }> = []
@@ -582,7 +593,7 @@ function writeResultsFiles (r: Record<string, unknown>): void {
 /** The options of this scenario on a command line (this script's, or `npm run bench`'s). */
 export function options (argv: string[]): PersistenceOptions {
   const n = (name: string, integer: boolean): number | undefined => numberOption(argv, name, integer)
-  return { quick: argv.includes('--quick'), runs: n('--runs', true), seconds: n('--seconds', false), rate: n('--rate', true), catchupRate: n('--catchup-rate', true), catchupMinutes: n('--catchup-minutes', false), ...(argv.includes('--only') ? { only: argv[argv.indexOf('--only') + 1] as 'whole-path' } : {}), ...(argv.includes('--profile') ? { profileDir: argv[argv.indexOf('--profile') + 1] } : {}), ...(argv.includes('--keep') ? { keep: true } : {}) }
+  return { quick: argv.includes('--quick'), runs: n('--runs', true), seconds: n('--seconds', false), rate: n('--rate', true), catchupRate: n('--catchup-rate', true), catchupMinutes: n('--catchup-minutes', false), ...(argv.includes('--only') ? { only: argv[argv.indexOf('--only') + 1] as 'whole-path' | 'history' } : {}), ...(argv.includes('--profile') ? { profileDir: argv[argv.indexOf('--profile') + 1] } : {}), ...(argv.includes('--keep') ? { keep: true } : {}) }
 }
 
 if (import.meta.main) {
