@@ -96,6 +96,21 @@ for (const suite of SUITES) {
       assert.ok(codes.has('GM_ERR_BAD_SIGNATURE'), `codes seen: ${[...codes].join(', ')}`)
     })
 
+    it('signatureVerified (a replica reading back what it verified) skips the signature only', async () => {
+      const gw = await suite.importSigningKey(suite.randomBytes(32))
+      const other = await suite.importSigningKey(suite.randomBytes(32))
+      const body: CheckpointBody = { sensor: 's-1', gw: gw.publicKey, bucket: BUCKET, part: 0, prev: null, seqs: [first, first + 1] }
+      const good = await signCheckpoint(suite, gw, body)
+      const { b } = decodeCanonical(good) as { b: Uint8Array }
+      const wrongKey = encodeCanonical({ b, s: await suite.sign(other, concat(utf8('gatemesh/checkpoint/v1\0'), b)) })
+      await rejectsWithCode(() => openCheckpoint(suite, wrongKey), 'GM_ERR_BAD_SIGNATURE')
+      const read = await openCheckpoint(suite, wrongKey, { signatureVerified: true })
+      assert.deepEqual(read.seqs, body.seqs)
+      assert.deepEqual(read.hash, (await openCheckpoint(suite, good)).hash)
+      // the form is still checked
+      await rejectsWithCode(() => openCheckpoint(suite, encodeCanonical({ b, s: new Uint8Array(63) }), { signatureVerified: true }), 'GM_ERR_MALFORMED')
+    })
+
     it('refuses a non-canonical encoding of a valid checkpoint, outside and inside', async () => {
       const gw = await suite.importSigningKey(suite.randomBytes(32))
       const body: CheckpointBody = { sensor: 's-1', gw: gw.publicKey, bucket: BUCKET, part: 0, prev: null, seqs: [first] }

@@ -293,7 +293,8 @@ class ChainReader {
     let o = this.opened.get(id)
     if (o === undefined) {
       this.links++
-      o = await openCheckpoint(this.components.suite, cp.bytes).catch(() => null)
+      // verified when it was stored ([PER-2] store): read back for its links; the reader verifies it
+      o = await openCheckpoint(this.components.suite, cp.bytes, { signatureVerified: true }).catch(() => null)
       if (o !== null && (!equalBytes(o.gw, cp.gw) || o.bucket !== cp.bucket || o.part !== cp.part)) o = null
       this.opened.set(id, o)
     }
@@ -360,7 +361,15 @@ async function chainRun (chains: ChainReader, inSpan: StoredCheckpoint[], first:
 
 async function certificatesOf (engine: StorageEngine, ...lists: Uint8Array[][]): Promise<Uint8Array[]> {
   const gws = new Map<string, Uint8Array>()
-  for (const list of lists) for (const gw of list) gws.set(hex(gw), gw)
+  // a page's readings mostly share few collectors: a key like the one before it is not hexed again
+  for (const list of lists) {
+    let previous: Uint8Array | undefined
+    for (const gw of list) {
+      if (previous !== undefined && equalBytes(previous, gw)) continue
+      gws.set(hex(gw), gw)
+      previous = gw
+    }
+  }
   if (gws.size === 0) return []
   return (await engine.certificates([...gws.values()])).map(c => c.der)
 }
