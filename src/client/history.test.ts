@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { EnvelopeSealer, GatemeshError, equalBytes, generateIdentity, readEnvelopeHeader, toBase64Url, utf8 } from '../core/index.ts'
 import type { Envelope, HistoryPageInput, Recipient } from '../core/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
-import { HistoryReader, type HistoryComponents } from './history.ts'
+import { HistoryReader, READ_AHEAD_PAGES, type HistoryComponents } from './history.ts'
 
 const GW = new Uint8Array(32).fill(7)
 const OTHER = new Uint8Array(32).fill(9)
@@ -120,7 +120,7 @@ describe('history reader: the next page read ahead [PER-53]', () => {
   })()
 
   /** Three pages of three readings, each answered by replica A unless the query names one; pages of the replicas in `tampered` fail verification. */
-  async function paged (events: string[], tampered: ReadonlySet<string>): Promise<HistoryComponents> {
+  async function paged (events: string[], tampered: ReadonlySet<string>, slowVerify = false): Promise<HistoryComponents> {
     const readings = await sealed
     const { components } = fake([], { from: T0, to: T0 + 3_600_000 })
     const replicaOf = (bytes: Uint8Array): string => equalBytes(readEnvelopeHeader(bytes).gw, readEnvelopeHeader(readings.A[0] as Uint8Array).gw) ? 'A' : 'B'
@@ -143,6 +143,8 @@ describe('history reader: the next page read ahead [PER-53]', () => {
       verifyPage: async (_suite, page: HistoryPageInput) => {
         const envelopes = page.envelopes.map(bytes => ({ ...envelopeOf(Uint8Array.of(1, 0, 0)), ...readEnvelopeHeader(bytes) }))
         const replica = replicaOf(page.envelopes[0] as Uint8Array)
+        // a verification that takes a turn of the event loop: the answers meanwhile are handled
+        if (slowVerify) await new Promise(resolve => setImmediate(resolve))
         events.push(`verify ${((envelopes[0]?.ts as number) - T0) / 1000} from ${replica}`)
         if (tampered.has(replica)) throw new GatemeshError('GM_ERR_HISTORY_TAMPERED', 'a reading dropped')
         return { envelopes, openEnds: [] }
@@ -155,6 +157,14 @@ describe('history reader: the next page read ahead [PER-53]', () => {
     const got = await read(await paged(events, new Set()))
     assert.deepEqual(got.map(r => (r.seq / 1000 - T0) / 1000), [0, 1, 2, 3, 4, 5, 6, 7, 8])
     assert.deepEqual(events, ['fetch 0 from A', 'fetch 3 from A', 'verify 0 from A', 'fetch 6 from A', 'verify 3 from A', 'verify 6 from A'])
+  })
+
+  it(`asks for up to ${READ_AHEAD_PAGES} pages ahead while a page is verified, each once`, async () => {
+    const events: string[] = []
+    const got = await read(await paged(events, new Set(), true))
+    assert.deepEqual(got.map(r => (r.seq / 1000 - T0) / 1000), [0, 1, 2, 3, 4, 5, 6, 7, 8])
+    // page 6 is asked as soon as page 3 answered, before page 0's verification ends
+    assert.deepEqual(events, ['fetch 0 from A', 'fetch 3 from A', 'fetch 6 from A', 'verify 0 from A', 'verify 3 from A', 'verify 6 from A'])
   })
 
   it('after a page fails verification, the pages that follow come from the replica that answered honestly', async () => {

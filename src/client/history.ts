@@ -11,6 +11,8 @@ import type { CertifiedCollector } from './trust.ts'
 
 /** Readings of a page being opened at once, ahead of the one yielded. */
 const OPEN_WINDOW = 32
+/** [PER-53] Pages asked for ahead of the one being verified, each once the page before it answered (its cursor). */
+export const READ_AHEAD_PAGES = 2
 /** [PER-50] Largest page an access gateway serves. */
 export const HISTORY_PAGE_MAX = 5000
 /** An answer of 5 000 envelopes with their checkpoints and certificates, as base64url JSON (a replica's frame is at most 8 MiB). */
@@ -115,6 +117,12 @@ export interface HistoryComponents {
 }
 
 interface Page { replica: string, replicas: string[], readings: Uint8Array[], checkpoints: Uint8Array[], certificates: Uint8Array[], next?: string }
+/** The query of the page after `page` (and the readings left to yield after it), given those left before it; undefined at the end. */
+type FollowingPage = (page: PageHead, before: number) => { query: PageQuery, left: number } | undefined
+/** What a page's answer says of the page after it, read without decoding its readings. */
+interface PageHead { replica: string, count: number, next?: string }
+/** A page asked for ahead of its turn ([PER-53]): its query's key, the readings left after it, the answer; `extended` once the page after it is being asked for. */
+interface ReadAhead { key: string, left: number, answer: Promise<Record<string, unknown>>, extended: boolean }
 
 function badResponse (detail: string, cause?: unknown): GatemeshError {
   return new GatemeshError('GM_ERR_CLIENT_BAD_RESPONSE', detail, cause === undefined ? undefined : { cause })
@@ -150,6 +158,11 @@ function parsePage (answer: Record<string, unknown>): Page {
     certificates: binaries(answer, 'certificates'),
     ...(answer.next === undefined ? {} : { next: answer.next })
   }
+}
+
+function pageHead (answer: Record<string, unknown>): PageHead {
+  if (typeof answer.replica !== 'string' || !Array.isArray(answer.readings) || (answer.next !== undefined && typeof answer.next !== 'string')) throw badResponse('Not a page of history.')
+  return { replica: answer.replica, count: answer.readings.length, ...(answer.next === undefined ? {} : { next: answer.next }) }
 }
 
 function time (value: number | Date | undefined, fallback: number, name: string): number {
@@ -203,13 +216,14 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     let preferred = this.options.replica
     while (remaining > 0) {
       const size = this.pageLimit(remaining)
-      // [PER-53] the next page is asked for while this one is verified and opened: its query once
-      // this page holds (a page that fails verification is asked again elsewhere; the page read
-      // ahead is verified in its turn all the same)
-      const { page, envelopes, collectors, gateways, hi } = await this.verifiedPage(cursor, lo, size, preferred, fetched => {
-        const after = remaining - Math.min(fetched.readings.length, remaining)
-        if (fetched.next === undefined || after <= 0) return undefined
-        return { cursor: fetched.next, limit: String(this.pageLimit(after)), replica: this.stats.misbehaved > 0 ? fetched.replica : preferred }
+      // [PER-53] the next pages are asked for while this one is verified and opened: each one's
+      // query once the page before it answered (a page that fails verification is asked again
+      // elsewhere and what was read ahead is dropped; a page read ahead is verified in its turn
+      // all the same)
+      const { page, envelopes, collectors, gateways, hi } = await this.verifiedPage(cursor, lo, size, preferred, remaining, (fetched, before) => {
+        const left = before - Math.min(fetched.count, before)
+        if (fetched.next === undefined || left <= 0) return undefined
+        return { query: { cursor: fetched.next, limit: String(this.pageLimit(left)), replica: this.stats.misbehaved > 0 ? fetched.replica : preferred }, left }
       })
       this.stats.pages++
       // after a misbehaving replica, keep to the one that answered honestly
@@ -240,7 +254,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   }
 
   /** [PER-54] A page that verifies: from the replica the gateway picks, else from the others in turn. */
-  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined, nextQuery: (page: Page) => PageQuery | undefined): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
+  private async verifiedPage (cursor: string | undefined, lo: { seq: number, gw: Uint8Array } | undefined, size: number, preferred: string | undefined, remaining: number, follow: FollowingPage): Promise<{ page: Page, envelopes: Envelope[], collectors: CertifiedCollector[], gateways: string[], hi?: { seq: number, gw: Uint8Array } }> {
     const tried = new Set<string>()
     let replica = preferred
     let fault: GatemeshError | undefined
@@ -261,8 +275,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
       }
       tried.add(page.replica)
       this.lastReplicas = page.replicas
-      const next = nextQuery(page)
-      if (next !== undefined) this.readAhead(next)
+      this.readAhead(page, remaining, follow)
       try {
         return { page, ...await this.verify(page, lo) }
       } catch (err) {
@@ -288,22 +301,54 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
   private pageLimit (remaining: number): number {
     return Math.min(this.options.pageSize ?? 1000, remaining)
   }
-  /** The page asked for ahead of its turn, by its query. */
-  private ahead: { key: string, answer: Promise<Record<string, unknown>> } | undefined
+  /** The pages asked for ahead of their turn, in order, by their query. */
+  private ahead: ReadAhead[] = []
 
-  /** The answer to `query`: the one read ahead when it was asked for, else asked now. */
+  /** The answer to `query`: the one read ahead when it was asked for, else asked now (and what was read ahead is dropped). */
   private async fetchPage (query: PageQuery): Promise<Record<string, unknown>> {
-    const ahead = this.ahead
-    this.ahead = undefined
-    if (ahead !== undefined && ahead.key === pageKey(query)) return await ahead.answer
+    const key = pageKey(query)
+    const at = this.ahead.findIndex(entry => entry.key === key)
+    const ahead = this.ahead[at]
+    this.ahead = at < 0 ? [] : this.ahead.slice(at + 1)
+    if (ahead !== undefined) return await ahead.answer
     return await this.components.fetchPage(query, MAX_PAGE_ANSWER_BYTES)
   }
 
-  /** Asks for the page of `query` now, for a fetchPage to come; its failure is that call's. */
-  private readAhead (query: PageQuery): void {
-    const answer = this.components.fetchPage(query, MAX_PAGE_ANSWER_BYTES)
+  /**
+   * [PER-53] Once `page` (with `before` readings left to yield before it) is in hand: the page after
+   * it asked for now unless it was already, and each later one once the one before it answers,
+   * up to READ_AHEAD_PAGES ahead. A page read ahead that fails is that fetchPage's failure.
+   */
+  private readAhead (page: Page, before: number, follow: FollowingPage): void {
+    if (this.ahead.length === 0) {
+      const next = follow({ replica: page.replica, count: page.readings.length, ...(page.next === undefined ? {} : { next: page.next }) }, before)
+      if (next === undefined) return
+      this.ask(next)
+    }
+    this.extend(follow)
+  }
+
+  private ask (next: { query: PageQuery, left: number }): void {
+    const answer = this.components.fetchPage(next.query, MAX_PAGE_ANSWER_BYTES)
     answer.catch(() => {})
-    this.ahead = { key: pageKey(query), answer }
+    this.ahead.push({ key: pageKey(next.query), left: next.left, answer, extended: false })
+  }
+
+  /** The page after the last one read ahead, once that one answers, while fewer than READ_AHEAD_PAGES are ahead. */
+  private extend (follow: FollowingPage): void {
+    const last = this.ahead.at(-1)
+    if (last === undefined || last.extended || this.ahead.length >= READ_AHEAD_PAGES) return
+    last.extended = true
+    last.answer.then(answer => {
+      // dropped meanwhile (a retry elsewhere), or the reader moved past it: nothing more to ask
+      if (!this.ahead.includes(last)) return
+      const next = follow(pageHead(answer), last.left)
+      if (next === undefined) return
+      this.ask(next)
+      this.extend(follow)
+    }).catch(() => {
+      // a page that does not parse is refused in its turn; none is asked after it
+    })
   }
 
   private nextReplica (tried: Set<string>, replicas: string[] | undefined): string | undefined {
