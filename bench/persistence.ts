@@ -436,7 +436,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     rawDb.close()
     // the whole day: range pages of 1 000 from one replica (nothing verified) each run; through
     // the client (pages of 1 000, its default) once: at its cost per reading it takes minutes
-    const dayRuns: Array<{ ms: number | null, rangeMs: number }> = []
+    const dayRuns: Array<{ ms: number | null, rangeMs: number, cpuS?: Record<string, number> }> = []
     for (let i = 0; i < runs; i++) {
       let t = performance.now()
       let after: [number, Uint8Array] | undefined
@@ -451,15 +451,22 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
       if (got !== dayReadings) throw new Error(`range pages: ${got} of ${dayReadings}`)
       const rangeMs = performance.now() - t
       let ms: number | null = null
+      let cpuS: Record<string, number> | undefined
       if (i === 0) {
+        // a1 asks whichever replica it finds nearest: the three are counted together
+        const replicasCpu = (): number => ['p1', 'p2', 'p3'].reduce((sum, name) => sum + cpuSeconds(gw(name).child.pid), 0)
+        const cpu0 = { client: process.cpuUsage(), a1: cpuSeconds(a1.child.pid), replicas: replicasCpu() }
         t = performance.now()
         let n = 0
         for await (const r of owner.history(daySensor, { from: dayStart, to: dayEnd, order: 'asc' })) { if (r.value === undefined) throw new Error('a reading did not open'); n++ }
         ms = performance.now() - t
+        // CPU seconds each process spent on the day: on 2 cores the day takes at least half their sum
+        const used = process.cpuUsage(cpu0.client)
+        cpuS = { client: (used.user + used.system) / 1e6, a1: cpuSeconds(a1.child.pid) - cpu0.a1, replicas: replicasCpu() - cpu0.replicas }
         if (n !== dayReadings) throw new Error(`the day: ${n} of ${dayReadings} readings`)
       }
-      dayRuns.push({ ms, rangeMs })
-      log(`the day: client ${ms === null ? '-' : Math.round(ms)} ms, range pages ${Math.round(rangeMs)} ms`)
+      dayRuns.push({ ms, rangeMs, ...(cpuS === undefined ? {} : { cpuS }) })
+      log(`the day: client ${ms === null ? '-' : Math.round(ms)} ms, range pages ${Math.round(rangeMs)} ms${cpuS === undefined ? '' : `; CPU s ${Object.entries(cpuS).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`}`)
     }
     // one page of 5 000 (the route's largest), asked of the replica and through a1
     const probe5000: Record<string, string> = {}
