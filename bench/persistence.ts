@@ -529,7 +529,7 @@ interface Result {
   loadAverage: { before: number[], after: number[] }
   store: { runs: Array<{ replica: string, perSecond: number, rawPerSecond: number }>, floors: Array<{ verifyEnvelopeUs: number, rawCryptoUs: number }>, sealMs: number }
   path: { baseline: Array<{ load: LoadResult, backlogReadings: number, cpu: Record<string, number> }>, replicated: Array<{ load: LoadResult, backlogReadings: number, lagP50Ms: number | null, lagP99Ms: number | null, lagP99MaxMs: number | null, drainMs: number | null, cpu: Record<string, number> }> }
-  history: { lastPage: Array<Record<string, { p50: number, p99: number }>>, day: Array<{ ms: number | null, rangeMs: number }>, probe5000: Record<string, string> }
+  history: { lastPage: Array<Record<string, { p50: number, p99: number }>>, day: Array<{ ms: number | null, rangeMs: number, cpuS?: Record<string, number> }>, probe5000: Record<string, string> }
   catchup: Array<{ readings: number, pushMs: number, readyMs: number, catchUpMs: number }>
 }
 
@@ -581,6 +581,7 @@ function writeResultsFiles (r: Record<string, unknown>): void {
     '|---|---:|---:|---|',
     `| the whole day streamed to the client (pages of 1 000; measured once) | ${f(s(result.history.day.map(x => x.ms)))} | ${f(s(result.history.day.map(x => x.rangeMs)))} | < 5 000 for 86 400 |`,
     '',
+    ...result.history.day.flatMap(x => x.cpuS === undefined ? [] : [`CPU seconds spent on the day: the client's process ${x.cpuS.client?.toFixed(2)}, a1 ${x.cpuS.a1?.toFixed(2)}, the replicas ${x.cpuS.replicas?.toFixed(2)}; on ${cpus().length} cores the day takes at least ${(Object.values(x.cpuS).reduce((a, b) => a + b, 0) / cpus().length * 1000).toFixed(0)} ms (their sum over the cores).`, '']),
     `One page of 5 000 (the route's largest): replica range op → ${result.history.probe5000.range}; through a1 → ${result.history.probe5000.http}.`,
     '',
     `## 4. A restarted replica catches up (${result.catchupMinutes} min at ${result.catchupRate}/s missed)`, '',
