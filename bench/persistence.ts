@@ -59,6 +59,7 @@ import { readingTopic } from '../src/gateway/collector/index.ts'
 import { NAMESPACES, createOverlayNode, recordKey } from '../src/overlay/index.ts'
 import type { OverlayNode, Role } from '../src/overlay/index.ts'
 import { createNodeCryptoSuite } from '../src/platform/node-crypto.ts'
+import { createWorkerPages } from '../src/platform/history-pages.ts'
 import { enroll } from '../src/pki/index.ts'
 import { environment, numberOption } from './harness.ts'
 import { rawSqlite } from './persistence-engine.ts'
@@ -235,7 +236,8 @@ export async function certifiedOverlayNode (network: Network, dir: string, nodes
 
 /** The owner and two readers, signed up at `gateway`: every reading is sealed for the 3 of them. */
 export async function benchUsers (gateway: string, label: string): Promise<{ client: ReturnType<typeof createClient>, owner: Session, identities: Identity[], recipients: Recipient[] }> {
-  const client = createClient({ gateway, kdfIterations: MIN_KDF_ITERATIONS, suite })
+  // as the CLI: history pages verified and opened on a worker thread [PER-53]
+  const client = createClient({ gateway, kdfIterations: MIN_KDF_ITERATIONS, suite, historyPages: createWorkerPages })
   const sessions: Session[] = []
   for (const who of ['owner', 'reader one', 'reader two']) {
     const password = `${label} ${who}`

@@ -10,6 +10,7 @@ import type { ParseArgsConfig } from 'node:util'
 import { GatemeshError, formatRetention, isGatemeshError, isPseudonym, isSensorId, parseRetention, toBase64 } from '../core/index.ts'
 import { createClient } from '../client/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
+import { createWorkerPages } from '../platform/history-pages.ts'
 import type { NetworkInfo, Session } from '../client/index.ts'
 import { joinRelativeTimes, parseHistoryArgs, printHistory } from './history.ts'
 import { reportFailure } from './report.ts'
@@ -120,7 +121,8 @@ function showNetwork (network: NetworkInfo, given: boolean): void {
 export async function openSession (values: Values): Promise<Session> {
   const home = homeDirectory(text(values, 'home'))
   const saved = await loadSession(home)
-  const client = createClient({ gateway: text(values, 'gateway') ?? saved.gateway, caCertificate: saved.ca, suite: cliSuite() })
+  // [PER-53] history pages verified and opened on a worker thread
+  const client = createClient({ gateway: text(values, 'gateway') ?? saved.gateway, caCertificate: saved.ca, suite: cliSuite(), historyPages: createWorkerPages })
   const password = await readPassword({ file: text(values, 'password-file') })
   const opened = await client.resume(saved.bundle, password, saved.pseudonym)
   const network = await client.network()

@@ -8,6 +8,7 @@ import {
   DEFAULT_KDF_ITERATIONS, GatemeshError, equalBytes, fromBase64, generateIdentity, isGatemeshError, isPseudonym,
   createAccountBundle, openAccountBundle, toBase64, verifyAccountBundle, webCryptoSuite
 } from '../core/index.ts'
+import type { PageProcessor } from './history-pages.ts'
 import { Transport, stringField, type FetchFunction } from './http.ts'
 import { Session } from './session.ts'
 import { CollectorVerifier, certificateFingerprint, checkCaCertificate, type CertifiedCollector } from './trust.ts'
@@ -30,6 +31,12 @@ export interface ClientInit {
    * first gateway it asks serves at GET /v1/network (trust on first use): sign-up and log-in ask.
    */
   caCertificate?: Uint8Array
+  /**
+   * [PER-53] Where a session verifies and opens pages of history, made on its first history read:
+   * by default the thread that reads (`fallback`); in Node, `createWorkerPages`
+   * (src/platform/history-pages.ts) puts that work on a worker thread of its own.
+   */
+  historyPages?: (reader: { pseudonym: string, agreementSecret: Uint8Array }, fallback: PageProcessor) => PageProcessor
 }
 
 export interface SignupResult {
@@ -112,6 +119,11 @@ export class Client {
 
   private pin (der: Uint8Array, checked?: Promise<void>): void {
     this.pinned = { der, checked, verifier: new CollectorVerifier(der) }
+  }
+
+  /** [PER-53] Where a session's history pages are verified and opened, when given (ClientInit.historyPages). */
+  get historyPages (): ClientInit['historyPages'] {
+    return this.init.historyPages
   }
 
   /** The pinned CA certificate (DER), once given or learned. */

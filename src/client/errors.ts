@@ -18,7 +18,8 @@ export const CLIENT_ERRORS = defineErrors({
   GM_ERR_CLIENT_STREAM_SUBSCRIBE_REFUSED: { status: 403, message: 'The stream peer refused a subscription: not on the sensor\'s access list, or not a topic an application may subscribe to.' },
   GM_ERR_CLIENT_STREAM_TOPIC: { status: 502, message: 'A message came on a topic that is not a subscribed sensor\'s readings: it is refused.' },
   GM_ERR_CLIENT_STREAM_FAILED: { status: 500, message: 'Handling the stream failed unexpectedly (the cause says why).' },
-  GM_ERR_CLIENT_READING_MISMATCH: { status: 502, message: 'The reading is of another sensor than the one asked for (replayed or misfiled): it is refused.' }
+  GM_ERR_CLIENT_READING_MISMATCH: { status: 502, message: 'The reading is of another sensor than the one asked for (replayed or misfiled): it is refused.' },
+  GM_ERR_CLIENT_WORKER_FAILED: { status: 500, message: 'The worker thread verifying and opening history pages stopped unexpectedly (the cause says why).' }
 })
 
 export type ClientErrorCode = keyof typeof CLIENT_ERRORS

@@ -7,6 +7,7 @@ import { EnvelopeSealer, GatemeshError, equalBytes, generateIdentity, readEnvelo
 import type { Envelope, HistoryPageInput, Recipient } from '../core/index.ts'
 import { createNodeCryptoSuite } from '../platform/node-crypto.ts'
 import { HistoryReader, READ_AHEAD_PAGES, type HistoryComponents } from './history.ts'
+import { inThreadPages, type PageProcessor } from './history-pages.ts'
 
 const GW = new Uint8Array(32).fill(7)
 const OTHER = new Uint8Array(32).fill(9)
@@ -176,5 +177,29 @@ describe('history reader: the next page read ahead [PER-53]', () => {
     assert.deepEqual(reported, ['A'])
     // the page read ahead from A is never taken: every page verified after the first is B's
     assert.deepEqual(events.filter(e => e.startsWith('verify')), ['verify 0 from A', 'verify 0 from B', 'verify 3 from B', 'verify 6 from B'])
+  })
+})
+
+describe('history reader: where pages are verified and opened [PER-53]', () => {
+  /** A processor that counts the pages given to it and hands them to the reader's own thread. */
+  function counting (components: HistoryComponents): { pages: PageProcessor, given: number[] } {
+    const given: number[] = []
+    const local = inThreadPages(components)
+    return { given, pages: { verify: async input => { given.push(input.envelopes.length); return await local.verify(input) }, open: async id => await local.open(id), drop: id => { local.drop(id) } } }
+  }
+  const readings = Array.from({ length: 5 }, (_, i) => bytesOf(GW, i))
+
+  it('a read of one page stays in the reader\'s thread; a longer one goes to the processor given', async () => {
+    const { components } = fake(readings, { from: T0, to: T0 + 3_600_000 })
+    const one = counting(components)
+    let n = 0
+    for await (const _ of new HistoryReader({ ...components, pages: one.pages }, 's1', { from: T0, to: T0 + 3_600_000, limit: 5, pageSize: 5 })) n++
+    assert.equal(n, 5)
+    assert.deepEqual(one.given, [])
+    const more = counting(components)
+    n = 0
+    for await (const _ of new HistoryReader({ ...components, pages: more.pages }, 's1', { from: T0, to: T0 + 3_600_000 })) n++
+    assert.equal(n, 5)
+    assert.deepEqual(more.given, [5])
   })
 })

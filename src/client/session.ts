@@ -2,13 +2,14 @@
  * A logged-in user: the identity (private keys in memory only) and the signed requests it makes.
  * Sensor records are made and signed here; readings are opened here. [ACS-7] .. [ACS-10]
  */
-import type { Envelope, Identity, Reader, SensorInfo } from '../core/index.ts'
+import type { Envelope, Identity, OpenedReading, Reader, SensorInfo } from '../core/index.ts'
 import {
   EnvelopeOpener, GatemeshError, createSensorCredential, createSensorRecord, createStreamToken, fromBase64, fromUtf8,
   isGatemeshError, isSensorId, toBase64, toHex, verifyEnvelope, verifySensorRecord
 } from '../core/index.ts'
 import type { Client } from './client.ts'
 import { HistoryReader, type HistoryOptions } from './history.ts'
+import { inThreadPages, type PageProcessor } from './history-pages.ts'
 import { verifyHistoryPage } from './history-verify.ts'
 import { stringField } from './http.ts'
 import { subscribeStream, type StreamConnect, type StreamReading, type SubscribeOptions, type Subscription } from './stream.ts'
@@ -54,6 +55,8 @@ export class Session {
   readonly bundle: Uint8Array
   private readonly client: Client
   private readonly opener: EnvelopeOpener
+  /** [PER-53] Made on the first history read (ClientInit.historyPages), kept for the next. */
+  private pages?: PageProcessor
 
   constructor (init: { client: Client, identity: Identity, bundle: Uint8Array }) {
     this.client = init.client
@@ -225,13 +228,19 @@ export class Session {
    */
   history (id: string, options: HistoryOptions = {}): HistoryReader {
     requireSensorId(id)
+    const open = async (envelope: Envelope): Promise<OpenedReading> => await this.opener.openVerified(envelope)
+    const make = this.client.historyPages
+    if (this.pages === undefined && make !== undefined) {
+      this.pages = make({ pseudonym: this.identity.pseudonym, agreementSecret: this.identity.secrets.agreementSecret }, inThreadPages({ suite: this.client.suite, verifyPage: verifyHistoryPage, open }))
+    }
     return new HistoryReader({
       suite: this.client.suite,
       // [PER-56] the page as CBOR: no base64 on either side
       fetchPage: async (query, maxBytes) => await this.client.transport.request('GET', `/v1/sensors/${id}/history`, { signer: this.identity, query, maxBytes, cbor: true }),
       verifyPage: verifyHistoryPage,
       verifyCollector: async (gw, certificate, ts) => await this.client.verifyCollector(gw, certificate, ts),
-      open: async envelope => await this.opener.openVerified(envelope)
+      open,
+      ...(this.pages === undefined ? {} : { pages: this.pages })
     }, id, options)
   }
 }

@@ -122,8 +122,11 @@ describe('client history reader', () => {
     assert.deepEqual(reports.map(r => [r.replica, r.code]), [[CROOK, 'GM_ERR_HISTORY_TAMPERED']])
     assert.deepEqual([reader.stats.misbehaved, reader.stats.retries, reader.stats.pages], [1, 1, 3])
     // the first page from the nearest, and the second read ahead from it ([PER-53]; dropped unread
-    // once the first failed), the first again from the honest one, then the honest one by name
-    assert.deepEqual(asked, [undefined, undefined, HONEST, HONEST, HONEST])
+    // once the first failed; the third too when the second answered before the first failed
+    // verification), the first again from the honest one, then the honest one by name
+    const unnamed = asked.filter(peer => peer === undefined).length
+    assert.ok(unnamed === 2 || unnamed === 3, `asked without a name ${unnamed} times`)
+    assert.deepEqual(asked, [...Array.from({ length: unnamed }, () => undefined), HONEST, HONEST, HONEST])
   })
 
   it('reports a replica that injected a reading no certified collector sealed [ENV-10]', async () => {
@@ -165,8 +168,12 @@ describe('client history reader', () => {
     const again = await collect(alice.history(SENSOR, { from, to, pageSize: 4, replica: CROOK, onReplicaMisbehaved: r => reports.push(r) }))
     assert.deepEqual(again.map(r => r.text), held.map((_, i) => `reading ${i}`))
     assert.deepEqual(reports.map(r => [r.replica, r.code]), [[CROOK, 'GM_ERR_HISTORY_INCOMPLETE']])
-    // the second page read ahead from the one named is dropped unread once its first failed
-    assert.deepEqual(asked, [CROOK, CROOK, HONEST, HONEST, HONEST])
+    // the pages read ahead from the one named are dropped unread once its first failed: the
+    // second, and the third when the second answered before the first failed verification
+    // (READ_AHEAD_PAGES 2); every page is then read from the honest one, once
+    const fromCrook = asked.filter(peer => peer === CROOK).length
+    assert.ok(fromCrook === 2 || fromCrook === 3, `asked of the crook ${fromCrook} times`)
+    assert.deepEqual(asked, [...Array.from({ length: fromCrook }, () => CROOK), HONEST, HONEST, HONEST])
     assert.throws(() => alice.history(SENSOR, { replica: '../x' }), (err: unknown) => err instanceof GatemeshError && err.code === 'GM_ERR_HISTORY_BAD_RANGE')
   })
 
