@@ -32,9 +32,9 @@ export interface ClientInit {
    */
   caCertificate?: Uint8Array
   /**
-   * [PER-53] Where a session verifies and opens pages of history, made on its first history read:
-   * by default the thread that reads (`fallback`); in Node, `createWorkerPages`
-   * (src/platform/history-pages.ts) puts that work on a worker thread of its own.
+   * [PER-53] Where a session verifies and opens pages of history, made by its first history read
+   * of more than one page: by default the thread that reads (`fallback`); in Node,
+   * `createWorkerPages` (src/platform/history-pages.ts) puts that work on a worker thread of its own.
    */
   historyPages?: (reader: { pseudonym: string, agreementSecret: Uint8Array }, fallback: PageProcessor) => PageProcessor
 }

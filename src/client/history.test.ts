@@ -189,17 +189,21 @@ describe('history reader: where pages are verified and opened [PER-53]', () => {
   }
   const readings = Array.from({ length: 5 }, (_, i) => bytesOf(GW, i))
 
-  it('a read of one page stays in the reader\'s thread; a longer one goes to the processor given', async () => {
+  it('a read of one page stays in the reader\'s thread and never makes the processor; a longer one goes to the processor given', async () => {
     const { components } = fake(readings, { from: T0, to: T0 + 3_600_000 })
+    let made = 0
     const one = counting(components)
     let n = 0
-    for await (const _ of new HistoryReader({ ...components, pages: one.pages }, 's1', { from: T0, to: T0 + 3_600_000, limit: 5, pageSize: 5 })) n++
+    for await (const _ of new HistoryReader({ ...components, pages: () => { made++; return one.pages } }, 's1', { from: T0, to: T0 + 3_600_000, limit: 5, pageSize: 5 })) n++
     assert.equal(n, 5)
+    // not even made (a worker thread is not started for it)
+    assert.equal(made, 0)
     assert.deepEqual(one.given, [])
     const more = counting(components)
     n = 0
-    for await (const _ of new HistoryReader({ ...components, pages: more.pages }, 's1', { from: T0, to: T0 + 3_600_000 })) n++
+    for await (const _ of new HistoryReader({ ...components, pages: () => { made++; return more.pages } }, 's1', { from: T0, to: T0 + 3_600_000 })) n++
     assert.equal(n, 5)
+    assert.equal(made, 1)
     assert.deepEqual(more.given, [5])
   })
 })

@@ -114,10 +114,11 @@ export interface HistoryComponents {
   verifyCollector: (gw: Uint8Array, certificate: Uint8Array, ts: number) => Promise<CertifiedCollector>
   open: (envelope: Envelope) => Promise<OpenedReading>
   /**
-   * Where pages are verified and opened (history-pages.ts): by default in this thread with
-   * verifyPage and open; a worker thread's takes that work off the thread that reads.
+   * Where pages are verified and opened (history-pages.ts), asked for only by a read of more than
+   * one page: by default this thread, with verifyPage and open; a worker thread's takes that
+   * work off the thread that reads.
    */
-  pages?: PageProcessor
+  pages?: () => PageProcessor
   now?: () => number
 }
 
@@ -205,7 +206,7 @@ export class HistoryReader implements AsyncIterable<HistoryReading> {
     // a read of one page stays in this thread: a worker's two hops and copies cost more than
     // they overlap (one page of 1 000 in one process: p50 41.5 ms here, 48.8 on a worker)
     const onePage = options.limit !== undefined && options.limit <= (options.pageSize ?? DEFAULT_PAGE_SIZE)
-    this.pages = components.pages !== undefined && !onePage ? components.pages : inThreadPages(components)
+    this.pages = components.pages !== undefined && !onePage ? components.pages() : inThreadPages(components)
     this.sensorId = sensorId
     this.options = options
     const now = (components.now ?? Date.now)()

@@ -55,7 +55,7 @@ export class Session {
   readonly bundle: Uint8Array
   private readonly client: Client
   private readonly opener: EnvelopeOpener
-  /** [PER-53] Made on the first history read (ClientInit.historyPages), kept for the next. */
+  /** [PER-53] Made by the first history read of more than one page (ClientInit.historyPages), kept for the next. */
   private pages?: PageProcessor
 
   constructor (init: { client: Client, identity: Identity, bundle: Uint8Array }) {
@@ -230,9 +230,8 @@ export class Session {
     requireSensorId(id)
     const open = async (envelope: Envelope): Promise<OpenedReading> => await this.opener.openVerified(envelope)
     const make = this.client.historyPages
-    if (this.pages === undefined && make !== undefined) {
-      this.pages = make({ pseudonym: this.identity.pseudonym, agreementSecret: this.identity.secrets.agreementSecret }, inThreadPages({ suite: this.client.suite, verifyPage: verifyHistoryPage, open }))
-    }
+    // made when a read of more than one page first asks for it (a worker thread takes ~0.2 s to start)
+    const pages = make === undefined ? undefined : (): PageProcessor => (this.pages ??= make({ pseudonym: this.identity.pseudonym, agreementSecret: this.identity.secrets.agreementSecret }, inThreadPages({ suite: this.client.suite, verifyPage: verifyHistoryPage, open })))
     return new HistoryReader({
       suite: this.client.suite,
       // [PER-56] the page as CBOR: no base64 on either side
@@ -240,7 +239,7 @@ export class Session {
       verifyPage: verifyHistoryPage,
       verifyCollector: async (gw, certificate, ts) => await this.client.verifyCollector(gw, certificate, ts),
       open,
-      ...(this.pages === undefined ? {} : { pages: this.pages })
+      ...(pages === undefined ? {} : { pages })
     }, id, options)
   }
 }
