@@ -246,7 +246,7 @@ export async function certifiedOverlayNode (network: Network, dir: string, nodes
 }
 
 /** The owner and two readers, signed up at `gateway`: every reading is sealed for the 3 of them. */
-export async function benchUsers (gateway: string, label: string): Promise<{ client: ReturnType<typeof createClient>, owner: Session, identities: Identity[], recipients: Recipient[] }> {
+export async function benchUsers (gateway: string, label: string): Promise<{ client: ReturnType<typeof createClient>, owner: Session, ownerPassword: string, identities: Identity[], recipients: Recipient[] }> {
   // as the CLI: history pages verified and opened on a worker thread [PER-53]
   const client = createClient({ gateway, kdfIterations: MIN_KDF_ITERATIONS, suite, historyPages: createWorkerPages })
   const sessions: Session[] = []
@@ -255,7 +255,7 @@ export async function benchUsers (gateway: string, label: string): Promise<{ cli
     sessions.push(await client.resume((await client.signup(password)).bundle, password))
   }
   const identities = sessions.map(s => s.identity as Identity)
-  return { client, owner: sessions[0] as Session, identities, recipients: identities.map(i => ({ id: i.pseudonym, publicKey: i.encPub })) }
+  return { client, owner: sessions[0] as Session, ownerPassword: `${label} owner`, identities, recipients: identities.map(i => ({ id: i.pseudonym, publicKey: i.encPub })) }
 }
 
 async function verifyFloor (run: SealedRun): Promise<{ verifyEnvelopeUs: number, rawCryptoUs: number }> {
@@ -310,7 +310,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
     const certifiedNode = async (roles: Role[], bootstrap = network.gateways.filter(g => g.child.exitCode === null && g.child.signalCode === null).flatMap(g => g.ready.addrs)): Promise<{ node: OverlayNode, seed: Uint8Array, certificate: Uint8Array }> => await certifiedOverlayNode(network, dir, nodes, roles, bootstrap)
 
     // the owner and two readers: every reading is sealed for 3 recipients (as in bench/ingest.ts)
-    const { client, owner, identities, recipients } = await benchUsers(a1.ready.access as string, 'bench persistence')
+    const { client, owner, ownerPassword, identities, recipients } = await benchUsers(a1.ready.access as string, 'bench persistence')
     /** Stores a sensor record (owner + the two readers) through a1's admin DHT put; the credential. */
     const addSensor = async (id: string): Promise<{ id: string, credential: string }> => {
       const { credential, verifier } = await createSensorCredential(suite)
@@ -470,7 +470,7 @@ export async function run (options: PersistenceOptions = {}): Promise<Record<str
         const replicasCpu = (): number => ['p1', 'p2', 'p3'].reduce((sum, name) => sum + cpuSeconds(gw(name).child.pid), 0)
         const cpu0 = { a1: cpuSeconds(a1.child.pid), replicas: replicasCpu() }
         // read by a client process of its own, as the CLI reads (bench/history-read.ts)
-        const read = await dayReader({ gateway: a1.ready.access as string, ca: toBase64(client.caCertificate as Uint8Array), bundle: toBase64(owner.bundle), password: 'bench persistence owner', sensor: daySensor, from: dayStart, to: dayEnd })
+        const read = await dayReader({ gateway: a1.ready.access as string, ca: toBase64(client.caCertificate as Uint8Array), bundle: toBase64(owner.bundle), password: ownerPassword, sensor: daySensor, from: dayStart, to: dayEnd })
         ms = read.ms
         // CPU seconds each process spent on the day: on 2 cores the day takes at least half their sum
         // (a1's and the replicas' over the client process's whole life, its start and log-in too)
